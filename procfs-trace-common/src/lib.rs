@@ -1,0 +1,322 @@
+//! Types shared by the eBPF programs and the user-space agent.
+//!
+//! Everything here is `#[repr(C)]` with explicit padding so the kernel side and
+//! user space agree byte for byte; user space decodes events field by field
+//! (see `procfs-trace/src/events/decode.rs`) rather than transmuting.
+#![no_std]
+
+/// Bytes of a dentry name carried in an event (longer names are truncated).
+pub const NAME_LEN: usize = 64;
+/// Bytes of a task's `comm`, as the kernel's `TASK_COMM_LEN`.
+pub const COMM_LEN: usize = 16;
+/// Pointer hops a [`Chain`] may take from a function argument.
+pub const MAX_CHAIN: usize = 4;
+/// Ancestors walked when deciding whether a task descends from the traced root.
+pub const MAX_ANCESTORS: usize = 8;
+
+/// Invokes `$m!` with the probe table:
+/// `(kernel function, exit program name, ProbeId variant, Group, Role)`.
+///
+/// One list serves both sides: the eBPF crate generates one entry and one exit
+/// program per row, user space builds [`ProbeId`] and [`PROBES`] from it, so the
+/// two can never disagree on an id.
+#[macro_export]
+macro_rules! for_each_probe {
+    ($m:ident) => {
+        $m! {
+            (proc_root_lookup, proc_root_lookup_ret, ProcRootLookup, Lookup, Plain),
+            (proc_pid_lookup, proc_pid_lookup_ret, ProcPidLookup, Lookup, Plain),
+            (proc_lookup, proc_lookup_ret, ProcLookup, Lookup, Plain),
+            (proc_lookup_de, proc_lookup_de_ret, ProcLookupDe, Lookup, Plain),
+            (proc_tgid_base_lookup, proc_tgid_base_lookup_ret, ProcTgidBaseLookup, Lookup, Plain),
+            (proc_pident_lookup, proc_pident_lookup_ret, ProcPidentLookup, Lookup, Plain),
+            (pid_revalidate, pid_revalidate_ret, PidRevalidate, Lookup, Plain),
+            (proc_root_readdir, proc_root_readdir_ret, ProcRootReaddir, Readdir, Plain),
+            (proc_readdir, proc_readdir_ret, ProcReaddir, Readdir, Plain),
+            (proc_readdir_de, proc_readdir_de_ret, ProcReaddirDe, Readdir, Plain),
+            (proc_pid_readdir, proc_pid_readdir_ret, ProcPidReaddir, Readdir, Plain),
+            (proc_tgid_base_readdir, proc_tgid_base_readdir_ret, ProcTgidBaseReaddir, Readdir, Plain),
+            (seq_read_iter, seq_read_iter_ret, SeqReadIter, Read, SeqReader),
+            (seq_read, seq_read_ret, SeqRead, Read, SeqReader),
+            (proc_reg_read_iter, proc_reg_read_iter_ret, ProcRegReadIter, Read, Plain),
+            (proc_single_show, proc_single_show_ret, ProcSingleShow, Read, SingleShow),
+            (proc_pid_status, proc_pid_status_ret, ProcPidStatus, Show, Plain),
+            (proc_pid_limits, proc_pid_limits_ret, ProcPidLimits, Show, Plain),
+            (proc_pid_statm, proc_pid_statm_ret, ProcPidStatm, Show, Plain),
+            (proc_tgid_stat, proc_tgid_stat_ret, ProcTgidStat, Show, Plain),
+            (proc_pid_cmdline_read, proc_pid_cmdline_read_ret, ProcPidCmdlineRead, Show, Plain),
+            (cmdline_proc_show, cmdline_proc_show_ret, CmdlineProcShow, Show, Plain),
+            (meminfo_proc_show, meminfo_proc_show_ret, MeminfoProcShow, Show, Plain),
+            (show_console_dev, show_console_dev_ret, ShowConsoleDev, Show, Plain),
+            (devinfo_show, devinfo_show_ret, DevinfoShow, Show, Plain),
+            (show_cpuinfo, show_cpuinfo_ret, ShowCpuinfo, Show, Plain),
+            (proc_pid_get_link, proc_pid_get_link_ret, ProcPidGetLink, Link, Plain),
+            (proc_cwd_link, proc_cwd_link_ret, ProcCwdLink, Link, Plain),
+        }
+    };
+}
+
+/// Which stage of a procfs access a probed function belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Group {
+    /// Path walk: lookups and revalidations.
+    Lookup,
+    /// Directory listing.
+    Readdir,
+    /// The read path down to a seq_file show.
+    Read,
+    /// A show callback or a file's own read function.
+    Show,
+    /// Symlinks such as `/proc/PID/cwd`.
+    Link,
+}
+
+/// What beyond the generic arguments a probe extracts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Only the arguments found from the function's BTF prototype.
+    Plain,
+    /// Reads a seq_file: report `seq_file->op->show`.
+    SeqReader,
+    /// `proc_single_show`: report the proc inode's `op.proc_show`.
+    SingleShow,
+}
+
+/// One row of the probe table.
+#[derive(Clone, Copy, Debug)]
+pub struct ProbeDef {
+    /// The probe's id, equal to its index in [`PROBES`].
+    pub id: ProbeId,
+    /// Kernel function name.
+    pub func: &'static str,
+    /// Stage of the procfs access.
+    pub group: Group,
+    /// Extra extraction.
+    pub role: Role,
+}
+
+macro_rules! define_probes {
+    ($(($func:ident, $exit:ident, $id:ident, $group:ident, $role:ident)),* $(,)?) => {
+        /// Index of a probed kernel function in [`PROBES`].
+        #[repr(u16)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum ProbeId { $($id),* }
+
+        /// Every kernel function procfs-trace knows how to probe.
+        pub const PROBES: &[ProbeDef] = &[
+            $(ProbeDef {
+                id: ProbeId::$id,
+                func: stringify!($func),
+                group: Group::$group,
+                role: Role::$role,
+            }),*
+        ];
+    };
+}
+for_each_probe!(define_probes);
+
+/// Size of the per-probe tables handed to the kernel.
+pub const MAX_PROBES: usize = 32;
+const _: () = assert!(PROBES.len() <= MAX_PROBES);
+
+impl ProbeId {
+    /// The probe with this raw id, if any.
+    pub fn from_raw(raw: u16) -> Option<ProbeId> {
+        PROBES.get(raw as usize).map(|p| p.id)
+    }
+
+    /// The table row of this probe.
+    pub fn def(self) -> &'static ProbeDef {
+        &PROBES[self as usize]
+    }
+}
+
+/// Event kinds, the first thing user space reads after the header's timestamp.
+pub mod kind {
+    /// A [`crate::ProbeEvent`].
+    pub const PROBE: u16 = 1;
+}
+
+/// Whether a probe event was emitted on function entry or return.
+pub mod phase {
+    /// kprobe: function entry.
+    pub const ENTRY: u8 = 0;
+    /// kretprobe: function return.
+    pub const EXIT: u8 = 1;
+}
+
+/// Bits of [`ProbeEvent::flags`]: which optional fields are valid, and which reads faulted.
+pub mod flags {
+    /// `name` holds a dentry name.
+    pub const NAME: u8 = 1 << 0;
+    /// `pos` holds a readdir position.
+    pub const POS: u8 = 1 << 1;
+    /// `addr` holds a show-callback address.
+    pub const ADDR: u8 = 1 << 2;
+    /// `ret` holds the return value.
+    pub const RET: u8 = 1 << 3;
+    /// Reading the name faulted (for example a NULL dentry in RCU walk).
+    pub const NAME_FAULT: u8 = 1 << 4;
+    /// Reading the position faulted.
+    pub const POS_FAULT: u8 = 1 << 5;
+    /// Reading the callback address faulted.
+    pub const ADDR_FAULT: u8 = 1 << 6;
+}
+
+/// Common header of every event in the ring buffer.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EventHeader {
+    /// `bpf_ktime_get_ns()`: CLOCK_MONOTONIC nanoseconds.
+    pub ts_ns: u64,
+    /// Process id (thread group id).
+    pub tgid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// CPU the event was emitted on.
+    pub cpu: u32,
+    /// One of [`kind`].
+    pub kind: u16,
+    /// Size in bytes of the whole event, header included.
+    pub size: u16,
+    /// The task's `comm`, NUL-padded.
+    pub comm: [u8; COMM_LEN],
+}
+
+/// A kprobe or kretprobe hit on one of [`PROBES`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeEvent {
+    /// Common header; `kind` is [`kind::PROBE`].
+    pub header: EventHeader,
+    /// Raw [`ProbeId`].
+    pub probe: u16,
+    /// One of [`phase`].
+    pub phase: u8,
+    /// Bits of [`flags`].
+    pub flags: u8,
+    /// Valid bytes in `name`.
+    pub name_len: u16,
+    /// Always zero; keeps `ret` 8-aligned without implicit padding.
+    pub reserved: u16,
+    /// Return value (exit only).
+    pub ret: i64,
+    /// `dir_context.pos` (readdir probes, entry and exit).
+    pub pos: i64,
+    /// Address of a show callback (read probes).
+    pub addr: u64,
+    /// Dentry name (lookup, link), or the file's name (readdir, read, show).
+    pub name: [u8; NAME_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<EventHeader>() == 40);
+const _: () = assert!(core::mem::size_of::<ProbeEvent>() == 136);
+
+/// Marks a [`Chain`] that is not used.
+pub const NO_ARG: u8 = 0xff;
+
+/// A pointer walk from a function argument: `v = arg; for off in offsets { v = *(v + off) }`.
+///
+/// User space computes the offsets from the running kernel's BTF, so the eBPF
+/// code never hard-codes a struct layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Chain {
+    /// Argument index (0-based), or [`NO_ARG`].
+    pub arg: u8,
+    /// Number of valid entries in `offsets`.
+    pub steps: u8,
+    /// Always zero.
+    pub reserved: [u8; 2],
+    /// Byte offsets to add before each 8-byte read.
+    pub offsets: [i32; MAX_CHAIN],
+}
+
+impl Chain {
+    /// A chain that extracts nothing.
+    pub const NONE: Chain = Chain {
+        arg: NO_ARG,
+        steps: 0,
+        reserved: [0; 2],
+        offsets: [0; MAX_CHAIN],
+    };
+}
+
+/// How to extract each optional field for one probe.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProbeSpec {
+    /// Ends at a `const char *` name, read as a string (entry only).
+    pub name: Chain,
+    /// Ends at the readdir position (entry and exit).
+    pub pos: Chain,
+    /// Ends at a callback address (entry only).
+    pub addr: Chain,
+}
+
+impl ProbeSpec {
+    /// A spec that extracts nothing.
+    pub const NONE: ProbeSpec = ProbeSpec {
+        name: Chain::NONE,
+        pos: Chain::NONE,
+        addr: Chain::NONE,
+    };
+}
+
+/// Which tasks the probes report.
+pub mod filter {
+    /// Every task except the agent itself.
+    pub const ALL: u32 = 0;
+    /// Only tgids in the `TRACED` map.
+    pub const TGIDS: u32 = 1;
+    /// The agent's descendants (a command it started), and tgids in `TRACED`.
+    pub const DESCENDANTS: u32 = 2;
+}
+
+/// Load-time settings of the eBPF programs, set as the global `CONFIG`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// The agent's own tgid, never reported.
+    pub self_tgid: u32,
+    /// One of [`filter`].
+    pub filter: u32,
+    /// Report only tasks whose comm equals this (when `comm_len > 0`).
+    pub comm: [u8; COMM_LEN],
+    /// Bytes of `comm` to compare; 0 disables the comm filter.
+    pub comm_len: u32,
+    /// `offsetof(struct task_struct, real_parent)`.
+    pub task_real_parent: u32,
+    /// `offsetof(struct task_struct, tgid)`.
+    pub task_tgid: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// Extraction specs, indexed by [`ProbeId`].
+    pub probes: [ProbeSpec; MAX_PROBES],
+}
+
+impl Config {
+    /// Settings that trace everything and extract nothing.
+    pub const EMPTY: Config = Config {
+        self_tgid: 0,
+        filter: filter::ALL,
+        comm: [0; COMM_LEN],
+        comm_len: 0,
+        task_real_parent: 0,
+        task_tgid: 0,
+        reserved: 0,
+        probes: [ProbeSpec::NONE; MAX_PROBES],
+    };
+}
+
+/// Key of the `ENTRY_ARGS` map: the pos chain's base saved at entry for the exit probe.
+#[inline(always)]
+pub fn entry_key(tid: u32, probe: u16) -> u64 {
+    ((tid as u64) << 16) | probe as u64
+}
+
+#[cfg(feature = "user")]
+mod user {
+    // SAFETY: plain-old-data, #[repr(C)], no implicit padding (sizes asserted above).
+    unsafe impl aya::Pod for super::Config {}
+}

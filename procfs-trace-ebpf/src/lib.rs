@@ -1,0 +1,3 @@
+//! Exists so that `procfs-trace` can name this crate as a build dependency; the
+//! programs are in the `procfs-trace` binary target (`main.rs`).
+#![no_std]

@@ -1,0 +1,37 @@
+//! Maps and the load-time configuration shared with user space.
+
+use aya_ebpf::{
+    macros::map,
+    maps::{HashMap, PerCpuArray, RingBuf},
+};
+use procfs_trace_common::Config;
+
+/// Set by user space at load time (`EbpfLoader::set_global`); read with `read_volatile`
+/// so the compiler does not fold the all-zero initial value.
+#[unsafe(no_mangle)]
+pub static CONFIG: Config = Config::EMPTY;
+
+/// Events to user space. 4 MiB holds ~30k events: a burst of a few ms at full rate.
+#[map]
+pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// Reservations that failed because `EVENTS` was full, per CPU (index 0).
+#[map]
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+
+/// Traced tgids: set by user space for `--pid`, and extended with descendants
+/// of the agent once they are seen (so a reparented task stays traced).
+#[map]
+pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
+
+/// Base pointer of the pos chain saved at entry, keyed by `entry_key(tid, probe)`,
+/// so the kretprobe can read the position the function left behind.
+#[map]
+pub static ENTRY_ARGS: HashMap<u64, u64> = HashMap::with_max_entries(16384, 0);
+
+/// Reads the configuration set at load time.
+#[inline(always)]
+pub fn config() -> &'static Config {
+    // SAFETY: CONFIG is a valid static; volatile keeps the loader-set value from being folded.
+    unsafe { &*core::ptr::read_volatile(&&CONFIG) }
+}

@@ -1,0 +1,51 @@
+//! The command `trace -- CMD` starts and waits for.
+
+use std::process::ExitStatus;
+
+use anyhow::Context as _;
+use tokio::process::{Child, Command};
+
+/// Starts `argv` with inherited stdio; probes are attached before this runs, and
+/// the eBPF filter follows it as a descendant of the agent, so nothing it does
+/// is missed.
+pub fn spawn(argv: &[String]) -> anyhow::Result<Child> {
+    let (program, args) = argv.split_first().context("no command given after `--`")?;
+    Command::new(program)
+        .args(args)
+        .spawn()
+        .with_context(|| format!("cannot start `{program}`"))
+}
+
+/// The exit code a shell would report: the code, or 128 + the signal number.
+pub fn exit_code(status: ExitStatus) -> i32 {
+    use std::os::unix::process::ExitStatusExt as _;
+    status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn exit_codes_follow_the_shell_convention() {
+        let argv = |s: &str| vec!["sh".to_owned(), "-c".to_owned(), s.to_owned()];
+        let st = spawn(&argv("exit 7")).unwrap().wait().await.unwrap();
+        assert_eq!(exit_code(st), 7);
+        let st = spawn(&argv("kill -TERM $$")).unwrap().wait().await.unwrap();
+        assert_eq!(exit_code(st), 128 + 15);
+    }
+
+    #[test]
+    fn a_missing_program_names_itself() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let _g = rt.enter();
+        let err = spawn(&["/nonexistent/prog".to_owned()]).unwrap_err();
+        assert!(format!("{err:#}").contains("cannot start `/nonexistent/prog`"));
+    }
+}

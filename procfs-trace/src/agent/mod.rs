@@ -1,0 +1,4 @@
+//! The tracing session: preflight, plan, attach, stream, report.
+
+pub mod child;
+pub mod session;

@@ -1,0 +1,113 @@
+//! Command-line interface.
+
+use std::{path::PathBuf, time::Duration};
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::{agent::session::TraceOptions, events::render::Format};
+
+/// Traces the Linux kernel's procfs paths with eBPF.
+#[derive(Debug, Parser)]
+#[command(name = "procfs-trace", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach the probes and print procfs activity (needs root and a kernel with kprobes).
+    Trace(TraceArgs),
+}
+
+/// Arguments of `trace`.
+#[derive(Debug, Args)]
+pub struct TraceArgs {
+    /// Print the flat event stream instead of per-thread call trees.
+    #[arg(long)]
+    pub raw: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+    /// Trace only this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+    /// Trace only tasks with this name (comm, at most 15 bytes).
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// Write events to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Command to run and trace with its children; tracing stops when it exits
+    /// and procfs-trace exits with its status.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+fn parse_secs(s: &str) -> Result<Duration, String> {
+    let secs: f64 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a number of seconds"))?;
+    if !(secs > 0.0 && secs.is_finite()) {
+        return Err(format!(
+            "{s:?}: the duration must be a positive number of seconds"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+impl From<TraceArgs> for TraceOptions {
+    fn from(a: TraceArgs) -> Self {
+        TraceOptions {
+            raw: a.raw,
+            format: a.format,
+            pid: a.pid,
+            comm: a.comm,
+            duration: a.duration,
+            output: a.output,
+            command: a.command,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("procfs-trace").chain(args.iter().copied()))
+    }
+
+    #[test]
+    fn trace_with_command() {
+        let Command::Trace(t) = parse(&[
+            "trace",
+            "--raw",
+            "--format",
+            "jsonl",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/$$/limits",
+        ])
+        .unwrap()
+        .command;
+        assert!(t.raw);
+        assert_eq!(t.format, Format::Jsonl);
+        assert_eq!(t.command, ["sh", "-c", "cat /proc/$$/limits"]);
+    }
+
+    #[test]
+    fn durations() {
+        let Command::Trace(t) = parse(&["trace", "--duration", "1.5"]).unwrap().command;
+        assert_eq!(t.duration, Some(Duration::from_millis(1500)));
+        assert!(parse(&["trace", "--duration", "0"]).is_err());
+        assert!(parse(&["trace", "--duration", "soon"]).is_err());
+        assert!(parse(&["trace", "--format", "xml"]).is_err());
+    }
+}

@@ -1,0 +1,4 @@
+//! Events from the kernel: decoding, symbol names, and rendering.
+
+pub mod decode;
+pub mod render;

@@ -1,0 +1,5 @@
+//! Facts about the running kernel: BTF, kallsyms, and whether tracing can work here.
+
+pub mod btf;
+pub mod kallsyms;
+pub mod preflight;

@@ -1,0 +1,36 @@
+//! procfs-trace: an eBPF tracer of the Linux kernel's procfs paths.
+
+mod agent;
+mod cli;
+mod events;
+mod kernel;
+mod probes;
+
+use clap::Parser as _;
+
+use crate::cli::{Cli, Command};
+
+fn main() {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => fail(anyhow::Error::new(e).context("starting the tokio runtime")),
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Trace(args) => agent::session::run(args.into()).await,
+        }
+    });
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => fail(e),
+    }
+}
+
+fn fail(e: anyhow::Error) -> ! {
+    eprintln!("procfs-trace: error: {e:#}");
+    std::process::exit(1)
+}

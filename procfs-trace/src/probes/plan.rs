@@ -1,0 +1,450 @@
+//! Decides, for the running kernel, which probes attach where and what each one
+//! extracts: function presence from kallsyms, argument layout from BTF.
+
+use procfs_trace_common::{Chain, Config, ProbeId, ProbeSpec, Role, MAX_CHAIN, NO_ARG, PROBES};
+use thiserror::Error;
+
+use super::recipes::{self, Hop, Recipe};
+use crate::kernel::{
+    btf::{Btf, BtfError, Param, ParamType},
+    kallsyms::Kallsyms,
+};
+
+/// What the plan needs to know of kernel types (BTF in production, fakes in tests).
+pub trait KernelTypes {
+    /// Byte offset of a member path inside a struct.
+    fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError>;
+    /// A function's parameters, in order.
+    fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError>;
+}
+
+impl KernelTypes for Btf {
+    fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError> {
+        Btf::member_offset(self, ty, path)
+    }
+    fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
+        Btf::func_params(self, func)
+    }
+}
+
+/// What the plan needs to know of kernel symbols.
+pub trait KernelSymbols {
+    /// The symbol to attach to for `func`: itself, or a compiler-suffixed clone.
+    fn attach_symbol(&self, func: &str) -> Option<String>;
+}
+
+impl KernelSymbols for Kallsyms {
+    fn attach_symbol(&self, func: &str) -> Option<String> {
+        if self.contains_function(func) {
+            return Some(func.to_owned());
+        }
+        self.function_variants(func).first().map(|s| s.to_string())
+    }
+}
+
+/// A plan that cannot be made at all.
+#[derive(Debug, Error)]
+pub enum PlanError {
+    /// A struct member the filters cannot work without.
+    #[error("kernel BTF lacks {what}, which procfs-trace needs to follow a command's child processes: {source}")]
+    MissingTaskLayout {
+        /// The member.
+        what: &'static str,
+        /// The lookup failure.
+        #[source]
+        source: BtfError,
+    },
+    /// None of the target functions exist.
+    #[error("none of the procfs functions procfs-trace probes exist in this kernel's kallsyms; is /proc/kallsyms readable (run as root)?")]
+    NothingToAttach,
+}
+
+/// One probe to attach.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// Which probe.
+    pub id: ProbeId,
+    /// The kallsyms symbol to attach to (may carry a `.isra.0`-style suffix).
+    pub symbol: String,
+    /// What the eBPF side extracts.
+    pub spec: ProbeSpec,
+}
+
+/// A probe left out on this kernel, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Skipped {
+    /// The kernel function.
+    pub func: &'static str,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// The per-kernel decisions.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// Probes to attach.
+    pub probes: Vec<Planned>,
+    /// Probes absent from this kernel.
+    pub skipped: Vec<Skipped>,
+    /// Probes attached with less than their full arguments, and why.
+    pub degraded: Vec<String>,
+    /// Settings for the eBPF side (filters are filled in by the caller).
+    pub config: Config,
+}
+
+impl Plan {
+    /// Builds the plan for the kernel these types and symbols describe.
+    pub fn new(types: &impl KernelTypes, symbols: &impl KernelSymbols) -> Result<Plan, PlanError> {
+        let mut config = Config::EMPTY;
+        config.task_real_parent =
+            required(types, recipes::TASK_REAL_PARENT, "task_struct.real_parent")?;
+        config.task_tgid = required(types, recipes::TASK_TGID, "task_struct.tgid")?;
+
+        let mut plan = Plan {
+            probes: Vec::new(),
+            skipped: Vec::new(),
+            degraded: Vec::new(),
+            config,
+        };
+        for def in PROBES {
+            let Some(symbol) = symbols.attach_symbol(def.func) else {
+                plan.skipped.push(Skipped {
+                    func: def.func,
+                    reason: "not in kallsyms (absent or inlined on this kernel)".to_owned(),
+                });
+                continue;
+            };
+            let spec = if symbol != def.func {
+                // A clone such as .isra.0 may have dropped or reordered parameters,
+                // so the BTF prototype of the original no longer describes it.
+                plan.degraded.push(format!(
+                    "{}: attached as {symbol}, a compiler clone whose arguments may differ, so none are read",
+                    def.func
+                ));
+                ProbeSpec::NONE
+            } else {
+                let (spec, problems) = spec_for(types, def.func, def.role);
+                plan.degraded
+                    .extend(problems.into_iter().map(|p| format!("{}: {p}", def.func)));
+                spec
+            };
+            plan.config.probes[def.id as usize] = spec;
+            plan.probes.push(Planned {
+                id: def.id,
+                symbol,
+                spec,
+            });
+        }
+        if plan.probes.is_empty() {
+            return Err(PlanError::NothingToAttach);
+        }
+        Ok(plan)
+    }
+}
+
+fn required(
+    types: &impl KernelTypes,
+    (ty, path): (&str, &str),
+    what: &'static str,
+) -> Result<u32, PlanError> {
+    types
+        .member_offset(ty, path)
+        .map_err(|source| PlanError::MissingTaskLayout { what, source })
+}
+
+/// The extraction spec of one function, and what could not be resolved.
+fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec<String>) {
+    let mut problems = Vec::new();
+    let params = match types.func_params(func) {
+        Ok(p) => p,
+        Err(e) => {
+            problems.push(format!(
+                "no prototype in BTF, so no arguments are read ({e})"
+            ));
+            return (ProbeSpec::NONE, problems);
+        }
+    };
+    let mut resolve = |recipes: &[Recipe], what: &str| match chain_for(types, &params, recipes) {
+        Ok(chain) => chain,
+        Err(e) => {
+            problems.push(format!("{what} not read: {e}"));
+            Chain::NONE
+        }
+    };
+    let name = resolve(recipes::NAME, "name");
+    let pos = resolve(recipes::POS, "position");
+    let show_recipes = match role {
+        Role::Plain => None,
+        Role::SeqReader => Some(recipes::SEQ_SHOW),
+        Role::SingleShow => Some(recipes::SINGLE_SHOW),
+    };
+    let addr = match show_recipes.map(|r| resolve(r, "show callback")) {
+        None => Chain::NONE,
+        Some(chain) => {
+            if chain.arg == NO_ARG && problems.is_empty() {
+                problems
+                    .push("show callback not read: no parameter of the expected type".to_owned());
+            }
+            chain
+        }
+    };
+    (ProbeSpec { name, pos, addr }, problems)
+}
+
+/// The chain of the first recipe whose start type is a parameter; `NONE` when no
+/// parameter fits (the probe simply has no such value), an error when one fits
+/// but a member is missing from BTF.
+fn chain_for(
+    types: &impl KernelTypes,
+    params: &[Param],
+    recipes: &[Recipe],
+) -> Result<Chain, BtfError> {
+    for (start, hops) in recipes {
+        let Some(arg) = params
+            .iter()
+            .position(|p| matches!(&p.ty, ParamType::PtrToStruct(s) if s == start))
+        else {
+            continue;
+        };
+        return build_chain(types, arg, hops);
+    }
+    Ok(Chain::NONE)
+}
+
+fn build_chain(types: &impl KernelTypes, arg: usize, hops: &[Hop]) -> Result<Chain, BtfError> {
+    debug_assert!(hops.len() <= MAX_CHAIN);
+    let mut chain = Chain::NONE;
+    // Only the six register arguments are visible to a kprobe.
+    if arg >= 6 {
+        return Ok(chain);
+    }
+    for (slot, hop) in chain.offsets.iter_mut().zip(hops) {
+        let mut off = i64::from(types.member_offset(hop.ty, hop.path)?);
+        if let Some(minus) = hop.minus {
+            off -= i64::from(types.member_offset(hop.ty, minus)?);
+        }
+        *slot = off as i32;
+    }
+    chain.arg = arg as u8;
+    chain.steps = hops.len().min(MAX_CHAIN) as u8;
+    Ok(chain)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{HashMap, HashSet};
+
+    use super::*;
+
+    /// A kernel described by hand: member offsets and function prototypes.
+    #[derive(Default)]
+    struct FakeKernel {
+        members: HashMap<(&'static str, &'static str), u32>,
+        funcs: HashMap<&'static str, Vec<Param>>,
+        symbols: HashSet<String>,
+    }
+
+    fn ptr(s: &str) -> ParamType {
+        ParamType::PtrToStruct(s.to_owned())
+    }
+
+    fn param(name: &str, ty: ParamType) -> Param {
+        Param {
+            name: name.to_owned(),
+            ty,
+        }
+    }
+
+    impl KernelTypes for FakeKernel {
+        fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError> {
+            self.members
+                .iter()
+                .find(|((t, p), _)| *t == ty && *p == path)
+                .map(|(_, off)| *off)
+                .ok_or_else(|| BtfError::NoSuchMember {
+                    type_name: ty.to_owned(),
+                    member: path.to_owned(),
+                })
+        }
+        fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
+            self.funcs
+                .get(func)
+                .cloned()
+                .ok_or_else(|| BtfError::NoSuchFunction {
+                    name: func.to_owned(),
+                })
+        }
+    }
+
+    impl KernelSymbols for FakeKernel {
+        fn attach_symbol(&self, func: &str) -> Option<String> {
+            if self.symbols.contains(func) {
+                return Some(func.to_owned());
+            }
+            let clone = format!("{func}.isra.0");
+            self.symbols.contains(&clone).then_some(clone)
+        }
+    }
+
+    /// Offsets chosen to be distinct so a wrong hop shows up as a wrong number.
+    fn kernel() -> FakeKernel {
+        let mut k = FakeKernel::default();
+        for (key, off) in [
+            (("task_struct", "real_parent"), 1000),
+            (("task_struct", "tgid"), 1100),
+            (("dentry", "d_name.name"), 40),
+            (("file", "f_path.dentry"), 24),
+            (("file", "private_data"), 200),
+            (("kiocb", "ki_filp"), 0),
+            (("seq_file", "op"), 96),
+            (("seq_file", "private"), 120),
+            (("seq_file", "file"), 112),
+            (("seq_operations", "show"), 24),
+            (("proc_inode", "op.proc_show"), 48),
+            (("proc_inode", "vfs_inode"), 72),
+            (("dir_context", "pos"), 8),
+        ] {
+            k.members.insert(key, off);
+        }
+        k.funcs.insert(
+            "proc_root_lookup",
+            vec![
+                param("dir", ptr("inode")),
+                param("dentry", ptr("dentry")),
+                param("flags", ParamType::Int { size: 4 }),
+            ],
+        );
+        k.funcs.insert(
+            "proc_root_readdir",
+            vec![param("file", ptr("file")), param("ctx", ptr("dir_context"))],
+        );
+        k.funcs.insert(
+            "seq_read_iter",
+            vec![param("iocb", ptr("kiocb")), param("iter", ptr("iov_iter"))],
+        );
+        k.funcs.insert(
+            "proc_single_show",
+            vec![
+                param("m", ptr("seq_file")),
+                param("v", ParamType::PtrToOther),
+            ],
+        );
+        k.symbols = [
+            "proc_root_lookup",
+            "proc_root_readdir",
+            "seq_read_iter",
+            "proc_single_show",
+        ]
+        .into_iter()
+        .map(String::from)
+        .collect();
+        k
+    }
+
+    fn planned(plan: &Plan, id: ProbeId) -> &Planned {
+        plan.probes.iter().find(|p| p.id == id).expect("planned")
+    }
+
+    fn chain(arg: u8, offsets: &[i32]) -> Chain {
+        let mut c = Chain::NONE;
+        c.arg = arg;
+        c.steps = offsets.len() as u8;
+        c.offsets[..offsets.len()].copy_from_slice(offsets);
+        c
+    }
+
+    #[test]
+    fn lookup_reads_the_dentry_parameter_name() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::ProcRootLookup);
+        assert_eq!(p.spec.name, chain(1, &[40]));
+        assert_eq!(p.spec.pos, Chain::NONE);
+        assert_eq!(p.spec.addr, Chain::NONE);
+        assert_eq!(plan.config.probes[ProbeId::ProcRootLookup as usize], p.spec);
+    }
+
+    #[test]
+    fn readdir_reads_position_and_directory_name() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::ProcRootReaddir);
+        assert_eq!(p.spec.pos, chain(1, &[8]));
+        assert_eq!(p.spec.name, chain(0, &[24, 40]));
+    }
+
+    #[test]
+    fn seq_read_iter_walks_to_the_show_callback() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::SeqReadIter);
+        assert_eq!(p.spec.addr, chain(0, &[0, 200, 96, 24]));
+        assert_eq!(p.spec.name, chain(0, &[0, 24, 40]));
+    }
+
+    #[test]
+    fn single_show_uses_container_of_the_proc_inode() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::ProcSingleShow);
+        assert_eq!(p.spec.addr, chain(0, &[120, 48 - 72]));
+        assert_eq!(p.spec.name, chain(0, &[112, 24, 40]));
+    }
+
+    #[test]
+    fn absent_functions_are_skipped_with_a_reason() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        let skipped: Vec<_> = plan.skipped.iter().map(|s| s.func).collect();
+        assert!(skipped.contains(&"proc_pid_lookup"));
+        assert!(!skipped.contains(&"proc_root_lookup"));
+        assert_eq!(plan.probes.len() + plan.skipped.len(), PROBES.len());
+    }
+
+    #[test]
+    fn compiler_clones_attach_without_arguments() {
+        let mut k = kernel();
+        k.symbols.remove("proc_root_lookup");
+        k.symbols.insert("proc_root_lookup.isra.0".to_owned());
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::ProcRootLookup);
+        assert_eq!(p.symbol, "proc_root_lookup.isra.0");
+        assert_eq!(p.spec, ProbeSpec::NONE);
+        assert!(plan.degraded.iter().any(|d| d.contains("compiler clone")));
+    }
+
+    #[test]
+    fn a_missing_member_degrades_only_that_value() {
+        let mut k = kernel();
+        k.members.remove(&("proc_inode", "vfs_inode"));
+        let plan = Plan::new(&k, &k).unwrap();
+        let p = planned(&plan, ProbeId::ProcSingleShow);
+        assert_eq!(p.spec.addr, Chain::NONE);
+        assert_eq!(p.spec.name, chain(0, &[112, 24, 40]));
+        assert!(plan
+            .degraded
+            .iter()
+            .any(|d| d.starts_with("proc_single_show: show callback")));
+    }
+
+    #[test]
+    fn task_layout_is_required() {
+        let mut k = kernel();
+        k.members.remove(&("task_struct", "real_parent"));
+        assert!(matches!(
+            Plan::new(&k, &k),
+            Err(PlanError::MissingTaskLayout { .. })
+        ));
+        assert_eq!(
+            Plan::new(&kernel(), &kernel()).unwrap().config.task_tgid,
+            1100
+        );
+    }
+
+    #[test]
+    fn no_symbols_at_all_is_an_error() {
+        let mut k = kernel();
+        k.symbols.clear();
+        assert!(matches!(Plan::new(&k, &k), Err(PlanError::NothingToAttach)));
+    }
+}

@@ -1,0 +1,99 @@
+//! Pointer walks, by struct member name, from a probed function's arguments to
+//! the values events carry. Offsets are resolved against the running kernel's
+//! BTF in `plan`, so nothing here depends on one kernel's layout.
+
+/// One pointer hop: read 8 bytes at `offsetof(ty, path) - offsetof(ty, minus)`.
+///
+/// `minus` expresses `container_of`: from a `struct inode *` embedded in a
+/// `struct proc_inode` at `vfs_inode`, the proc inode's `op.proc_show` is at
+/// `off(op.proc_show) - off(vfs_inode)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hop {
+    /// Struct the member belongs to.
+    pub ty: &'static str,
+    /// Dotted member path inside `ty`.
+    pub path: &'static str,
+    /// Member the pointer in hand points at, for `container_of` hops.
+    pub minus: Option<&'static str>,
+}
+
+const fn hop(ty: &'static str, path: &'static str) -> Hop {
+    Hop {
+        ty,
+        path,
+        minus: None,
+    }
+}
+
+/// A walk that starts from a parameter of type `struct <param> *`.
+pub type Recipe = (&'static str, &'static [Hop]);
+
+/// To the name of the dentry an argument refers to, in order of preference: a
+/// lookup's dentry is the name being looked up; for files it is the file's name.
+pub const NAME: &[Recipe] = &[
+    ("dentry", &[hop("dentry", "d_name.name")]),
+    (
+        "file",
+        &[hop("file", "f_path.dentry"), hop("dentry", "d_name.name")],
+    ),
+    (
+        "kiocb",
+        &[
+            hop("kiocb", "ki_filp"),
+            hop("file", "f_path.dentry"),
+            hop("dentry", "d_name.name"),
+        ],
+    ),
+    (
+        "seq_file",
+        &[
+            hop("seq_file", "file"),
+            hop("file", "f_path.dentry"),
+            hop("dentry", "d_name.name"),
+        ],
+    ),
+];
+
+/// To a readdir's position, `ctx->pos`.
+pub const POS: &[Recipe] = &[("dir_context", &[hop("dir_context", "pos")])];
+
+/// To the show callback of the seq_file a read works on: `file->private_data`
+/// is the `struct seq_file`, whose `op->show` is the callback.
+pub const SEQ_SHOW: &[Recipe] = &[
+    (
+        "kiocb",
+        &[
+            hop("kiocb", "ki_filp"),
+            hop("file", "private_data"),
+            hop("seq_file", "op"),
+            hop("seq_operations", "show"),
+        ],
+    ),
+    (
+        "file",
+        &[
+            hop("file", "private_data"),
+            hop("seq_file", "op"),
+            hop("seq_operations", "show"),
+        ],
+    ),
+];
+
+/// To the callback `proc_single_show` will call: `m->private` is the proc
+/// inode's `vfs_inode`, and `PROC_I(inode)->op.proc_show` the callback.
+pub const SINGLE_SHOW: &[Recipe] = &[(
+    "seq_file",
+    &[
+        hop("seq_file", "private"),
+        Hop {
+            ty: "proc_inode",
+            path: "op.proc_show",
+            minus: Some("vfs_inode"),
+        },
+    ],
+)];
+
+/// Members of `struct task_struct` the descendant filter walks.
+pub const TASK_REAL_PARENT: (&str, &str) = ("task_struct", "real_parent");
+/// See [`TASK_REAL_PARENT`].
+pub const TASK_TGID: (&str, &str) = ("task_struct", "tgid");
