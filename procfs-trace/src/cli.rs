@@ -35,7 +35,7 @@ pub struct TraceArgs {
     #[arg(long, value_name = "N")]
     pub pid: Option<u32>,
     /// Trace only tasks with this name (comm, at most 15 bytes).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
     pub comm: Option<String>,
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
@@ -59,6 +59,16 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(Duration::from_secs_f64(secs))
+}
+
+fn parse_comm(s: &str) -> Result<String, String> {
+    let max = procfs_trace_common::COMM_LEN - 1;
+    if s.is_empty() || s.len() > max {
+        return Err(format!(
+            "{s:?}: a task name is 1 to {max} bytes (the kernel keeps only that much)"
+        ));
+    }
+    Ok(s.to_owned())
 }
 
 impl From<TraceArgs> for TraceOptions {

@@ -65,7 +65,7 @@ pub async fn run(opts: TraceOptions) -> anyhow::Result<i32> {
     }
     let btf = Btf::from_file(&host.btf_path())?;
     let plan = Plan::new(&btf, &kallsyms)?;
-    let config = configure(&plan, &opts)?;
+    let config = configure(&plan, &opts);
     if !plan.skipped.is_empty() {
         let names: Vec<_> = plan.skipped.iter().map(|s| s.func).collect();
         eprintln!(
@@ -187,7 +187,7 @@ pub async fn run(opts: TraceOptions) -> anyhow::Result<i32> {
 }
 
 /// Filter settings from the options.
-fn configure(plan: &Plan, opts: &TraceOptions) -> anyhow::Result<Config> {
+fn configure(plan: &Plan, opts: &TraceOptions) -> Config {
     let mut config = plan.config;
     config.self_tgid = std::process::id();
     config.filter = match (opts.command.is_empty(), opts.pid) {
@@ -196,17 +196,12 @@ fn configure(plan: &Plan, opts: &TraceOptions) -> anyhow::Result<Config> {
         (true, None) => filter::ALL,
     };
     if let Some(comm) = &opts.comm {
-        let bytes = comm.as_bytes();
-        if bytes.is_empty() || bytes.len() >= COMM_LEN {
-            bail!(
-                "--comm {comm:?}: a task name is 1 to {} bytes (the kernel keeps only that much)",
-                COMM_LEN - 1
-            );
-        }
+        // Length checked by the CLI.
+        let bytes = &comm.as_bytes()[..comm.len().min(COMM_LEN - 1)];
         config.comm[..bytes.len()].copy_from_slice(bytes);
         config.comm_len = bytes.len() as u32;
     }
-    Ok(config)
+    config
 }
 
 /// Passes a signal to the traced command and waits for it; returns its exit code.

@@ -1,0 +1,55 @@
+//! How procfs-trace refuses to run where it cannot trace: these run on any host.
+
+mod support;
+
+use std::os::unix::process::CommandExt as _;
+use std::process::Command;
+
+use support::{bin, is_root, kernel_has_kprobes, run};
+
+#[test]
+fn unprivileged_users_are_told_to_use_sudo() {
+    let mut cmd = Command::new(bin());
+    cmd.args(["trace", "--", "true"]);
+    if is_root() {
+        // Drop to nobody, as a normal user would run it (std sets the groups to
+        // just the gid when uid changes).
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().expect("run procfs-trace");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("needs root, or the capabilities CAP_BPF and CAP_PERFMON"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("sudo"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn root_on_a_kernel_without_kprobes_is_pointed_to_the_vm() {
+    if !is_root() || kernel_has_kprobes() {
+        println!(
+            "skipped: this check needs root on a kernel without kprobes (like the build host)"
+        );
+        return;
+    }
+    let out = run(&["trace", "--", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("cannot run kprobes"), "{stderr}");
+    assert!(stderr.contains("CONFIG_KPROBES"), "{stderr}");
+    assert!(stderr.contains("cargo xtask vm"), "{stderr}");
+}
+
+#[test]
+fn bad_arguments_are_rejected_before_anything_runs() {
+    let out = run(&["trace", "--comm", "a-name-longer-than-15", "--", "true"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("1 to 15 bytes"), "{stderr}");
+    let out = run(&["trace", "--duration=-1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("duration"));
+}

@@ -1,0 +1,177 @@
+//! Helpers shared by the integration tests: running the binary and matching
+//! event streams against expected flows.
+#![allow(dead_code, reason = "each test crate uses a different subset")]
+
+use std::{
+    path::PathBuf,
+    process::{Command, Output},
+};
+
+use serde_json::Value;
+
+/// The procfs-trace binary: `$PROCFS_TRACE_BIN` in the VM, cargo's build otherwise.
+pub fn bin() -> PathBuf {
+    std::env::var_os("PROCFS_TRACE_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_procfs-trace")))
+}
+
+/// Runs procfs-trace with `args`.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(bin())
+        .args(args)
+        .output()
+        .expect("run procfs-trace")
+}
+
+/// Whether this kernel offers kprobes (the same test preflight makes).
+pub fn kernel_has_kprobes() -> bool {
+    [
+        "/sys/bus/event_source/devices/kprobe",
+        "/sys/kernel/tracing/kprobe_events",
+        "/sys/kernel/debug/tracing/kprobe_events",
+    ]
+    .iter()
+    .any(|p| std::path::Path::new(p).exists())
+}
+
+/// Whether this process runs as root.
+pub fn is_root() -> bool {
+    // SAFETY: getuid cannot fail.
+    unsafe { libc::getuid() == 0 }
+}
+
+/// A trace run's parsed output.
+pub struct Trace {
+    /// Event lines (`"type": "event"`), in order.
+    pub events: Vec<Value>,
+    /// Every line of standard error.
+    pub stderr: String,
+    /// procfs-trace's exit status.
+    pub code: Option<i32>,
+}
+
+impl Trace {
+    /// Events of tasks named `comm`.
+    pub fn of_comm(&self, comm: &str) -> Vec<&Value> {
+        self.events.iter().filter(|e| e["comm"] == comm).collect()
+    }
+
+    /// The `N lost` figure from the closing summary line.
+    pub fn lost(&self) -> u64 {
+        summary_number(&self.stderr, " lost").expect("summary line with lost count")
+    }
+
+    /// The `N events` figure from the closing summary line.
+    pub fn total(&self) -> u64 {
+        summary_number(&self.stderr, " events").expect("summary line with event count")
+    }
+}
+
+/// The number just before `label` on the summary line (`procfs-trace: N events in ...`).
+fn summary_number(stderr: &str, label: &str) -> Option<u64> {
+    let line = stderr.lines().rev().find(|l| l.contains(" events in "))?;
+    let at = line.find(label)?;
+    line[..at].rsplit([' ', ',']).next()?.parse().ok()
+}
+
+/// Runs `procfs-trace trace --format jsonl [extra] -o FILE -- argv...` and parses the events.
+pub fn trace(extra: &[&str], argv: &[&str]) -> Trace {
+    let out_file = std::env::temp_dir().join(format!(
+        "trace-{}-{}.jsonl",
+        std::process::id(),
+        argv.join("_").len()
+    ));
+    let out_path = out_file.to_str().unwrap().to_owned();
+    let mut args = vec!["trace", "--format", "jsonl", "-o", &out_path];
+    args.extend_from_slice(extra);
+    args.push("--");
+    args.extend_from_slice(argv);
+    let output = run(&args);
+    let text = std::fs::read_to_string(&out_file).unwrap_or_default();
+    let _ = std::fs::remove_file(&out_file);
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let events = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap_or_else(|e| panic!("bad JSON line {l:?}: {e}"))
+        })
+        .filter(|v| v["type"] == "event")
+        .collect();
+    Trace {
+        events,
+        stderr,
+        code: output.status.code(),
+    }
+}
+
+/// One expected event: a function and phase, plus field constraints.
+#[derive(Debug, Clone)]
+pub struct Step {
+    func: String,
+    phase: &'static str,
+    fields: Vec<(&'static str, Value)>,
+    checks: Vec<(&'static str, fn(&Value) -> bool)>,
+}
+
+/// Expect the entry of `func`.
+pub fn entry(func: &str) -> Step {
+    Step {
+        func: func.to_owned(),
+        phase: "entry",
+        fields: vec![],
+        checks: vec![],
+    }
+}
+
+/// Expect the exit of `func`.
+pub fn exit(func: &str) -> Step {
+    Step {
+        phase: "exit",
+        ..entry(func)
+    }
+}
+
+impl Step {
+    /// The `name` field must equal `name`.
+    pub fn name(mut self, name: &str) -> Step {
+        self.fields.push(("name", Value::from(name)));
+        self
+    }
+
+    /// The `show` field must equal `show`.
+    pub fn show(mut self, show: &str) -> Step {
+        self.fields.push(("show", Value::from(show)));
+        self
+    }
+
+    /// The event must satisfy `check` (described by `what` in failures).
+    pub fn check(mut self, what: &'static str, check: fn(&Value) -> bool) -> Step {
+        self.checks.push((what, check));
+        self
+    }
+
+    fn matches(&self, ev: &Value) -> bool {
+        ev["func"] == self.func.as_str()
+            && ev["phase"] == self.phase
+            && self.fields.iter().all(|(k, v)| &ev[*k] == v)
+            && self.checks.iter().all(|(_, c)| c(ev))
+    }
+}
+
+/// Asserts that `steps` occur in `events` in this order (other events may come between).
+pub fn assert_flow(events: &[&Value], steps: &[Step]) {
+    let mut at = 0;
+    for (i, step) in steps.iter().enumerate() {
+        match events[at..].iter().position(|e| step.matches(e)) {
+            Some(found) => at += found + 1,
+            None => {
+                let dump: Vec<String> = events.iter().map(|e| e.to_string()).collect();
+                panic!(
+                    "expected step {i} {step:?} after event {at}, not found; events:\n{}",
+                    dump.join("\n")
+                );
+            }
+        }
+    }
+}

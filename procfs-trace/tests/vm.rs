@@ -1,0 +1,140 @@
+//! Tests on a real kernel with kprobes: `cargo xtask test` runs them inside a VM
+//! (`--include-ignored`); on a host without kprobes they are ignored.
+//!
+//! Each test traces only the command it starts (procfs-trace follows the
+//! command's descendants), so other activity on the machine cannot make it pass.
+
+mod support;
+
+use support::{assert_flow, entry, exit, trace};
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn cat_pid_limits_follows_the_documented_path() {
+    let pid_file = std::env::temp_dir().join("vm-test-shell-pid");
+    let script = format!(
+        "echo $$ > {}; cat /proc/$$/limits >/dev/null",
+        pid_file.display()
+    );
+    let t = trace(&["--raw"], &["sh", "-c", &script]);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let cat = t.of_comm("cat");
+    assert_flow(
+        &cat,
+        &[
+            entry("proc_root_lookup").name(&pid),
+            entry("proc_pid_lookup").name(&pid),
+            exit("proc_pid_lookup"),
+            exit("proc_root_lookup"),
+            entry("proc_tgid_base_lookup").name("limits"),
+            entry("proc_pident_lookup").name("limits"),
+            exit("proc_pident_lookup"),
+            exit("proc_tgid_base_lookup"),
+            entry("seq_read_iter")
+                .name("limits")
+                .show("proc_single_show"),
+            entry("proc_single_show")
+                .name("limits")
+                .show("proc_pid_limits"),
+            entry("proc_pid_limits"),
+            exit("proc_pid_limits"),
+            exit("proc_single_show"),
+            exit("seq_read_iter"),
+        ],
+    );
+    assert_eq!(t.lost(), 0);
+}
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn ls_proc_lists_static_entries_then_pids() {
+    let t = trace(&["--raw"], &["ls", "/proc"]);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let ls = t.of_comm("ls");
+    let pos = |e: &serde_json::Value| e["pos"].as_i64();
+    assert_flow(
+        &ls,
+        &[
+            entry("proc_root_readdir").check("pos present", |e| e["pos"].is_i64()),
+            // proc_readdir hands over to proc_readdir_de on every kernel we boot.
+            entry("proc_readdir_de").check("pos present", |e| e["pos"].is_i64()),
+            exit("proc_readdir_de"),
+            // FIRST_PROCESS_ENTRY is 256: pids start after the static entries.
+            entry("proc_pid_readdir").check("pos >= 256", |e| e["pos"].as_i64() >= Some(256)),
+            exit("proc_pid_readdir")
+                .check("pos advanced past 256", |e| e["pos"].as_i64() > Some(256)),
+            exit("proc_root_readdir").check("pos present", |e| e["pos"].is_i64()),
+        ],
+    );
+    assert!(
+        ls.iter().any(|e| e["func"] == "proc_readdir"),
+        "proc_readdir was not seen"
+    );
+    let first = ls
+        .iter()
+        .find(|e| e["func"] == "proc_root_readdir")
+        .unwrap();
+    assert!(
+        pos(first) < Some(256),
+        "the first readdir starts in the static range: {first}"
+    );
+    assert_eq!(t.lost(), 0);
+}
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn only_the_command_tree_is_traced_and_its_status_is_returned() {
+    let t = trace(&[], &["sh", "-c", "cat /proc/self/stat >/dev/null; exit 3"]);
+    assert_eq!(t.code, Some(3), "stderr: {}", t.stderr);
+    assert!(!t.events.is_empty());
+    for e in &t.events {
+        assert!(
+            e["comm"] == "sh" || e["comm"] == "cat",
+            "foreign task traced: {e}"
+        );
+        assert!(e["depth"].is_u64(), "tree mode adds depth: {e}");
+    }
+}
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn tight_stat_loop_rate_and_losses() {
+    const N: u32 = 2000;
+    let script =
+        format!("i=0; while [ $i -lt {N} ]; do cat /proc/self/stat >/dev/null; i=$((i+1)); done");
+    let started = std::time::Instant::now();
+    let out = support::run(&[
+        "trace",
+        "--raw",
+        "--format",
+        "jsonl",
+        "-o",
+        "/dev/null",
+        "--",
+        "sh",
+        "-c",
+        &script,
+    ]);
+    let secs = started.elapsed().as_secs_f64();
+    let t = support::Trace {
+        events: vec![],
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+    };
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let (total, lost) = (t.total(), t.lost());
+    println!(
+        "RATE: {N} cats, {total} events, {lost} lost, {secs:.2} s wall, {:.0} events/s",
+        total as f64 / secs
+    );
+    // Each cat walks /proc/<pid>/stat: root and pid lookups, base lookups, and the
+    // read down to proc_tgid_stat, entry and exit: at least 10 events each.
+    assert!(
+        total + lost >= u64::from(N) * 10,
+        "{total} events + {lost} lost is too few"
+    );
+}
