@@ -20,7 +20,38 @@ pub fn base(ctx: &ProbeContext, chain: &Chain) -> Result<u64, Miss> {
     if chain.arg == NO_ARG {
         return Err(Miss::Unused);
     }
-    ctx.arg::<u64>(chain.arg as usize).ok_or(Miss::Fault)
+    arg(ctx, chain.arg).ok_or(Miss::Fault)
+}
+
+/// Register argument `n` (x86-64 calling convention).
+///
+/// The verifier only allows context reads at a constant offset, and LLVM merges
+/// per-arm loads of a `match` into one load at a computed offset; reading all
+/// six registers first and then choosing among the values avoids that.
+#[inline(always)]
+fn arg(ctx: &ProbeContext, n: u8) -> Option<u64> {
+    use core::ptr::{addr_of, read_volatile};
+    let r = ctx.regs;
+    // SAFETY: `regs` is the kprobe's pt_regs context; each read is a constant-offset field.
+    let regs = unsafe {
+        [
+            read_volatile(addr_of!((*r).rdi)),
+            read_volatile(addr_of!((*r).rsi)),
+            read_volatile(addr_of!((*r).rdx)),
+            read_volatile(addr_of!((*r).rcx)),
+            read_volatile(addr_of!((*r).r8)),
+            read_volatile(addr_of!((*r).r9)),
+        ]
+    };
+    match n {
+        0 => Some(regs[0]),
+        1 => Some(regs[1]),
+        2 => Some(regs[2]),
+        3 => Some(regs[3]),
+        4 => Some(regs[4]),
+        5 => Some(regs[5]),
+        _ => None,
+    }
 }
 
 /// Walks `chain` from `start`: each step adds an offset and reads 8 bytes.

@@ -8,28 +8,11 @@ mod support;
 
 use support::{assert_flow, entry, exit, trace};
 
-#[test]
-#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
-fn cat_pid_limits_follows_the_documented_path() {
-    let pid_file = std::env::temp_dir().join("vm-test-shell-pid");
-    let script = format!(
-        "echo $$ > {}; cat /proc/$$/limits >/dev/null",
-        pid_file.display()
-    );
-    let t = trace(&["--raw"], &["sh", "-c", &script]);
-    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    let cat = t.of_comm("cat");
+/// The read half of `cat /proc/PID/limits`, from cat's own events.
+fn limits_read(cat: &[&serde_json::Value]) {
     assert_flow(
-        &cat,
+        cat,
         &[
-            entry("proc_root_lookup").name(&pid),
-            entry("proc_pid_lookup").name(&pid),
-            exit("proc_pid_lookup"),
-            exit("proc_root_lookup"),
             entry("proc_tgid_base_lookup").name("limits"),
             entry("proc_pident_lookup").name("limits"),
             exit("proc_pident_lookup"),
@@ -46,6 +29,60 @@ fn cat_pid_limits_follows_the_documented_path() {
             exit("seq_read_iter"),
         ],
     );
+}
+
+/// `sh -c 'cat /proc/$$/limits'`: busybox sh execs its last command through
+/// `/proc/self/exe`, so the shell's pid is looked up (`proc_root_lookup` →
+/// `proc_pid_lookup`) during that exec, and cat, the same process afterwards,
+/// finds the pid's dentry cached and only revalidates it.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn cat_shell_pid_limits_follows_the_documented_path() {
+    let t = trace(&["--raw"], &["sh", "-c", "cat /proc/$$/limits"]);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let cat = t.of_comm("cat");
+    let pid = cat.first().expect("cat events")["tgid"].to_string();
+    let all: Vec<_> = t.events.iter().collect();
+    assert_flow(
+        &all,
+        &[
+            entry("proc_root_lookup").name(&pid),
+            entry("proc_pid_lookup").name(&pid),
+            exit("proc_pid_lookup"),
+            exit("proc_root_lookup"),
+            entry("pid_revalidate").name(&pid).comm("cat"),
+        ],
+    );
+    limits_read(&cat);
+    assert_eq!(t.lost(), 0);
+}
+
+/// When cat is a child of the shell, cat itself looks the shell's pid up.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn cat_forked_by_the_shell_looks_up_the_shell_pid() {
+    let pid_file = std::env::temp_dir().join("vm-test-shell-pid");
+    let script = format!(
+        "echo $$ > {}; cat /proc/$$/limits >/dev/null; exit 0",
+        pid_file.display()
+    );
+    let t = trace(&["--raw"], &["sh", "-c", &script]);
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let pid = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .to_owned();
+    let cat = t.of_comm("cat");
+    assert_flow(
+        &cat,
+        &[
+            entry("proc_root_lookup").name(&pid),
+            entry("proc_pid_lookup").name(&pid),
+            exit("proc_pid_lookup"),
+            exit("proc_root_lookup"),
+        ],
+    );
+    limits_read(&cat);
     assert_eq!(t.lost(), 0);
 }
 

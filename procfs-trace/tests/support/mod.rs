@@ -139,6 +139,12 @@ impl Step {
         self
     }
 
+    /// The event must come from a task named `comm`.
+    pub fn comm(mut self, comm: &str) -> Step {
+        self.fields.push(("comm", Value::from(comm)));
+        self
+    }
+
     /// The `show` field must equal `show`.
     pub fn show(mut self, show: &str) -> Step {
         self.fields.push(("show", Value::from(show)));
