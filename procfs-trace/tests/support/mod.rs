@@ -105,13 +105,16 @@ pub fn trace(extra: &[&str], argv: &[&str]) -> Trace {
     }
 }
 
+/// A named predicate on an event, for what plain field equality cannot say.
+type Check = (&'static str, fn(&Value) -> bool);
+
 /// One expected event: a function and phase, plus field constraints.
 #[derive(Debug, Clone)]
 pub struct Step {
     func: String,
     phase: &'static str,
     fields: Vec<(&'static str, Value)>,
-    checks: Vec<(&'static str, fn(&Value) -> bool)>,
+    checks: Vec<Check>,
 }
 
 /// Expect the entry of `func`.
