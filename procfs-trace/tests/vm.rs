@@ -144,6 +144,13 @@ fn tight_stat_loop_rate_and_losses() {
     let script =
         format!("i=0; while [ $i -lt {N} ]; do cat /proc/self/stat >/dev/null; i=$((i+1)); done");
     let started = std::time::Instant::now();
+    let bare = std::process::Command::new("sh")
+        .args(["-c", &script])
+        .status()
+        .unwrap();
+    assert!(bare.success());
+    let bare_secs = started.elapsed().as_secs_f64();
+    let started = std::time::Instant::now();
     let out = support::run(&[
         "trace",
         "--raw",
@@ -165,7 +172,7 @@ fn tight_stat_loop_rate_and_losses() {
     assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
     let (total, lost) = (t.total(), t.lost());
     println!(
-        "RATE: {N} cats, {total} events, {lost} lost, {secs:.2} s wall, {:.0} events/s",
+        "RATE: {N} cats, {total} events, {lost} lost, {secs:.2} s traced (start-up included) vs {bare_secs:.2} s untraced, {:.0} events/s",
         total as f64 / secs
     );
     // Each cat walks /proc/<pid>/stat: root and pid lookups, base lookups, and the
