@@ -1,0 +1,58 @@
+//! Developer tasks for procfs-trace: boot real kernels in qemu and run the tests there.
+
+mod apt;
+mod artifact;
+mod cpio;
+mod debver;
+mod guest;
+mod host_tools;
+mod init_script;
+mod initramfs;
+mod kernel;
+mod ldd;
+mod marker;
+mod qemu;
+mod run;
+mod test_cmd;
+mod vm;
+mod vm_cmd;
+mod workspace;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Tasks run with `cargo xtask ...`.
+#[derive(Parser)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    about = "procfs-trace developer tasks"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Boot a Debian cloud kernel in qemu and run a command there (default: a procfs-trace demo).
+    Vm(vm_cmd::VmArgs),
+    /// Run the host tests, then the VM tests on each chosen kernel.
+    Test(test_cmd::TestArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Vm(args) => vm_cmd::run(args),
+        Command::Test(args) => test_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("xtask: error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

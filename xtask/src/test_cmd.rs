@@ -1,0 +1,130 @@
+//! `cargo xtask test`: host tests, then the VM tests on each chosen kernel.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use clap::Args;
+
+use crate::guest::{self, Guest, PROCFS_TRACE_GUEST_PATH};
+use crate::qemu::Options;
+use crate::{artifact, kernel, run, vm, workspace};
+
+/// Where the VM test binary lives inside the guest.
+const VM_TESTS_GUEST_PATH: &str = "/bin/vm-tests";
+
+/// The workspace member that cannot be built or tested for the host.
+const EBPF_CRATE: &str = "procfs-trace-ebpf";
+
+/// Options of `cargo xtask test`.
+#[derive(Args)]
+pub struct TestArgs {
+    /// Kernels for the VM tests, comma-separated (names or paths as for `vm --kernel`).
+    #[arg(long, value_delimiter = ',', default_value = "6.1")]
+    kernels: Vec<String>,
+    /// Run only the host tests.
+    #[arg(long)]
+    no_vm: bool,
+    /// Wall-clock limit in seconds for each VM run.
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
+    memory: u32,
+}
+
+/// Runs the subcommand; fails if any host test or any kernel's VM tests fail.
+pub fn run(args: TestArgs) -> Result<ExitCode> {
+    println!("test: host tests (cargo test --workspace --exclude {EBPF_CRATE})");
+    // The eBPF crate builds only for the BPF target; procfs-trace's build.rs covers it.
+    run::stream(workspace::cargo().args(["test", "--workspace", "--exclude", EBPF_CRATE]))?;
+    if args.no_vm {
+        return Ok(ExitCode::SUCCESS);
+    }
+    if args.kernels.iter().all(|k| k.trim().is_empty()) {
+        bail!("--kernels is empty; give at least one kernel (e.g. --kernels 6.1) or pass --no-vm");
+    }
+    let vm_tests = build_vm_tests()?;
+    let bin = guest::procfs_trace_binary()?;
+    let guest = Guest {
+        files: vec![
+            (bin, PROCFS_TRACE_GUEST_PATH.into()),
+            (vm_tests, VM_TESTS_GUEST_PATH.into()),
+        ],
+        command: [VM_TESTS_GUEST_PATH, "--include-ignored", "--test-threads=1"]
+            .map(String::from)
+            .to_vec(),
+        env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
+    };
+    let opts = Options {
+        memory_mib: args.memory,
+        timeout: Duration::from_secs(args.timeout),
+    };
+    let mut summary = Vec::new();
+    for name in args
+        .kernels
+        .iter()
+        .map(|k| k.trim())
+        .filter(|k| !k.is_empty())
+    {
+        println!("test: VM tests on kernel {name}");
+        let result = kernel::resolve(name).and_then(|k| Ok((vm::run(&k, &guest, &opts)?, k)));
+        let (passed, line) = match result {
+            Ok((done, k)) if done.rc == 0 => (
+                true,
+                format!(
+                    "test: kernel {name} ({}): pass in {:.1} s",
+                    k.release,
+                    done.elapsed.as_secs_f64()
+                ),
+            ),
+            Ok((done, k)) => (
+                false,
+                format!(
+                    "test: kernel {name} ({}): FAIL (vm-tests exited with {}) in {:.1} s",
+                    k.release,
+                    done.rc,
+                    done.elapsed.as_secs_f64()
+                ),
+            ),
+            Err(err) => {
+                eprintln!("xtask: kernel {name}: error: {err:#}");
+                (
+                    false,
+                    format!("test: kernel {name}: FAIL ({})", first_line(&err)),
+                )
+            }
+        };
+        summary.push((passed, line));
+    }
+    for (_, line) in &summary {
+        println!("{line}");
+    }
+    let failed = summary.iter().filter(|(passed, _)| !passed).count();
+    if failed > 0 {
+        bail!("VM tests failed on {failed} of {} kernels", summary.len());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn first_line(err: &anyhow::Error) -> String {
+    err.to_string()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+/// Builds procfs-trace's `vm` integration test and returns its executable.
+fn build_vm_tests() -> Result<std::path::PathBuf> {
+    let source = workspace::root().join("procfs-trace/tests/vm.rs");
+    if !source.is_file() {
+        bail!(
+            "{} does not exist, so there are no VM tests to run; pass --no-vm to run only the host tests",
+            source.display()
+        );
+    }
+    let mut cmd = workspace::cargo();
+    cmd.args(["test", "-p", "procfs-trace", "--test", "vm", "--no-run"]);
+    artifact::build_executable(&mut cmd, "vm")
+}

@@ -1,0 +1,58 @@
+//! One guest run on one kernel: scratch files, initramfs, boot, clean-up.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+
+use crate::guest::Guest;
+use crate::kernel::Kernel;
+use crate::qemu::{self, Finished, Options};
+use crate::{host_tools, initramfs, marker, workspace};
+
+/// Scratch dirs older than this belong to no live run.
+const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Removes a run's scratch dir however the run ends.
+struct Scratch(PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Removes scratch dirs that an interrupted run (Ctrl-C) left behind a day or more ago.
+fn remove_stale(runs: &Path) {
+    let Ok(entries) = fs::read_dir(runs) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let old = e
+            .metadata()
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > STALE_AFTER);
+        if old {
+            let _ = fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// Runs `guest` on `kernel` and returns the guest command's status and the wall time.
+pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
+    host_tools::require(&[host_tools::QEMU, host_tools::BUSYBOX, host_tools::LDD])?;
+    let nonce = marker::nonce()?;
+    let runs = workspace::state_dir().join("vm-run");
+    remove_stale(&runs);
+    // Per-run dir so concurrent runs never read each other's result file.
+    let dir = runs.join(&nonce);
+    fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
+    let scratch = Scratch(dir);
+    let initrd = scratch.0.join("initramfs.cpio.gz");
+    initramfs::write(guest, &nonce, &initrd)?;
+    let result_file = scratch.0.join("result.ttyS1");
+    qemu::boot(kernel, &initrd, &result_file, &nonce, opts)
+}
