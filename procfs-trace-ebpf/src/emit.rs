@@ -12,7 +12,7 @@ use procfs_trace_common::{
 };
 
 use crate::{
-    extract::{base, read_name, walk, Miss},
+    extract::{base, read_name, walk, Read, OK},
     filter::wanted,
     maps::{config, ENTRY_ARGS, EVENTS, LOST},
 };
@@ -81,16 +81,6 @@ fn start(
     Some(entry)
 }
 
-/// Sets `flag` on success, `fault` on a faulting read, nothing when unused.
-#[inline(always)]
-fn mark(res: &Result<u64, Miss>, flag: u8, fault: u8) -> u8 {
-    match res {
-        Ok(_) => flag,
-        Err(Miss::Fault) => fault,
-        Err(Miss::Unused) => 0,
-    }
-}
-
 /// kprobe body: name, position and callback address from the arguments.
 #[inline(always)]
 pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
@@ -99,8 +89,8 @@ pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
     let spec = &cfg.probes[probe as usize];
 
     let pos_base = base(ctx, &spec.pos);
-    if let Ok(b) = pos_base {
-        let _ = ENTRY_ARGS.insert(&entry_key(task.tid, probe as u16), &b, 0);
+    if pos_base.state == OK {
+        let _ = ENTRY_ARGS.insert(&entry_key(task.tid, probe as u16), &pos_base.value, 0);
     }
 
     let Some(mut entry) = start(&task, probe, phase::ENTRY) else {
@@ -108,20 +98,17 @@ pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
     };
     let ev = entry.as_mut_ptr();
 
-    let pos = pos_base.and_then(|b| walk(&spec.pos, b));
-    let addr = base(ctx, &spec.addr).and_then(|b| walk(&spec.addr, b));
-    let mut fl =
-        mark(&pos, flags::POS, flags::POS_FAULT) | mark(&addr, flags::ADDR, flags::ADDR_FAULT);
+    let pos = walk(&spec.pos, pos_base);
+    let addr = walk(&spec.addr, base(ctx, &spec.addr));
     // SAFETY: see `start`; the name is read straight into the reserved slot.
     unsafe {
-        (*ev).pos = pos.unwrap_or(0) as i64;
-        (*ev).addr = addr.unwrap_or(0);
-        let name = base(ctx, &spec.name)
-            .and_then(|b| walk(&spec.name, b))
-            .and_then(|p| read_name(p, &mut (*ev).name).map(u64::from));
-        fl |= mark(&name, flags::NAME, flags::NAME_FAULT);
-        (*ev).name_len = name.unwrap_or(0) as u16;
-        (*ev).flags = fl;
+        (*ev).pos = pos.value as i64;
+        (*ev).addr = addr.value;
+        let name = read_name(walk(&spec.name, base(ctx, &spec.name)), &mut (*ev).name);
+        (*ev).name_len = name.value as u16;
+        (*ev).flags = pos.flag(flags::POS, flags::POS_FAULT)
+            | addr.flag(flags::ADDR, flags::ADDR_FAULT)
+            | name.flag(flags::NAME, flags::NAME_FAULT);
     }
     entry.submit(0);
     0
@@ -142,21 +129,24 @@ pub fn on_exit(ctx: &RetProbeContext, probe: ProbeId) -> u32 {
     // SAFETY: see `start`.
     unsafe {
         (*ev).ret = ctx.ret::<i64>();
-        (*ev).pos = pos.as_ref().copied().unwrap_or(0) as i64;
-        (*ev).flags = flags::RET | mark(&pos, flags::POS, flags::POS_FAULT);
+        (*ev).pos = pos.value as i64;
+        (*ev).flags = flags::RET | pos.flag(flags::POS, flags::POS_FAULT);
     }
     entry.submit(0);
     0
 }
 
 #[inline(always)]
-fn saved_pos(chain: &Chain, key: u64) -> Result<u64, Miss> {
+fn saved_pos(chain: &Chain, key: u64) -> Read {
+    if chain.arg == procfs_trace_common::NO_ARG {
+        return Read::UNUSED;
+    }
     // SAFETY: the value is copied out before the entry is removed.
-    let b = match unsafe { ENTRY_ARGS.get(&key) } {
-        Some(b) => *b,
-        None if chain.arg == procfs_trace_common::NO_ARG => return Err(Miss::Unused),
-        None => return Err(Miss::Fault),
+    let base = match unsafe { ENTRY_ARGS.get(&key) } {
+        Some(b) => Read::ok(*b),
+        // The entry was not seen (attached mid-call) or its map insert failed.
+        None => return Read::FAULT,
     };
     let _ = ENTRY_ARGS.remove(&key);
-    walk(chain, b)
+    walk(chain, base)
 }

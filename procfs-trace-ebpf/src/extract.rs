@@ -1,4 +1,8 @@
 //! Follows the BTF-derived pointer chains from a probed function's arguments.
+//!
+//! Results are a plain struct rather than `Result<u64, _>`: an enum leaves its
+//! payload uninitialised on the error path, LLVM may still copy it, and the
+//! 5.10 verifier rejects any read of uninitialised stack.
 
 use aya_ebpf::{
     helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes},
@@ -6,21 +10,55 @@ use aya_ebpf::{
 };
 use procfs_trace_common::{Chain, MAX_CHAIN, NAME_LEN, NO_ARG};
 
-/// Why a chain produced no value.
-pub enum Miss {
-    /// The chain is not configured for this probe on this kernel.
-    Unused,
-    /// A read faulted (NULL or unmapped pointer on the way).
-    Fault,
+/// The chain is not configured for this probe on this kernel.
+pub const UNUSED: u8 = 0;
+/// `value` is valid.
+pub const OK: u8 = 1;
+/// A read faulted (NULL or unmapped pointer on the way).
+pub const FAULT: u8 = 2;
+
+/// A value read through a chain, and how the read went.
+#[derive(Clone, Copy)]
+pub struct Read {
+    /// The value; 0 unless `state` is [`OK`].
+    pub value: u64,
+    /// [`UNUSED`], [`OK`] or [`FAULT`].
+    pub state: u8,
+}
+
+impl Read {
+    const fn new(value: u64, state: u8) -> Read {
+        Read { value, state }
+    }
+
+    /// Nothing to read.
+    pub const UNUSED: Read = Read::new(0, UNUSED);
+    /// A read that faulted.
+    pub const FAULT: Read = Read::new(0, FAULT);
+
+    /// A successful read.
+    pub const fn ok(value: u64) -> Read {
+        Read::new(value, OK)
+    }
+
+    /// `flag` when valid, `fault` when a read faulted, 0 when unused.
+    #[inline(always)]
+    pub fn flag(self, flag: u8, fault: u8) -> u8 {
+        match self.state {
+            OK => flag,
+            FAULT => fault,
+            _ => 0,
+        }
+    }
 }
 
 /// The raw argument the chain starts from.
 #[inline(always)]
-pub fn base(ctx: &ProbeContext, chain: &Chain) -> Result<u64, Miss> {
+pub fn base(ctx: &ProbeContext, chain: &Chain) -> Read {
     if chain.arg == NO_ARG {
-        return Err(Miss::Unused);
+        return Read::UNUSED;
     }
-    arg(ctx, chain.arg).ok_or(Miss::Fault)
+    arg(ctx, chain.arg)
 }
 
 /// Register argument `n` (x86-64 calling convention).
@@ -29,7 +67,7 @@ pub fn base(ctx: &ProbeContext, chain: &Chain) -> Result<u64, Miss> {
 /// per-arm loads of a `match` into one load at a computed offset; reading all
 /// six registers first and then choosing among the values avoids that.
 #[inline(always)]
-fn arg(ctx: &ProbeContext, n: u8) -> Option<u64> {
+fn arg(ctx: &ProbeContext, n: u8) -> Read {
     use core::ptr::{addr_of, read_volatile};
     let r = ctx.regs;
     // SAFETY: `regs` is the kprobe's pt_regs context; each read is a constant-offset field.
@@ -44,42 +82,52 @@ fn arg(ctx: &ProbeContext, n: u8) -> Option<u64> {
         ]
     };
     match n {
-        0 => Some(regs[0]),
-        1 => Some(regs[1]),
-        2 => Some(regs[2]),
-        3 => Some(regs[3]),
-        4 => Some(regs[4]),
-        5 => Some(regs[5]),
-        _ => None,
+        0 => Read::ok(regs[0]),
+        1 => Read::ok(regs[1]),
+        2 => Read::ok(regs[2]),
+        3 => Read::ok(regs[3]),
+        4 => Read::ok(regs[4]),
+        5 => Read::ok(regs[5]),
+        _ => Read::FAULT,
     }
 }
 
 /// Walks `chain` from `start`: each step adds an offset and reads 8 bytes.
 #[inline(always)]
-pub fn walk(chain: &Chain, start: u64) -> Result<u64, Miss> {
-    let mut v = start;
+pub fn walk(chain: &Chain, start: Read) -> Read {
+    if start.state != OK {
+        return start;
+    }
+    let mut v = start.value;
     for i in 0..MAX_CHAIN {
         if i >= chain.steps as usize {
             break;
         }
         if v == 0 {
-            return Err(Miss::Fault);
+            return Read::FAULT;
         }
         let field = v.wrapping_add(chain.offsets[i] as i64 as u64) as *const u64;
         // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an error, not a crash.
-        v = unsafe { bpf_probe_read_kernel(field) }.map_err(|_| Miss::Fault)?;
+        v = match unsafe { bpf_probe_read_kernel(field) } {
+            Ok(next) => next,
+            Err(_) => return Read::FAULT,
+        };
     }
-    Ok(v)
+    Read::ok(v)
 }
 
-/// Reads the NUL-terminated string at `ptr` into `out`, returning its length.
+/// Reads the NUL-terminated string at `ptr` into `out`; the value is its length.
 #[inline(always)]
-pub fn read_name(ptr: u64, out: &mut [u8; NAME_LEN]) -> Result<u16, Miss> {
-    if ptr == 0 {
-        return Err(Miss::Fault);
+pub fn read_name(ptr: Read, out: &mut [u8; NAME_LEN]) -> Read {
+    if ptr.state != OK {
+        return ptr;
+    }
+    if ptr.value == 0 {
+        return Read::FAULT;
     }
     // SAFETY: the helper bounds the read to `out` and checks the source address.
-    let s = unsafe { bpf_probe_read_kernel_str_bytes(ptr as *const u8, out) }
-        .map_err(|_| Miss::Fault)?;
-    Ok(s.len() as u16)
+    match unsafe { bpf_probe_read_kernel_str_bytes(ptr.value as *const u8, out) } {
+        Ok(s) => Read::ok(s.len() as u64),
+        Err(_) => Read::FAULT,
+    }
 }
