@@ -57,35 +57,6 @@ fn cat_shell_pid_limits_follows_the_documented_path() {
     assert_eq!(t.lost(), 0);
 }
 
-/// When cat is a child of the shell, cat itself looks the shell's pid up.
-#[test]
-#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
-fn cat_forked_by_the_shell_looks_up_the_shell_pid() {
-    let pid_file = std::env::temp_dir().join("vm-test-shell-pid");
-    let script = format!(
-        "echo $$ > {}; cat /proc/$$/limits >/dev/null; exit 0",
-        pid_file.display()
-    );
-    let t = trace(&["--raw"], &["sh", "-c", &script]);
-    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
-    let pid = std::fs::read_to_string(&pid_file)
-        .unwrap()
-        .trim()
-        .to_owned();
-    let cat = t.of_comm("cat");
-    assert_flow(
-        &cat,
-        &[
-            entry("proc_root_lookup").name(&pid),
-            entry("proc_pid_lookup").name(&pid),
-            exit("proc_pid_lookup"),
-            exit("proc_root_lookup"),
-        ],
-    );
-    limits_read(&cat);
-    assert_eq!(t.lost(), 0);
-}
-
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn ls_proc_lists_static_entries_then_pids() {

@@ -51,6 +51,7 @@ pub fn procfs_trace_binary() -> Result<PathBuf> {
         println!("vm: using {GUEST_BIN_ENV}={}", path.display());
         return Ok(path);
     }
+    crate::toolchain::ensure_ebpf_toolchain()?;
     let mut cmd = workspace::cargo();
     cmd.args([
         "build",

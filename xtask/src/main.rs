@@ -14,6 +14,7 @@ mod marker;
 mod qemu;
 mod run;
 mod test_cmd;
+mod toolchain;
 mod vm;
 mod vm_cmd;
 mod workspace;

@@ -35,6 +35,7 @@ pub struct TestArgs {
 
 /// Runs the subcommand; fails if any host test or any kernel's VM tests fail.
 pub fn run(args: TestArgs) -> Result<ExitCode> {
+    crate::toolchain::ensure_ebpf_toolchain()?;
     println!("test: host tests (cargo test --workspace --exclude {EBPF_CRATE})");
     // The eBPF crate builds only for the BPF target; procfs-trace's build.rs covers it.
     run::stream(workspace::cargo().args(["test", "--workspace", "--exclude", EBPF_CRATE]))?;
@@ -51,9 +52,14 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             (bin, PROCFS_TRACE_GUEST_PATH.into()),
             (vm_tests, VM_TESTS_GUEST_PATH.into()),
         ],
-        command: [VM_TESTS_GUEST_PATH, "--include-ignored", "--test-threads=1"]
-            .map(String::from)
-            .to_vec(),
+        command: [
+            VM_TESTS_GUEST_PATH,
+            "--include-ignored",
+            "--test-threads=1",
+            "--show-output",
+        ]
+        .map(String::from)
+        .to_vec(),
         env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
     };
     let opts = Options {
