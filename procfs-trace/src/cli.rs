@@ -40,6 +40,10 @@ pub struct TraceArgs {
     /// Stop after this many seconds.
     #[arg(long, value_name = "SECS", value_parser = parse_secs)]
     pub duration: Option<Duration>,
+    /// Ring buffer size in KiB: a power of two of at least 4. A larger buffer
+    /// absorbs longer bursts before events are lost.
+    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_buffer_kib)]
+    pub buffer_kib: u32,
     /// Write events to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -61,6 +65,19 @@ fn parse_secs(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+fn parse_buffer_kib(s: &str) -> Result<u32, String> {
+    let kib: u32 = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not a whole number of KiB"))?;
+    // The kernel wants a power-of-two multiple of the page size (4 KiB on x86-64).
+    if kib < 4 || !kib.is_power_of_two() || kib > 1 << 20 {
+        return Err(format!(
+            "{kib} KiB: the ring buffer must be a power of two from 4 KiB to 1 GiB"
+        ));
+    }
+    Ok(kib)
+}
+
 fn parse_comm(s: &str) -> Result<String, String> {
     let max = procfs_trace_common::COMM_LEN - 1;
     if s.is_empty() || s.len() > max {
@@ -79,6 +96,7 @@ impl From<TraceArgs> for TraceOptions {
             pid: a.pid,
             comm: a.comm,
             duration: a.duration,
+            buffer_kib: a.buffer_kib,
             output: a.output,
             command: a.command,
         }
@@ -119,5 +137,9 @@ mod tests {
         assert!(parse(&["trace", "--duration", "0"]).is_err());
         assert!(parse(&["trace", "--duration", "soon"]).is_err());
         assert!(parse(&["trace", "--format", "xml"]).is_err());
+        assert!(parse(&["trace", "--buffer-kib", "6"]).is_err());
+        assert!(parse(&["trace", "--buffer-kib", "2"]).is_err());
+        let Command::Trace(t) = parse(&["trace", "--buffer-kib", "64"]).unwrap().command;
+        assert_eq!(t.buffer_kib, 64);
     }
 }

@@ -155,3 +155,51 @@ fn tight_stat_loop_rate_and_losses() {
         "{total} events + {lost} lost is too few"
     );
 }
+
+/// A one-page ring buffer under a byte-at-a-time read loop (busybox `read`
+/// reads one byte per syscall) must overflow; every loss is counted, and the
+/// stream's `lost` records add up to the summary's figure.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn overflowing_the_ring_buffer_is_counted_and_reported() {
+    let script = "i=0; while [ $i -lt 200 ]; do read x < /proc/self/stat; i=$((i+1)); done";
+    let out_file = std::env::temp_dir().join("overflow.jsonl");
+    let out = support::run(&[
+        "trace",
+        "--raw",
+        "--format",
+        "jsonl",
+        "--buffer-kib",
+        "4",
+        "-o",
+        out_file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        script,
+    ]);
+    let t = support::Trace {
+        events: vec![],
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        code: out.status.code(),
+    };
+    assert_eq!(t.code, Some(0), "stderr: {}", t.stderr);
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let mut stream_lost = 0;
+    let mut last_total = 0;
+    for line in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        if v["type"] == "lost" {
+            stream_lost += v["count"].as_u64().unwrap();
+            last_total = v["total"].as_u64().unwrap();
+            assert_eq!(stream_lost, last_total, "running total out of step: {line}");
+        }
+    }
+    println!("OVERFLOW: {} events kept, {} lost", t.total(), t.lost());
+    assert!(
+        t.lost() > 0,
+        "a 4 KiB buffer kept up with a byte-wise read loop? {}",
+        t.stderr
+    );
+    assert_eq!(last_total, t.lost(), "the stream and the summary disagree");
+}

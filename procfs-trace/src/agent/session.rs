@@ -39,6 +39,8 @@ pub struct TraceOptions {
     pub comm: Option<String>,
     /// Stop after this long.
     pub duration: Option<Duration>,
+    /// Ring buffer size in KiB.
+    pub buffer_kib: u32,
     /// Where events go (stdout when `None`).
     pub output: Option<PathBuf>,
     /// Command to start and trace (with its descendants).
@@ -78,7 +80,7 @@ pub async fn run(opts: TraceOptions) -> anyhow::Result<i32> {
         eprintln!("procfs-trace: warning: {d}");
     }
 
-    let mut attached = attach(&plan, &config)?;
+    let mut attached = attach(&plan, &config, opts.buffer_kib * 1024)?;
     for (func, why) in &attached.failed {
         eprintln!("procfs-trace: warning: could not attach to {func}: {why}");
     }

@@ -45,10 +45,12 @@ pub struct Attached {
     pub failed: Vec<(&'static str, String)>,
 }
 
-/// Loads the object with `config` and attaches every planned probe (entry and exit).
-pub fn attach(plan: &Plan, config: &Config) -> Result<Attached, AttachError> {
+/// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
+/// every planned probe (entry and exit).
+pub fn attach(plan: &Plan, config: &Config, ring_bytes: u32) -> Result<Attached, AttachError> {
     let mut ebpf = EbpfLoader::new()
         .override_global("CONFIG", config, true)
+        .map_max_entries("EVENTS", ring_bytes)
         .load(EBPF_OBJECT)
         .map_err(AttachError::Load)?;
     let mut attached = Vec::new();
