@@ -11,6 +11,8 @@ pub const NAME_LEN: usize = 64;
 pub const COMM_LEN: usize = 16;
 /// Pointer hops a [`Chain`] may take from a function argument.
 pub const MAX_CHAIN: usize = 4;
+/// Bytes of a syscall's path argument carried in an event (longer paths are truncated).
+pub const PATH_LEN: usize = 128;
 /// Ancestors walked when deciding whether a task descends from the traced root.
 pub const MAX_ANCESTORS: usize = 8;
 
@@ -52,6 +54,17 @@ macro_rules! for_each_probe {
             (show_cpuinfo, show_cpuinfo_ret, ShowCpuinfo, Show, Plain),
             (proc_pid_get_link, proc_pid_get_link_ret, ProcPidGetLink, Link, Plain),
             (proc_cwd_link, proc_cwd_link_ret, ProcCwdLink, Link, Plain),
+            (proc_task_lookup, proc_task_lookup_ret, ProcTaskLookup, Lookup, Plain),
+            (proc_tid_base_lookup, proc_tid_base_lookup_ret, ProcTidBaseLookup, Lookup, Plain),
+            (proc_lookupfd, proc_lookupfd_ret, ProcLookupfd, Lookup, Plain),
+            (tid_fd_revalidate, tid_fd_revalidate_ret, TidFdRevalidate, Lookup, Plain),
+            (proc_task_readdir, proc_task_readdir_ret, ProcTaskReaddir, Readdir, Plain),
+            (proc_readfd, proc_readfd_ret, ProcReadfd, Readdir, Plain),
+            (proc_pid_readlink, proc_pid_readlink_ret, ProcPidReadlink, Link, Plain),
+            (proc_root_link, proc_root_link_ret, ProcRootLink, Link, Plain),
+            (proc_exe_link, proc_exe_link_ret, ProcExeLink, Link, Plain),
+            (proc_fd_link, proc_fd_link_ret, ProcFdLink, Link, Plain),
+            (proc_self_get_link, proc_self_get_link_ret, ProcSelfGetLink, Link, Plain),
         }
     };
 }
@@ -116,7 +129,7 @@ macro_rules! define_probes {
 for_each_probe!(define_probes);
 
 /// Size of the per-probe tables handed to the kernel.
-pub const MAX_PROBES: usize = 32;
+pub const MAX_PROBES: usize = 48;
 const _: () = assert!(PROBES.len() <= MAX_PROBES);
 
 impl ProbeId {
@@ -135,6 +148,8 @@ impl ProbeId {
 pub mod kind {
     /// A [`crate::ProbeEvent`].
     pub const PROBE: u16 = 1;
+    /// A [`crate::SyscallEvent`].
+    pub const SYSCALL: u16 = 2;
 }
 
 /// Whether a probe event was emitted on function entry or return.
@@ -211,6 +226,102 @@ pub struct ProbeEvent {
 
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 40);
 const _: () = assert!(core::mem::size_of::<ProbeEvent>() == 136);
+
+/// How a followed syscall names the file it works on.
+pub mod shape {
+    /// Not followed.
+    pub const NONE: u8 = 0;
+    /// Argument 0 is a path (`open`, `stat`, `execve`, ...).
+    pub const PATH: u8 = 1;
+    /// Argument 0 is a directory fd, argument 1 a path (`openat`, `statx`, ...).
+    pub const AT_PATH: u8 = 2;
+    /// Argument 0 is an open fd (`read`, `getdents64`).
+    pub const FD: u8 = 3;
+}
+
+/// The syscalls whose procfs work procfs-trace attributes, as
+/// `(x86-64 number, name, shape)`. Only x86-64 is supported.
+pub const SYSCALLS: &[(u32, &str, u8)] = &[
+    (0, "read", shape::FD),
+    (2, "open", shape::PATH),
+    (4, "stat", shape::PATH),
+    (6, "lstat", shape::PATH),
+    (17, "pread64", shape::FD),
+    (19, "readv", shape::FD),
+    (59, "execve", shape::PATH),
+    (78, "getdents", shape::FD),
+    (89, "readlink", shape::PATH),
+    (217, "getdents64", shape::FD),
+    (257, "openat", shape::AT_PATH),
+    (262, "newfstatat", shape::AT_PATH),
+    (267, "readlinkat", shape::AT_PATH),
+    (322, "execveat", shape::AT_PATH),
+    (332, "statx", shape::AT_PATH),
+];
+
+/// The [`shape`] of syscall `nr` (a `match`, so the eBPF side needs no loop).
+#[inline(always)]
+pub fn syscall_shape(nr: u64) -> u8 {
+    match nr {
+        0 | 17 | 19 | 78 | 217 => shape::FD,
+        2 | 4 | 6 | 59 | 89 => shape::PATH,
+        257 | 262 | 267 | 322 | 332 => shape::AT_PATH,
+        _ => shape::NONE,
+    }
+}
+
+/// Bits of [`SyscallEvent::flags`].
+pub mod syscall_flags {
+    /// `path` holds the path argument.
+    pub const PATH: u8 = 1 << 0;
+    /// Reading the path from user memory faulted.
+    pub const PATH_FAULT: u8 = 1 << 1;
+    /// `ret` holds the return value.
+    pub const RET: u8 = 1 << 2;
+}
+
+/// Entry into or exit from a syscall that reached a probed procfs function.
+///
+/// Entries are emitted lazily, just before the first probe event inside the
+/// syscall, so syscalls that never touch procfs cost no ring-buffer space.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallEvent {
+    /// Common header; `kind` is [`kind::SYSCALL`]; `ts_ns` is the syscall's entry time.
+    pub header: EventHeader,
+    /// x86-64 syscall number.
+    pub nr: u32,
+    /// One of [`phase`].
+    pub phase: u8,
+    /// Bits of [`syscall_flags`].
+    pub flags: u8,
+    /// Valid bytes in `path`.
+    pub path_len: u16,
+    /// The fd argument (`FD` shape), or the directory fd (`AT_PATH`).
+    pub fd: i64,
+    /// Return value (exit only).
+    pub ret: i64,
+    /// The path argument (entry only).
+    pub path: [u8; PATH_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 192);
+
+/// A syscall in progress on a thread, kept until a probe fires inside it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// Entry time.
+    pub ts_ns: u64,
+    /// Argument 0.
+    pub arg0: u64,
+    /// Argument 1.
+    pub arg1: u64,
+    /// Syscall number.
+    pub nr: u32,
+    /// Non-zero once the entry event has been emitted.
+    pub emitted: u32,
+}
 
 /// Marks a [`Chain`] that is not used.
 pub const NO_ARG: u8 = 0xff;
@@ -289,8 +400,10 @@ pub struct Config {
     pub task_real_parent: u32,
     /// `offsetof(struct task_struct, tgid)`.
     pub task_tgid: u32,
-    /// Always zero.
-    pub reserved: u32,
+    /// `offsetof(struct pt_regs, di)`: syscall argument 0.
+    pub regs_arg0: u32,
+    /// `offsetof(struct pt_regs, si)`: syscall argument 1.
+    pub regs_arg1: u32,
     /// Extraction specs, indexed by [`ProbeId`].
     pub probes: [ProbeSpec; MAX_PROBES],
 }
@@ -304,7 +417,8 @@ impl Config {
         comm_len: 0,
         task_real_parent: 0,
         task_tgid: 0,
-        reserved: 0,
+        regs_arg0: 0,
+        regs_arg1: 0,
         probes: [ProbeSpec::NONE; MAX_PROBES],
     };
 }

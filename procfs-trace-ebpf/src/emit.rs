@@ -1,31 +1,37 @@
-//! Builds probe events in the ring buffer: one entry handler, one exit handler,
-//! shared by every probed function.
+//! Builds events in the ring buffer: one entry and one exit handler shared by
+//! every probed function, and the syscall events that frame them.
 
 use aya_ebpf::{
     helpers::{
         bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+        bpf_probe_read_user_str_bytes,
     },
     programs::{ProbeContext, RetProbeContext},
 };
 use procfs_trace_common::{
-    entry_key, flags, kind, phase, Chain, Config, EventHeader, ProbeEvent, ProbeId, COMM_LEN,
+    entry_key, flags, kind, phase, shape, syscall_flags, syscall_shape, Chain, Config, EventHeader,
+    Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
 };
 
 use crate::{
     extract::{base, read_name, walk, Read, OK},
     filter::wanted,
-    maps::{config, ENTRY_ARGS, EVENTS, LOST},
+    maps::{config, ENTRY_ARGS, EVENTS, LOST, PENDING},
 };
 
 /// The current task, if the filters want it reported.
-struct Task {
-    tgid: u32,
-    tid: u32,
-    comm: [u8; COMM_LEN],
+pub struct Task {
+    /// Process id.
+    pub tgid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Task name.
+    pub comm: [u8; COMM_LEN],
 }
 
+/// The current task, when the filters want it.
 #[inline(always)]
-fn current(cfg: &Config) -> Option<Task> {
+pub fn current(cfg: &Config) -> Option<Task> {
     let pid_tgid = bpf_get_current_pid_tgid();
     let tgid = (pid_tgid >> 32) as u32;
     let comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
@@ -44,6 +50,104 @@ fn count_lost() {
     }
 }
 
+#[inline(always)]
+fn header(task: &Task, ts_ns: u64, k: u16, size: usize) -> EventHeader {
+    EventHeader {
+        ts_ns,
+        tgid: task.tgid,
+        tid: task.tid,
+        // SAFETY: plain helper call.
+        cpu: unsafe { bpf_get_smp_processor_id() },
+        kind: k,
+        size: size as u16,
+        comm: task.comm,
+    }
+}
+
+/// Emits the entry of the syscall this thread is in, once, before its first probe event.
+#[inline(always)]
+fn flush_syscall(task: &Task) {
+    let Some(p) = PENDING.get_ptr_mut(&task.tid) else {
+        return;
+    };
+    // SAFETY: a per-thread slot only this thread writes.
+    let pending = unsafe { &mut *p };
+    if pending.emitted != 0 {
+        return;
+    }
+    pending.emitted = 1;
+    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
+        count_lost();
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    let sh = syscall_shape(pending.nr as u64);
+    let (fd, path_ptr) = match sh {
+        shape::AT_PATH => (pending.arg0 as i64, pending.arg1),
+        shape::PATH => (-100, pending.arg0),
+        _ => (pending.arg0 as i64, 0),
+    };
+    // SAFETY: exclusively owned reserved slot; every field is written.
+    unsafe {
+        (*ev).header = header(
+            task,
+            pending.ts_ns,
+            kind::SYSCALL,
+            core::mem::size_of::<SyscallEvent>(),
+        );
+        (*ev).nr = pending.nr;
+        (*ev).phase = phase::ENTRY;
+        (*ev).fd = fd;
+        (*ev).ret = 0;
+        (*ev).flags = 0;
+        (*ev).path_len = 0;
+        if path_ptr != 0 {
+            match bpf_probe_read_user_str_bytes(path_ptr as *const u8, &mut (*ev).path) {
+                Ok(s) => {
+                    (*ev).path_len = s.len() as u16;
+                    (*ev).flags = syscall_flags::PATH;
+                }
+                Err(_) => (*ev).flags = syscall_flags::PATH_FAULT,
+            }
+        }
+    }
+    entry.submit(0);
+}
+
+/// Emits a syscall's exit event (only for syscalls whose entry was emitted).
+#[inline(always)]
+pub fn emit_syscall_exit(p: &Pending, ret: i64) {
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let task = Task {
+        tgid: (pid_tgid >> 32) as u32,
+        tid: pid_tgid as u32,
+        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+    };
+    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
+        count_lost();
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: exclusively owned reserved slot; every field but `path` is written,
+    // and path_len is 0.
+    unsafe {
+        // SAFETY: plain helper call.
+        (*ev).header = header(
+            &task,
+            bpf_ktime_get_ns(),
+            kind::SYSCALL,
+            core::mem::size_of::<SyscallEvent>(),
+        );
+        (*ev).nr = p.nr;
+        (*ev).phase = phase::EXIT;
+        (*ev).flags = syscall_flags::RET;
+        (*ev).path_len = 0;
+        (*ev).fd = p.arg0 as i64;
+        (*ev).ret = ret;
+    }
+    entry.submit(0);
+}
+
 /// Reserves an event and fills the fields every event has; `None` counts a loss.
 #[inline(always)]
 fn start(
@@ -59,16 +163,13 @@ fn start(
     // SAFETY: `ev` points at a reserved, exclusively owned ProbeEvent-sized slot;
     // every field is written before submit (name only up to name_len).
     unsafe {
-        (*ev).header = EventHeader {
-            // SAFETY: plain helper calls.
-            ts_ns: bpf_ktime_get_ns(),
-            tgid: task.tgid,
-            tid: task.tid,
-            cpu: bpf_get_smp_processor_id(),
-            kind: kind::PROBE,
-            size: core::mem::size_of::<ProbeEvent>() as u16,
-            comm: task.comm,
-        };
+        // SAFETY: plain helper call.
+        (*ev).header = header(
+            task,
+            bpf_ktime_get_ns(),
+            kind::PROBE,
+            core::mem::size_of::<ProbeEvent>(),
+        );
         (*ev).probe = probe as u16;
         (*ev).phase = ph;
         (*ev).flags = 0;
@@ -86,6 +187,7 @@ fn start(
 pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
     let cfg = config();
     let Some(task) = current(cfg) else { return 0 };
+    flush_syscall(&task);
     let spec = &cfg.probes[probe as usize];
 
     let pos_base = base(ctx, &spec.pos);

@@ -11,10 +11,11 @@ mod emit;
 mod extract;
 mod filter;
 mod maps;
+mod syscalls;
 
 use aya_ebpf::{
-    macros::{kprobe, kretprobe},
-    programs::{ProbeContext, RetProbeContext},
+    macros::{kprobe, kretprobe, raw_tracepoint},
+    programs::{ProbeContext, RawTracePointContext, RetProbeContext},
 };
 use procfs_trace_common::{for_each_probe, ProbeId};
 
@@ -35,6 +36,18 @@ macro_rules! define_programs {
 }
 
 for_each_probe!(define_programs);
+
+/// Notes the followed syscall a thread enters (see `syscalls`).
+#[raw_tracepoint(tracepoint = "sys_enter")]
+pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
+    syscalls::on_sys_enter(&ctx)
+}
+
+/// Closes a syscall that reached procfs.
+#[raw_tracepoint(tracepoint = "sys_exit")]
+pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
+    syscalls::on_sys_exit(&ctx)
+}
 
 #[cfg(not(test))]
 #[panic_handler]

@@ -2,9 +2,9 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, PerCpuArray, RingBuf},
+    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use procfs_trace_common::Config;
+use procfs_trace_common::{Config, Pending};
 
 /// Set by user space at load time (`EbpfLoader::set_global`); read with `read_volatile`
 /// so the compiler does not fold the all-zero initial value.
@@ -28,6 +28,11 @@ pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 /// so the kretprobe can read the position the function left behind.
 #[map]
 pub static ENTRY_ARGS: HashMap<u64, u64> = HashMap::with_max_entries(16384, 0);
+
+/// The followed syscall each thread is in, by tid. LRU: a thread that dies
+/// inside a syscall never reaches sys_exit, and its slot must not leak.
+#[map]
+pub static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(16384, 0);
 
 /// Reads the configuration set at load time.
 #[inline(always)]

@@ -84,6 +84,11 @@ pub async fn run(opts: TraceOptions) -> anyhow::Result<i32> {
     for (func, why) in &attached.failed {
         eprintln!("procfs-trace: warning: could not attach to {func}: {why}");
     }
+    if let Some(why) = &attached.syscalls_missing {
+        eprintln!(
+            "procfs-trace: warning: syscalls are not followed, so operations have no paths: {why}"
+        );
+    }
     if let Some(pid) = opts.pid {
         let mut traced: BpfHashMap<_, u32, u8> = BpfHashMap::try_from(
             attached
@@ -121,7 +126,7 @@ pub async fn run(opts: TraceOptions) -> anyhow::Result<i32> {
     };
     let mut stream = Stream {
         out: BufWriter::new(out),
-        renderer: Renderer::new(opts.format, opts.raw, |addr| {
+        renderer: Renderer::new(opts.format, !opts.raw, |addr| {
             kallsyms.resolve(addr).map(|s| {
                 if s.offset == 0 {
                     s.name.to_owned()

@@ -5,7 +5,10 @@
 //! never undefined behaviour.
 
 use bytes::Buf;
-use procfs_trace_common::{flags, kind, phase, ProbeEvent, ProbeId, COMM_LEN, NAME_LEN};
+use procfs_trace_common::{
+    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN, NAME_LEN,
+    PATH_LEN, SYSCALLS,
+};
 use thiserror::Error;
 
 /// A record that cannot be decoded.
@@ -28,6 +31,11 @@ pub enum DecodeError {
     /// A phase byte other than entry or exit.
     #[error("invalid phase {0}")]
     BadPhase(u8),
+    /// A syscall number the eBPF side should not have reported.
+    #[error(
+        "unexpected syscall number {0}: the eBPF programs and the agent are from different builds"
+    )]
+    UnknownSyscall(u32),
 }
 
 /// Entry into or return from a probed function.
@@ -40,9 +48,9 @@ pub enum Phase {
     Exit,
 }
 
-/// One probe hit, decoded.
+/// Who and when: the fields every event has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Event {
+pub struct Origin {
     /// CLOCK_MONOTONIC nanoseconds.
     pub ts_ns: u64,
     /// Process id.
@@ -53,6 +61,13 @@ pub struct Event {
     pub cpu: u32,
     /// Task name.
     pub comm: String,
+}
+
+/// One probe hit, decoded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProbeHit {
+    /// Who and when.
+    pub origin: Origin,
     /// The probed function.
     pub probe: ProbeId,
     /// Entry or exit.
@@ -67,6 +82,44 @@ pub struct Event {
     pub addr: Option<u64>,
     /// Values whose kernel read faulted: "name", "pos", "show".
     pub faults: Vec<&'static str>,
+}
+
+/// Entry into or exit from a syscall that reached procfs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyscallHit {
+    /// Who and when (entry time for entries).
+    pub origin: Origin,
+    /// Syscall name.
+    pub name: &'static str,
+    /// Entry or exit.
+    pub phase: Phase,
+    /// The fd or directory-fd argument.
+    pub fd: i64,
+    /// The path argument (entry).
+    pub path: Option<String>,
+    /// Whether reading the path faulted.
+    pub path_fault: bool,
+    /// Return value (exit).
+    pub ret: Option<i64>,
+}
+
+/// A decoded ring-buffer record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A probed kernel function.
+    Probe(ProbeHit),
+    /// A syscall framing probe hits.
+    Syscall(SyscallHit),
+}
+
+impl Event {
+    /// Who and when.
+    pub fn origin(&self) -> &Origin {
+        match self {
+            Event::Probe(p) => &p.origin,
+            Event::Syscall(s) => &s.origin,
+        }
+    }
 }
 
 const HEADER_LEN: usize = 40;
@@ -88,20 +141,40 @@ pub fn decode(mut buf: &[u8]) -> Result<Event, DecodeError> {
     let _size = buf.get_u16_le();
     let mut comm = [0u8; COMM_LEN];
     buf.copy_to_slice(&mut comm);
-    if k != kind::PROBE {
-        return Err(DecodeError::UnknownKind(k));
-    }
-    let need = core::mem::size_of::<ProbeEvent>();
+    let origin = Origin {
+        ts_ns,
+        tgid,
+        tid,
+        cpu,
+        comm: c_string(&comm),
+    };
+    let need = match k {
+        kind::PROBE => core::mem::size_of::<ProbeEvent>(),
+        kind::SYSCALL => core::mem::size_of::<SyscallEvent>(),
+        other => return Err(DecodeError::UnknownKind(other)),
+    };
     if len < need {
         return Err(DecodeError::Short { len, need });
     }
+    match k {
+        kind::PROBE => decode_probe(origin, buf).map(Event::Probe),
+        _ => decode_syscall(origin, buf).map(Event::Syscall),
+    }
+}
+
+fn decode_phase(raw: u8) -> Result<Phase, DecodeError> {
+    match raw {
+        phase::ENTRY => Ok(Phase::Entry),
+        phase::EXIT => Ok(Phase::Exit),
+        other => Err(DecodeError::BadPhase(other)),
+    }
+}
+
+/// The body of a probe event; `buf` holds at least the body's bytes.
+fn decode_probe(origin: Origin, mut buf: &[u8]) -> Result<ProbeHit, DecodeError> {
     let raw_probe = buf.get_u16_le();
     let probe = ProbeId::from_raw(raw_probe).ok_or(DecodeError::UnknownProbe(raw_probe))?;
-    let phase = match buf.get_u8() {
-        phase::ENTRY => Phase::Entry,
-        phase::EXIT => Phase::Exit,
-        other => return Err(DecodeError::BadPhase(other)),
-    };
+    let phase = decode_phase(buf.get_u8())?;
     let fl = buf.get_u8();
     let name_len = usize::from(buf.get_u16_le()).min(NAME_LEN);
     let _reserved = buf.get_u16_le();
@@ -120,12 +193,8 @@ pub fn decode(mut buf: &[u8]) -> Result<Event, DecodeError> {
     .filter(|(bit, _)| has(*bit))
     .map(|(_, n)| *n)
     .collect();
-    Ok(Event {
-        ts_ns,
-        tgid,
-        tid,
-        cpu,
-        comm: c_string(&comm),
+    Ok(ProbeHit {
+        origin,
         probe,
         phase,
         name: has(flags::NAME).then(|| c_string(&name_bytes[..name_len])),
@@ -133,6 +202,32 @@ pub fn decode(mut buf: &[u8]) -> Result<Event, DecodeError> {
         ret: has(flags::RET).then_some(ret),
         addr: has(flags::ADDR).then_some(addr),
         faults,
+    })
+}
+
+/// The body of a syscall event; `buf` holds at least the body's bytes.
+fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeError> {
+    let nr = buf.get_u32_le();
+    let name = SYSCALLS
+        .iter()
+        .find(|(n, _, _)| *n == nr)
+        .map(|(_, name, _)| *name)
+        .ok_or(DecodeError::UnknownSyscall(nr))?;
+    let phase = decode_phase(buf.get_u8())?;
+    let fl = buf.get_u8();
+    let path_len = usize::from(buf.get_u16_le()).min(PATH_LEN);
+    let fd = buf.get_i64_le();
+    let ret = buf.get_i64_le();
+    let path = &buf[..PATH_LEN];
+    let has = |bit: u8| fl & bit != 0;
+    Ok(SyscallHit {
+        origin,
+        name,
+        phase,
+        fd,
+        path: has(syscall_flags::PATH).then(|| c_string(&path[..path_len])),
+        path_fault: has(syscall_flags::PATH_FAULT),
+        ret: has(syscall_flags::RET).then_some(ret),
     })
 }
 
@@ -149,10 +244,36 @@ pub(crate) mod tests {
     use super::*;
 
     /// The bytes the eBPF side writes for `ev`: its in-memory `repr(C)` image.
-    pub(crate) fn kernel_bytes(ev: &ProbeEvent) -> Vec<u8> {
-        let size = core::mem::size_of::<ProbeEvent>();
-        // SAFETY: ProbeEvent is repr(C) plain data with no padding (size asserted in common).
-        unsafe { std::slice::from_raw_parts((ev as *const ProbeEvent).cast::<u8>(), size) }.to_vec()
+    pub(crate) fn kernel_bytes<T: Copy>(ev: &T) -> Vec<u8> {
+        let size = core::mem::size_of::<T>();
+        // SAFETY: only used with the repr(C) event types, which have no padding
+        // (sizes asserted in procfs-trace-common).
+        unsafe { std::slice::from_raw_parts((ev as *const T).cast::<u8>(), size) }.to_vec()
+    }
+
+    /// Decodes bytes that must hold a probe event.
+    pub(crate) fn probe(bytes: &[u8]) -> ProbeHit {
+        match decode(bytes).unwrap() {
+            Event::Probe(p) => p,
+            other => panic!("expected a probe event, got {other:?}"),
+        }
+    }
+
+    fn syscall_event(nr: u32, ph: u8, path: &str) -> SyscallEvent {
+        let mut ev = SyscallEvent {
+            header: raw(ProbeId::ProcRootLookup, 0).header,
+            nr,
+            phase: ph,
+            flags: 0,
+            path_len: path.len() as u16,
+            fd: -100,
+            ret: 0,
+            path: [0x55; PATH_LEN],
+        };
+        ev.header.kind = kind::SYSCALL;
+        ev.header.size = core::mem::size_of::<SyscallEvent>() as u16;
+        ev.path[..path.len()].copy_from_slice(path.as_bytes());
+        ev
     }
 
     pub(crate) fn raw(probe: ProbeId, ph: u8) -> ProbeEvent {
@@ -191,10 +312,13 @@ pub(crate) mod tests {
     #[test]
     fn lookup_entry_round_trip() {
         let ev = with_name(raw(ProbeId::ProcRootLookup, phase::ENTRY), "1234");
-        let got = decode(&kernel_bytes(&ev)).unwrap();
-        assert_eq!(got.ts_ns, 123_456_789);
-        assert_eq!((got.tgid, got.tid, got.cpu), (4242, 4243, 1));
-        assert_eq!(got.comm, "cat");
+        let got = probe(&kernel_bytes(&ev));
+        assert_eq!(got.origin.ts_ns, 123_456_789);
+        assert_eq!(
+            (got.origin.tgid, got.origin.tid, got.origin.cpu),
+            (4242, 4243, 1)
+        );
+        assert_eq!(got.origin.comm, "cat");
         assert_eq!(got.probe, ProbeId::ProcRootLookup);
         assert_eq!(got.phase, Phase::Entry);
         assert_eq!(got.name.as_deref(), Some("1234"));
@@ -211,7 +335,7 @@ pub(crate) mod tests {
                 ev.ret = -2;
                 ev.pos = 258;
                 ev.addr = 0xffff_ffff_8123_4567;
-                let got = decode(&kernel_bytes(&ev)).unwrap();
+                let got = probe(&kernel_bytes(&ev));
                 assert_eq!(got.probe, def.id);
                 assert_eq!(got.phase == Phase::Exit, ph == phase::EXIT);
                 assert_eq!(got.ret, Some(-2));
@@ -226,7 +350,7 @@ pub(crate) mod tests {
     fn faults_are_reported_not_zeroed() {
         let mut ev = raw(ProbeId::ProcPidGetLink, phase::ENTRY);
         ev.flags = flags::NAME_FAULT | flags::ADDR_FAULT;
-        let got = decode(&kernel_bytes(&ev)).unwrap();
+        let got = probe(&kernel_bytes(&ev));
         assert_eq!(got.name, None);
         assert_eq!(got.faults, vec!["name", "show"]);
     }
@@ -235,16 +359,68 @@ pub(crate) mod tests {
     fn name_len_is_clamped_and_bytes_past_it_ignored() {
         let mut ev = with_name(raw(ProbeId::ProcLookup, phase::ENTRY), "meminfo");
         ev.name_len = 3;
-        assert_eq!(
-            decode(&kernel_bytes(&ev)).unwrap().name.as_deref(),
-            Some("mem")
-        );
+        assert_eq!(probe(&kernel_bytes(&ev)).name.as_deref(), Some("mem"));
         ev.name = [b'x'; NAME_LEN];
         ev.name_len = u16::MAX;
+        assert_eq!(probe(&kernel_bytes(&ev)).name.unwrap().len(), NAME_LEN);
+    }
+
+    #[test]
+    fn syscall_entry_and_exit_round_trip() {
+        let mut ev = syscall_event(257, phase::ENTRY, "/proc/1/limits");
+        ev.flags = syscall_flags::PATH;
+        ev.fd = -100;
+        let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a syscall")
+        };
+        assert_eq!(got.name, "openat");
+        assert_eq!(got.phase, Phase::Entry);
+        assert_eq!(got.path.as_deref(), Some("/proc/1/limits"));
+        assert_eq!((got.fd, got.ret, got.path_fault), (-100, None, false));
+
+        let mut ev = syscall_event(0, phase::EXIT, "");
+        ev.flags = syscall_flags::RET;
+        ev.fd = 3;
+        ev.ret = 1323;
+        let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a syscall")
+        };
         assert_eq!(
-            decode(&kernel_bytes(&ev)).unwrap().name.unwrap().len(),
-            NAME_LEN
+            (got.name, got.fd, got.ret, got.path),
+            ("read", 3, Some(1323), None)
         );
+
+        let mut ev = syscall_event(4, phase::ENTRY, "");
+        ev.flags = syscall_flags::PATH_FAULT;
+        let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a syscall")
+        };
+        assert!(got.path_fault && got.path.is_none());
+    }
+
+    #[test]
+    fn every_followed_syscall_decodes_and_others_are_refused() {
+        for (nr, name, _) in SYSCALLS {
+            let ev = syscall_event(*nr, phase::ENTRY, "");
+            let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
+                panic!("not a syscall")
+            };
+            assert_eq!(got.name, *name);
+            assert_ne!(
+                procfs_trace_common::syscall_shape(u64::from(*nr)),
+                procfs_trace_common::shape::NONE,
+                "{name}"
+            );
+        }
+        let ev = syscall_event(1, phase::ENTRY, "");
+        assert_eq!(
+            decode(&kernel_bytes(&ev)),
+            Err(DecodeError::UnknownSyscall(1))
+        );
+        let bytes = kernel_bytes(&syscall_event(0, phase::EXIT, ""));
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::{collections::HashMap, io, io::Write};
 use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
-use super::decode::{Event, Phase};
+use super::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
 
 /// Output format of `trace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -19,16 +19,23 @@ pub enum Format {
     Jsonl,
 }
 
-/// Open entries deeper than this on one thread mean exits were lost; the
+/// Open frames deeper than this on one thread mean exits were lost; the
 /// oldest are dropped so a thread's stack stays bounded.
 const MAX_DEPTH: usize = 64;
+
+/// What opened a frame on a thread's stack.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Frame {
+    Probe(ProbeId),
+    Syscall(&'static str),
+}
 
 /// Turns events into output lines.
 pub struct Renderer<S> {
     format: Format,
-    raw: bool,
+    indent: bool,
     symbolize: S,
-    stacks: HashMap<u32, Vec<(ProbeId, u64)>>,
+    stacks: HashMap<u32, Vec<(Frame, u64)>>,
     t0: Option<u64>,
 }
 
@@ -39,11 +46,11 @@ struct Place {
 }
 
 impl<S: Fn(u64) -> Option<String>> Renderer<S> {
-    /// A renderer; `symbolize` names a kernel text address.
-    pub fn new(format: Format, raw: bool, symbolize: S) -> Self {
+    /// A renderer; `indent` nests events by call depth; `symbolize` names a kernel text address.
+    pub fn new(format: Format, indent: bool, symbolize: S) -> Self {
         Renderer {
             format,
-            raw,
+            indent,
             symbolize,
             stacks: HashMap::new(),
             t0: None,
@@ -52,65 +59,31 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
 
     /// Writes one event.
     pub fn event(&mut self, ev: &Event, out: &mut impl Write) -> io::Result<()> {
-        let t0 = *self.t0.get_or_insert(ev.ts_ns);
-        let place = (!self.raw).then(|| self.place(ev));
-        let show = ev
-            .addr
-            .map(|a| (self.symbolize)(a).unwrap_or_else(|| format!("{a:#x}")));
-        match self.format {
-            Format::Jsonl => {
-                let line = JsonEvent {
-                    kind: "event",
-                    ts_ns: ev.ts_ns,
-                    tgid: ev.tgid,
-                    tid: ev.tid,
-                    comm: &ev.comm,
-                    cpu: ev.cpu,
-                    func: ev.probe.def().func,
-                    phase: ev.phase,
-                    name: ev.name.as_deref(),
-                    pos: ev.pos,
-                    ret: ev.ret,
-                    show: show.as_deref(),
-                    show_addr: ev.addr.map(|a| format!("{a:#x}")),
-                    faults: &ev.faults,
-                    depth: place.as_ref().map(|p| p.depth),
-                    duration_ns: place.as_ref().and_then(|p| p.duration_ns),
-                };
-                serde_json::to_writer(&mut *out, &line)?;
-                writeln!(out)
-            }
-            Format::Text => {
-                let rel = ev.ts_ns.saturating_sub(t0) as f64 / 1e9;
+        let o = ev.origin();
+        let t0 = *self.t0.get_or_insert(o.ts_ns);
+        let (frame, phase) = match ev {
+            Event::Probe(p) => (Frame::Probe(p.probe), p.phase),
+            Event::Syscall(s) => (Frame::Syscall(s.name), s.phase),
+        };
+        let place = self.indent.then(|| self.place(o, frame, phase));
+        match (self.format, ev) {
+            (Format::Jsonl, Event::Probe(p)) => self.probe_json(p, place.as_ref(), out),
+            (Format::Jsonl, Event::Syscall(s)) => syscall_json(s, place.as_ref(), out),
+            (Format::Text, _) => {
+                let rel = o.ts_ns.saturating_sub(t0) as f64 / 1e9;
                 let indent = place.as_ref().map_or(0, |p| p.depth * 2);
-                let arrow = match ev.phase {
+                let arrow = match phase {
                     Phase::Entry => "→",
                     Phase::Exit => "←",
                 };
                 write!(
                     out,
-                    "{rel:12.6} {:>15}({}/{}) cpu{:<2} {:indent$}{arrow} {}",
-                    ev.comm,
-                    ev.tgid,
-                    ev.tid,
-                    ev.cpu,
-                    "",
-                    ev.probe.def().func,
+                    "{rel:12.6} {:>15}({}/{}) cpu{:<2} {:indent$}{arrow} ",
+                    o.comm, o.tgid, o.tid, o.cpu, "",
                 )?;
-                if let Some(name) = &ev.name {
-                    write!(out, " name={name:?}")?;
-                }
-                if let Some(pos) = ev.pos {
-                    write!(out, " pos={pos}")?;
-                }
-                if let Some(show) = &show {
-                    write!(out, " show={show}")?;
-                }
-                if let Some(ret) = ev.ret {
-                    write!(out, " ret={}", format_ret(ret))?;
-                }
-                for f in &ev.faults {
-                    write!(out, " {f}=<fault>")?;
+                match ev {
+                    Event::Probe(p) => self.probe_text(p, out)?,
+                    Event::Syscall(s) => syscall_text(s, out)?,
                 }
                 if let Some(d) = place.as_ref().and_then(|p| p.duration_ns) {
                     write!(out, " ({})", format_duration(d))?;
@@ -118,6 +91,56 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
                 writeln!(out)
             }
         }
+    }
+
+    fn show(&self, p: &ProbeHit) -> Option<String> {
+        p.addr
+            .map(|a| (self.symbolize)(a).unwrap_or_else(|| format!("{a:#x}")))
+    }
+
+    fn probe_text(&self, p: &ProbeHit, out: &mut impl Write) -> io::Result<()> {
+        write!(out, "{}", p.probe.def().func)?;
+        if let Some(name) = &p.name {
+            write!(out, " name={name:?}")?;
+        }
+        if let Some(pos) = p.pos {
+            write!(out, " pos={pos}")?;
+        }
+        if let Some(show) = self.show(p) {
+            write!(out, " show={show}")?;
+        }
+        if let Some(ret) = p.ret {
+            write!(out, " ret={}", format_ret(ret))?;
+        }
+        for f in &p.faults {
+            write!(out, " {f}=<fault>")?;
+        }
+        Ok(())
+    }
+
+    fn probe_json(
+        &self,
+        p: &ProbeHit,
+        place: Option<&Place>,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
+        let show = self.show(p);
+        let line = JsonProbe {
+            kind: "event",
+            origin: JsonOrigin::from(&p.origin),
+            func: p.probe.def().func,
+            phase: p.phase,
+            name: p.name.as_deref(),
+            pos: p.pos,
+            ret: p.ret,
+            show: show.as_deref(),
+            show_addr: p.addr.map(|a| format!("{a:#x}")),
+            faults: &p.faults,
+            depth: place.map(|p| p.depth),
+            duration_ns: place.and_then(|p| p.duration_ns),
+        };
+        serde_json::to_writer(&mut *out, &line)?;
+        writeln!(out)
     }
 
     /// Writes a notice that the kernel dropped events (ring buffer full).
@@ -131,29 +154,29 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
         }
     }
 
-    fn place(&mut self, ev: &Event) -> Place {
-        let stack = self.stacks.entry(ev.tid).or_default();
-        match ev.phase {
+    fn place(&mut self, o: &Origin, frame: Frame, phase: Phase) -> Place {
+        let stack = self.stacks.entry(o.tid).or_default();
+        match phase {
             Phase::Entry => {
                 let depth = stack.len();
                 if stack.len() >= MAX_DEPTH {
                     stack.remove(0);
                 }
-                stack.push((ev.probe, ev.ts_ns));
+                stack.push((frame, o.ts_ns));
                 Place {
                     depth,
                     duration_ns: None,
                 }
             }
             Phase::Exit => {
-                // Pop to the matching entry; entries above it lost their exits.
-                match stack.iter().rposition(|(p, _)| *p == ev.probe) {
+                // Pop to the matching entry; frames above it lost their exits.
+                match stack.iter().rposition(|(f, _)| *f == frame) {
                     Some(i) => {
                         let (_, start) = stack[i];
                         stack.truncate(i);
                         Place {
                             depth: i,
-                            duration_ns: Some(ev.ts_ns.saturating_sub(start)),
+                            duration_ns: Some(o.ts_ns.saturating_sub(start)),
                         }
                     }
                     None => Place {
@@ -166,15 +189,64 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
     }
 }
 
+fn syscall_text(s: &SyscallHit, out: &mut impl Write) -> io::Result<()> {
+    write!(out, "{}()", s.name)?;
+    match (&s.path, s.phase) {
+        (Some(path), _) => write!(out, " path={path:?}")?,
+        (None, Phase::Entry) if s.path_fault => write!(out, " path=<fault>")?,
+        (None, Phase::Entry) => write!(out, " fd={}", s.fd)?,
+        (None, Phase::Exit) => {}
+    }
+    if let Some(ret) = s.ret {
+        write!(out, " ret={}", format_ret(ret))?;
+    }
+    Ok(())
+}
+
+fn syscall_json(s: &SyscallHit, place: Option<&Place>, out: &mut impl Write) -> io::Result<()> {
+    let line = JsonSyscall {
+        kind: "syscall",
+        origin: JsonOrigin::from(&s.origin),
+        syscall: s.name,
+        phase: s.phase,
+        fd: s.fd,
+        path: s.path.as_deref(),
+        path_fault: s.path_fault,
+        ret: s.ret,
+        depth: place.map(|p| p.depth),
+        duration_ns: place.and_then(|p| p.duration_ns),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    writeln!(out)
+}
+
 #[derive(Serialize)]
-struct JsonEvent<'a> {
-    #[serde(rename = "type")]
-    kind: &'static str,
+struct JsonOrigin<'a> {
     ts_ns: u64,
     tgid: u32,
     tid: u32,
     comm: &'a str,
     cpu: u32,
+}
+
+impl<'a> From<&'a Origin> for JsonOrigin<'a> {
+    fn from(o: &'a Origin) -> Self {
+        JsonOrigin {
+            ts_ns: o.ts_ns,
+            tgid: o.tgid,
+            tid: o.tid,
+            comm: &o.comm,
+            cpu: o.cpu,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct JsonProbe<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    origin: JsonOrigin<'a>,
     func: &'static str,
     phase: Phase,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -189,6 +261,27 @@ struct JsonEvent<'a> {
     show_addr: Option<String>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     faults: &'a [&'static str],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    depth: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_ns: Option<u64>,
+}
+
+#[derive(Serialize)]
+struct JsonSyscall<'a> {
+    #[serde(rename = "type")]
+    kind: &'static str,
+    #[serde(flatten)]
+    origin: JsonOrigin<'a>,
+    syscall: &'static str,
+    phase: Phase,
+    fd: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    path: Option<&'a str>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    path_fault: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ret: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     depth: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -224,8 +317,9 @@ pub fn format_ret(ret: i64) -> String {
             None => ret.to_string(),
         };
     }
-    // Kernel pointers (lookups return dentries) live in the top half.
-    if (ret as u64) >= 0xffff_8000_0000_0000 {
+    // Kernel pointers (lookups return dentries, get_link a string) live at the
+    // top of the address space: 0xffff8... with 4-level paging, 0xff1... with 5.
+    if (ret as u64) >= 0xff00_0000_0000_0000 {
         return format!("{:#x}", ret as u64);
     }
     ret.to_string()
@@ -243,13 +337,19 @@ fn format_duration(ns: u64) -> String {
 mod tests {
     use super::*;
 
-    fn ev(probe: ProbeId, phase: Phase, ts: u64, tid: u32) -> Event {
-        Event {
+    fn origin(ts: u64, tid: u32) -> Origin {
+        Origin {
             ts_ns: ts,
             tgid: 10,
             tid,
             cpu: 0,
             comm: "cat".into(),
+        }
+    }
+
+    fn hit(probe: ProbeId, phase: Phase, ts: u64, tid: u32) -> ProbeHit {
+        ProbeHit {
+            origin: origin(ts, tid),
             probe,
             phase,
             name: None,
@@ -261,7 +361,7 @@ mod tests {
     }
 
     fn render(format: Format, raw: bool, events: &[Event]) -> String {
-        let mut r = Renderer::new(format, raw, |a| {
+        let mut r = Renderer::new(format, !raw, |a| {
             (a == 0x1000).then(|| "proc_single_show".into())
         });
         let mut out = Vec::new();
@@ -273,10 +373,10 @@ mod tests {
 
     #[test]
     fn jsonl_has_the_documented_fields() {
-        let mut e = ev(ProbeId::SeqReadIter, Phase::Entry, 5, 11);
+        let mut e = hit(ProbeId::SeqReadIter, Phase::Entry, 5, 11);
         e.name = Some("limits".into());
         e.addr = Some(0x1000);
-        let line = render(Format::Jsonl, true, &[e]);
+        let line = render(Format::Jsonl, true, &[Event::Probe(e)]);
         let v: serde_json::Value = serde_json::from_str(line.trim()).unwrap();
         assert_eq!(v["type"], "event");
         assert_eq!(v["func"], "seq_read_iter");
@@ -294,12 +394,12 @@ mod tests {
     #[test]
     fn nesting_and_durations_per_thread() {
         let events = [
-            ev(ProbeId::ProcRootLookup, Phase::Entry, 100, 1),
-            ev(ProbeId::ProcRootLookup, Phase::Entry, 105, 2),
-            ev(ProbeId::ProcPidLookup, Phase::Entry, 110, 1),
-            ev(ProbeId::ProcPidLookup, Phase::Exit, 150, 1),
-            ev(ProbeId::ProcRootLookup, Phase::Exit, 200, 1),
-            ev(ProbeId::ProcRootLookup, Phase::Exit, 305, 2),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Entry, 100, 1)),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Entry, 105, 2)),
+            Event::Probe(hit(ProbeId::ProcPidLookup, Phase::Entry, 110, 1)),
+            Event::Probe(hit(ProbeId::ProcPidLookup, Phase::Exit, 150, 1)),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Exit, 200, 1)),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Exit, 305, 2)),
         ];
         let out = render(Format::Jsonl, false, &events);
         let v: Vec<serde_json::Value> = out
@@ -316,9 +416,9 @@ mod tests {
     #[test]
     fn an_exit_without_entry_closes_nothing() {
         let events = [
-            ev(ProbeId::ProcRootLookup, Phase::Entry, 100, 1),
-            ev(ProbeId::ProcPidLookup, Phase::Exit, 150, 1),
-            ev(ProbeId::ProcRootLookup, Phase::Exit, 200, 1),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Entry, 100, 1)),
+            Event::Probe(hit(ProbeId::ProcPidLookup, Phase::Exit, 150, 1)),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Exit, 200, 1)),
         ];
         let out = render(Format::Jsonl, false, &events);
         let v: Vec<serde_json::Value> = out
@@ -331,15 +431,54 @@ mod tests {
 
     #[test]
     fn text_lines_show_arguments() {
-        let mut e = ev(ProbeId::ProcRootReaddir, Phase::Exit, 7, 1);
+        let mut e = hit(ProbeId::ProcRootReaddir, Phase::Exit, 7, 1);
         e.pos = Some(258);
         e.ret = Some(-2);
         e.faults = vec!["name"];
-        let out = render(Format::Text, true, &[e]);
+        let out = render(Format::Text, true, &[Event::Probe(e)]);
         assert!(
             out.contains("← proc_root_readdir pos=258 ret=-ENOENT name=<fault>"),
             "{out}"
         );
+    }
+
+    #[test]
+    fn syscalls_frame_the_probes_they_cause() {
+        let open = |phase, ts, ret| {
+            Event::Syscall(SyscallHit {
+                origin: origin(ts, 1),
+                name: "openat",
+                phase,
+                fd: -100,
+                path: (phase == Phase::Entry).then(|| "/proc/1/limits".to_owned()),
+                path_fault: false,
+                ret,
+            })
+        };
+        let events = [
+            open(Phase::Entry, 100, None),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Entry, 110, 1)),
+            Event::Probe(hit(ProbeId::ProcRootLookup, Phase::Exit, 120, 1)),
+            open(Phase::Exit, 200, Some(3)),
+        ];
+        let out = render(Format::Jsonl, false, &events);
+        let v: Vec<serde_json::Value> = out
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["type"], "syscall");
+        assert_eq!(v[0]["syscall"], "openat");
+        assert_eq!(v[0]["path"], "/proc/1/limits");
+        assert_eq!(v[1]["depth"], 1);
+        assert_eq!(v[3]["depth"], 0);
+        assert_eq!(v[3]["duration_ns"], 100);
+        assert_eq!(v[3]["ret"], 3);
+        let text = render(Format::Text, true, &events);
+        assert!(
+            text.contains(r#"→ openat() path="/proc/1/limits""#),
+            "{text}"
+        );
+        assert!(text.contains("← openat() ret=3"), "{text}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Loads the embedded eBPF object with the plan's settings and attaches its programs.
 
 use aya::{
-    programs::{KProbe, ProgramError},
+    programs::{KProbe, ProgramError, RawTracePoint},
     Ebpf, EbpfError, EbpfLoader,
 };
 use procfs_trace_common::{Config, ProbeId};
@@ -43,6 +43,8 @@ pub struct Attached {
     pub attached: Vec<ProbeId>,
     /// Probes whose attach failed, with the kernel's reason.
     pub failed: Vec<(&'static str, String)>,
+    /// Why syscalls are not followed, when they are not.
+    pub syscalls_missing: Option<String>,
 }
 
 /// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
@@ -66,6 +68,10 @@ pub fn attach(plan: &Plan, config: &Config, ring_bytes: u32) -> Result<Attached,
             Err(Failure::Fatal(e)) => return Err(e),
         }
     }
+    let syscalls_missing = ["sys_enter", "sys_exit"]
+        .into_iter()
+        .try_for_each(|tp| attach_raw_tracepoint(&mut ebpf, tp))
+        .err();
     if attached.is_empty() {
         let first = failed
             .first()
@@ -77,6 +83,7 @@ pub fn attach(plan: &Plan, config: &Config, ring_bytes: u32) -> Result<Attached,
         ebpf,
         attached,
         failed,
+        syscalls_missing,
     })
 }
 
@@ -102,6 +109,17 @@ fn attach_one(ebpf: &mut Ebpf, program: &str, symbol: &str) -> Result<(), Failur
     prog.attach(symbol, 0)
         .map(|_| ())
         .map_err(|e| Failure::Attach(error_chain(&e)))
+}
+
+/// Attaches the program named after raw tracepoint `tp` to it.
+fn attach_raw_tracepoint(ebpf: &mut Ebpf, tp: &str) -> Result<(), String> {
+    let prog: &mut RawTracePoint = ebpf
+        .program_mut(tp)
+        .ok_or_else(|| format!("the embedded eBPF object has no program `{tp}`"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load().map_err(|e| error_chain(&e))?;
+    prog.attach(tp).map(|_| ()).map_err(|e| error_chain(&e))
 }
 
 /// An error and its sources on one line.

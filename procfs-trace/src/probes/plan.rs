@@ -45,11 +45,13 @@ impl KernelSymbols for Kallsyms {
 /// A plan that cannot be made at all.
 #[derive(Debug, Error)]
 pub enum PlanError {
-    /// A struct member the filters cannot work without.
-    #[error("kernel BTF lacks {what}, which procfs-trace needs to follow a command's child processes: {source}")]
-    MissingTaskLayout {
+    /// A struct member the filters or syscall attribution cannot work without.
+    #[error("kernel BTF lacks {what}, which procfs-trace needs to {why}: {source}")]
+    MissingLayout {
+        /// What it is needed for.
+        why: &'static str,
         /// The member.
-        what: &'static str,
+        what: String,
         /// The lookup failure.
         #[source]
         source: BtfError,
@@ -96,9 +98,12 @@ impl Plan {
     /// Builds the plan for the kernel these types and symbols describe.
     pub fn new(types: &impl KernelTypes, symbols: &impl KernelSymbols) -> Result<Plan, PlanError> {
         let mut config = Config::EMPTY;
-        config.task_real_parent =
-            required(types, recipes::TASK_REAL_PARENT, "task_struct.real_parent")?;
-        config.task_tgid = required(types, recipes::TASK_TGID, "task_struct.tgid")?;
+        const CHILDREN: &str = "follow a command's child processes";
+        const SYSCALLS: &str = "read syscall arguments";
+        config.task_real_parent = required(types, recipes::TASK_REAL_PARENT, CHILDREN)?;
+        config.task_tgid = required(types, recipes::TASK_TGID, CHILDREN)?;
+        config.regs_arg0 = required(types, recipes::REGS_ARG0, SYSCALLS)?;
+        config.regs_arg1 = required(types, recipes::REGS_ARG1, SYSCALLS)?;
 
         let mut plan = Plan {
             probes: Vec::new(),
@@ -144,12 +149,16 @@ impl Plan {
 
 fn required(
     types: &impl KernelTypes,
-    (ty, path): (&str, &str),
-    what: &'static str,
+    (ty, path): (&'static str, &'static str),
+    why: &'static str,
 ) -> Result<u32, PlanError> {
     types
         .member_offset(ty, path)
-        .map_err(|source| PlanError::MissingTaskLayout { what, source })
+        .map_err(|source| PlanError::MissingLayout {
+            what: format!("{ty}.{path}"),
+            why,
+            source,
+        })
 }
 
 /// The extraction spec of one function, and what could not be resolved.
@@ -292,6 +301,8 @@ mod tests {
         for (key, off) in [
             (("task_struct", "real_parent"), 1000),
             (("task_struct", "tgid"), 1100),
+            (("pt_regs", "di"), 112),
+            (("pt_regs", "si"), 104),
             (("dentry", "d_name.name"), 40),
             (("file", "f_path.dentry"), 24),
             (("file", "private_data"), 200),
@@ -433,7 +444,7 @@ mod tests {
         k.members.remove(&("task_struct", "real_parent"));
         assert!(matches!(
             Plan::new(&k, &k),
-            Err(PlanError::MissingTaskLayout { .. })
+            Err(PlanError::MissingLayout { .. })
         ));
         assert_eq!(
             Plan::new(&kernel(), &kernel()).unwrap().config.task_tgid,

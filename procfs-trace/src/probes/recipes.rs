@@ -97,3 +97,8 @@ pub const SINGLE_SHOW: &[Recipe] = &[(
 pub const TASK_REAL_PARENT: (&str, &str) = ("task_struct", "real_parent");
 /// See [`TASK_REAL_PARENT`].
 pub const TASK_TGID: (&str, &str) = ("task_struct", "tgid");
+
+/// `struct pt_regs` members holding the first two syscall arguments (x86-64).
+pub const REGS_ARG0: (&str, &str) = ("pt_regs", "di");
+/// See [`REGS_ARG0`].
+pub const REGS_ARG1: (&str, &str) = ("pt_regs", "si");
