@@ -3,7 +3,9 @@
 mod agent;
 mod cli;
 mod events;
+mod flows;
 mod kernel;
+mod model;
 mod probes;
 
 use clap::Parser as _;

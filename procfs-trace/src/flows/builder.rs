@@ -1,0 +1,507 @@
+//! Turns the interleaved event stream into operations.
+//!
+//! Each thread has at most one operation in progress: a followed syscall's
+//! entry opens it, probe entries and exits build its call tree, and the
+//! syscall's exit completes it. Work no followed syscall framed (a syscall
+//! procfs-trace does not follow, or syscalls not attachable) becomes an
+//! operation of its own that ends when its outermost call returns.
+//!
+//! Completed operations are held until [`FlowBuilder::release`], which the
+//! caller invokes right after reading the kernel's lost-event counter: any
+//! loss since the previous release may have hit them, so they are marked.
+
+use std::collections::HashMap;
+
+use super::{
+    call::Call,
+    op::{Op, OpKind, Syscall},
+};
+use crate::events::decode::{Event, Phase, ProbeHit, SyscallHit};
+
+/// Open calls deeper than this on one thread mean exits were lost.
+const MAX_DEPTH: usize = 64;
+/// Processes whose fd table is remembered; the oldest is forgotten beyond it.
+const MAX_FD_TABLES: usize = 4096;
+
+/// A thread's operation in progress.
+struct Open {
+    op: Op,
+    /// Path from the top-level call to the innermost open call, as indexes.
+    stack: Vec<usize>,
+    /// Whether a syscall frames it (else it ends at depth 0).
+    framed: bool,
+}
+
+/// Rebuilds operations from events.
+#[derive(Default)]
+pub struct FlowBuilder {
+    open: HashMap<u32, Open>,
+    done: Vec<Op>,
+    /// Path each (tgid, fd) was opened with, from successful open syscalls.
+    fds: HashMap<u32, HashMap<i64, String>>,
+    fd_order: Vec<u32>,
+}
+
+impl FlowBuilder {
+    /// An empty builder.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Feeds one event; `show` resolves a callback address to a name.
+    pub fn push(&mut self, ev: &Event, show: &dyn Fn(u64) -> Option<String>) {
+        match ev {
+            Event::Syscall(s) => match s.phase {
+                Phase::Entry => self.syscall_entry(s),
+                Phase::Exit => self.syscall_exit(s),
+            },
+            Event::Probe(p) => match p.phase {
+                Phase::Entry => self.probe_entry(p, p.addr.and_then(show)),
+                Phase::Exit => self.probe_exit(p),
+            },
+        }
+    }
+
+    /// Completed operations, marked when `lost` says events were lost since the
+    /// last release; operations still open are marked too, as they may be hit.
+    pub fn release(&mut self, lost: bool) -> Vec<Op> {
+        if lost {
+            for op in &mut self.done {
+                op.lost = true;
+            }
+            for open in self.open.values_mut() {
+                open.op.lost = true;
+            }
+        }
+        std::mem::take(&mut self.done)
+    }
+
+    /// Ends every operation in progress (end of trace), as incomplete.
+    pub fn finish(&mut self, lost: bool) -> Vec<Op> {
+        let open: Vec<_> = self.open.drain().map(|(_, o)| o.op).collect();
+        self.done.extend(open);
+        self.done.sort_by_key(|op| op.start_ns);
+        self.release(lost)
+    }
+
+    fn syscall_entry(&mut self, s: &SyscallHit) {
+        // A previous operation whose exit never came: keep it, incomplete.
+        if let Some(prev) = self.open.remove(&s.origin.tid) {
+            self.done.push(prev.op);
+        }
+        let path = match &s.path {
+            Some(p) => Some(p.clone()),
+            None => self
+                .fds
+                .get(&s.origin.tgid)
+                .and_then(|t| t.get(&s.fd))
+                .cloned(),
+        };
+        let op = Op {
+            kind: OpKind::of_syscall(s.name).unwrap_or(OpKind::Lookup),
+            tgid: s.origin.tgid,
+            tid: s.origin.tid,
+            comm: s.origin.comm.clone(),
+            syscall: Some(Syscall {
+                name: s.name,
+                path: s.path.clone(),
+                fd: s.fd,
+                ret: None,
+            }),
+            path,
+            start_ns: s.origin.ts_ns,
+            end_ns: None,
+            calls: Vec::new(),
+            orphan_exits: Vec::new(),
+            lost: false,
+        };
+        self.open.insert(
+            s.origin.tid,
+            Open {
+                op,
+                stack: Vec::new(),
+                framed: true,
+            },
+        );
+    }
+
+    fn syscall_exit(&mut self, s: &SyscallHit) {
+        let Some(mut open) = self.open.remove(&s.origin.tid) else {
+            return;
+        };
+        let Some(sys) = open.op.syscall.as_mut().filter(|sys| sys.name == s.name) else {
+            // Not the syscall this operation started with: its exit belongs to
+            // work we did not frame; keep the operation as it is.
+            self.done.push(open.op);
+            return;
+        };
+        sys.ret = s.ret;
+        open.op.end_ns = Some(s.origin.ts_ns);
+        if open.op.kind == OpKind::Lookup && sys.name.contains("open") {
+            if let (Some(fd), Some(path)) = (s.ret.filter(|r| *r >= 0), &sys.path) {
+                self.remember_fd(s.origin.tgid, fd, path.clone());
+            }
+        }
+        self.done.push(open.op);
+    }
+
+    fn remember_fd(&mut self, tgid: u32, fd: i64, path: String) {
+        if !self.fds.contains_key(&tgid) {
+            if self.fd_order.len() >= MAX_FD_TABLES {
+                let oldest = self.fd_order.remove(0);
+                self.fds.remove(&oldest);
+            }
+            self.fd_order.push(tgid);
+        }
+        self.fds.entry(tgid).or_default().insert(fd, path);
+    }
+
+    fn probe_entry(&mut self, p: &ProbeHit, show: Option<String>) {
+        let open = self.open.entry(p.origin.tid).or_insert_with(|| Open {
+            op: Op {
+                kind: OpKind::of_call(p.probe),
+                tgid: p.origin.tgid,
+                tid: p.origin.tid,
+                comm: p.origin.comm.clone(),
+                syscall: None,
+                path: None,
+                start_ns: p.origin.ts_ns,
+                end_ns: None,
+                calls: Vec::new(),
+                orphan_exits: Vec::new(),
+                lost: false,
+            },
+            stack: Vec::new(),
+            framed: false,
+        });
+        if open.stack.len() >= MAX_DEPTH {
+            // Exits were lost; restart nesting at the top rather than grow forever.
+            open.stack.clear();
+        }
+        let call = Call::open(p, show);
+        let siblings = children_at(&mut open.op.calls, &open.stack);
+        siblings.push(call);
+        let idx = siblings.len() - 1;
+        open.stack.push(idx);
+    }
+
+    fn probe_exit(&mut self, p: &ProbeHit) {
+        let Some(open) = self.open.get_mut(&p.origin.tid) else {
+            return;
+        };
+        // Find the innermost open call of this function; calls above it lost
+        // their exits and stay open (end_ns None).
+        let mut depth = open.stack.len();
+        let found = loop {
+            if depth == 0 {
+                break None;
+            }
+            depth -= 1;
+            let call = call_at(&mut open.op.calls, &open.stack[..=depth]);
+            if call.probe == p.probe && call.end_ns.is_none() {
+                call.close(p);
+                break Some(depth);
+            }
+        };
+        match found {
+            Some(d) => open.stack.truncate(d),
+            None => open.op.orphan_exits.push(p.probe.def().func),
+        }
+        if !open.framed && open.stack.is_empty() {
+            let mut open = self.open.remove(&p.origin.tid).expect("present above");
+            open.op.end_ns = Some(p.origin.ts_ns);
+            self.done.push(open.op);
+        }
+    }
+}
+
+/// The children list at `path` (the top-level list for an empty path).
+fn children_at<'a>(calls: &'a mut Vec<Call>, path: &[usize]) -> &'a mut Vec<Call> {
+    match path.split_first() {
+        None => calls,
+        Some((&i, rest)) => children_at(&mut calls[i].children, rest),
+    }
+}
+
+/// The call at a non-empty `path`.
+fn call_at<'a>(calls: &'a mut [Call], path: &[usize]) -> &'a mut Call {
+    let (&i, rest) = path.split_first().expect("non-empty path");
+    if rest.is_empty() {
+        &mut calls[i]
+    } else {
+        call_at(&mut calls[i].children, rest)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use procfs_trace_common::ProbeId;
+
+    use super::*;
+    use crate::events::decode::Origin;
+
+    /// Builds event streams for tests, one thread at a time.
+    pub(crate) struct Script {
+        pub events: Vec<Event>,
+        ts: u64,
+    }
+
+    impl Script {
+        pub fn new() -> Script {
+            Script {
+                events: Vec::new(),
+                ts: 1_000,
+            }
+        }
+
+        fn origin(&mut self, tid: u32) -> Origin {
+            self.ts += 10;
+            Origin {
+                ts_ns: self.ts,
+                tgid: tid,
+                tid,
+                cpu: 0,
+                comm: "cat".into(),
+            }
+        }
+
+        pub fn sys(&mut self, tid: u32, name: &'static str, path: Option<&str>, fd: i64) -> &mut Self {
+            let origin = self.origin(tid);
+            self.events.push(Event::Syscall(SyscallHit {
+                origin,
+                name,
+                phase: Phase::Entry,
+                fd,
+                path: path.map(String::from),
+                path_fault: false,
+                ret: None,
+            }));
+            self
+        }
+
+        pub fn sys_ret(&mut self, tid: u32, name: &'static str, ret: i64) -> &mut Self {
+            let origin = self.origin(tid);
+            self.events.push(Event::Syscall(SyscallHit {
+                origin,
+                name,
+                phase: Phase::Exit,
+                fd: 0,
+                path: None,
+                path_fault: false,
+                ret: Some(ret),
+            }));
+            self
+        }
+
+        pub fn enter(&mut self, tid: u32, probe: ProbeId, name: Option<&str>) -> &mut Self {
+            self.enter_with(tid, probe, name, None, None)
+        }
+
+        pub fn enter_with(
+            &mut self,
+            tid: u32,
+            probe: ProbeId,
+            name: Option<&str>,
+            pos: Option<i64>,
+            addr: Option<u64>,
+        ) -> &mut Self {
+            let origin = self.origin(tid);
+            self.events.push(Event::Probe(ProbeHit {
+                origin,
+                probe,
+                phase: Phase::Entry,
+                name: name.map(String::from),
+                pos,
+                ret: None,
+                addr,
+                faults: vec![],
+            }));
+            self
+        }
+
+        pub fn exit(&mut self, tid: u32, probe: ProbeId, ret: i64) -> &mut Self {
+            self.exit_with(tid, probe, ret, None)
+        }
+
+        pub fn exit_with(&mut self, tid: u32, probe: ProbeId, ret: i64, pos: Option<i64>) -> &mut Self {
+            let origin = self.origin(tid);
+            self.events.push(Event::Probe(ProbeHit {
+                origin,
+                probe,
+                phase: Phase::Exit,
+                name: None,
+                pos,
+                ret: Some(ret),
+                addr: None,
+                faults: vec![],
+            }));
+            self
+        }
+
+        /// Runs the events through a builder and returns every operation.
+        pub fn ops(&self) -> Vec<Op> {
+            let mut b = FlowBuilder::new();
+            let names = |a: u64| Some(format!("fn_{a:x}"));
+            for e in &self.events {
+                b.push(e, &names);
+            }
+            b.finish(false)
+        }
+    }
+
+    #[test]
+    fn a_syscall_frames_its_call_tree() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
+            .enter(7, ProbeId::ProcPidLookup, Some("7"))
+            .exit(7, ProbeId::ProcPidLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, "openat", 3);
+        let ops = s.ops();
+        assert_eq!(ops.len(), 1);
+        let op = &ops[0];
+        assert_eq!(op.kind, OpKind::Lookup);
+        assert_eq!(op.path.as_deref(), Some("/proc/7/limits"));
+        assert_eq!(op.calls.len(), 2);
+        assert_eq!(op.calls[0].children[0].probe, ProbeId::ProcPidLookup);
+        assert_eq!(op.syscall.as_ref().unwrap().ret, Some(3));
+        assert!(!op.incomplete());
+    }
+
+    #[test]
+    fn reads_take_the_path_their_fd_was_opened_with() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, "openat", 3)
+            .sys(7, "read", None, 3)
+            .enter_with(7, ProbeId::SeqReadIter, Some("limits"), None, Some(0xabc))
+            .exit(7, ProbeId::SeqReadIter, 100)
+            .sys_ret(7, "read", 100)
+            .sys(7, "read", None, 4)
+            .enter(7, ProbeId::SeqReadIter, Some("stat"))
+            .exit(7, ProbeId::SeqReadIter, 100)
+            .sys_ret(7, "read", 100);
+        let ops = s.ops();
+        assert_eq!(ops[1].kind, OpKind::Read);
+        assert_eq!(ops[1].path.as_deref(), Some("/proc/7/limits"));
+        assert_eq!(ops[1].calls[0].show.as_deref(), Some("fn_abc"));
+        assert_eq!(ops[2].path, None, "fd 4 was never opened in the trace");
+    }
+
+    #[test]
+    fn interleaved_threads_stay_apart() {
+        let mut s = Script::new();
+        s.sys(1, "getdents64", None, 3)
+            .sys(2, "openat", Some("/proc/meminfo"), -100)
+            .enter_with(1, ProbeId::ProcRootReaddir, None, Some(0), None)
+            .enter(2, ProbeId::ProcRootLookup, Some("meminfo"))
+            .exit_with(1, ProbeId::ProcRootReaddir, 0, Some(300))
+            .exit(2, ProbeId::ProcRootLookup, 0)
+            .sys_ret(2, "openat", 3)
+            .sys_ret(1, "getdents64", 80);
+        let ops = s.ops();
+        assert_eq!(ops.len(), 2);
+        let readdir = ops.iter().find(|o| o.tid == 1).unwrap();
+        assert_eq!(readdir.kind, OpKind::Readdir);
+        assert_eq!(readdir.calls.len(), 1);
+        assert_eq!(readdir.calls[0].pos_out, Some(300));
+        let lookup = ops.iter().find(|o| o.tid == 2).unwrap();
+        assert_eq!(lookup.calls[0].name.as_deref(), Some("meminfo"));
+    }
+
+    #[test]
+    fn a_missing_exit_leaves_the_call_open_and_the_op_incomplete() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
+            .enter(7, ProbeId::ProcPidLookup, Some("7"))
+            // proc_pid_lookup's exit is lost
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .sys_ret(7, "openat", 3);
+        let ops = s.ops();
+        let op = &ops[0];
+        assert!(op.incomplete());
+        assert_eq!(op.calls[0].end_ns.is_some(), true);
+        assert_eq!(op.calls[0].children[0].end_ns, None);
+    }
+
+    #[test]
+    fn an_exit_without_entry_is_recorded() {
+        let mut s = Script::new();
+        s.sys(7, "read", None, 3)
+            .exit(7, ProbeId::SeqReadIter, 10)
+            .sys_ret(7, "read", 10);
+        let ops = s.ops();
+        assert_eq!(ops[0].orphan_exits, vec!["seq_read_iter"]);
+        assert!(ops[0].incomplete());
+    }
+
+    #[test]
+    fn recursion_pairs_innermost_first() {
+        let mut s = Script::new();
+        s.sys(7, "read", None, 3)
+            .enter(7, ProbeId::SeqReadIter, Some("a"))
+            .enter(7, ProbeId::SeqReadIter, Some("b"))
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .exit(7, ProbeId::SeqReadIter, 2)
+            .sys_ret(7, "read", 2);
+        let op = &s.ops()[0];
+        assert_eq!(op.calls.len(), 1);
+        assert_eq!(op.calls[0].ret, Some(2));
+        assert_eq!(op.calls[0].children[0].ret, Some(1));
+    }
+
+    #[test]
+    fn a_thread_that_vanishes_mid_flow_is_kept_incomplete() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/status"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"));
+        let ops = s.ops();
+        assert_eq!(ops.len(), 1);
+        assert!(ops[0].incomplete());
+        assert_eq!(ops[0].end_ns, None);
+    }
+
+    #[test]
+    fn unframed_work_ends_with_its_outermost_call() {
+        let mut s = Script::new();
+        s.enter(9, ProbeId::ProcRootLookup, Some("1"))
+            .exit(9, ProbeId::ProcRootLookup, 0)
+            .enter(9, ProbeId::SeqReadIter, Some("stat"))
+            .exit(9, ProbeId::SeqReadIter, 5);
+        let ops = s.ops();
+        assert_eq!(ops.len(), 2);
+        assert_eq!(ops[0].kind, OpKind::Lookup);
+        assert_eq!(ops[1].kind, OpKind::Read);
+        assert!(ops.iter().all(|o| o.syscall.is_none() && !o.incomplete()));
+    }
+
+    #[test]
+    fn losses_mark_held_and_open_operations() {
+        let mut s = Script::new();
+        s.sys(7, "read", None, 3)
+            .enter(7, ProbeId::SeqReadIter, None)
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, "read", 1)
+            .sys(8, "read", None, 3);
+        let mut b = FlowBuilder::new();
+        for e in &s.events {
+            b.push(e, &|_| None);
+        }
+        let first = b.release(true);
+        assert_eq!(first.len(), 1);
+        assert!(first[0].lost);
+        let rest = b.finish(false);
+        assert!(rest[0].lost, "open during the loss");
+        let mut b = FlowBuilder::new();
+        for e in &s.events {
+            b.push(e, &|_| None);
+        }
+        assert!(!b.release(false)[0].lost);
+    }
+}

@@ -1,0 +1,88 @@
+//! One probed function call: its entry, its exit if seen, and the calls it made.
+
+use procfs_trace_common::ProbeId;
+use serde::Serialize;
+
+use crate::events::decode::ProbeHit;
+
+/// A call to a probed kernel function.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Call {
+    /// The function.
+    #[serde(serialize_with = "ser_probe")]
+    pub probe: ProbeId,
+    /// Entry time.
+    pub start_ns: u64,
+    /// Return time; `None` when the exit never came (lost, or not probed).
+    pub end_ns: Option<u64>,
+    /// The dentry or file name read at entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Readdir position at entry.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pos_in: Option<i64>,
+    /// Readdir position at exit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pos_out: Option<i64>,
+    /// Return value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ret: Option<i64>,
+    /// Show callback (resolved name), for read functions.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub show: Option<String>,
+    /// Calls made from this one, in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub children: Vec<Call>,
+}
+
+fn ser_probe<S: serde::Serializer>(p: &ProbeId, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(p.def().func)
+}
+
+impl Call {
+    /// A call opened by `hit`; `show` is its callback already resolved to a name.
+    pub fn open(hit: &ProbeHit, show: Option<String>) -> Call {
+        Call {
+            probe: hit.probe,
+            start_ns: hit.origin.ts_ns,
+            end_ns: None,
+            name: hit.name.clone(),
+            pos_in: hit.pos,
+            pos_out: None,
+            ret: None,
+            show,
+            children: Vec::new(),
+        }
+    }
+
+    /// Records the function's return.
+    pub fn close(&mut self, hit: &ProbeHit) {
+        self.end_ns = Some(hit.origin.ts_ns);
+        self.ret = hit.ret;
+        self.pos_out = hit.pos;
+    }
+
+    /// The kernel function's name.
+    pub fn func(&self) -> &'static str {
+        self.probe.def().func
+    }
+
+    /// Time spent in the call, when its exit was seen.
+    pub fn duration_ns(&self) -> Option<u64> {
+        self.end_ns.map(|e| e.saturating_sub(self.start_ns))
+    }
+
+    /// Whether this call or any below it lacks its exit.
+    pub fn incomplete(&self) -> bool {
+        self.end_ns.is_none() || self.children.iter().any(Call::incomplete)
+    }
+
+    /// This call and all below it, depth first.
+    pub fn walk(&self) -> Vec<&Call> {
+        let mut out = vec![self];
+        for c in &self.children {
+            out.extend(c.walk());
+        }
+        out
+    }
+}

@@ -1,0 +1,122 @@
+//! A user-level operation: the probed calls one syscall caused on one thread.
+
+use procfs_trace_common::{Group, ProbeId};
+use serde::Serialize;
+
+use super::call::Call;
+
+/// What a user-level operation does to procfs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OpKind {
+    /// A path walk (open, stat, exec): lookups and revalidations.
+    Lookup,
+    /// A directory listing (getdents).
+    Readdir,
+    /// A read of an open file.
+    Read,
+    /// Reading a symlink.
+    Readlink,
+}
+
+impl OpKind {
+    /// The kind of work a syscall does.
+    pub fn of_syscall(name: &str) -> Option<OpKind> {
+        Some(match name {
+            "open" | "openat" | "stat" | "lstat" | "newfstatat" | "statx" | "execve"
+            | "execveat" => OpKind::Lookup,
+            "getdents" | "getdents64" => OpKind::Readdir,
+            "read" | "pread64" | "readv" => OpKind::Read,
+            "readlink" | "readlinkat" => OpKind::Readlink,
+            _ => return None,
+        })
+    }
+
+    /// The kind suggested by the first call, for work no followed syscall framed.
+    pub fn of_call(probe: ProbeId) -> OpKind {
+        match probe.def().group {
+            Group::Lookup => OpKind::Lookup,
+            Group::Readdir => OpKind::Readdir,
+            Group::Read | Group::Show => OpKind::Read,
+            Group::Link => OpKind::Readlink,
+        }
+    }
+
+    /// Lower-case name, as in JSON output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OpKind::Lookup => "lookup",
+            OpKind::Readdir => "readdir",
+            OpKind::Read => "read",
+            OpKind::Readlink => "readlink",
+        }
+    }
+}
+
+/// The syscall that framed an operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Syscall {
+    /// Its name.
+    pub name: &'static str,
+    /// The path argument, for path syscalls.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// The fd or directory-fd argument.
+    pub fd: i64,
+    /// Its return value, when its exit was seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ret: Option<i64>,
+}
+
+/// One user-level operation and the kernel calls it caused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Op {
+    /// What it does.
+    pub kind: OpKind,
+    /// Process id.
+    pub tgid: u32,
+    /// Thread id.
+    pub tid: u32,
+    /// Task name at its start.
+    pub comm: String,
+    /// The framing syscall, when syscalls were followed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub syscall: Option<Syscall>,
+    /// The procfs path it concerns, when known (from the syscall's path, or the
+    /// path an fd was opened with).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Start time (syscall entry, or first call).
+    pub start_ns: u64,
+    /// End time (syscall exit, or last return), when seen.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub end_ns: Option<u64>,
+    /// Top-level calls, in order.
+    pub calls: Vec<Call>,
+    /// Exit events that matched no open call (their entry was lost, or came
+    /// before tracing started).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub orphan_exits: Vec<&'static str>,
+    /// Whether events may have been lost while it ran.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
+}
+
+impl Op {
+    /// Whether some exit (of a call or the syscall) was never seen.
+    pub fn incomplete(&self) -> bool {
+        self.end_ns.is_none()
+            || self.calls.iter().any(Call::incomplete)
+            || !self.orphan_exits.is_empty()
+    }
+
+    /// Every call, depth first.
+    pub fn all_calls(&self) -> Vec<&Call> {
+        self.calls.iter().flat_map(Call::walk).collect()
+    }
+
+    /// Kernel time: the sum of the top-level calls' durations.
+    pub fn kernel_ns(&self) -> u64 {
+        self.calls.iter().filter_map(Call::duration_ns).sum()
+    }
+}

@@ -1,0 +1,324 @@
+//! The model's predictions: expected calls with the arguments and results the
+//! procfs logic implies, and the choices it cannot settle (such as whether a
+//! dentry is cached).
+
+use std::fmt;
+
+/// What a return value must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ret {
+    /// Anything.
+    Any,
+    /// Exactly 0 (a lookup that found its dentry returns NULL from d_splice_alias).
+    Zero,
+    /// Exactly this negative errno.
+    Errno(i64),
+    /// 1: a revalidation that kept the dentry.
+    Valid,
+    /// More than 0 (bytes read, entries emitted).
+    Positive,
+    /// 0 or more.
+    NonNegative,
+}
+
+impl Ret {
+    /// Whether `ret` satisfies the rule; an unseen return satisfies only `Any`.
+    pub fn accepts(self, ret: Option<i64>) -> bool {
+        match (self, ret) {
+            (Ret::Any, _) => true,
+            (_, None) => false,
+            (Ret::Zero, Some(r)) => r == 0,
+            (Ret::Errno(e), Some(r)) => r == e,
+            (Ret::Valid, Some(r)) => r == 1,
+            (Ret::Positive, Some(r)) => r > 0,
+            (Ret::NonNegative, Some(r)) => r >= 0,
+        }
+    }
+}
+
+impl fmt::Display for Ret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ret::Any => write!(f, "any"),
+            Ret::Zero => write!(f, "0"),
+            Ret::Errno(e) => write!(f, "{}", crate::events::render::format_ret(*e)),
+            Ret::Valid => write!(f, "1 (valid)"),
+            Ret::Positive => write!(f, "> 0"),
+            Ret::NonNegative => write!(f, ">= 0"),
+        }
+    }
+}
+
+/// What a readdir position must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pos {
+    /// Anything.
+    Any,
+    /// Exactly this.
+    Eq(i64),
+    /// Below this.
+    Below(i64),
+    /// At least this.
+    AtLeast(i64),
+}
+
+impl Pos {
+    /// Whether `pos` satisfies the rule (an unread position satisfies only `Any`).
+    pub fn accepts(self, pos: Option<i64>) -> bool {
+        match (self, pos) {
+            (Pos::Any, _) => true,
+            (_, None) => false,
+            (Pos::Eq(x), Some(p)) => p == x,
+            (Pos::Below(x), Some(p)) => p < x,
+            (Pos::AtLeast(x), Some(p)) => p >= x,
+        }
+    }
+}
+
+impl fmt::Display for Pos {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Pos::Any => write!(f, "any"),
+            Pos::Eq(x) => write!(f, "{x}"),
+            Pos::Below(x) => write!(f, "< {x}"),
+            Pos::AtLeast(x) => write!(f, ">= {x}"),
+        }
+    }
+}
+
+/// One expected call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// Kernel function.
+    pub func: &'static str,
+    /// Expected name argument, when the model knows it.
+    pub name: Option<String>,
+    /// Expected show callback, for read functions.
+    pub show: Option<&'static str>,
+    /// Expected result.
+    pub ret: Ret,
+    /// Expected position at entry (readdir).
+    pub pos_in: Pos,
+    /// Expected position at exit (readdir).
+    pub pos_out: Pos,
+    /// One or more consecutive calls, as a seq_file's show per record.
+    pub repeat: bool,
+    /// Why the kernel makes this call, in one line.
+    pub why: String,
+    /// Calls it makes, in order.
+    pub children: Vec<Step>,
+}
+
+impl Step {
+    /// A call of `func` with no constraint but its existence.
+    pub fn new(func: &'static str, why: impl Into<String>) -> Step {
+        Step {
+            func,
+            name: None,
+            show: None,
+            ret: Ret::Any,
+            pos_in: Pos::Any,
+            pos_out: Pos::Any,
+            repeat: false,
+            why: why.into(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Expects this name argument.
+    pub fn name(mut self, name: impl Into<String>) -> Step {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Expects this show callback.
+    pub fn show(mut self, show: &'static str) -> Step {
+        self.show = Some(show);
+        self
+    }
+
+    /// Expects this result.
+    pub fn ret(mut self, ret: Ret) -> Step {
+        self.ret = ret;
+        self
+    }
+
+    /// Expects these positions.
+    pub fn pos(mut self, pos_in: Pos, pos_out: Pos) -> Step {
+        self.pos_in = pos_in;
+        self.pos_out = pos_out;
+        self
+    }
+
+    /// May repeat (one or more consecutive calls).
+    pub fn repeated(mut self) -> Step {
+        self.repeat = true;
+        self
+    }
+
+    /// Adds calls made from this one.
+    pub fn calls(mut self, children: Vec<Step>) -> Step {
+        self.children = children;
+        self
+    }
+
+    /// Removes steps whose function is not probed, lifting their children.
+    fn retain_probed(steps: Vec<Step>, probed: &dyn Fn(&str) -> bool) -> Vec<Step> {
+        steps
+            .into_iter()
+            .flat_map(|mut s| {
+                s.children = Step::retain_probed(std::mem::take(&mut s.children), probed);
+                if probed(s.func) {
+                    vec![s]
+                } else {
+                    s.children
+                }
+            })
+            .collect()
+    }
+}
+
+/// A stretch of the expected flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Segment {
+    /// Calls the model is sure of.
+    Fixed(Vec<Step>),
+    /// Alternatives the model cannot decide between, with why.
+    Choice {
+        /// Why there is a choice.
+        why: String,
+        /// Labelled alternatives.
+        options: Vec<(String, Vec<Step>)>,
+    },
+}
+
+/// The model's expectation for one operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prediction {
+    /// The expected flow, in order.
+    pub segments: Vec<Segment>,
+    /// Functions that may also appear anywhere without being predicted, with why.
+    pub extras: Vec<(&'static str, &'static str)>,
+    /// Notes for the reader (assumptions made).
+    pub notes: Vec<String>,
+}
+
+/// One fully resolved alternative: labels of the choices taken, and the steps.
+pub type Alternative = (Vec<String>, Vec<Step>);
+
+impl Prediction {
+    /// An empty prediction.
+    pub fn new() -> Prediction {
+        Prediction {
+            segments: Vec::new(),
+            extras: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+
+    /// Appends calls the model is sure of.
+    pub fn fixed(&mut self, steps: Vec<Step>) {
+        if !steps.is_empty() {
+            self.segments.push(Segment::Fixed(steps));
+        }
+    }
+
+    /// Appends a choice.
+    pub fn choice(&mut self, why: impl Into<String>, options: Vec<(String, Vec<Step>)>) {
+        self.segments.push(Segment::Choice {
+            why: why.into(),
+            options,
+        });
+    }
+
+    /// Drops every step whose function this trace did not probe.
+    pub fn retain_probed(&mut self, probed: &dyn Fn(&str) -> bool) {
+        for seg in &mut self.segments {
+            match seg {
+                Segment::Fixed(steps) => *steps = Step::retain_probed(std::mem::take(steps), probed),
+                Segment::Choice { options, .. } => {
+                    for (_, steps) in options {
+                        *steps = Step::retain_probed(std::mem::take(steps), probed);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every combination of choices, as complete step lists (at most `limit`).
+    pub fn alternatives(&self, limit: usize) -> Vec<Alternative> {
+        let mut out: Vec<Alternative> = vec![(Vec::new(), Vec::new())];
+        for seg in &self.segments {
+            match seg {
+                Segment::Fixed(steps) => {
+                    for (_, acc) in &mut out {
+                        acc.extend(steps.iter().cloned());
+                    }
+                }
+                Segment::Choice { options, .. } => {
+                    let mut next = Vec::new();
+                    for (labels, acc) in &out {
+                        for (label, steps) in options {
+                            if next.len() >= limit {
+                                break;
+                            }
+                            let mut l = labels.clone();
+                            l.push(label.clone());
+                            let mut a = acc.clone();
+                            a.extend(steps.iter().cloned());
+                            next.push((l, a));
+                        }
+                    }
+                    out = next;
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Default for Prediction {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rules_accept_what_they_say() {
+        assert!(Ret::Zero.accepts(Some(0)) && !Ret::Zero.accepts(Some(1)));
+        assert!(!Ret::Zero.accepts(None) && Ret::Any.accepts(None));
+        assert!(Ret::Errno(-2).accepts(Some(-2)) && !Ret::Errno(-2).accepts(Some(0)));
+        assert!(Ret::Valid.accepts(Some(1)) && !Ret::Valid.accepts(Some(0)));
+        assert!(Ret::Positive.accepts(Some(5)) && !Ret::Positive.accepts(Some(0)));
+        assert!(Pos::Below(256).accepts(Some(0)) && !Pos::Below(256).accepts(Some(256)));
+        assert!(Pos::AtLeast(256).accepts(Some(256)) && !Pos::Eq(3).accepts(None));
+    }
+
+    #[test]
+    fn choices_multiply_and_keep_order() {
+        let mut p = Prediction::new();
+        p.fixed(vec![Step::new("a", "")]);
+        p.choice("x", vec![("x1".into(), vec![Step::new("b", "")]), ("x2".into(), vec![])]);
+        p.choice("y", vec![("y1".into(), vec![Step::new("c", "")]), ("y2".into(), vec![Step::new("d", "")])]);
+        let alts = p.alternatives(16);
+        assert_eq!(alts.len(), 4);
+        let funcs: Vec<Vec<&str>> = alts.iter().map(|(_, s)| s.iter().map(|s| s.func).collect()).collect();
+        assert_eq!(funcs[0], ["a", "b", "c"]);
+        assert_eq!(funcs[3], ["a", "d"]);
+        assert_eq!(alts[3].0, ["x2", "y2"]);
+        assert_eq!(p.alternatives(2).len(), 2);
+    }
+
+    #[test]
+    fn unprobed_steps_are_dropped_and_children_lifted() {
+        let mut p = Prediction::new();
+        p.fixed(vec![Step::new("outer", "").calls(vec![Step::new("hidden", "").calls(vec![Step::new("inner", "")])])]);
+        p.retain_probed(&|f| f != "hidden");
+        let (_, steps) = &p.alternatives(4)[0];
+        assert_eq!(steps[0].children[0].func, "inner");
+    }
+}

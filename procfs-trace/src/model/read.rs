@@ -1,0 +1,150 @@
+//! Reads: which entry point a file's operations use and which show callback
+//! produces its text.
+//!
+//! - pid-table `ONE` entries use `proc_single_file_operations`: `.read =
+//!   seq_read` → `seq_read_iter` with `proc_single_show` as the seq_file's show,
+//!   which calls the entry's own show function (`proc_pid_limits`, ...);
+//! - pid-table `REG` entries use their own file operations (`cmdline` →
+//!   `proc_pid_cmdline_read`);
+//! - root PDE files go through `proc_reg_read_iter` (proc_ops `.proc_read_iter
+//!   = seq_read_iter`); `proc_create_single` files have their function as the
+//!   seq_file's show, `proc_create_seq` files call their seq_operations' show
+//!   once per record between start/next/stop.
+//!
+//! The same on 5.10, 6.1, 6.12 and 7.2 (checked in each version's
+//! fs/proc/base.c, inode.c and the files below).
+
+use super::{
+    expect::{Prediction, Ret, Step},
+    pid_table::EntryKind,
+    walk::Node,
+};
+
+/// How a root PDE file produces its text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RootFile {
+    /// `proc_create_single(name, ..., show)`: one show call fills the buffer.
+    Single(&'static str),
+    /// `proc_create_seq(name, ..., ops)`: ops->show once per record.
+    Seq(&'static str),
+}
+
+/// Root files the model knows, with their show function and source.
+pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
+    ("cmdline", RootFile::Single("cmdline_proc_show"), "fs/proc/cmdline.c"),
+    ("meminfo", RootFile::Single("meminfo_proc_show"), "fs/proc/meminfo.c"),
+    ("consoles", RootFile::Seq("show_console_dev"), "fs/proc/consoles.c: consoles_op"),
+    ("devices", RootFile::Seq("devinfo_show"), "fs/proc/devices.c: devinfo_ops"),
+    ("cpuinfo", RootFile::Seq("show_cpuinfo"), "arch/x86/kernel/cpu/proc.c: cpuinfo_op"),
+];
+
+/// Predicts a read of the file at `node`; `produced` says whether the read
+/// returned data (`Some(true)`), hit end of file (`Some(false)`), or is unknown.
+pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
+    let mut p = Prediction::new();
+    let (name, outer, seq): (&str, Step, Option<(&'static str, Step)>) = match node {
+        Node::PidEntry(_, e) => match e.kind {
+            EntryKind::One => (
+                e.name,
+                Step::new("seq_read", "ONE entries use proc_single_file_operations, whose .read is seq_read"),
+                Some((
+                    "proc_single_show",
+                    Step::new("proc_single_show", format!("the seq_file's show for ONE entries; it calls {}", e.handler))
+                        .show(e.handler)
+                        .calls(vec![Step::new(e.handler, format!("{}'s show function formats the text", e.name))]),
+                )),
+            ),
+            EntryKind::Reg => match e.read {
+                Some(f) if f != "seq_read" && f != "seq_read_iter" => {
+                    let step = Step::new(f, format!("{} has its own file operations ({})", e.name, e.handler)).name(e.name);
+                    p.fixed(vec![step]);
+                    return Ok(p);
+                }
+                _ => return Err(format!("reading {} ({}) is outside the model", e.name, e.handler)),
+            },
+            _ => return Err(format!("reading {} ({:?}) is outside the model", e.name, e.kind)),
+        },
+        Node::RootEntry(name) => {
+            let Some((_, file, _)) = ROOT_FILES.iter().find(|(n, _, _)| n == name) else {
+                return Err(format!("reading /proc/{name} is outside the model"));
+            };
+            let outer = Step::new("proc_reg_read_iter", "root PDE files are read through proc_ops' proc_read_iter");
+            let show = match file {
+                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
+                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
+            };
+            (name.as_str(), outer, Some(show))
+        }
+        other => return Err(format!("reading {other:?} is outside the model")),
+    };
+    let Some((show_fn, show_step)) = seq else {
+        return Err("no seq_file".to_owned());
+    };
+    let iter = |children: Vec<Step>, ret: Ret| {
+        Step::new("seq_read_iter", format!("the seq_file machinery; its show is {show_fn}"))
+            .name(name)
+            .show(show_fn)
+            .ret(ret)
+            .calls(children)
+    };
+    let data = vec![outer.clone().name(name).calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
+    let eof = vec![outer.name(name).calls(vec![iter(vec![], Ret::Zero)])];
+    match produced {
+        Some(true) => p.fixed(data),
+        Some(false) => p.fixed(eof),
+        None => p.choice(
+            "whether the read found data or end of file",
+            vec![("data".to_owned(), data), ("end of file".to_owned(), eof)],
+        ),
+    }
+    Ok(p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pid_table::{self, KernelVersion, Table};
+    use crate::model::kernel::KernelFacts;
+
+    fn entry(name: &str) -> Node {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let e = pid_table::entries(Table::Tgid, k.version, &|c| k.has(c))
+            .into_iter()
+            .find(|e| e.name == name)
+            .unwrap();
+        Node::PidEntry(Table::Tgid, e)
+    }
+
+    #[test]
+    fn one_entries_go_through_proc_single_show() {
+        let p = read(&entry("limits"), Some(true)).unwrap();
+        let s = &p.alternatives(1)[0].1[0];
+        assert_eq!(s.func, "seq_read");
+        let iter = &s.children[0];
+        assert_eq!((iter.func, iter.show), ("seq_read_iter", Some("proc_single_show")));
+        let single = &iter.children[0];
+        assert_eq!((single.func, single.show), ("proc_single_show", Some("proc_pid_limits")));
+        assert_eq!(single.children[0].func, "proc_pid_limits");
+        let eof = read(&entry("limits"), Some(false)).unwrap();
+        assert!(eof.alternatives(1)[0].1[0].children[0].children.is_empty());
+    }
+
+    #[test]
+    fn reg_entries_use_their_own_read() {
+        let p = read(&entry("cmdline"), Some(true)).unwrap();
+        assert_eq!(p.alternatives(1)[0].1[0].func, "proc_pid_cmdline_read");
+    }
+
+    #[test]
+    fn root_files_single_and_seq() {
+        let p = read(&Node::RootEntry("meminfo".into()), None).unwrap();
+        assert_eq!(p.alternatives(4).len(), 2);
+        let s = &p.alternatives(4)[0].1[0];
+        assert_eq!(s.func, "proc_reg_read_iter");
+        assert_eq!(s.children[0].show, Some("meminfo_proc_show"));
+        assert!(!s.children[0].children[0].repeat);
+        let p = read(&Node::RootEntry("cpuinfo".into()), Some(true)).unwrap();
+        assert!(p.alternatives(1)[0].1[0].children[0].children[0].repeat);
+        assert!(read(&Node::RootEntry("zoneinfo".into()), None).is_err());
+    }
+}

@@ -1,0 +1,138 @@
+//! Directory listings: which readdir functions run, in which phase, and where
+//! the position `ctx->pos` must stand.
+//!
+//! `proc_root_readdir` first lets `proc_readdir` → `proc_readdir_de` emit `.`,
+//! `..` and the static PDE entries while `pos < FIRST_PROCESS_ENTRY` (256);
+//! when they are all out (it returns 1) it moves `pos` to 256 and
+//! `proc_pid_readdir` emits `self` (256), `thread-self` (257) and then every
+//! tgid at `TGID_OFFSET + tgid` (258 + tgid) in ascending order. A pid
+//! directory lists `.`, `..` and its pid_entry table in table order.
+
+use super::{
+    expect::{Pos, Prediction, Ret, Step},
+    kernel::KernelFacts,
+    pid_table::{self, Table},
+    walk::Node,
+};
+
+/// `FIRST_PROCESS_ENTRY` in fs/proc/base.c.
+pub const FIRST_PROCESS_ENTRY: i64 = 256;
+
+/// Predicts one getdents on the directory `node`, starting at `pos_in`.
+pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Prediction, String> {
+    let mut p = Prediction::new();
+    match node {
+        Node::Root => root(&mut p, pos_in),
+        Node::PidDir(table) => {
+            let entries = pid_table::entries(*table, kernel.version, &|c| kernel.has(c));
+            let end = 2 + entries.len() as i64;
+            let (func, table_name) = match table {
+                Table::Tgid => ("proc_tgid_base_readdir", "tgid_base_stuff"),
+                Table::Tid => ("proc_tid_base_readdir", "tid_base_stuff"),
+            };
+            let step = Step::new(
+                func,
+                format!(
+                    "emits . and .. and the {} entries of {table_name} for kernel {}, so pos ends at {end} (assuming the buffer holds them all)",
+                    entries.len(),
+                    kernel.version
+                ),
+            )
+            .pos(Pos::Eq(pos_in), if pos_in >= end { Pos::Eq(pos_in) } else { Pos::Eq(end) })
+            .ret(Ret::Zero);
+            p.fixed(vec![step]);
+        }
+        Node::TaskDir => p.fixed(vec![Step::new("proc_task_readdir", "emits . and .., then one entry per thread")
+            .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+            .ret(Ret::Zero)]),
+        Node::FdDir => p.fixed(vec![Step::new("proc_readfd", "emits . and .., then one entry per open fd")
+            .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+            .ret(Ret::Zero)]),
+        other => return Err(format!("listing {other:?} is outside the model")),
+    }
+    Ok(p)
+}
+
+fn root(p: &mut Prediction, pos_in: i64) {
+    let pids = |from: i64| {
+        Step::new(
+            "proc_pid_readdir",
+            "phase 2: self at 256, thread-self at 257, then each tgid at 258 + tgid, ascending",
+        )
+        .pos(Pos::Eq(from), Pos::AtLeast(from))
+        .ret(Ret::Zero)
+    };
+    let root = |children: Vec<Step>| {
+        Step::new("proc_root_readdir", "getdents on /proc")
+            .pos(Pos::Eq(pos_in), Pos::Any)
+            .calls(children)
+    };
+    if pos_in >= FIRST_PROCESS_ENTRY {
+        p.fixed(vec![root(vec![pids(pos_in)])]);
+        return;
+    }
+    let statics = |ret: Ret| {
+        Step::new(
+            "proc_readdir",
+            "phase 1: pos < FIRST_PROCESS_ENTRY, so the static PDE entries come first",
+        )
+        .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
+        .ret(ret)
+        .calls(vec![Step::new("proc_readdir_de", ". and .., then the root's PDE children in rbtree order")
+            .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
+            .ret(ret)])
+    };
+    p.choice(
+        "whether the static entries fit in the getdents buffer",
+        vec![
+            (
+                "static entries, then pids".to_owned(),
+                vec![root(vec![statics(Ret::Valid), pids(FIRST_PROCESS_ENTRY)])],
+            ),
+            (
+                "buffer filled by static entries".to_owned(),
+                vec![root(vec![statics(Ret::Zero)])],
+            ),
+        ],
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pid_table::KernelVersion;
+
+    #[test]
+    fn root_listing_has_two_phases_in_order() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let p = readdir(&Node::Root, 0, &k).unwrap();
+        let alts = p.alternatives(4);
+        let root = &alts[0].1[0];
+        assert_eq!(root.func, "proc_root_readdir");
+        assert_eq!(root.children[0].func, "proc_readdir");
+        assert_eq!(root.children[1].func, "proc_pid_readdir");
+        assert_eq!(root.children[1].pos_in, Pos::Eq(256));
+        assert_eq!(alts[1].1[0].children.len(), 1, "a full buffer stops before the pids");
+    }
+
+    #[test]
+    fn a_continued_root_listing_goes_straight_to_pids() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let p = readdir(&Node::Root, 300, &k).unwrap();
+        let alts = p.alternatives(4);
+        assert_eq!(alts.len(), 1);
+        assert_eq!(alts[0].1[0].children[0].func, "proc_pid_readdir");
+        assert_eq!(alts[0].1[0].children[0].pos_in, Pos::Eq(300));
+    }
+
+    #[test]
+    fn pid_directory_ends_after_its_table() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let n = pid_table::entries(Table::Tgid, k.version, &|c| k.has(c)).len() as i64;
+        let p = readdir(&Node::PidDir(Table::Tgid), 0, &k).unwrap();
+        let step = &p.alternatives(1)[0].1[0];
+        assert_eq!(step.func, "proc_tgid_base_readdir");
+        assert_eq!(step.pos_out, Pos::Eq(2 + n));
+        assert!(readdir(&Node::LeftProc, 0, &k).is_err());
+    }
+}

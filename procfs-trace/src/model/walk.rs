@@ -1,0 +1,408 @@
+//! Path walks under /proc: which lookup or revalidation each component costs.
+//!
+//! The rules, from fs/proc/root.c, base.c and generic.c:
+//! - in the proc root, `proc_root_lookup` tries `proc_pid_lookup` first, which
+//!   accepts only names `name_to_int` parses (anything else fails fast with
+//!   -ENOENT), and falls back to the PDE tree: `proc_lookup` → `proc_lookup_de`;
+//! - in a pid directory, `proc_tgid_base_lookup` (`proc_tid_base_lookup` for a
+//!   task) looks the name up in the pid_entry table through `proc_pident_lookup`;
+//! - `task` and `fd` have their own lookups (`proc_task_lookup`, `proc_lookupfd`);
+//! - lookups happen only on a dcache miss: a cached pid-based dentry is
+//!   revalidated instead (`pid_revalidate`, `tid_fd_revalidate` for fds), and a
+//!   cached PDE dentry costs no probed call at all;
+//! - symlinks followed mid-path or at the end of a following walk call their
+//!   `get_link`: `proc_self_get_link` for /proc/self, `proc_pid_get_link` with
+//!   the entry's own function (`proc_cwd_link`, ...) for pid links.
+
+use super::{
+    expect::{Prediction, Ret, Step},
+    kernel::KernelFacts,
+    pid_table::{self, EntryKind, PidEntry, Table},
+};
+
+/// Whether a dentry is in the dcache, as far as the trace has shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cached {
+    /// Looked up or revalidated successfully earlier in the trace.
+    Yes,
+    /// Its lookup failed or it was invalidated earlier in the trace.
+    No,
+    /// Not seen yet: it may have been cached before tracing began.
+    Unknown,
+}
+
+/// Where a walk ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Node {
+    /// The proc root.
+    Root,
+    /// A PDE entry of the root, such as `meminfo` or `self` (not followed).
+    RootEntry(String),
+    /// A pid directory (`/proc/PID` or `/proc/PID/task/TID`).
+    PidDir(Table),
+    /// `/proc/PID/task`.
+    TaskDir,
+    /// `/proc/PID/fd`.
+    FdDir,
+    /// An entry of a pid table, not followed.
+    PidEntry(Table, &'static PidEntry),
+    /// An fd link, not followed.
+    FdLink,
+    /// A followed link out of procfs.
+    LeftProc,
+}
+
+/// The walk's facts beyond the path.
+pub struct WalkContext<'a> {
+    /// The kernel.
+    pub kernel: &'a KernelFacts,
+    /// The walking task's tgid (what /proc/self resolves to).
+    pub tgid: u32,
+    /// The walking task's tid (for /proc/thread-self).
+    pub tid: u32,
+    /// Whether the final component, if a symlink, is followed (open, stat) or not (lstat, readlink).
+    pub follow_final: bool,
+    /// The dcache state of a dentry by its full path ("/proc/42/limits").
+    pub cached: &'a dyn Fn(&str) -> Cached,
+}
+
+/// A walk the model can predict, and where it ends.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    /// The expected calls.
+    pub prediction: Prediction,
+    /// The end node, when the walk stays inside the model.
+    pub end: Result<Node, String>,
+    /// Dentries the walk looks up or revalidates, by full path, in order.
+    pub dentries: Vec<String>,
+}
+
+/// The kernel's `name_to_int`: a decimal without sign or leading zero.
+pub fn name_to_int(name: &str) -> Option<u32> {
+    if name.is_empty() || (name.len() > 1 && name.starts_with('0')) {
+        return None;
+    }
+    if !name.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    name.parse().ok()
+}
+
+/// Predicts the walk of `path` (absolute, under /proc).
+pub fn walk(path: &str, cx: &WalkContext) -> Walk {
+    let mut w = Walk {
+        prediction: Prediction::new(),
+        end: Ok(Node::Root),
+        dentries: Vec::new(),
+    };
+    let Some(rest) = path.strip_prefix("/proc").filter(|r| r.is_empty() || r.starts_with('/')) else {
+        w.end = Err(format!("{path} is not under /proc (relative paths depend on a cwd the trace does not show)"));
+        return w;
+    };
+    let mut comps: Vec<String> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").map(String::from).collect();
+    comps.reverse(); // a stack: links push their targets
+    let mut node = Node::Root;
+    let mut dir = String::from("/proc");
+    while let Some(comp) = comps.pop() {
+        let last = comps.is_empty();
+        let follow = !last || cx.follow_final;
+        let here = format!("{dir}/{comp}");
+        let next = match &node {
+            Node::Root => root_component(&mut w, cx, &comp, &here, follow, &mut comps),
+            Node::PidDir(table) => pid_component(&mut w, cx, *table, &comp, &here, last, follow),
+            Node::TaskDir => {
+                cached_or_lookup(
+                    &mut w,
+                    cx,
+                    &here,
+                    Step::new("pid_revalidate", "the task's dentry is cached, so it is revalidated").name(&comp).ret(Ret::Valid),
+                    Step::new("proc_task_lookup", "task directories look tids up among the process's threads").name(&comp).ret(Ret::Zero),
+                );
+                Ok(Node::PidDir(Table::Tid))
+            }
+            Node::FdDir => {
+                cached_or_lookup(
+                    &mut w,
+                    cx,
+                    &here,
+                    Step::new("tid_fd_revalidate", "the fd's dentry is cached, so it is revalidated").name(&comp).ret(Ret::Valid),
+                    Step::new("proc_lookupfd", "fd directories look the number up in the task's fd table").name(&comp).ret(Ret::Zero),
+                );
+                if follow {
+                    w.prediction.fixed(vec![Step::new("proc_pid_get_link", "fd entries are symlinks to the open file").name(&comp).calls(vec![
+                        Step::new("proc_fd_link", "the fd entry's get_link finds the file's path").name(&comp).ret(Ret::Zero),
+                    ])]);
+                    Ok(Node::LeftProc)
+                } else {
+                    Ok(Node::FdLink)
+                }
+            }
+            Node::LeftProc => Err(format!("{here}: the walk left procfs through a symlink")),
+            Node::RootEntry(name) => Err(format!("{here}: below /proc/{name} is outside the model")),
+            Node::PidEntry(_, e) => Err(format!("{here}: below {} ({:?}) is outside the model", e.name, e.kind)),
+            Node::FdLink => Err(format!("{here}: below an fd link is outside the model")),
+        };
+        match next {
+            Ok(n) => {
+                // Following /proc/self restarts the walk in the root.
+                dir = if n == Node::Root { "/proc".to_owned() } else { here };
+                node = n;
+            }
+            Err(why) => {
+                w.end = Err(why);
+                return w;
+            }
+        }
+    }
+    w.end = Ok(node);
+    w
+}
+
+/// Records `here` and adds the choice between revalidating and looking it up.
+fn cached_or_lookup(w: &mut Walk, cx: &WalkContext, here: &str, warm: Step, cold: Step) {
+    cache_choice(w, cx, here, vec![warm], vec![cold]);
+}
+
+fn cache_choice(w: &mut Walk, cx: &WalkContext, here: &str, warm: Vec<Step>, cold: Vec<Step>) {
+    w.dentries.push(here.to_owned());
+    match (cx.cached)(here) {
+        Cached::Yes => w.prediction.fixed(warm),
+        Cached::No => w.prediction.fixed(cold),
+        Cached::Unknown => w.prediction.choice(
+            format!("{here} may already be in the dcache"),
+            vec![("cold dcache".to_owned(), cold), ("cached".to_owned(), warm)],
+        ),
+    }
+}
+
+/// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
+fn root_pde_lookup(name: &str) -> Step {
+    Step::new("proc_root_lookup", "a dcache miss in /proc: try the name as a pid first")
+        .name(name)
+        .ret(Ret::Zero)
+        .calls(vec![
+            Step::new("proc_pid_lookup", "name_to_int rejects a non-numeric name, so the pid lookup fails fast")
+                .name(name)
+                .ret(Ret::Errno(-2)),
+            Step::new("proc_lookup", "then the PDE tree of /proc").name(name).ret(Ret::Zero).calls(vec![
+                Step::new("proc_lookup_de", "pde_subdir_find finds the entry among the root's children").name(name).ret(Ret::Zero),
+            ]),
+        ])
+}
+
+fn root_component(
+    w: &mut Walk,
+    cx: &WalkContext,
+    comp: &str,
+    here: &str,
+    follow: bool,
+    comps: &mut Vec<String>,
+) -> Result<Node, String> {
+    if comp == "self" || comp == "thread-self" {
+        // /proc/self is a PDE symlink; a cached one costs no probed call.
+        cache_choice(w, cx, here, vec![], vec![root_pde_lookup(comp)]);
+        if !follow {
+            return Ok(Node::RootEntry(comp.to_owned()));
+        }
+        if comp == "thread-self" {
+            return Err(format!("{here}: following thread-self (proc_thread_self_get_link) is outside the model"));
+        }
+        let mut link = Step::new("proc_self_get_link", "following /proc/self yields the walking task's tgid");
+        // In RCU walk the dentry is NULL, so its name cannot be checked.
+        link.name = None;
+        w.prediction.fixed(vec![link]);
+        comps.push(cx.tgid.to_string());
+        return Ok(Node::Root);
+    }
+    if name_to_int(comp).is_some() {
+        cached_or_lookup(
+            w,
+            cx,
+            here,
+            Step::new("pid_revalidate", "the pid's dentry is cached, so it is revalidated").name(comp).ret(Ret::Valid),
+            Step::new("proc_root_lookup", "a dcache miss in /proc: try the name as a pid first").name(comp).ret(Ret::Zero).calls(vec![
+                Step::new("proc_pid_lookup", "name_to_int parses the pid and find_task_by_pid_ns finds the task").name(comp).ret(Ret::Zero),
+            ]),
+        );
+        return Ok(Node::PidDir(Table::Tgid));
+    }
+    cache_choice(w, cx, here, vec![], vec![root_pde_lookup(comp)]);
+    Ok(Node::RootEntry(comp.to_owned()))
+}
+
+fn pid_component(
+    w: &mut Walk,
+    cx: &WalkContext,
+    table: Table,
+    comp: &str,
+    here: &str,
+    last: bool,
+    follow: bool,
+) -> Result<Node, String> {
+    let entries = pid_table::entries(table, cx.kernel.version, &|c| cx.kernel.has(c));
+    let (base, table_name) = match table {
+        Table::Tgid => ("proc_tgid_base_lookup", "tgid_base_stuff"),
+        Table::Tid => ("proc_tid_base_lookup", "tid_base_stuff"),
+    };
+    let Some(entry) = entries.iter().copied().find(|e| e.name == comp) else {
+        // A failed lookup leaves no dentry behind, so it is always a lookup.
+        w.prediction.fixed(vec![Step::new(base, format!("look the name up in {table_name}")).name(comp).ret(Ret::Errno(-2)).calls(vec![
+            Step::new("proc_pident_lookup", format!("{comp} is not in {table_name} on this kernel")).name(comp).ret(Ret::Errno(-2)),
+        ])]);
+        return Err(format!("{here}: no such entry in {table_name} for kernel {}", cx.kernel.version));
+    };
+    cached_or_lookup(
+        w,
+        cx,
+        here,
+        Step::new("pid_revalidate", "the entry's dentry is cached, so it is revalidated").name(comp).ret(Ret::Valid),
+        Step::new(base, format!("look the name up in {table_name}")).name(comp).ret(Ret::Zero).calls(vec![
+            Step::new("proc_pident_lookup", format!("{comp} is a {:?} entry of {table_name}", entry.kind)).name(comp).ret(Ret::Zero),
+        ]),
+    );
+    match entry.kind {
+        EntryKind::Dir => Ok(match (table, comp) {
+            (Table::Tgid, "task") => Node::TaskDir,
+            (_, "fd") => Node::FdDir,
+            _ if last => Node::PidEntry(table, entry),
+            _ => return Err(format!("{here}/...: below {comp} is outside the model")),
+        }),
+        EntryKind::Lnk if follow => {
+            w.prediction.fixed(vec![Step::new("proc_pid_get_link", "pid symlinks resolve through proc_pid_get_link").name(comp).calls(vec![
+                Step::new(entry.handler, format!("{comp}'s get_link function")).name(comp).ret(Ret::Zero),
+            ])]);
+            Ok(Node::LeftProc)
+        }
+        _ if !last => Err(format!("{here} is not a directory")),
+        _ => Ok(Node::PidEntry(table, entry)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pid_table::KernelVersion;
+
+    fn kernel() -> KernelFacts {
+        KernelFacts::debian(KernelVersion::new(6, 1))
+    }
+
+    fn run(path: &str, cached: &dyn Fn(&str) -> Cached, follow: bool) -> Walk {
+        let k = kernel();
+        walk(
+            path,
+            &WalkContext {
+                kernel: &k,
+                tgid: 42,
+                tid: 43,
+                follow_final: follow,
+                cached,
+            },
+        )
+    }
+
+    fn funcs(steps: &[Step]) -> Vec<String> {
+        steps
+            .iter()
+            .map(|s| {
+                let kids = funcs(&s.children);
+                if kids.is_empty() { s.func.to_owned() } else { format!("{}[{}]", s.func, kids.join(",")) }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn name_to_int_matches_the_kernel() {
+        assert_eq!(name_to_int("1234"), Some(1234));
+        assert_eq!(name_to_int("0"), Some(0));
+        for bad in ["", "01", "12a", "meminfo", "-1", "+1"] {
+            assert_eq!(name_to_int(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn cold_pid_limits_walk_follows_the_documents() {
+        let w = run("/proc/42/limits", &|_| Cached::No, true);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(alts.len(), 1);
+        assert_eq!(
+            funcs(&alts[0].1),
+            ["proc_root_lookup[proc_pid_lookup]", "proc_tgid_base_lookup[proc_pident_lookup]"]
+        );
+        assert_eq!(alts[0].1[0].children[0].ret, Ret::Zero);
+        let Ok(Node::PidEntry(Table::Tgid, e)) = w.end else { panic!("{:?}", w.end) };
+        assert_eq!(e.handler, "proc_pid_limits");
+        assert_eq!(w.dentries, ["/proc/42", "/proc/42/limits"]);
+    }
+
+    #[test]
+    fn cached_dentries_are_revalidated_and_unknown_ones_offer_both() {
+        let w = run("/proc/42/limits", &|_| Cached::Yes, true);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(funcs(&alts[0].1), ["pid_revalidate", "pid_revalidate"]);
+        let w = run("/proc/42/limits", &|_| Cached::Unknown, true);
+        assert_eq!(w.prediction.alternatives(8).len(), 4);
+    }
+
+    #[test]
+    fn non_numeric_root_names_fail_the_pid_lookup_fast() {
+        let w = run("/proc/meminfo", &|_| Cached::No, true);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(funcs(&alts[0].1), ["proc_root_lookup[proc_pid_lookup,proc_lookup[proc_lookup_de]]"]);
+        assert_eq!(alts[0].1[0].children[0].ret, Ret::Errno(-2));
+        assert_eq!(w.end, Ok(Node::RootEntry("meminfo".into())));
+        // A cached PDE dentry costs nothing probed.
+        let w = run("/proc/meminfo", &|_| Cached::Yes, true);
+        assert!(w.prediction.alternatives(8)[0].1.is_empty());
+    }
+
+    #[test]
+    fn self_is_followed_to_the_tasks_pid() {
+        let w = run("/proc/self/stat", &|p| if p == "/proc/self" { Cached::Yes } else { Cached::No }, true);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(
+            funcs(&alts[0].1),
+            ["proc_self_get_link", "proc_root_lookup[proc_pid_lookup]", "proc_tgid_base_lookup[proc_pident_lookup]"]
+        );
+        assert_eq!(alts[0].1[1].name.as_deref(), Some("42"));
+        assert_eq!(w.dentries, ["/proc/self", "/proc/42", "/proc/42/stat"]);
+    }
+
+    #[test]
+    fn links_are_followed_only_when_the_walk_follows() {
+        let w = run("/proc/42/cwd", &|_| Cached::No, true);
+        let steps = &w.prediction.alternatives(8)[0].1;
+        assert_eq!(funcs(steps).last().unwrap(), "proc_pid_get_link[proc_cwd_link]");
+        assert_eq!(w.end, Ok(Node::LeftProc));
+        let w = run("/proc/42/cwd", &|_| Cached::No, false);
+        assert!(matches!(w.end, Ok(Node::PidEntry(_, e)) if e.kind == EntryKind::Lnk));
+    }
+
+    #[test]
+    fn task_and_fd_directories() {
+        let w = run("/proc/42/task/43/status", &|_| Cached::No, true);
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1),
+            [
+                "proc_root_lookup[proc_pid_lookup]",
+                "proc_tgid_base_lookup[proc_pident_lookup]",
+                "proc_task_lookup",
+                "proc_tid_base_lookup[proc_pident_lookup]"
+            ]
+        );
+        let w = run("/proc/42/fd/0", &|_| Cached::Yes, false);
+        assert_eq!(funcs(&w.prediction.alternatives(8)[0].1), ["pid_revalidate", "pid_revalidate", "tid_fd_revalidate"]);
+        assert_eq!(w.end, Ok(Node::FdLink));
+    }
+
+    #[test]
+    fn unknown_entries_and_outside_paths() {
+        let w = run("/proc/42/nonesuch", &|_| Cached::No, true);
+        assert!(w.end.is_err());
+        let steps = &w.prediction.alternatives(8)[0].1;
+        assert_eq!(steps[1].ret, Ret::Errno(-2));
+        assert!(run("/etc/passwd", &|_| Cached::No, true).end.is_err());
+        assert!(run("/proc/sys/kernel/pid_max", &|_| Cached::No, true).end.is_err());
+        assert!(run("/procfoo", &|_| Cached::No, true).end.is_err());
+    }
+}
