@@ -1,6 +1,7 @@
 //! procfs-trace: an eBPF tracer of the Linux kernel's procfs paths.
 
 mod agent;
+mod check;
 mod cli;
 mod events;
 mod flows;

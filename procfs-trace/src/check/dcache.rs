@@ -1,0 +1,51 @@
+//! What the trace has shown about the dcache, so the model can say whether a
+//! dentry must be revalidated or looked up.
+
+use std::collections::HashMap;
+
+use crate::{
+    flows::op::Op,
+    model::walk::Cached,
+};
+
+/// Dentries' cache state by full path, as learned from checked operations.
+#[derive(Debug, Default)]
+pub struct Dcache {
+    known: HashMap<String, bool>,
+}
+
+/// Paths remembered at most; beyond it the state is forgotten (unknown again),
+/// which only makes the model more permissive.
+const MAX_KNOWN: usize = 1 << 16;
+
+impl Dcache {
+    /// The state of the dentry at `path`.
+    pub fn state(&self, path: &str) -> Cached {
+        match self.known.get(path) {
+            Some(true) => Cached::Yes,
+            Some(false) => Cached::No,
+            None => Cached::Unknown,
+        }
+    }
+
+    /// Learns from a finished walk over `dentries`: a successful syscall leaves
+    /// every dentry it walked in the cache; a revalidation that failed drops one.
+    pub fn record(&mut self, op: &Op, dentries: &[String]) {
+        if self.known.len() > MAX_KNOWN {
+            self.known.clear();
+        }
+        let ok = op.syscall.as_ref().and_then(|s| s.ret).is_some_and(|r| r >= 0);
+        let invalidated = op
+            .all_calls()
+            .iter()
+            .any(|c| c.func() == "pid_revalidate" && c.ret == Some(0));
+        for d in dentries {
+            if ok && !invalidated {
+                self.known.insert(d.clone(), true);
+            } else {
+                // Failure or invalidation: no longer sure either way.
+                self.known.remove(d);
+            }
+        }
+    }
+}

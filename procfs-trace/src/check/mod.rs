@@ -1,0 +1,427 @@
+//! Checks rebuilt operations against the model and gives each a verdict.
+//!
+//! Every alternative the model allows (cache states, buffer sizes) is compared
+//! with what was seen; the first that matches gives `match`. Otherwise the
+//! alternative that agreed longest explains the divergence. Operations with
+//! lost events or missing exits are `inconclusive`: partial evidence is never
+//! a match.
+
+pub mod compare;
+pub mod dcache;
+
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use crate::{
+    flows::op::{Op, OpKind},
+    model::{self, expect::Prediction, kernel::KernelFacts, OpFacts},
+};
+use compare::{compare, Mismatch};
+use dcache::Dcache;
+
+/// Alternatives compared at most per operation.
+const MAX_ALTERNATIVES: usize = 64;
+
+/// The outcome of checking one operation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "verdict", rename_all = "lowercase")]
+pub enum Verdict {
+    /// The kernel did what the model predicts.
+    Match {
+        /// The choices the model had to make, as the trace settled them.
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        assumed: Vec<String>,
+    },
+    /// The kernel did something else.
+    Divergence {
+        /// Where the flows part.
+        at: String,
+        /// What the model expected there.
+        expected: String,
+        /// What was seen there.
+        seen: String,
+    },
+    /// Outside the model.
+    Unknown {
+        /// Which part, and why.
+        why: String,
+    },
+    /// Events are missing, so no verdict can be given.
+    Inconclusive {
+        /// What is missing.
+        why: String,
+    },
+}
+
+impl Verdict {
+    /// Short name: match, divergence, unknown, inconclusive.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Verdict::Match { .. } => "match",
+            Verdict::Divergence { .. } => "divergence",
+            Verdict::Unknown { .. } => "unknown",
+            Verdict::Inconclusive { .. } => "inconclusive",
+        }
+    }
+}
+
+/// An operation with its verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checked {
+    /// The operation.
+    #[serde(flatten)]
+    pub op: Op,
+    /// Its verdict.
+    #[serde(flatten)]
+    pub verdict: Verdict,
+}
+
+/// Checks operations in trace order, tracking what the dcache must hold.
+pub struct Checker {
+    kernel: KernelFacts,
+    probed: HashSet<&'static str>,
+    dcache: Dcache,
+}
+
+impl Checker {
+    /// A checker for `kernel`, where the functions in `probed` were traced.
+    pub fn new(kernel: KernelFacts, probed: HashSet<&'static str>) -> Checker {
+        Checker {
+            kernel,
+            probed,
+            dcache: Dcache::default(),
+        }
+    }
+
+    /// The kernel facts in use.
+    pub fn kernel(&self) -> &KernelFacts {
+        &self.kernel
+    }
+
+    /// Checks one operation (operations must come in trace order).
+    pub fn check(&mut self, op: Op) -> Checked {
+        let verdict = self.verdict(&op);
+        Checked { op, verdict }
+    }
+
+    fn verdict(&mut self, op: &Op) -> Verdict {
+        if op.lost {
+            return Verdict::Inconclusive {
+                why: "events were lost while it ran (ring buffer full)".to_owned(),
+            };
+        }
+        if let Some(missing) = missing_exit(op) {
+            return Verdict::Inconclusive { why: missing };
+        }
+        let Some(path) = op.path.as_deref() else {
+            return Verdict::Unknown {
+                why: match &op.syscall {
+                    Some(s) => format!("the path of {}(fd {}) is unknown: the fd was opened before tracing began", s.name, s.fd),
+                    None => "no followed syscall framed it, so its path is unknown".to_owned(),
+                },
+            };
+        };
+        let facts = OpFacts {
+            kind: op.kind,
+            syscall: op.syscall.as_ref().map(|s| s.name),
+            path,
+            tgid: op.tgid,
+            tid: op.tid,
+            pos_in: op.calls.first().and_then(|c| c.pos_in),
+            ret: op.syscall.as_ref().and_then(|s| s.ret),
+        };
+        let dcache = &self.dcache;
+        let (mut prediction, dentries) = match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
+            Ok(p) => p,
+            Err(why) => return Verdict::Unknown { why },
+        };
+        let probed = &self.probed;
+        prediction.retain_probed(&|f| probed.contains(f));
+        let verdict = judge(&prediction, op);
+        if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
+            self.dcache.record(op, &dentries);
+        }
+        verdict
+    }
+}
+
+/// Names the first call whose exit never came.
+fn missing_exit(op: &Op) -> Option<String> {
+    if let Some(f) = op.orphan_exits.first() {
+        return Some(format!("an exit of {f} came without its entry"));
+    }
+    if let Some(c) = op.all_calls().into_iter().find(|c| c.end_ns.is_none()) {
+        return Some(format!("the exit of {} never came", c.func()));
+    }
+    if op.end_ns.is_none() {
+        return Some(match &op.syscall {
+            Some(s) => format!("the exit of {}() never came", s.name),
+            None => "the operation never finished".to_owned(),
+        });
+    }
+    None
+}
+
+/// Compares every alternative; a match wins, else the one that agreed longest.
+fn judge(prediction: &Prediction, op: &Op) -> Verdict {
+    let extras: Vec<&str> = prediction.extras.iter().map(|(f, _)| *f).collect();
+    let mut best: Option<Mismatch> = None;
+    let calls = if op.syscall.as_ref().is_some_and(|s| s.name == "execve") {
+        first_walk(op)
+    } else {
+        &op.calls[..]
+    };
+    for (labels, steps) in prediction.alternatives(MAX_ALTERNATIVES) {
+        match compare(&steps, calls, &extras) {
+            Ok(()) => return Verdict::Match { assumed: labels },
+            Err(m) => {
+                if best.as_ref().is_none_or(|b| m.progress > b.progress) {
+                    best = Some(m);
+                }
+            }
+        }
+    }
+    match best {
+        Some(m) => Verdict::Divergence {
+            at: m.at,
+            expected: m.expected,
+            seen: m.seen,
+        },
+        None => Verdict::Unknown {
+            why: "the model offered no alternative".to_owned(),
+        },
+    }
+}
+
+/// exec walks its path more than once; the first walk ends with the first call
+/// that follows the final link, or covers everything when there is none.
+fn first_walk(op: &Op) -> &[crate::flows::call::Call] {
+    let end = op
+        .calls
+        .iter()
+        .position(|c| c.func() == "proc_pid_get_link")
+        .map_or(op.calls.len(), |i| i + 1);
+    &op.calls[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use procfs_trace_common::{ProbeId, PROBES};
+
+    use super::*;
+    use crate::flows::builder::tests::Script;
+    use crate::model::pid_table::KernelVersion;
+
+    fn checker() -> Checker {
+        Checker::new(
+            KernelFacts::debian(KernelVersion::new(6, 1)),
+            PROBES.iter().map(|p| p.func).collect(),
+        )
+    }
+
+    fn verdicts(s: &Script) -> Vec<Verdict> {
+        let mut c = checker();
+        s.ops().into_iter().map(|op| c.check(op).verdict).collect()
+    }
+
+    /// `cat /proc/7/limits` on a cold dcache, as the kernel does it.
+    fn cat_limits(s: &mut Script, show: &[(u64, &str)]) {
+        let _ = show;
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
+            .enter(7, ProbeId::ProcPidLookup, Some("7"))
+            .exit(7, ProbeId::ProcPidLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, "openat", 3);
+    }
+
+    /// The read: show addresses resolve as "fn_<hex>" in the test builder.
+    fn read_limits(s: &mut Script, single_show: u64, entry_show: u64, entry: ProbeId) {
+        s.sys(7, "read", None, 3)
+            .enter_with(7, ProbeId::SeqRead, Some("limits"), None, Some(single_show))
+            .enter_with(7, ProbeId::SeqReadIter, Some("limits"), None, Some(single_show))
+            .enter_with(7, ProbeId::ProcSingleShow, Some("limits"), None, Some(entry_show))
+            .enter(7, entry, Some("limits"))
+            .exit(7, entry, 0)
+            .exit(7, ProbeId::ProcSingleShow, 0)
+            .exit(7, ProbeId::SeqReadIter, 1323)
+            .exit(7, ProbeId::SeqRead, 1323)
+            .sys_ret(7, "read", 1323);
+    }
+
+    /// A checker whose symbol names match the script's fake resolver.
+    fn named_checker() -> Checker {
+        checker()
+    }
+
+    #[test]
+    fn the_documented_limits_flow_matches() {
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        let v = verdicts(&s);
+        assert!(matches!(&v[0], Verdict::Match { assumed } if assumed == &["cold dcache", "cold dcache"]), "{v:?}");
+        let _ = named_checker();
+    }
+
+    #[test]
+    fn a_skipped_pid_lookup_is_a_divergence() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
+            .enter(7, ProbeId::ProcLookup, Some("7"))
+            .exit(7, ProbeId::ProcLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, "openat", 3);
+        let v = verdicts(&s);
+        let Verdict::Divergence { expected, seen, at } = &v[0] else { panic!("{v:?}") };
+        assert!(expected.contains("proc_pid_lookup"), "{expected}");
+        assert!(seen.contains("proc_lookup"), "{seen}");
+        assert!(at.contains("proc_root_lookup"), "{at}");
+    }
+
+    #[test]
+    fn the_wrong_show_callback_is_a_divergence() {
+        // The script's resolver names address A as "fn_a"; the model expects
+        // proc_single_show / proc_pid_limits, so resolved names must say so.
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        read_limits(&mut s, 0x1, 0x2, ProbeId::ProcPidLimits);
+        let mut c = checker();
+        let ops = s.ops();
+        let mut ops = ops.into_iter();
+        assert!(matches!(c.check(ops.next().unwrap()).verdict, Verdict::Match { .. }));
+        let mut read = ops.next().unwrap();
+        rename_shows(&mut read.calls, &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_status")]);
+        let v = c.check(read).verdict;
+        let Verdict::Divergence { expected, seen, .. } = &v else { panic!("{v:?}") };
+        assert!(expected.contains("show=proc_pid_limits") && seen.contains("show=proc_pid_status"), "{v:?}");
+    }
+
+    #[test]
+    fn the_right_show_callbacks_match() {
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        read_limits(&mut s, 0x1, 0x2, ProbeId::ProcPidLimits);
+        let mut c = checker();
+        let mut ops = s.ops().into_iter();
+        c.check(ops.next().unwrap());
+        let mut read = ops.next().unwrap();
+        rename_shows(&mut read.calls, &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_limits")]);
+        let v = c.check(read).verdict;
+        assert!(matches!(v, Verdict::Match { .. }), "{v:?}");
+    }
+
+    fn rename_shows(calls: &mut [crate::flows::call::Call], names: &[(&str, &str)]) {
+        for c in calls {
+            if let Some(s) = &c.show {
+                if let Some((_, to)) = names.iter().find(|(from, _)| from == s) {
+                    c.show = Some(to.to_string());
+                }
+            }
+            rename_shows(&mut c.children, names);
+        }
+    }
+
+    #[test]
+    fn a_second_walk_must_revalidate() {
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        // Same path again: the dentries are now known to be cached, yet looked up.
+        cat_limits(&mut s, &[]);
+        let v = verdicts(&s);
+        assert!(matches!(v[0], Verdict::Match { .. }));
+        assert!(matches!(&v[1], Verdict::Divergence { expected, .. } if expected.contains("pid_revalidate")), "{v:?}");
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::PidRevalidate, Some("7"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .enter(7, ProbeId::PidRevalidate, Some("limits"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .sys_ret(7, "openat", 4);
+        let v = verdicts(&s);
+        assert!(matches!(&v[1], Verdict::Match { assumed } if assumed.is_empty()), "{v:?}");
+    }
+
+    #[test]
+    fn readdir_phases_out_of_order_diverge() {
+        let mut s = Script::new();
+        s.sys(7, "getdents64", None, 3)
+            .enter_with(7, ProbeId::ProcRootReaddir, None, Some(0), None)
+            .enter_with(7, ProbeId::ProcPidReaddir, None, Some(0), None)
+            .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(4194562))
+            .enter_with(7, ProbeId::ProcReaddir, None, Some(4194562), None)
+            .exit_with(7, ProbeId::ProcReaddir, 1, Some(4194562))
+            .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(4194562))
+            .sys_ret(7, "getdents64", 100);
+        let mut ops = s.ops();
+        ops[0].path = Some("/proc".into());
+        let mut c = checker();
+        let v = c.check(ops.remove(0)).verdict;
+        assert!(matches!(v, Verdict::Divergence { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn readdir_in_order_matches() {
+        let mut s = Script::new();
+        s.sys(7, "getdents64", None, 3)
+            .enter_with(7, ProbeId::ProcRootReaddir, None, Some(0), None)
+            .enter_with(7, ProbeId::ProcReaddir, None, Some(0), None)
+            .enter_with(7, ProbeId::ProcReaddirDe, None, Some(0), None)
+            .exit_with(7, ProbeId::ProcReaddirDe, 1, Some(56))
+            .exit_with(7, ProbeId::ProcReaddir, 1, Some(56))
+            .enter_with(7, ProbeId::ProcPidReaddir, None, Some(256), None)
+            .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(4194562))
+            .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(4194562))
+            .sys_ret(7, "getdents64", 100);
+        let mut ops = s.ops();
+        ops[0].path = Some("/proc".into());
+        let v = checker().check(ops.remove(0)).verdict;
+        assert!(matches!(v, Verdict::Match { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn a_missing_exit_or_lost_events_are_never_a_match() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
+            .enter(7, ProbeId::ProcPidLookup, Some("7"))
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, "openat", 3);
+        let v = verdicts(&s);
+        assert!(matches!(&v[0], Verdict::Inconclusive { why } if why.contains("proc_pid_lookup")), "{v:?}");
+
+        let mut s = Script::new();
+        cat_limits(&mut s, &[]);
+        let mut op = s.ops().remove(0);
+        op.lost = true;
+        assert!(matches!(checker().check(op).verdict, Verdict::Inconclusive { .. }));
+    }
+
+    #[test]
+    fn unknown_paths_say_why() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/sys/kernel/pid_max"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("sys"))
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .sys_ret(7, "openat", 3);
+        let v = verdicts(&s);
+        assert!(matches!(&v[0], Verdict::Unknown { why } if why.contains("sys")), "{v:?}");
+        let mut s = Script::new();
+        s.sys(7, "read", None, 9).enter(7, ProbeId::SeqReadIter, None).exit(7, ProbeId::SeqReadIter, 0).sys_ret(7, "read", 0);
+        assert!(matches!(&verdicts(&s)[0], Verdict::Unknown { why } if why.contains("fd 9")));
+    }
+}
