@@ -237,6 +237,8 @@ pub mod shape {
     pub const AT_PATH: u8 = 2;
     /// Argument 0 is an open fd (`read`, `getdents64`).
     pub const FD: u8 = 3;
+    /// Argument 1 is the fd read from (`sendfile(out, in, ...)`).
+    pub const FD1: u8 = 4;
 }
 
 /// The syscalls whose procfs work procfs-trace attributes, as
@@ -248,6 +250,7 @@ pub const SYSCALLS: &[(u32, &str, u8)] = &[
     (6, "lstat", shape::PATH),
     (17, "pread64", shape::FD),
     (19, "readv", shape::FD),
+    (40, "sendfile", shape::FD1),
     (59, "execve", shape::PATH),
     (78, "getdents", shape::FD),
     (89, "readlink", shape::PATH),
@@ -264,6 +267,7 @@ pub const SYSCALLS: &[(u32, &str, u8)] = &[
 pub fn syscall_shape(nr: u64) -> u8 {
     match nr {
         0 | 17 | 19 | 78 | 217 => shape::FD,
+        40 => shape::FD1,
         2 | 4 | 6 | 59 | 89 => shape::PATH,
         257 | 262 | 267 | 322 | 332 => shape::AT_PATH,
         _ => shape::NONE,
@@ -297,7 +301,11 @@ pub struct SyscallEvent {
     pub flags: u8,
     /// Valid bytes in `path`.
     pub path_len: u16,
-    /// The fd argument (`FD` shape), or the directory fd (`AT_PATH`).
+    /// The `AT_*` flags of `newfstatat` (argument 3) and `statx` (argument 2).
+    pub at_flags: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// The fd argument (`FD` shapes), or the directory fd (`AT_PATH`).
     pub fd: i64,
     /// Return value (exit only).
     pub ret: i64,
@@ -305,7 +313,20 @@ pub struct SyscallEvent {
     pub path: [u8; PATH_LEN],
 }
 
-const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 192);
+const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 200);
+
+/// `AT_SYMLINK_NOFOLLOW`: the final symlink is not followed.
+pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
+
+/// The `AT_*` flags argument of syscall `nr`, as `(index, x86-64 register)`.
+#[inline(always)]
+pub fn at_flags_arg(nr: u64) -> Option<usize> {
+    match nr {
+        262 => Some(3), // newfstatat(dfd, path, statbuf, flags)
+        332 => Some(2), // statx(dfd, path, flags, mask, buf)
+        _ => None,
+    }
+}
 
 /// A syscall in progress on a thread, kept until a probe fires inside it.
 #[repr(C)]
@@ -321,6 +342,11 @@ pub struct Pending {
     pub nr: u32,
     /// Non-zero once the entry event has been emitted.
     pub emitted: u32,
+    /// The `AT_*` flags argument, when the syscall has one.
+    pub at_flags: u32,
+    /// Non-zero when the path starts with /proc: emit even if no probe fires,
+    /// so the fd it returns can be tied to its path.
+    pub force: u32,
 }
 
 /// Marks a [`Chain`] that is not used.
@@ -404,6 +430,10 @@ pub struct Config {
     pub regs_arg0: u32,
     /// `offsetof(struct pt_regs, si)`: syscall argument 1.
     pub regs_arg1: u32,
+    /// `offsetof(struct pt_regs, dx)`: syscall argument 2.
+    pub regs_arg2: u32,
+    /// `offsetof(struct pt_regs, r10)`: syscall argument 3.
+    pub regs_arg3: u32,
     /// Extraction specs, indexed by [`ProbeId`].
     pub probes: [ProbeSpec; MAX_PROBES],
 }
@@ -419,6 +449,8 @@ impl Config {
         task_tgid: 0,
         regs_arg0: 0,
         regs_arg1: 0,
+        regs_arg2: 0,
+        regs_arg3: 0,
         probes: [ProbeSpec::NONE; MAX_PROBES],
     };
 }

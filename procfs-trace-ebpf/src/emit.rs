@@ -29,17 +29,24 @@ pub struct Task {
     pub comm: [u8; COMM_LEN],
 }
 
+impl Task {
+    /// The current task, unfiltered.
+    #[inline(always)]
+    pub fn current() -> Task {
+        let pid_tgid = bpf_get_current_pid_tgid();
+        Task {
+            tgid: (pid_tgid >> 32) as u32,
+            tid: pid_tgid as u32,
+            comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
+        }
+    }
+}
+
 /// The current task, when the filters want it.
 #[inline(always)]
 pub fn current(cfg: &Config) -> Option<Task> {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let tgid = (pid_tgid >> 32) as u32;
-    let comm = bpf_get_current_comm().unwrap_or([0; COMM_LEN]);
-    wanted(cfg, tgid, &comm).then_some(Task {
-        tgid,
-        tid: pid_tgid as u32,
-        comm,
-    })
+    let task = Task::current();
+    wanted(cfg, task.tgid, &task.comm).then_some(task)
 }
 
 #[inline(always)]
@@ -66,7 +73,7 @@ fn header(task: &Task, ts_ns: u64, k: u16, size: usize) -> EventHeader {
 
 /// Emits the entry of the syscall this thread is in, once, before its first probe event.
 #[inline(always)]
-fn flush_syscall(task: &Task) {
+pub fn flush_syscall(task: &Task) {
     let Some(p) = PENDING.get_ptr_mut(&task.tid) else {
         return;
     };
@@ -85,6 +92,7 @@ fn flush_syscall(task: &Task) {
     let (fd, path_ptr) = match sh {
         shape::AT_PATH => (pending.arg0 as i64, pending.arg1),
         shape::PATH => (-100, pending.arg0),
+        shape::FD1 => (pending.arg1 as i64, 0),
         _ => (pending.arg0 as i64, 0),
     };
     // SAFETY: exclusively owned reserved slot; every field is written.
@@ -101,6 +109,8 @@ fn flush_syscall(task: &Task) {
         (*ev).ret = 0;
         (*ev).flags = 0;
         (*ev).path_len = 0;
+        (*ev).at_flags = pending.at_flags;
+        (*ev).reserved = 0;
         if path_ptr != 0 {
             match bpf_probe_read_user_str_bytes(path_ptr as *const u8, &mut (*ev).path) {
                 Ok(s) => {
@@ -117,12 +127,7 @@ fn flush_syscall(task: &Task) {
 /// Emits a syscall's exit event (only for syscalls whose entry was emitted).
 #[inline(always)]
 pub fn emit_syscall_exit(p: &Pending, ret: i64) {
-    let pid_tgid = bpf_get_current_pid_tgid();
-    let task = Task {
-        tgid: (pid_tgid >> 32) as u32,
-        tid: pid_tgid as u32,
-        comm: bpf_get_current_comm().unwrap_or([0; COMM_LEN]),
-    };
+    let task = Task::current();
     let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
         count_lost();
         return;
@@ -142,6 +147,8 @@ pub fn emit_syscall_exit(p: &Pending, ret: i64) {
         (*ev).phase = phase::EXIT;
         (*ev).flags = syscall_flags::RET;
         (*ev).path_len = 0;
+        (*ev).at_flags = p.at_flags;
+        (*ev).reserved = 0;
         (*ev).fd = p.arg0 as i64;
         (*ev).ret = ret;
     }

@@ -6,21 +6,34 @@
 //! never reach procfs, by far the most, cost one map update and no events.
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel},
+    helpers::{
+        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+    },
     programs::RawTracePointContext,
 };
-use procfs_trace_common::{shape, syscall_shape, Pending};
+use procfs_trace_common::{at_flags_arg, shape, syscall_shape, Pending};
 
 use crate::{
-    emit::{current, emit_syscall_exit},
+    emit::{current, emit_syscall_exit, flush_syscall, Task},
     maps::{config, PENDING},
 };
+
+/// Whether the user path at `ptr` is `/proc` or starts with `/proc/`.
+#[inline(always)]
+fn under_proc(ptr: u64) -> bool {
+    // SAFETY: a checked read of user memory; a fault means "no".
+    match unsafe { bpf_probe_read_user(ptr as *const [u8; 6]) } {
+        Ok(b) => &b[..5] == b"/proc" && (b[5] == b'/' || b[5] == 0),
+        Err(_) => false,
+    }
+}
 
 /// raw_tracepoint/sys_enter: `(struct pt_regs *regs, long id)`.
 #[inline(always)]
 pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
     let nr: u64 = ctx.arg(1);
-    if syscall_shape(nr) == shape::NONE {
+    let sh = syscall_shape(nr);
+    if sh == shape::NONE {
         return 0;
     }
     let cfg = config();
@@ -30,13 +43,27 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         // SAFETY: a checked kernel read of the syscall's saved registers.
         unsafe { bpf_probe_read_kernel(regs.wrapping_add(off as u64) as *const u64) }.unwrap_or(0)
     };
+    let arg0 = read(cfg.regs_arg0);
+    let arg1 = read(cfg.regs_arg1);
+    let at_flags = match at_flags_arg(nr) {
+        Some(2) => read(cfg.regs_arg2) as u32,
+        Some(_) => read(cfg.regs_arg3) as u32,
+        None => 0,
+    };
+    let force = match sh {
+        shape::PATH => under_proc(arg0),
+        shape::AT_PATH => under_proc(arg1),
+        _ => false,
+    };
     let pending = Pending {
         // SAFETY: plain helper call.
         ts_ns: unsafe { bpf_ktime_get_ns() },
-        arg0: read(cfg.regs_arg0),
-        arg1: read(cfg.regs_arg1),
+        arg0,
+        arg1,
         nr: nr as u32,
         emitted: 0,
+        at_flags,
+        force: force as u32,
     };
     let _ = PENDING.insert(&task.tid, &pending, 0);
     0
@@ -47,9 +74,15 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
 pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     let tid = bpf_get_current_pid_tgid() as u32;
     // SAFETY: the value is copied out before the entry is removed.
-    let Some(p) = (unsafe { PENDING.get(&tid) }).copied() else {
+    let Some(mut p) = (unsafe { PENDING.get(&tid) }).copied() else {
         return 0;
     };
+    if p.emitted == 0 && p.force != 0 {
+        // A /proc path that reached no probe (all cached, say): still report
+        // it, so later reads of the fd it returns have a path.
+        flush_syscall(&Task::current());
+        p.emitted = 1;
+    }
     let _ = PENDING.remove(&tid);
     if p.emitted != 0 {
         let ret: i64 = ctx.arg(1);

@@ -18,14 +18,18 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Attach the probes and print procfs activity (needs root and a kernel with kprobes).
+    /// Attach the probes and print procfs activity as checked call flows
+    /// (needs root and a kernel with kprobes).
     Trace(TraceArgs),
+    /// Like trace, and exit 1 if any flow diverges from the model (3 if events
+    /// were lost or incomplete, so nothing can pass).
+    Check(TraceArgs),
 }
 
 /// Arguments of `trace`.
 #[derive(Debug, Args)]
 pub struct TraceArgs {
-    /// Print the flat event stream instead of per-thread call trees.
+    /// Print the flat event stream instead of checked flows (ignored by check).
     #[arg(long)]
     pub raw: bool,
     /// Output format.
@@ -111,9 +115,16 @@ mod tests {
         Cli::try_parse_from(std::iter::once("procfs-trace").chain(args.iter().copied()))
     }
 
+    fn trace_args(args: &[&str]) -> TraceArgs {
+        match parse(args).unwrap().command {
+            Command::Trace(t) | Command::Check(t) => t,
+            other => panic!("not trace: {other:?}"),
+        }
+    }
+
     #[test]
     fn trace_with_command() {
-        let Command::Trace(t) = parse(&[
+        let t = trace_args(&[
             "trace",
             "--raw",
             "--format",
@@ -122,9 +133,7 @@ mod tests {
             "sh",
             "-c",
             "cat /proc/$$/limits",
-        ])
-        .unwrap()
-        .command;
+        ]);
         assert!(t.raw);
         assert_eq!(t.format, Format::Jsonl);
         assert_eq!(t.command, ["sh", "-c", "cat /proc/$$/limits"]);
@@ -132,14 +141,14 @@ mod tests {
 
     #[test]
     fn durations() {
-        let Command::Trace(t) = parse(&["trace", "--duration", "1.5"]).unwrap().command;
+        let t = trace_args(&["trace", "--duration", "1.5"]);
         assert_eq!(t.duration, Some(Duration::from_millis(1500)));
         assert!(parse(&["trace", "--duration", "0"]).is_err());
         assert!(parse(&["trace", "--duration", "soon"]).is_err());
         assert!(parse(&["trace", "--format", "xml"]).is_err());
         assert!(parse(&["trace", "--buffer-kib", "6"]).is_err());
         assert!(parse(&["trace", "--buffer-kib", "2"]).is_err());
-        let Command::Trace(t) = parse(&["trace", "--buffer-kib", "64"]).unwrap().command;
+        let t = trace_args(&["trace", "--buffer-kib", "64"]);
         assert_eq!(t.buffer_kib, 64);
     }
 }

@@ -24,7 +24,8 @@ fn main() {
     };
     let result = runtime.block_on(async {
         match cli.command {
-            Command::Trace(args) => agent::session::run(args.into()).await,
+            Command::Trace(args) => agent::session::run(args.into(), false).await,
+            Command::Check(args) => agent::session::run(args.into(), true).await,
         }
     });
     match result {

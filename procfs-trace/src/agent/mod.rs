@@ -2,3 +2,5 @@
 
 pub mod child;
 pub mod session;
+pub mod sink;
+pub mod tracer;

@@ -32,9 +32,18 @@ fn compare_level(
     at: &str,
     progress: &mut usize,
 ) -> Result<(), Mismatch> {
-    let obs: Vec<&Call> = observed.iter().filter(|c| !extras.contains(&c.func())).collect();
+    let obs: Vec<&Call> = observed
+        .iter()
+        .filter(|c| !extras.contains(&c.func()))
+        .collect();
     let mut j = 0;
-    let place = |j: usize| if at.is_empty() { format!("call {}", j + 1) } else { format!("{at} > call {}", j + 1) };
+    let place = |j: usize| {
+        if at.is_empty() {
+            format!("call {}", j + 1)
+        } else {
+            format!("{at} > call {}", j + 1)
+        }
+    };
     for step in expected {
         let Some(call) = obs.get(j) else {
             return Err(Mismatch {
@@ -64,11 +73,20 @@ fn compare_level(
     Ok(())
 }
 
-fn one(step: &Step, call: &Call, extras: &[&str], at: &str, progress: &mut usize) -> Result<(), Mismatch> {
+fn one(
+    step: &Step,
+    call: &Call,
+    extras: &[&str],
+    at: &str,
+    progress: &mut usize,
+) -> Result<(), Mismatch> {
     // A name the kernel read could not fetch (NULL dentry in RCU walk) is not
     // evidence against the model; any other difference is.
     let agrees = call.func() == step.func
-        && step.name.as_ref().is_none_or(|n| call.name.as_ref().is_none_or(|c| c == n))
+        && step
+            .name
+            .as_ref()
+            .is_none_or(|n| call.name.as_ref().is_none_or(|c| c == n))
         && step.show.is_none_or(|s| call.show.as_deref() == Some(s))
         && step.ret.accepts(call.ret)
         && step.pos_in.accepts(call.pos_in)
@@ -83,7 +101,13 @@ fn one(step: &Step, call: &Call, extras: &[&str], at: &str, progress: &mut usize
     }
     *progress += 1;
     let inner = format!("{at} {}", call.func());
-    compare_level(&step.children, &call.children, extras, inner.trim(), progress)
+    compare_level(
+        &step.children,
+        &call.children,
+        extras,
+        inner.trim(),
+        progress,
+    )
 }
 
 /// A step as a reader wants it: `proc_pid_lookup(name="7", show=f) = 0`.

@@ -3,10 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::{
-    flows::op::Op,
-    model::walk::Cached,
-};
+use crate::{flows::op::Op, model::walk::Cached};
 
 /// Dentries' cache state by full path, as learned from checked operations.
 #[derive(Debug, Default)]
@@ -34,7 +31,11 @@ impl Dcache {
         if self.known.len() > MAX_KNOWN {
             self.known.clear();
         }
-        let ok = op.syscall.as_ref().and_then(|s| s.ret).is_some_and(|r| r >= 0);
+        let ok = op
+            .syscall
+            .as_ref()
+            .and_then(|s| s.ret)
+            .is_some_and(|r| r >= 0);
         let invalidated = op
             .all_calls()
             .iter()

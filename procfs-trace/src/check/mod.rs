@@ -117,7 +117,10 @@ impl Checker {
         let Some(path) = op.path.as_deref() else {
             return Verdict::Unknown {
                 why: match &op.syscall {
-                    Some(s) => format!("the path of {}(fd {}) is unknown: the fd was opened before tracing began", s.name, s.fd),
+                    Some(s) => format!(
+                        "the path of {}(fd {}) is unknown: the fd was opened before tracing began",
+                        s.name, s.fd
+                    ),
                     None => "no followed syscall framed it, so its path is unknown".to_owned(),
                 },
             };
@@ -125,6 +128,7 @@ impl Checker {
         let facts = OpFacts {
             kind: op.kind,
             syscall: op.syscall.as_ref().map(|s| s.name),
+            at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
             path,
             tgid: op.tgid,
             tid: op.tid,
@@ -132,10 +136,11 @@ impl Checker {
             ret: op.syscall.as_ref().and_then(|s| s.ret),
         };
         let dcache = &self.dcache;
-        let (mut prediction, dentries) = match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
-            Ok(p) => p,
-            Err(why) => return Verdict::Unknown { why },
-        };
+        let (mut prediction, dentries) =
+            match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
+                Ok(p) => p,
+                Err(why) => return Verdict::Unknown { why },
+            };
         let probed = &self.probed;
         prediction.retain_probed(&|f| probed.contains(f));
         let verdict = judge(&prediction, op);
@@ -244,8 +249,20 @@ mod tests {
     fn read_limits(s: &mut Script, single_show: u64, entry_show: u64, entry: ProbeId) {
         s.sys(7, "read", None, 3)
             .enter_with(7, ProbeId::SeqRead, Some("limits"), None, Some(single_show))
-            .enter_with(7, ProbeId::SeqReadIter, Some("limits"), None, Some(single_show))
-            .enter_with(7, ProbeId::ProcSingleShow, Some("limits"), None, Some(entry_show))
+            .enter_with(
+                7,
+                ProbeId::SeqReadIter,
+                Some("limits"),
+                None,
+                Some(single_show),
+            )
+            .enter_with(
+                7,
+                ProbeId::ProcSingleShow,
+                Some("limits"),
+                None,
+                Some(entry_show),
+            )
             .enter(7, entry, Some("limits"))
             .exit(7, entry, 0)
             .exit(7, ProbeId::ProcSingleShow, 0)
@@ -264,7 +281,10 @@ mod tests {
         let mut s = Script::new();
         cat_limits(&mut s, &[]);
         let v = verdicts(&s);
-        assert!(matches!(&v[0], Verdict::Match { assumed } if assumed == &["cold dcache", "cold dcache"]), "{v:?}");
+        assert!(
+            matches!(&v[0], Verdict::Match { assumed } if assumed == &["cold dcache", "cold dcache"]),
+            "{v:?}"
+        );
         let _ = named_checker();
     }
 
@@ -282,7 +302,9 @@ mod tests {
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
             .sys_ret(7, "openat", 3);
         let v = verdicts(&s);
-        let Verdict::Divergence { expected, seen, at } = &v[0] else { panic!("{v:?}") };
+        let Verdict::Divergence { expected, seen, at } = &v[0] else {
+            panic!("{v:?}")
+        };
         assert!(expected.contains("proc_pid_lookup"), "{expected}");
         assert!(seen.contains("proc_lookup"), "{seen}");
         assert!(at.contains("proc_root_lookup"), "{at}");
@@ -298,12 +320,23 @@ mod tests {
         let mut c = checker();
         let ops = s.ops();
         let mut ops = ops.into_iter();
-        assert!(matches!(c.check(ops.next().unwrap()).verdict, Verdict::Match { .. }));
+        assert!(matches!(
+            c.check(ops.next().unwrap()).verdict,
+            Verdict::Match { .. }
+        ));
         let mut read = ops.next().unwrap();
-        rename_shows(&mut read.calls, &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_status")]);
+        rename_shows(
+            &mut read.calls,
+            &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_status")],
+        );
         let v = c.check(read).verdict;
-        let Verdict::Divergence { expected, seen, .. } = &v else { panic!("{v:?}") };
-        assert!(expected.contains("show=proc_pid_limits") && seen.contains("show=proc_pid_status"), "{v:?}");
+        let Verdict::Divergence { expected, seen, .. } = &v else {
+            panic!("{v:?}")
+        };
+        assert!(
+            expected.contains("show=proc_pid_limits") && seen.contains("show=proc_pid_status"),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -315,7 +348,10 @@ mod tests {
         let mut ops = s.ops().into_iter();
         c.check(ops.next().unwrap());
         let mut read = ops.next().unwrap();
-        rename_shows(&mut read.calls, &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_limits")]);
+        rename_shows(
+            &mut read.calls,
+            &[("fn_1", "proc_single_show"), ("fn_2", "proc_pid_limits")],
+        );
         let v = c.check(read).verdict;
         assert!(matches!(v, Verdict::Match { .. }), "{v:?}");
     }
@@ -339,7 +375,10 @@ mod tests {
         cat_limits(&mut s, &[]);
         let v = verdicts(&s);
         assert!(matches!(v[0], Verdict::Match { .. }));
-        assert!(matches!(&v[1], Verdict::Divergence { expected, .. } if expected.contains("pid_revalidate")), "{v:?}");
+        assert!(
+            matches!(&v[1], Verdict::Divergence { expected, .. } if expected.contains("pid_revalidate")),
+            "{v:?}"
+        );
         let mut s = Script::new();
         cat_limits(&mut s, &[]);
         s.sys(7, "openat", Some("/proc/7/limits"), -100)
@@ -349,7 +388,10 @@ mod tests {
             .exit(7, ProbeId::PidRevalidate, 1)
             .sys_ret(7, "openat", 4);
         let v = verdicts(&s);
-        assert!(matches!(&v[1], Verdict::Match { assumed } if assumed.is_empty()), "{v:?}");
+        assert!(
+            matches!(&v[1], Verdict::Match { assumed } if assumed.is_empty()),
+            "{v:?}"
+        );
     }
 
     #[test]
@@ -402,13 +444,19 @@ mod tests {
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
             .sys_ret(7, "openat", 3);
         let v = verdicts(&s);
-        assert!(matches!(&v[0], Verdict::Inconclusive { why } if why.contains("proc_pid_lookup")), "{v:?}");
+        assert!(
+            matches!(&v[0], Verdict::Inconclusive { why } if why.contains("proc_pid_lookup")),
+            "{v:?}"
+        );
 
         let mut s = Script::new();
         cat_limits(&mut s, &[]);
         let mut op = s.ops().remove(0);
         op.lost = true;
-        assert!(matches!(checker().check(op).verdict, Verdict::Inconclusive { .. }));
+        assert!(matches!(
+            checker().check(op).verdict,
+            Verdict::Inconclusive { .. }
+        ));
     }
 
     #[test]
@@ -419,9 +467,15 @@ mod tests {
             .exit(7, ProbeId::ProcRootLookup, 0)
             .sys_ret(7, "openat", 3);
         let v = verdicts(&s);
-        assert!(matches!(&v[0], Verdict::Unknown { why } if why.contains("sys")), "{v:?}");
+        assert!(
+            matches!(&v[0], Verdict::Unknown { why } if why.contains("sys")),
+            "{v:?}"
+        );
         let mut s = Script::new();
-        s.sys(7, "read", None, 9).enter(7, ProbeId::SeqReadIter, None).exit(7, ProbeId::SeqReadIter, 0).sys_ret(7, "read", 0);
+        s.sys(7, "read", None, 9)
+            .enter(7, ProbeId::SeqReadIter, None)
+            .exit(7, ProbeId::SeqReadIter, 0)
+            .sys_ret(7, "read", 0);
         assert!(matches!(&verdicts(&s)[0], Verdict::Unknown { why } if why.contains("fd 9")));
     }
 }

@@ -99,6 +99,8 @@ pub struct SyscallHit {
     pub path: Option<String>,
     /// Whether reading the path faulted.
     pub path_fault: bool,
+    /// The `AT_*` flags argument (newfstatat, statx), else 0.
+    pub at_flags: u32,
     /// Return value (exit).
     pub ret: Option<i64>,
 }
@@ -216,6 +218,8 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
     let phase = decode_phase(buf.get_u8())?;
     let fl = buf.get_u8();
     let path_len = usize::from(buf.get_u16_le()).min(PATH_LEN);
+    let at_flags = buf.get_u32_le();
+    let _reserved = buf.get_u32_le();
     let fd = buf.get_i64_le();
     let ret = buf.get_i64_le();
     let path = &buf[..PATH_LEN];
@@ -227,6 +231,7 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
         fd,
         path: has(syscall_flags::PATH).then(|| c_string(&path[..path_len])),
         path_fault: has(syscall_flags::PATH_FAULT),
+        at_flags,
         ret: has(syscall_flags::RET).then_some(ret),
     })
 }
@@ -266,6 +271,8 @@ pub(crate) mod tests {
             phase: ph,
             flags: 0,
             path_len: path.len() as u16,
+            at_flags: 0x100,
+            reserved: 0,
             fd: -100,
             ret: 0,
             path: [0x55; PATH_LEN],
@@ -377,6 +384,7 @@ pub(crate) mod tests {
         assert_eq!(got.phase, Phase::Entry);
         assert_eq!(got.path.as_deref(), Some("/proc/1/limits"));
         assert_eq!((got.fd, got.ret, got.path_fault), (-100, None, false));
+        assert_eq!(got.at_flags, 0x100);
 
         let mut ev = syscall_event(0, phase::EXIT, "");
         ev.flags = syscall_flags::RET;

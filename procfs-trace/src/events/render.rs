@@ -31,10 +31,9 @@ enum Frame {
 }
 
 /// Turns events into output lines.
-pub struct Renderer<S> {
+pub struct Renderer {
     format: Format,
     indent: bool,
-    symbolize: S,
     stacks: HashMap<u32, Vec<(Frame, u64)>>,
     t0: Option<u64>,
 }
@@ -45,20 +44,27 @@ struct Place {
     duration_ns: Option<u64>,
 }
 
-impl<S: Fn(u64) -> Option<String>> Renderer<S> {
-    /// A renderer; `indent` nests events by call depth; `symbolize` names a kernel text address.
-    pub fn new(format: Format, indent: bool, symbolize: S) -> Self {
+/// Names a kernel text address.
+pub type Symbolize<'a> = &'a dyn Fn(u64) -> Option<String>;
+
+impl Renderer {
+    /// A renderer; `indent` nests events by call depth.
+    pub fn new(format: Format, indent: bool) -> Self {
         Renderer {
             format,
             indent,
-            symbolize,
             stacks: HashMap::new(),
             t0: None,
         }
     }
 
-    /// Writes one event.
-    pub fn event(&mut self, ev: &Event, out: &mut impl Write) -> io::Result<()> {
+    /// Writes one event; `symbolize` names show-callback addresses.
+    pub fn event(
+        &mut self,
+        ev: &Event,
+        symbolize: Symbolize,
+        out: &mut impl Write,
+    ) -> io::Result<()> {
         let o = ev.origin();
         let t0 = *self.t0.get_or_insert(o.ts_ns);
         let (frame, phase) = match ev {
@@ -67,7 +73,7 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
         };
         let place = self.indent.then(|| self.place(o, frame, phase));
         match (self.format, ev) {
-            (Format::Jsonl, Event::Probe(p)) => self.probe_json(p, place.as_ref(), out),
+            (Format::Jsonl, Event::Probe(p)) => probe_json(p, symbolize, place.as_ref(), out),
             (Format::Jsonl, Event::Syscall(s)) => syscall_json(s, place.as_ref(), out),
             (Format::Text, _) => {
                 let rel = o.ts_ns.saturating_sub(t0) as f64 / 1e9;
@@ -82,7 +88,7 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
                     o.comm, o.tgid, o.tid, o.cpu, "",
                 )?;
                 match ev {
-                    Event::Probe(p) => self.probe_text(p, out)?,
+                    Event::Probe(p) => probe_text(p, symbolize, out)?,
                     Event::Syscall(s) => syscall_text(s, out)?,
                 }
                 if let Some(d) = place.as_ref().and_then(|p| p.duration_ns) {
@@ -91,56 +97,6 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
                 writeln!(out)
             }
         }
-    }
-
-    fn show(&self, p: &ProbeHit) -> Option<String> {
-        p.addr
-            .map(|a| (self.symbolize)(a).unwrap_or_else(|| format!("{a:#x}")))
-    }
-
-    fn probe_text(&self, p: &ProbeHit, out: &mut impl Write) -> io::Result<()> {
-        write!(out, "{}", p.probe.def().func)?;
-        if let Some(name) = &p.name {
-            write!(out, " name={name:?}")?;
-        }
-        if let Some(pos) = p.pos {
-            write!(out, " pos={pos}")?;
-        }
-        if let Some(show) = self.show(p) {
-            write!(out, " show={show}")?;
-        }
-        if let Some(ret) = p.ret {
-            write!(out, " ret={}", format_ret(ret))?;
-        }
-        for f in &p.faults {
-            write!(out, " {f}=<fault>")?;
-        }
-        Ok(())
-    }
-
-    fn probe_json(
-        &self,
-        p: &ProbeHit,
-        place: Option<&Place>,
-        out: &mut impl Write,
-    ) -> io::Result<()> {
-        let show = self.show(p);
-        let line = JsonProbe {
-            kind: "event",
-            origin: JsonOrigin::from(&p.origin),
-            func: p.probe.def().func,
-            phase: p.phase,
-            name: p.name.as_deref(),
-            pos: p.pos,
-            ret: p.ret,
-            show: show.as_deref(),
-            show_addr: p.addr.map(|a| format!("{a:#x}")),
-            faults: &p.faults,
-            depth: place.map(|p| p.depth),
-            duration_ns: place.and_then(|p| p.duration_ns),
-        };
-        serde_json::to_writer(&mut *out, &line)?;
-        writeln!(out)
     }
 
     /// Writes a notice that the kernel dropped events (ring buffer full).
@@ -187,6 +143,56 @@ impl<S: Fn(u64) -> Option<String>> Renderer<S> {
             }
         }
     }
+}
+
+fn show(p: &ProbeHit, symbolize: Symbolize) -> Option<String> {
+    p.addr
+        .map(|a| symbolize(a).unwrap_or_else(|| format!("{a:#x}")))
+}
+
+fn probe_text(p: &ProbeHit, symbolize: Symbolize, out: &mut impl Write) -> io::Result<()> {
+    write!(out, "{}", p.probe.def().func)?;
+    if let Some(name) = &p.name {
+        write!(out, " name={name:?}")?;
+    }
+    if let Some(pos) = p.pos {
+        write!(out, " pos={pos}")?;
+    }
+    if let Some(show) = show(p, symbolize) {
+        write!(out, " show={show}")?;
+    }
+    if let Some(ret) = p.ret {
+        write!(out, " ret={}", format_ret(ret))?;
+    }
+    for f in &p.faults {
+        write!(out, " {f}=<fault>")?;
+    }
+    Ok(())
+}
+
+fn probe_json(
+    p: &ProbeHit,
+    symbolize: Symbolize,
+    place: Option<&Place>,
+    out: &mut impl Write,
+) -> io::Result<()> {
+    let show = show(p, symbolize);
+    let line = JsonProbe {
+        kind: "event",
+        origin: JsonOrigin::from(&p.origin),
+        func: p.probe.def().func,
+        phase: p.phase,
+        name: p.name.as_deref(),
+        pos: p.pos,
+        ret: p.ret,
+        show: show.as_deref(),
+        show_addr: p.addr.map(|a| format!("{a:#x}")),
+        faults: &p.faults,
+        depth: place.map(|p| p.depth),
+        duration_ns: place.and_then(|p| p.duration_ns),
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    writeln!(out)
 }
 
 fn syscall_text(s: &SyscallHit, out: &mut impl Write) -> io::Result<()> {
@@ -325,7 +331,8 @@ pub fn format_ret(ret: i64) -> String {
     ret.to_string()
 }
 
-fn format_duration(ns: u64) -> String {
+/// A duration in the unit that reads best.
+pub fn format_duration(ns: u64) -> String {
     match ns {
         0..1_000 => format!("{ns} ns"),
         1_000..1_000_000 => format!("{:.1} µs", ns as f64 / 1e3),
@@ -361,12 +368,11 @@ mod tests {
     }
 
     fn render(format: Format, raw: bool, events: &[Event]) -> String {
-        let mut r = Renderer::new(format, !raw, |a| {
-            (a == 0x1000).then(|| "proc_single_show".into())
-        });
+        let mut r = Renderer::new(format, !raw);
+        let names = |a: u64| (a == 0x1000).then(|| "proc_single_show".to_owned());
         let mut out = Vec::new();
         for e in events {
-            r.event(e, &mut out).unwrap();
+            r.event(e, &names, &mut out).unwrap();
         }
         String::from_utf8(out).unwrap()
     }
@@ -452,6 +458,7 @@ mod tests {
                 fd: -100,
                 path: (phase == Phase::Entry).then(|| "/proc/1/limits".to_owned()),
                 path_fault: false,
+                at_flags: 0,
                 ret,
             })
         };
@@ -495,7 +502,7 @@ mod tests {
 
     #[test]
     fn lost_notice() {
-        let mut r = Renderer::new(Format::Jsonl, true, |_| None);
+        let mut r = Renderer::new(Format::Jsonl, false);
         let mut out = Vec::new();
         r.lost(3, 10, &mut out).unwrap();
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();

@@ -106,6 +106,7 @@ impl FlowBuilder {
                 name: s.name,
                 path: s.path.clone(),
                 fd: s.fd,
+                at_flags: s.at_flags,
                 ret: None,
             }),
             path,
@@ -136,11 +137,16 @@ impl FlowBuilder {
             return;
         };
         sys.ret = s.ret;
+        let opened = match (s.ret.filter(|r| *r >= 0), &sys.path) {
+            (Some(fd), Some(path)) if sys.name.contains("open") => Some((fd, path.clone())),
+            _ => None,
+        };
         open.op.end_ns = Some(s.origin.ts_ns);
-        if open.op.kind == OpKind::Lookup && sys.name.contains("open") {
-            if let (Some(fd), Some(path)) = (s.ret.filter(|r| *r >= 0), &sys.path) {
-                self.remember_fd(s.origin.tgid, fd, path.clone());
-            }
+        if open.op.path.is_none() {
+            open.op.path = infer_dir(&open.op);
+        }
+        if let Some((fd, path)) = opened {
+            self.remember_fd(s.origin.tgid, fd, path);
         }
         self.done.push(open.op);
     }
@@ -215,6 +221,21 @@ impl FlowBuilder {
     }
 }
 
+/// The directory a listing works on, when its calls say it without the fd
+/// table: the proc root's own readdir, or a pid directory's (named by its pid).
+fn infer_dir(op: &Op) -> Option<String> {
+    let first = op.calls.first()?;
+    match first.func() {
+        "proc_root_readdir" => Some("/proc".to_owned()),
+        "proc_tgid_base_readdir" => first
+            .name
+            .as_ref()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+            .map(|n| format!("/proc/{n}")),
+        _ => None,
+    }
+}
+
 /// The children list at `path` (the top-level list for an empty path).
 fn children_at<'a>(calls: &'a mut Vec<Call>, path: &[usize]) -> &'a mut Vec<Call> {
     match path.split_first() {
@@ -265,7 +286,13 @@ pub(crate) mod tests {
             }
         }
 
-        pub fn sys(&mut self, tid: u32, name: &'static str, path: Option<&str>, fd: i64) -> &mut Self {
+        pub fn sys(
+            &mut self,
+            tid: u32,
+            name: &'static str,
+            path: Option<&str>,
+            fd: i64,
+        ) -> &mut Self {
             let origin = self.origin(tid);
             self.events.push(Event::Syscall(SyscallHit {
                 origin,
@@ -274,6 +301,7 @@ pub(crate) mod tests {
                 fd,
                 path: path.map(String::from),
                 path_fault: false,
+                at_flags: 0,
                 ret: None,
             }));
             self
@@ -288,6 +316,7 @@ pub(crate) mod tests {
                 fd: 0,
                 path: None,
                 path_fault: false,
+                at_flags: 0,
                 ret: Some(ret),
             }));
             self
@@ -323,7 +352,13 @@ pub(crate) mod tests {
             self.exit_with(tid, probe, ret, None)
         }
 
-        pub fn exit_with(&mut self, tid: u32, probe: ProbeId, ret: i64, pos: Option<i64>) -> &mut Self {
+        pub fn exit_with(
+            &mut self,
+            tid: u32,
+            probe: ProbeId,
+            ret: i64,
+            pos: Option<i64>,
+        ) -> &mut Self {
             let origin = self.origin(tid);
             self.events.push(Event::Probe(ProbeHit {
                 origin,
@@ -459,8 +494,11 @@ pub(crate) mod tests {
     #[test]
     fn a_thread_that_vanishes_mid_flow_is_kept_incomplete() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/status"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("7"));
+        s.sys(7, "openat", Some("/proc/7/status"), -100).enter(
+            7,
+            ProbeId::ProcRootLookup,
+            Some("7"),
+        );
         let ops = s.ops();
         assert_eq!(ops.len(), 1);
         assert!(ops[0].incomplete());

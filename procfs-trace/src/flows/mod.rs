@@ -1,6 +1,8 @@
 //! Rebuilding call flows from the event stream: call trees per thread
-//! (`call`), grouped into user-level operations (`op`) by `builder`.
+//! (`call`), grouped into user-level operations (`op`) by `builder`, and
+//! printed with their verdicts by `print`.
 
 pub mod builder;
 pub mod call;
 pub mod op;
+pub mod print;

@@ -63,6 +63,9 @@ pub struct Syscall {
     pub path: Option<String>,
     /// The fd or directory-fd argument.
     pub fd: i64,
+    /// The `AT_*` flags argument (newfstatat, statx).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub at_flags: u32,
     /// Its return value, when its exit was seen.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ret: Option<i64>,
@@ -119,4 +122,8 @@ impl Op {
     pub fn kernel_ns(&self) -> u64 {
         self.calls.iter().filter_map(Call::duration_ns).sum()
     }
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
 }

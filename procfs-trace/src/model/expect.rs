@@ -235,7 +235,9 @@ impl Prediction {
     pub fn retain_probed(&mut self, probed: &dyn Fn(&str) -> bool) {
         for seg in &mut self.segments {
             match seg {
-                Segment::Fixed(steps) => *steps = Step::retain_probed(std::mem::take(steps), probed),
+                Segment::Fixed(steps) => {
+                    *steps = Step::retain_probed(std::mem::take(steps), probed)
+                }
                 Segment::Choice { options, .. } => {
                     for (_, steps) in options {
                         *steps = Step::retain_probed(std::mem::take(steps), probed);
@@ -302,11 +304,26 @@ mod tests {
     fn choices_multiply_and_keep_order() {
         let mut p = Prediction::new();
         p.fixed(vec![Step::new("a", "")]);
-        p.choice("x", vec![("x1".into(), vec![Step::new("b", "")]), ("x2".into(), vec![])]);
-        p.choice("y", vec![("y1".into(), vec![Step::new("c", "")]), ("y2".into(), vec![Step::new("d", "")])]);
+        p.choice(
+            "x",
+            vec![
+                ("x1".into(), vec![Step::new("b", "")]),
+                ("x2".into(), vec![]),
+            ],
+        );
+        p.choice(
+            "y",
+            vec![
+                ("y1".into(), vec![Step::new("c", "")]),
+                ("y2".into(), vec![Step::new("d", "")]),
+            ],
+        );
         let alts = p.alternatives(16);
         assert_eq!(alts.len(), 4);
-        let funcs: Vec<Vec<&str>> = alts.iter().map(|(_, s)| s.iter().map(|s| s.func).collect()).collect();
+        let funcs: Vec<Vec<&str>> = alts
+            .iter()
+            .map(|(_, s)| s.iter().map(|s| s.func).collect())
+            .collect();
         assert_eq!(funcs[0], ["a", "b", "c"]);
         assert_eq!(funcs[3], ["a", "d"]);
         assert_eq!(alts[3].0, ["x2", "y2"]);
@@ -316,7 +333,10 @@ mod tests {
     #[test]
     fn unprobed_steps_are_dropped_and_children_lifted() {
         let mut p = Prediction::new();
-        p.fixed(vec![Step::new("outer", "").calls(vec![Step::new("hidden", "").calls(vec![Step::new("inner", "")])])]);
+        p.fixed(vec![Step::new("outer", "")
+            .calls(vec![
+                Step::new("hidden", "").calls(vec![Step::new("inner", "")])
+            ])]);
         p.retain_probed(&|f| f != "hidden");
         let (_, steps) = &p.alternatives(4)[0];
         assert_eq!(steps[0].children[0].func, "inner");

@@ -14,23 +14,56 @@ const DEBIAN_CONFIGS: &[(KernelVersion, &[&str])] = &[
     (
         KernelVersion::new(7, 2),
         &[
-            "CONFIG_AUDIT", "CONFIG_CGROUPS", "CONFIG_CHECKPOINT_RESTORE", "CONFIG_ELF_CORE",
-            "CONFIG_HAVE_ARCH_TRACEHOOK", "CONFIG_KALLSYMS", "CONFIG_KSM", "CONFIG_LIVEPATCH",
-            "CONFIG_NET", "CONFIG_NUMA", "CONFIG_POSIX_TIMERS", "CONFIG_PROC_CHILDREN",
-            "CONFIG_PROC_CPU_RESCTRL", "CONFIG_PROC_PAGE_MONITOR", "CONFIG_PROC_PID_ARCH_STATUS",
-            "CONFIG_SCHED_AUTOGROUP", "CONFIG_SCHED_INFO", "CONFIG_SECURITY", "CONFIG_STACKTRACE",
-            "CONFIG_TASK_IO_ACCOUNTING", "CONFIG_TIME_NS", "CONFIG_USER_NS",
+            "CONFIG_AUDIT",
+            "CONFIG_CGROUPS",
+            "CONFIG_CHECKPOINT_RESTORE",
+            "CONFIG_ELF_CORE",
+            "CONFIG_HAVE_ARCH_TRACEHOOK",
+            "CONFIG_KALLSYMS",
+            "CONFIG_KSM",
+            "CONFIG_LIVEPATCH",
+            "CONFIG_NET",
+            "CONFIG_NUMA",
+            "CONFIG_POSIX_TIMERS",
+            "CONFIG_PROC_CHILDREN",
+            "CONFIG_PROC_CPU_RESCTRL",
+            "CONFIG_PROC_PAGE_MONITOR",
+            "CONFIG_PROC_PID_ARCH_STATUS",
+            "CONFIG_SCHED_AUTOGROUP",
+            "CONFIG_SCHED_INFO",
+            "CONFIG_SECURITY",
+            "CONFIG_STACKTRACE",
+            "CONFIG_TASK_IO_ACCOUNTING",
+            "CONFIG_TIME_NS",
+            "CONFIG_USER_NS",
         ],
     ),
 ];
 
 const DEBIAN_5_10_TO_6_12: &[&str] = &[
-    "CONFIG_AUDIT", "CONFIG_CGROUPS", "CONFIG_CHECKPOINT_RESTORE", "CONFIG_ELF_CORE",
-    "CONFIG_HAVE_ARCH_TRACEHOOK", "CONFIG_KALLSYMS", "CONFIG_KSM", "CONFIG_LIVEPATCH",
-    "CONFIG_NET", "CONFIG_NUMA", "CONFIG_POSIX_TIMERS", "CONFIG_PROC_CHILDREN",
-    "CONFIG_PROC_CPU_RESCTRL", "CONFIG_PROC_PAGE_MONITOR", "CONFIG_PROC_PID_ARCH_STATUS",
-    "CONFIG_PROC_PID_CPUSET", "CONFIG_SCHED_AUTOGROUP", "CONFIG_SCHED_DEBUG", "CONFIG_SCHED_INFO",
-    "CONFIG_SECURITY", "CONFIG_STACKTRACE", "CONFIG_TASK_IO_ACCOUNTING", "CONFIG_TIME_NS",
+    "CONFIG_AUDIT",
+    "CONFIG_CGROUPS",
+    "CONFIG_CHECKPOINT_RESTORE",
+    "CONFIG_ELF_CORE",
+    "CONFIG_HAVE_ARCH_TRACEHOOK",
+    "CONFIG_KALLSYMS",
+    "CONFIG_KSM",
+    "CONFIG_LIVEPATCH",
+    "CONFIG_NET",
+    "CONFIG_NUMA",
+    "CONFIG_POSIX_TIMERS",
+    "CONFIG_PROC_CHILDREN",
+    "CONFIG_PROC_CPU_RESCTRL",
+    "CONFIG_PROC_PAGE_MONITOR",
+    "CONFIG_PROC_PID_ARCH_STATUS",
+    "CONFIG_PROC_PID_CPUSET",
+    "CONFIG_SCHED_AUTOGROUP",
+    "CONFIG_SCHED_DEBUG",
+    "CONFIG_SCHED_INFO",
+    "CONFIG_SECURITY",
+    "CONFIG_STACKTRACE",
+    "CONFIG_TASK_IO_ACCOUNTING",
+    "CONFIG_TIME_NS",
     "CONFIG_USER_NS",
 ];
 
@@ -114,14 +147,21 @@ mod tests {
         assert_eq!(k.source, ConfigSource::Debian(KernelVersion::new(6, 1)));
         assert!(k.has("CONFIG_PROC_PID_CPUSET"));
         let k = KernelFacts::debian(KernelVersion::new(7, 3));
-        assert!(!k.has("CONFIG_PROC_PID_CPUSET"), "7.2's Debian config drops cpuset v1");
+        assert!(
+            !k.has("CONFIG_PROC_PID_CPUSET"),
+            "7.2's Debian config drops cpuset v1"
+        );
         let k = KernelFacts::debian(KernelVersion::new(4, 19));
         assert_eq!(k.source, ConfigSource::Debian(KernelVersion::new(5, 10)));
     }
 
     #[test]
     fn running_config_wins_over_the_snapshot() {
-        let k = KernelFacts::running("6.1.0-56-cloud-amd64", Some("CONFIG_NET=y\n# CONFIG_KSM is not set\nCONFIG_X=m\nCONFIG_Y=n\n")).unwrap();
+        let k = KernelFacts::running(
+            "6.1.0-56-cloud-amd64",
+            Some("CONFIG_NET=y\n# CONFIG_KSM is not set\nCONFIG_X=m\nCONFIG_Y=n\n"),
+        )
+        .unwrap();
         assert_eq!(k.version, KernelVersion::new(6, 1));
         assert!(k.has("CONFIG_NET") && k.has("CONFIG_X"));
         assert!(!k.has("CONFIG_KSM") && !k.has("CONFIG_Y"));

@@ -26,6 +26,8 @@ pub struct OpFacts<'a> {
     pub kind: OpKind,
     /// The syscall, when known ("openat", "lstat", ...).
     pub syscall: Option<&'a str>,
+    /// Its `AT_*` flags argument (newfstatat, statx).
+    pub at_flags: u32,
     /// The procfs path it concerns.
     pub path: &'a str,
     /// The task's tgid and tid.
@@ -38,12 +40,14 @@ pub struct OpFacts<'a> {
     pub ret: Option<i64>,
 }
 
-/// Whether the syscall follows a final symlink: `Some(false)` for lstat and
-/// readlink, `Some(true)` for open, stat and exec, `None` when its flags decide.
-pub fn follows_final(syscall: Option<&str>) -> Option<bool> {
+/// Whether the syscall follows a final symlink: not for lstat and readlink,
+/// yes for open, stat and exec, and as `AT_SYMLINK_NOFOLLOW` says for
+/// newfstatat and statx; `None` when unknown.
+pub fn follows_final(syscall: Option<&str>, at_flags: u32) -> Option<bool> {
     match syscall? {
         "lstat" | "readlink" | "readlinkat" => Some(false),
         "open" | "openat" | "stat" | "execve" | "execveat" => Some(true),
+        "newfstatat" | "statx" => Some(at_flags & procfs_trace_common::AT_SYMLINK_NOFOLLOW == 0),
         _ => None,
     }
 }
@@ -69,7 +73,7 @@ pub fn predict(
     }
     match op.kind {
         OpKind::Lookup => {
-            let follow = follows_final(op.syscall);
+            let follow = follows_final(op.syscall, op.at_flags);
             let w = walk::walk(op.path, &cx(follow.unwrap_or(true)));
             let ends_in_link = matches!(&w.end, Ok(Node::LeftProc));
             if follow.is_none() && ends_in_link {
@@ -86,14 +90,19 @@ pub fn predict(
             }
             let mut p = w.prediction;
             if op.syscall == Some("execve") {
-                p.notes.push("exec walks the path again after opening it; only the first walk is checked".to_owned());
+                p.notes.push(
+                    "exec walks the path again after opening it; only the first walk is checked"
+                        .to_owned(),
+                );
             }
             Ok((p, w.dentries))
         }
         OpKind::Readdir => {
             let w = walk::walk(op.path, &cx(true));
             let node = w.end?;
-            let pos_in = op.pos_in.ok_or("the listing's starting position was not read")?;
+            let pos_in = op
+                .pos_in
+                .ok_or("the listing's starting position was not read")?;
             Ok((readdir::readdir(&node, pos_in, kernel)?, Vec::new()))
         }
         OpKind::Read => {
@@ -115,14 +124,27 @@ pub fn predict(
                 )
                 .name(e.name)
                 .ret(Ret::Positive)
-                .calls(vec![Step::new(e.handler, format!("{}'s get_link function finds the target", e.name))
-                    .name(e.name)
-                    .ret(Ret::Zero)])],
-                Node::FdLink => vec![Step::new("proc_pid_readlink", "fd links implement readlink with proc_pid_readlink")
-                    .ret(Ret::Positive)
-                    .calls(vec![Step::new("proc_fd_link", "finds the open file's path").ret(Ret::Zero)])],
+                .calls(vec![Step::new(
+                    e.handler,
+                    format!("{}'s get_link function finds the target", e.name),
+                )
+                .name(e.name)
+                .ret(Ret::Zero)])],
+                Node::FdLink => vec![Step::new(
+                    "proc_pid_readlink",
+                    "fd links implement readlink with proc_pid_readlink",
+                )
+                .ret(Ret::Positive)
+                .calls(vec![Step::new(
+                    "proc_fd_link",
+                    "finds the open file's path",
+                )
+                .ret(Ret::Zero)])],
                 Node::RootEntry(name) if name == "self" => {
-                    vec![Step::new("proc_self_get_link", "/proc/self has no readlink: its get_link gives the tgid")]
+                    vec![Step::new(
+                        "proc_self_get_link",
+                        "/proc/self has no readlink: its get_link gives the tgid",
+                    )]
                 }
                 other => return Err(format!("readlink of {other:?} is outside the model")),
             };
@@ -141,6 +163,7 @@ mod tests {
         OpFacts {
             kind,
             syscall: Some(syscall),
+            at_flags: 0,
             path,
             tgid: 42,
             tid: 42,
@@ -152,7 +175,12 @@ mod tests {
     #[test]
     fn readlink_of_cwd_does_not_follow_and_calls_the_link_function() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let (p, _) = predict(&facts(OpKind::Readlink, "readlinkat", "/proc/42/cwd"), &k, &|_| Cached::No).unwrap();
+        let (p, _) = predict(
+            &facts(OpKind::Readlink, "readlinkat", "/proc/42/cwd"),
+            &k,
+            &|_| Cached::No,
+        )
+        .unwrap();
         let steps = &p.alternatives(1)[0].1;
         let last = steps.last().unwrap();
         assert_eq!(last.func, "proc_pid_readlink");
@@ -166,19 +194,47 @@ mod tests {
         let mut f = facts(OpKind::Lookup, "openat", "/proc/42/limits");
         f.ret = Some(-2);
         assert!(predict(&f, &k, &|_| Cached::No).is_err());
+        let mut f = facts(OpKind::Lookup, "newfstatat", "/proc/42/cwd");
+        f.syscall = None;
+        assert!(predict(&f, &k, &|_| Cached::No)
+            .unwrap_err()
+            .contains("flags"));
+        let mut f = facts(OpKind::Lookup, "newfstatat", "/proc/42/cwd");
+        f.at_flags = procfs_trace_common::AT_SYMLINK_NOFOLLOW;
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
+        assert!(
+            p.alternatives(1)[0]
+                .1
+                .iter()
+                .all(|s| s.func != "proc_pid_get_link"),
+            "AT_SYMLINK_NOFOLLOW: the final link is not followed"
+        );
         let f = facts(OpKind::Lookup, "newfstatat", "/proc/42/cwd");
-        assert!(predict(&f, &k, &|_| Cached::No).unwrap_err().contains("flags"));
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
+        assert!(p.alternatives(1)[0]
+            .1
+            .iter()
+            .any(|s| s.func == "proc_pid_get_link"));
         let f = facts(OpKind::Lookup, "newfstatat", "/proc/42/limits");
-        assert!(predict(&f, &k, &|_| Cached::No).is_ok(), "no link at the end: follow does not matter");
+        assert!(
+            predict(&f, &k, &|_| Cached::No).is_ok(),
+            "no link at the end: follow does not matter"
+        );
     }
 
     #[test]
     fn reads_and_listings_resolve_their_path_first() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let (p, _) = predict(&facts(OpKind::Read, "read", "/proc/42/status"), &k, &|_| Cached::Yes).unwrap();
+        let (p, _) = predict(&facts(OpKind::Read, "read", "/proc/42/status"), &k, &|_| {
+            Cached::Yes
+        })
+        .unwrap();
         let s = &p.alternatives(1)[0].1[0];
         assert_eq!(s.children[0].children[0].show, Some("proc_pid_status"));
-        let (p, _) = predict(&facts(OpKind::Readdir, "getdents64", "/proc"), &k, &|_| Cached::Yes).unwrap();
+        let (p, _) = predict(&facts(OpKind::Readdir, "getdents64", "/proc"), &k, &|_| {
+            Cached::Yes
+        })
+        .unwrap();
         assert_eq!(p.alternatives(1)[0].1[0].func, "proc_root_readdir");
     }
 }

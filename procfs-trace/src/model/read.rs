@@ -31,11 +31,31 @@ pub enum RootFile {
 
 /// Root files the model knows, with their show function and source.
 pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
-    ("cmdline", RootFile::Single("cmdline_proc_show"), "fs/proc/cmdline.c"),
-    ("meminfo", RootFile::Single("meminfo_proc_show"), "fs/proc/meminfo.c"),
-    ("consoles", RootFile::Seq("show_console_dev"), "fs/proc/consoles.c: consoles_op"),
-    ("devices", RootFile::Seq("devinfo_show"), "fs/proc/devices.c: devinfo_ops"),
-    ("cpuinfo", RootFile::Seq("show_cpuinfo"), "arch/x86/kernel/cpu/proc.c: cpuinfo_op"),
+    (
+        "cmdline",
+        RootFile::Single("cmdline_proc_show"),
+        "fs/proc/cmdline.c",
+    ),
+    (
+        "meminfo",
+        RootFile::Single("meminfo_proc_show"),
+        "fs/proc/meminfo.c",
+    ),
+    (
+        "consoles",
+        RootFile::Seq("show_console_dev"),
+        "fs/proc/consoles.c: consoles_op",
+    ),
+    (
+        "devices",
+        RootFile::Seq("devinfo_show"),
+        "fs/proc/devices.c: devinfo_ops",
+    ),
+    (
+        "cpuinfo",
+        RootFile::Seq("show_cpuinfo"),
+        "arch/x86/kernel/cpu/proc.c: cpuinfo_op",
+    ),
 ];
 
 /// Predicts a read of the file at `node`; `produced` says whether the read
@@ -46,29 +66,58 @@ pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
         Node::PidEntry(_, e) => match e.kind {
             EntryKind::One => (
                 e.name,
-                Step::new("seq_read", "ONE entries use proc_single_file_operations, whose .read is seq_read"),
+                Step::new(
+                    "seq_read",
+                    "ONE entries use proc_single_file_operations, whose .read is seq_read",
+                ),
                 Some((
                     "proc_single_show",
-                    Step::new("proc_single_show", format!("the seq_file's show for ONE entries; it calls {}", e.handler))
-                        .show(e.handler)
-                        .calls(vec![Step::new(e.handler, format!("{}'s show function formats the text", e.name))]),
+                    Step::new(
+                        "proc_single_show",
+                        format!(
+                            "the seq_file's show for ONE entries; it calls {}",
+                            e.handler
+                        ),
+                    )
+                    .show(e.handler)
+                    .calls(vec![Step::new(
+                        e.handler,
+                        format!("{}'s show function formats the text", e.name),
+                    )]),
                 )),
             ),
             EntryKind::Reg => match e.read {
                 Some(f) if f != "seq_read" && f != "seq_read_iter" => {
-                    let step = Step::new(f, format!("{} has its own file operations ({})", e.name, e.handler)).name(e.name);
+                    let step = Step::new(
+                        f,
+                        format!("{} has its own file operations ({})", e.name, e.handler),
+                    )
+                    .name(e.name);
                     p.fixed(vec![step]);
                     return Ok(p);
                 }
-                _ => return Err(format!("reading {} ({}) is outside the model", e.name, e.handler)),
+                _ => {
+                    return Err(format!(
+                        "reading {} ({}) is outside the model",
+                        e.name, e.handler
+                    ))
+                }
             },
-            _ => return Err(format!("reading {} ({:?}) is outside the model", e.name, e.kind)),
+            _ => {
+                return Err(format!(
+                    "reading {} ({:?}) is outside the model",
+                    e.name, e.kind
+                ))
+            }
         },
         Node::RootEntry(name) => {
             let Some((_, file, _)) = ROOT_FILES.iter().find(|(n, _, _)| n == name) else {
                 return Err(format!("reading /proc/{name} is outside the model"));
             };
-            let outer = Step::new("proc_reg_read_iter", "root PDE files are read through proc_ops' proc_read_iter");
+            let outer = Step::new(
+                "proc_reg_read_iter",
+                "root PDE files are read through proc_ops' proc_read_iter",
+            );
             let show = match file {
                 RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
                 RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
@@ -81,13 +130,19 @@ pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
         return Err("no seq_file".to_owned());
     };
     let iter = |children: Vec<Step>, ret: Ret| {
-        Step::new("seq_read_iter", format!("the seq_file machinery; its show is {show_fn}"))
-            .name(name)
-            .show(show_fn)
-            .ret(ret)
-            .calls(children)
+        Step::new(
+            "seq_read_iter",
+            format!("the seq_file machinery; its show is {show_fn}"),
+        )
+        .name(name)
+        .show(show_fn)
+        .ret(ret)
+        .calls(children)
     };
-    let data = vec![outer.clone().name(name).calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
+    let data = vec![outer
+        .clone()
+        .name(name)
+        .calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
     let eof = vec![outer.name(name).calls(vec![iter(vec![], Ret::Zero)])];
     match produced {
         Some(true) => p.fixed(data),
@@ -103,8 +158,8 @@ pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pid_table::{self, KernelVersion, Table};
     use crate::model::kernel::KernelFacts;
+    use crate::model::pid_table::{self, KernelVersion, Table};
 
     fn entry(name: &str) -> Node {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
@@ -121,9 +176,15 @@ mod tests {
         let s = &p.alternatives(1)[0].1[0];
         assert_eq!(s.func, "seq_read");
         let iter = &s.children[0];
-        assert_eq!((iter.func, iter.show), ("seq_read_iter", Some("proc_single_show")));
+        assert_eq!(
+            (iter.func, iter.show),
+            ("seq_read_iter", Some("proc_single_show"))
+        );
         let single = &iter.children[0];
-        assert_eq!((single.func, single.show), ("proc_single_show", Some("proc_pid_limits")));
+        assert_eq!(
+            (single.func, single.show),
+            ("proc_single_show", Some("proc_pid_limits"))
+        );
         assert_eq!(single.children[0].func, "proc_pid_limits");
         let eof = read(&entry("limits"), Some(false)).unwrap();
         assert!(eof.alternatives(1)[0].1[0].children[0].children.is_empty());

@@ -42,12 +42,18 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
             .ret(Ret::Zero);
             p.fixed(vec![step]);
         }
-        Node::TaskDir => p.fixed(vec![Step::new("proc_task_readdir", "emits . and .., then one entry per thread")
-            .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
-            .ret(Ret::Zero)]),
-        Node::FdDir => p.fixed(vec![Step::new("proc_readfd", "emits . and .., then one entry per open fd")
-            .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
-            .ret(Ret::Zero)]),
+        Node::TaskDir => p.fixed(vec![Step::new(
+            "proc_task_readdir",
+            "emits . and .., then one entry per thread",
+        )
+        .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+        .ret(Ret::Zero)]),
+        Node::FdDir => p.fixed(vec![Step::new(
+            "proc_readfd",
+            "emits . and .., then one entry per open fd",
+        )
+        .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+        .ret(Ret::Zero)]),
         other => return Err(format!("listing {other:?} is outside the model")),
     }
     Ok(p)
@@ -78,9 +84,12 @@ fn root(p: &mut Prediction, pos_in: i64) {
         )
         .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
         .ret(ret)
-        .calls(vec![Step::new("proc_readdir_de", ". and .., then the root's PDE children in rbtree order")
-            .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
-            .ret(ret)])
+        .calls(vec![Step::new(
+            "proc_readdir_de",
+            ". and .., then the root's PDE children in rbtree order",
+        )
+        .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
+        .ret(ret)])
     };
     p.choice(
         "whether the static entries fit in the getdents buffer",
@@ -112,7 +121,11 @@ mod tests {
         assert_eq!(root.children[0].func, "proc_readdir");
         assert_eq!(root.children[1].func, "proc_pid_readdir");
         assert_eq!(root.children[1].pos_in, Pos::Eq(256));
-        assert_eq!(alts[1].1[0].children.len(), 1, "a full buffer stops before the pids");
+        assert_eq!(
+            alts[1].1[0].children.len(),
+            1,
+            "a full buffer stops before the pids"
+        );
     }
 
     #[test]

@@ -95,11 +95,20 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         end: Ok(Node::Root),
         dentries: Vec::new(),
     };
-    let Some(rest) = path.strip_prefix("/proc").filter(|r| r.is_empty() || r.starts_with('/')) else {
-        w.end = Err(format!("{path} is not under /proc (relative paths depend on a cwd the trace does not show)"));
+    let Some(rest) = path
+        .strip_prefix("/proc")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+    else {
+        w.end = Err(format!(
+            "{path} is not under /proc (relative paths depend on a cwd the trace does not show)"
+        ));
         return w;
     };
-    let mut comps: Vec<String> = rest.split('/').filter(|c| !c.is_empty() && *c != ".").map(String::from).collect();
+    let mut comps: Vec<String> = rest
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(String::from)
+        .collect();
     comps.reverse(); // a stack: links push their targets
     let mut node = Node::Root;
     let mut dir = String::from("/proc");
@@ -115,8 +124,18 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     &mut w,
                     cx,
                     &here,
-                    Step::new("pid_revalidate", "the task's dentry is cached, so it is revalidated").name(&comp).ret(Ret::Valid),
-                    Step::new("proc_task_lookup", "task directories look tids up among the process's threads").name(&comp).ret(Ret::Zero),
+                    Step::new(
+                        "pid_revalidate",
+                        "the task's dentry is cached, so it is revalidated",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Valid),
+                    Step::new(
+                        "proc_task_lookup",
+                        "task directories look tids up among the process's threads",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Zero),
                 );
                 Ok(Node::PidDir(Table::Tid))
             }
@@ -125,27 +144,54 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     &mut w,
                     cx,
                     &here,
-                    Step::new("tid_fd_revalidate", "the fd's dentry is cached, so it is revalidated").name(&comp).ret(Ret::Valid),
-                    Step::new("proc_lookupfd", "fd directories look the number up in the task's fd table").name(&comp).ret(Ret::Zero),
+                    Step::new(
+                        "tid_fd_revalidate",
+                        "the fd's dentry is cached, so it is revalidated",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Valid),
+                    Step::new(
+                        "proc_lookupfd",
+                        "fd directories look the number up in the task's fd table",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Zero),
                 );
                 if follow {
-                    w.prediction.fixed(vec![Step::new("proc_pid_get_link", "fd entries are symlinks to the open file").name(&comp).calls(vec![
-                        Step::new("proc_fd_link", "the fd entry's get_link finds the file's path").name(&comp).ret(Ret::Zero),
-                    ])]);
+                    w.prediction.fixed(vec![Step::new(
+                        "proc_pid_get_link",
+                        "fd entries are symlinks to the open file",
+                    )
+                    .name(&comp)
+                    .calls(vec![Step::new(
+                        "proc_fd_link",
+                        "the fd entry's get_link finds the file's path",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Zero)])]);
                     Ok(Node::LeftProc)
                 } else {
                     Ok(Node::FdLink)
                 }
             }
             Node::LeftProc => Err(format!("{here}: the walk left procfs through a symlink")),
-            Node::RootEntry(name) => Err(format!("{here}: below /proc/{name} is outside the model")),
-            Node::PidEntry(_, e) => Err(format!("{here}: below {} ({:?}) is outside the model", e.name, e.kind)),
+            Node::RootEntry(name) => {
+                Err(format!("{here}: below /proc/{name} is outside the model"))
+            }
+            Node::PidEntry(_, e) => Err(format!(
+                "{here}: below {} ({:?}) is outside the model",
+                e.name, e.kind
+            )),
             Node::FdLink => Err(format!("{here}: below an fd link is outside the model")),
         };
         match next {
             Ok(n) => {
                 // Following /proc/self restarts the walk in the root.
-                dir = if n == Node::Root { "/proc".to_owned() } else { here };
+                dir = if n == Node::Root {
+                    "/proc".to_owned()
+                } else {
+                    here
+                };
                 node = n;
             }
             Err(why) => {
@@ -170,24 +216,39 @@ fn cache_choice(w: &mut Walk, cx: &WalkContext, here: &str, warm: Vec<Step>, col
         Cached::No => w.prediction.fixed(cold),
         Cached::Unknown => w.prediction.choice(
             format!("{here} may already be in the dcache"),
-            vec![("cold dcache".to_owned(), cold), ("cached".to_owned(), warm)],
+            vec![
+                ("cold dcache".to_owned(), cold),
+                ("cached".to_owned(), warm),
+            ],
         ),
     }
 }
 
 /// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
 fn root_pde_lookup(name: &str) -> Step {
-    Step::new("proc_root_lookup", "a dcache miss in /proc: try the name as a pid first")
+    Step::new(
+        "proc_root_lookup",
+        "a dcache miss in /proc: try the name as a pid first",
+    )
+    .name(name)
+    .ret(Ret::Zero)
+    .calls(vec![
+        Step::new(
+            "proc_pid_lookup",
+            "name_to_int rejects a non-numeric name, so the pid lookup fails fast",
+        )
         .name(name)
-        .ret(Ret::Zero)
-        .calls(vec![
-            Step::new("proc_pid_lookup", "name_to_int rejects a non-numeric name, so the pid lookup fails fast")
-                .name(name)
-                .ret(Ret::Errno(-2)),
-            Step::new("proc_lookup", "then the PDE tree of /proc").name(name).ret(Ret::Zero).calls(vec![
-                Step::new("proc_lookup_de", "pde_subdir_find finds the entry among the root's children").name(name).ret(Ret::Zero),
-            ]),
-        ])
+        .ret(Ret::Errno(-2)),
+        Step::new("proc_lookup", "then the PDE tree of /proc")
+            .name(name)
+            .ret(Ret::Zero)
+            .calls(vec![Step::new(
+                "proc_lookup_de",
+                "pde_subdir_find finds the entry among the root's children",
+            )
+            .name(name)
+            .ret(Ret::Zero)]),
+    ])
 }
 
 fn root_component(
@@ -205,9 +266,14 @@ fn root_component(
             return Ok(Node::RootEntry(comp.to_owned()));
         }
         if comp == "thread-self" {
-            return Err(format!("{here}: following thread-self (proc_thread_self_get_link) is outside the model"));
+            return Err(format!(
+                "{here}: following thread-self (proc_thread_self_get_link) is outside the model"
+            ));
         }
-        let mut link = Step::new("proc_self_get_link", "following /proc/self yields the walking task's tgid");
+        let mut link = Step::new(
+            "proc_self_get_link",
+            "following /proc/self yields the walking task's tgid",
+        );
         // In RCU walk the dentry is NULL, so its name cannot be checked.
         link.name = None;
         w.prediction.fixed(vec![link]);
@@ -219,10 +285,24 @@ fn root_component(
             w,
             cx,
             here,
-            Step::new("pid_revalidate", "the pid's dentry is cached, so it is revalidated").name(comp).ret(Ret::Valid),
-            Step::new("proc_root_lookup", "a dcache miss in /proc: try the name as a pid first").name(comp).ret(Ret::Zero).calls(vec![
-                Step::new("proc_pid_lookup", "name_to_int parses the pid and find_task_by_pid_ns finds the task").name(comp).ret(Ret::Zero),
-            ]),
+            Step::new(
+                "pid_revalidate",
+                "the pid's dentry is cached, so it is revalidated",
+            )
+            .name(comp)
+            .ret(Ret::Valid),
+            Step::new(
+                "proc_root_lookup",
+                "a dcache miss in /proc: try the name as a pid first",
+            )
+            .name(comp)
+            .ret(Ret::Zero)
+            .calls(vec![Step::new(
+                "proc_pid_lookup",
+                "name_to_int parses the pid and find_task_by_pid_ns finds the task",
+            )
+            .name(comp)
+            .ret(Ret::Zero)]),
         );
         return Ok(Node::PidDir(Table::Tgid));
     }
@@ -246,19 +326,42 @@ fn pid_component(
     };
     let Some(entry) = entries.iter().copied().find(|e| e.name == comp) else {
         // A failed lookup leaves no dentry behind, so it is always a lookup.
-        w.prediction.fixed(vec![Step::new(base, format!("look the name up in {table_name}")).name(comp).ret(Ret::Errno(-2)).calls(vec![
-            Step::new("proc_pident_lookup", format!("{comp} is not in {table_name} on this kernel")).name(comp).ret(Ret::Errno(-2)),
-        ])]);
-        return Err(format!("{here}: no such entry in {table_name} for kernel {}", cx.kernel.version));
+        w.prediction.fixed(vec![Step::new(
+            base,
+            format!("look the name up in {table_name}"),
+        )
+        .name(comp)
+        .ret(Ret::Errno(-2))
+        .calls(vec![Step::new(
+            "proc_pident_lookup",
+            format!("{comp} is not in {table_name} on this kernel"),
+        )
+        .name(comp)
+        .ret(Ret::Errno(-2))])]);
+        return Err(format!(
+            "{here}: no such entry in {table_name} for kernel {}",
+            cx.kernel.version
+        ));
     };
     cached_or_lookup(
         w,
         cx,
         here,
-        Step::new("pid_revalidate", "the entry's dentry is cached, so it is revalidated").name(comp).ret(Ret::Valid),
-        Step::new(base, format!("look the name up in {table_name}")).name(comp).ret(Ret::Zero).calls(vec![
-            Step::new("proc_pident_lookup", format!("{comp} is a {:?} entry of {table_name}", entry.kind)).name(comp).ret(Ret::Zero),
-        ]),
+        Step::new(
+            "pid_revalidate",
+            "the entry's dentry is cached, so it is revalidated",
+        )
+        .name(comp)
+        .ret(Ret::Valid),
+        Step::new(base, format!("look the name up in {table_name}"))
+            .name(comp)
+            .ret(Ret::Zero)
+            .calls(vec![Step::new(
+                "proc_pident_lookup",
+                format!("{comp} is a {:?} entry of {table_name}", entry.kind),
+            )
+            .name(comp)
+            .ret(Ret::Zero)]),
     );
     match entry.kind {
         EntryKind::Dir => Ok(match (table, comp) {
@@ -268,9 +371,17 @@ fn pid_component(
             _ => return Err(format!("{here}/...: below {comp} is outside the model")),
         }),
         EntryKind::Lnk if follow => {
-            w.prediction.fixed(vec![Step::new("proc_pid_get_link", "pid symlinks resolve through proc_pid_get_link").name(comp).calls(vec![
-                Step::new(entry.handler, format!("{comp}'s get_link function")).name(comp).ret(Ret::Zero),
-            ])]);
+            w.prediction.fixed(vec![Step::new(
+                "proc_pid_get_link",
+                "pid symlinks resolve through proc_pid_get_link",
+            )
+            .name(comp)
+            .calls(vec![Step::new(
+                entry.handler,
+                format!("{comp}'s get_link function"),
+            )
+            .name(comp)
+            .ret(Ret::Zero)])]);
             Ok(Node::LeftProc)
         }
         _ if !last => Err(format!("{here} is not a directory")),
@@ -306,7 +417,11 @@ mod tests {
             .iter()
             .map(|s| {
                 let kids = funcs(&s.children);
-                if kids.is_empty() { s.func.to_owned() } else { format!("{}[{}]", s.func, kids.join(",")) }
+                if kids.is_empty() {
+                    s.func.to_owned()
+                } else {
+                    format!("{}[{}]", s.func, kids.join(","))
+                }
             })
             .collect()
     }
@@ -327,10 +442,15 @@ mod tests {
         assert_eq!(alts.len(), 1);
         assert_eq!(
             funcs(&alts[0].1),
-            ["proc_root_lookup[proc_pid_lookup]", "proc_tgid_base_lookup[proc_pident_lookup]"]
+            [
+                "proc_root_lookup[proc_pid_lookup]",
+                "proc_tgid_base_lookup[proc_pident_lookup]"
+            ]
         );
         assert_eq!(alts[0].1[0].children[0].ret, Ret::Zero);
-        let Ok(Node::PidEntry(Table::Tgid, e)) = w.end else { panic!("{:?}", w.end) };
+        let Ok(Node::PidEntry(Table::Tgid, e)) = w.end else {
+            panic!("{:?}", w.end)
+        };
         assert_eq!(e.handler, "proc_pid_limits");
         assert_eq!(w.dentries, ["/proc/42", "/proc/42/limits"]);
     }
@@ -348,7 +468,10 @@ mod tests {
     fn non_numeric_root_names_fail_the_pid_lookup_fast() {
         let w = run("/proc/meminfo", &|_| Cached::No, true);
         let alts = w.prediction.alternatives(8);
-        assert_eq!(funcs(&alts[0].1), ["proc_root_lookup[proc_pid_lookup,proc_lookup[proc_lookup_de]]"]);
+        assert_eq!(
+            funcs(&alts[0].1),
+            ["proc_root_lookup[proc_pid_lookup,proc_lookup[proc_lookup_de]]"]
+        );
         assert_eq!(alts[0].1[0].children[0].ret, Ret::Errno(-2));
         assert_eq!(w.end, Ok(Node::RootEntry("meminfo".into())));
         // A cached PDE dentry costs nothing probed.
@@ -358,11 +481,25 @@ mod tests {
 
     #[test]
     fn self_is_followed_to_the_tasks_pid() {
-        let w = run("/proc/self/stat", &|p| if p == "/proc/self" { Cached::Yes } else { Cached::No }, true);
+        let w = run(
+            "/proc/self/stat",
+            &|p| {
+                if p == "/proc/self" {
+                    Cached::Yes
+                } else {
+                    Cached::No
+                }
+            },
+            true,
+        );
         let alts = w.prediction.alternatives(8);
         assert_eq!(
             funcs(&alts[0].1),
-            ["proc_self_get_link", "proc_root_lookup[proc_pid_lookup]", "proc_tgid_base_lookup[proc_pident_lookup]"]
+            [
+                "proc_self_get_link",
+                "proc_root_lookup[proc_pid_lookup]",
+                "proc_tgid_base_lookup[proc_pident_lookup]"
+            ]
         );
         assert_eq!(alts[0].1[1].name.as_deref(), Some("42"));
         assert_eq!(w.dentries, ["/proc/self", "/proc/42", "/proc/42/stat"]);
@@ -372,7 +509,10 @@ mod tests {
     fn links_are_followed_only_when_the_walk_follows() {
         let w = run("/proc/42/cwd", &|_| Cached::No, true);
         let steps = &w.prediction.alternatives(8)[0].1;
-        assert_eq!(funcs(steps).last().unwrap(), "proc_pid_get_link[proc_cwd_link]");
+        assert_eq!(
+            funcs(steps).last().unwrap(),
+            "proc_pid_get_link[proc_cwd_link]"
+        );
         assert_eq!(w.end, Ok(Node::LeftProc));
         let w = run("/proc/42/cwd", &|_| Cached::No, false);
         assert!(matches!(w.end, Ok(Node::PidEntry(_, e)) if e.kind == EntryKind::Lnk));
@@ -391,7 +531,10 @@ mod tests {
             ]
         );
         let w = run("/proc/42/fd/0", &|_| Cached::Yes, false);
-        assert_eq!(funcs(&w.prediction.alternatives(8)[0].1), ["pid_revalidate", "pid_revalidate", "tid_fd_revalidate"]);
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1),
+            ["pid_revalidate", "pid_revalidate", "tid_fd_revalidate"]
+        );
         assert_eq!(w.end, Ok(Node::FdLink));
     }
 
@@ -402,7 +545,9 @@ mod tests {
         let steps = &w.prediction.alternatives(8)[0].1;
         assert_eq!(steps[1].ret, Ret::Errno(-2));
         assert!(run("/etc/passwd", &|_| Cached::No, true).end.is_err());
-        assert!(run("/proc/sys/kernel/pid_max", &|_| Cached::No, true).end.is_err());
+        assert!(run("/proc/sys/kernel/pid_max", &|_| Cached::No, true)
+            .end
+            .is_err());
         assert!(run("/procfoo", &|_| Cached::No, true).end.is_err());
     }
 }

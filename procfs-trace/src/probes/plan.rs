@@ -104,6 +104,8 @@ impl Plan {
         config.task_tgid = required(types, recipes::TASK_TGID, CHILDREN)?;
         config.regs_arg0 = required(types, recipes::REGS_ARG0, SYSCALLS)?;
         config.regs_arg1 = required(types, recipes::REGS_ARG1, SYSCALLS)?;
+        config.regs_arg2 = required(types, recipes::REGS_ARG2, SYSCALLS)?;
+        config.regs_arg3 = required(types, recipes::REGS_ARG3, SYSCALLS)?;
 
         let mut plan = Plan {
             probes: Vec::new(),
@@ -303,6 +305,8 @@ mod tests {
             (("task_struct", "tgid"), 1100),
             (("pt_regs", "di"), 112),
             (("pt_regs", "si"), 104),
+            (("pt_regs", "dx"), 96),
+            (("pt_regs", "r10"), 56),
             (("dentry", "d_name.name"), 40),
             (("file", "f_path.dentry"), 24),
             (("file", "private_data"), 200),

@@ -102,3 +102,7 @@ pub const TASK_TGID: (&str, &str) = ("task_struct", "tgid");
 pub const REGS_ARG0: (&str, &str) = ("pt_regs", "di");
 /// See [`REGS_ARG0`].
 pub const REGS_ARG1: (&str, &str) = ("pt_regs", "si");
+/// See [`REGS_ARG0`].
+pub const REGS_ARG2: (&str, &str) = ("pt_regs", "dx");
+/// See [`REGS_ARG0`]; the syscall ABI passes argument 3 in r10, not rcx.
+pub const REGS_ARG3: (&str, &str) = ("pt_regs", "r10");

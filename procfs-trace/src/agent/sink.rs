@@ -1,0 +1,183 @@
+//! Where streamed events go: the raw event printer, or flows checked against
+//! the model.
+
+use std::{
+    collections::BTreeMap,
+    io::{self, Write},
+};
+
+use crate::{
+    check::{Checked, Checker, Verdict},
+    events::{
+        decode::Event,
+        render::{Format, Renderer, Symbolize},
+    },
+    flows::{builder::FlowBuilder, print},
+};
+
+/// A consumer of the event stream.
+pub trait Sink {
+    /// One decoded event.
+    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()>;
+    /// The lost-event counter was read: `new` more since the last tick.
+    fn tick(&mut self, new: u64, total: u64) -> io::Result<()>;
+    /// A batch of events ended.
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Writes to `out` until the reader goes away (a closed pipe ends output quietly).
+pub struct Output {
+    out: Box<dyn Write>,
+    closed: bool,
+}
+
+impl Output {
+    /// Output to `out`.
+    pub fn new(out: Box<dyn Write>) -> Output {
+        Output { out, closed: false }
+    }
+
+    fn write(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+        if self.closed {
+            return Ok(());
+        }
+        match f(&mut self.out) {
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => {
+                self.closed = true;
+                Ok(())
+            }
+            other => other,
+        }
+    }
+}
+
+/// Prints every event as it comes.
+pub struct RawSink {
+    renderer: Renderer,
+    out: Output,
+}
+
+impl RawSink {
+    /// A printer in `format`; `indent` nests by call depth.
+    pub fn new(format: Format, indent: bool, out: Output) -> RawSink {
+        RawSink {
+            renderer: Renderer::new(format, indent),
+            out,
+        }
+    }
+}
+
+impl Sink for RawSink {
+    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+        let r = &mut self.renderer;
+        self.out.write(|w| r.event(ev, symbolize, &mut &mut *w))
+    }
+    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
+        if new == 0 {
+            return Ok(());
+        }
+        let r = &mut self.renderer;
+        self.out.write(|w| r.lost(new, total, &mut &mut *w))
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.write(|w| w.flush())
+    }
+}
+
+/// Rebuilds operations, checks them and prints each with its verdict.
+pub struct FlowSink {
+    builder: FlowBuilder,
+    checker: Checker,
+    format: Format,
+    out: Output,
+    /// Operations per verdict name.
+    pub counts: BTreeMap<&'static str, u64>,
+    /// Checked operations kept for the caller (tour), when asked to.
+    pub kept: Option<Vec<Checked>>,
+    /// Whether operations are printed.
+    pub print: bool,
+}
+
+impl FlowSink {
+    /// A flow printer in `format`.
+    pub fn new(checker: Checker, format: Format, out: Output) -> FlowSink {
+        FlowSink {
+            builder: FlowBuilder::new(),
+            checker,
+            format,
+            out,
+            counts: BTreeMap::new(),
+            kept: None,
+            print: true,
+        }
+    }
+
+    /// Ends every operation still open (as incomplete) and checks it.
+    pub fn finish(&mut self, lost: bool) -> io::Result<()> {
+        let ops = self.builder.finish(lost);
+        self.emit(ops)?;
+        self.out.write(|w| w.flush())
+    }
+
+    /// Number of operations with this verdict.
+    pub fn count(&self, verdict: &str) -> u64 {
+        self.counts.get(verdict).copied().unwrap_or(0)
+    }
+
+    /// "12 match, 1 divergence, ..." for the summary.
+    pub fn summary(&self) -> String {
+        let parts: Vec<String> = self
+            .counts
+            .iter()
+            .map(|(v, n)| format!("{n} {v}"))
+            .collect();
+        if parts.is_empty() {
+            "no procfs operations".to_owned()
+        } else {
+            format!("operations: {}", parts.join(", "))
+        }
+    }
+
+    fn emit(&mut self, ops: Vec<crate::flows::op::Op>) -> io::Result<()> {
+        for op in ops {
+            let checked = self.checker.check(op);
+            *self.counts.entry(checked.verdict.name()).or_default() += 1;
+            if self.print {
+                let format = self.format;
+                self.out
+                    .write(|w| print::print(&checked, format, &mut &mut *w))?;
+            }
+            if let Some(kept) = &mut self.kept {
+                kept.push(checked);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Sink for FlowSink {
+    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(ev, symbolize);
+        Ok(())
+    }
+    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
+        if new > 0 {
+            let format = self.format;
+            self.out.write(|w| match format {
+                Format::Jsonl => writeln!(w, r#"{{"type":"lost","count":{new},"total":{total}}}"#),
+                Format::Text => writeln!(w, "!! {new} events lost (ring buffer full), {total} in all: operations around here are inconclusive"),
+            })?;
+        }
+        let ops = self.builder.release(new > 0);
+        self.emit(ops)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Whether any checked operation diverged.
+pub fn diverged(kept: &[Checked]) -> bool {
+    kept.iter()
+        .any(|c| matches!(c.verdict, Verdict::Divergence { .. }))
+}

@@ -1,0 +1,282 @@
+//! The attached probes and the loop that streams their events into a sink.
+
+use std::{collections::HashSet, io::Read as _, time::Duration};
+
+use anyhow::{bail, Context as _};
+use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use procfs_trace_common::{filter, Config, COMM_LEN};
+use tokio::{
+    io::{unix::AsyncFd, Interest},
+    process::Child,
+    signal::unix::{signal, SignalKind},
+};
+
+use super::{child, sink::Sink};
+use crate::{
+    events::decode::decode,
+    kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
+    model::kernel::KernelFacts,
+    probes::{
+        attach::{attach, Attached},
+        plan::Plan,
+    },
+};
+
+/// How often the kernel's lost-event counter is read (and flows released).
+const TICK: Duration = Duration::from_millis(250);
+
+/// Which tasks to trace.
+#[derive(Debug, Clone, Default)]
+pub struct Filters {
+    /// Only this process.
+    pub pid: Option<u32>,
+    /// Only tasks with this comm (1 to 15 bytes, checked by the CLI).
+    pub comm: Option<String>,
+    /// Only the agent's descendants (a command it starts).
+    pub descendants: bool,
+}
+
+/// Loaded and attached probes.
+pub struct Tracer {
+    attached: Attached,
+    ring: AsyncFd<RingBuf<MapData>>,
+    lost_map: PerCpuArray<MapData, u64>,
+    lost_seen: u64,
+    kallsyms: Kallsyms,
+    /// The running kernel as the model sees it.
+    pub kernel: KernelFacts,
+    /// Events delivered so far.
+    pub events: u64,
+    /// Records that could not be decoded.
+    pub undecodable: u64,
+}
+
+/// Why streaming stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stopped {
+    /// The command exited with this code (or 128 + signal).
+    Exited(i32),
+    /// The duration ran out.
+    Duration,
+    /// SIGINT or SIGTERM, with its number.
+    Signal(i32),
+}
+
+impl Tracer {
+    /// Checks the machine, plans for this kernel and attaches every probe.
+    pub fn start(filters: &Filters, buffer_kib: u32) -> anyhow::Result<Tracer> {
+        let host = Host::real();
+        host.check()?;
+        let kallsyms =
+            Kallsyms::from_file(&host.path("proc/kallsyms")).context("reading /proc/kallsyms")?;
+        if !kallsyms.addresses_visible() {
+            bail!("/proc/kallsyms shows only zero addresses, so probes and show callbacks cannot be resolved: run procfs-trace as root (kernel.kptr_restrict hides addresses from others)");
+        }
+        if kallsyms.skipped_lines() > 0 {
+            warn(&format!(
+                "{} lines of /proc/kallsyms could not be parsed and were ignored",
+                kallsyms.skipped_lines()
+            ));
+        }
+        let btf = Btf::from_file(&host.btf_path())?;
+        let plan = Plan::new(&btf, &kallsyms)?;
+        if !plan.skipped.is_empty() {
+            let names: Vec<_> = plan.skipped.iter().map(|s| s.func).collect();
+            warn(&format!(
+                "{} of the probed functions are not in this kernel (absent or inlined), skipped: {}",
+                names.len(),
+                names.join(", ")
+            ));
+        }
+        for d in &plan.degraded {
+            warn(d);
+        }
+        let mut attached = attach(&plan, &configure(&plan, filters), buffer_kib * 1024)?;
+        for (func, why) in &attached.failed {
+            warn(&format!("could not attach to {func}: {why}"));
+        }
+        if let Some(why) = &attached.syscalls_missing {
+            warn(&format!(
+                "syscalls are not followed, so operations have no paths: {why}"
+            ));
+        }
+        if let Some(pid) = filters.pid {
+            let map = attached
+                .ebpf
+                .map_mut("TRACED")
+                .context("TRACED map missing")?;
+            BpfHashMap::<_, u32, u8>::try_from(map)?.insert(pid, 1, 0)?;
+        }
+        let ring = RingBuf::try_from(
+            attached
+                .ebpf
+                .take_map("EVENTS")
+                .context("EVENTS map missing")?,
+        )?;
+        // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
+        // until the AsyncFd (and the RingBuf in it) is dropped.
+        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
+            .map_err(|e| e.into_parts().1)
+            .context("registering the ring buffer with tokio")?;
+        let lost_map =
+            PerCpuArray::try_from(attached.ebpf.take_map("LOST").context("LOST map missing")?)?;
+        let release = host.release();
+        let kernel = KernelFacts::running(&release, read_config(&host, &release).as_deref())
+            .with_context(|| format!("cannot parse the kernel release {release:?}"))?;
+        eprintln!(
+            "procfs-trace: {} probes attached on {release} ({} skipped)",
+            attached.attached.len(),
+            plan.skipped.len() + attached.failed.len(),
+        );
+        Ok(Tracer {
+            attached,
+            ring,
+            lost_map,
+            lost_seen: 0,
+            kallsyms,
+            kernel,
+            events: 0,
+            undecodable: 0,
+        })
+    }
+
+    /// Names of the functions actually probed.
+    pub fn probed(&self) -> HashSet<&'static str> {
+        self.attached
+            .attached
+            .iter()
+            .map(|p| p.def().func)
+            .collect()
+    }
+
+    /// Events the kernel could not deliver, so far.
+    pub fn lost(&self) -> u64 {
+        self.lost_seen
+    }
+
+    /// Streams events into `sink` until `child` exits (if given), `duration`
+    /// passes, or a signal arrives; then drains what is left.
+    pub async fn stream(
+        &mut self,
+        mut child: Option<&mut Child>,
+        duration: Option<Duration>,
+        sink: &mut dyn Sink,
+    ) -> anyhow::Result<Stopped> {
+        let mut sigint = signal(SignalKind::interrupt())?;
+        let mut sigterm = signal(SignalKind::terminate())?;
+        let mut tick = tokio::time::interval(TICK);
+        let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        let stopped = loop {
+            tokio::select! {
+                guard = self.ring.readable_mut() => {
+                    let mut guard = guard?;
+                    let ring = guard.get_inner_mut();
+                    drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink)?;
+                    guard.clear_ready();
+                }
+                status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
+                    break Stopped::Exited(child::exit_code(status?));
+                }
+                _ = tick.tick() => self.tick(sink)?,
+                _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => break Stopped::Duration,
+                _ = sigint.recv() => break Stopped::Signal(libc::SIGINT),
+                _ = sigterm.recv() => break Stopped::Signal(libc::SIGTERM),
+            }
+        };
+        if let (Stopped::Signal(sig), Some(child)) = (stopped, child) {
+            // The command gets the same signal, and its last events are kept.
+            if let Some(pid) = child.id() {
+                // SAFETY: kill(2) on our own child, not yet reaped.
+                unsafe { libc::kill(pid as i32, sig) };
+            }
+            let _ = child.wait().await;
+        }
+        // The command's last events were submitted before it exited: take them too.
+        drain(
+            self.ring.get_mut(),
+            &self.kallsyms,
+            &mut self.events,
+            &mut self.undecodable,
+            sink,
+        )?;
+        self.tick(sink)?;
+        Ok(stopped)
+    }
+
+    /// Reads the lost counter and lets the sink release what it holds.
+    fn tick(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        let total: u64 = self.lost_map.get(&0, 0)?.iter().sum();
+        let new = total.saturating_sub(self.lost_seen);
+        self.lost_seen = total;
+        sink.tick(new, total)?;
+        Ok(())
+    }
+}
+
+/// Decodes everything the ring buffer holds into `sink`.
+fn drain(
+    ring: &mut RingBuf<MapData>,
+    kallsyms: &Kallsyms,
+    events: &mut u64,
+    undecodable: &mut u64,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<()> {
+    let symbolize = |addr: u64| {
+        kallsyms.resolve(addr).map(|s| match s.offset {
+            0 => s.name.to_owned(),
+            off => format!("{}+{off:#x}", s.name),
+        })
+    };
+    while let Some(item) = ring.next() {
+        match decode(&item) {
+            Ok(ev) => {
+                *events += 1;
+                sink.event(&ev, &symbolize)?;
+            }
+            Err(e) => {
+                if *undecodable == 0 {
+                    warn(&e.to_string());
+                }
+                *undecodable += 1;
+            }
+        }
+    }
+    sink.flush()?;
+    Ok(())
+}
+
+/// One warning line on standard error.
+pub fn warn(msg: &str) {
+    eprintln!("procfs-trace: warning: {msg}");
+}
+
+/// The running kernel's config: /proc/config.gz, else /boot/config-RELEASE.
+fn read_config(host: &Host, release: &str) -> Option<String> {
+    if let Ok(f) = std::fs::File::open(host.path("proc/config.gz")) {
+        let mut text = String::new();
+        if flate2::read::GzDecoder::new(f)
+            .read_to_string(&mut text)
+            .is_ok()
+        {
+            return Some(text);
+        }
+    }
+    std::fs::read_to_string(host.path(&format!("boot/config-{release}"))).ok()
+}
+
+/// The eBPF settings for these filters.
+fn configure(plan: &Plan, filters: &Filters) -> Config {
+    let mut config = plan.config;
+    config.self_tgid = std::process::id();
+    config.filter = match (filters.descendants, filters.pid) {
+        (true, _) => filter::DESCENDANTS,
+        (false, Some(_)) => filter::TGIDS,
+        (false, None) => filter::ALL,
+    };
+    if let Some(comm) = &filters.comm {
+        let bytes = &comm.as_bytes()[..comm.len().min(COMM_LEN - 1)];
+        config.comm[..bytes.len()].copy_from_slice(bytes);
+        config.comm_len = bytes.len() as u32;
+    }
+    config
+}
