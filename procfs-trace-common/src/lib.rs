@@ -389,6 +389,9 @@ pub struct ProbeSpec {
     pub pos: Chain,
     /// Ends at a callback address (entry only).
     pub addr: Chain,
+    /// Non-zero when the function returns a 32-bit int, whose upper register
+    /// half is garbage: the exit sign-extends it.
+    pub ret32: u32,
 }
 
 impl ProbeSpec {
@@ -397,6 +400,7 @@ impl ProbeSpec {
         name: Chain::NONE,
         pos: Chain::NONE,
         addr: Chain::NONE,
+        ret32: 0,
     };
 }
 

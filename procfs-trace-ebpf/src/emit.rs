@@ -237,7 +237,12 @@ pub fn on_exit(ctx: &RetProbeContext, probe: ProbeId) -> u32 {
     let ev = entry.as_mut_ptr();
     // SAFETY: see `start`.
     unsafe {
-        (*ev).ret = ctx.ret::<i64>();
+        let ret = ctx.ret::<i64>();
+        (*ev).ret = if spec.ret32 != 0 {
+            ret as i32 as i64
+        } else {
+            ret
+        };
         (*ev).pos = pos.value as i64;
         (*ev).flags = flags::RET | pos.flag(flags::POS, flags::POS_FAULT);
     }

@@ -26,7 +26,7 @@ impl OpKind {
             "open" | "openat" | "stat" | "lstat" | "newfstatat" | "statx" | "execve"
             | "execveat" => OpKind::Lookup,
             "getdents" | "getdents64" => OpKind::Readdir,
-            "read" | "pread64" | "readv" => OpKind::Read,
+            "read" | "pread64" | "readv" | "sendfile" => OpKind::Read,
             "readlink" | "readlinkat" => OpKind::Readlink,
             _ => return None,
         })

@@ -667,6 +667,36 @@ impl Btf {
     /// A trailing `...` of variadic functions is left out. When several
     /// functions share the name (statics in different files), the first is used.
     pub fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
+        let (proto_id, proto) = self.func_proto(func)?;
+        let entries = self.entries(proto_id, &proto, 8)?;
+        let mut params = Vec::with_capacity(usize::from(proto.vlen));
+        for p in entries.chunks_exact(8) {
+            let (name_off, ty) = match (read_u32(p, 0), read_u32(p, 4)) {
+                (Some(a), Some(b)) => (a, b),
+                _ => continue,
+            };
+            if name_off == 0 && ty == 0 {
+                continue;
+            }
+            params.push(Param {
+                name: str_at(&self.strings, name_off)?.to_string(),
+                ty: self.classify(ty)?,
+            });
+        }
+        Ok(params)
+    }
+
+    /// What a kernel function returns; `None` for void.
+    pub fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError> {
+        let (_, proto) = self.func_proto(func)?;
+        match proto.size_or_type {
+            0 => Ok(None),
+            ty => self.classify(ty).map(Some),
+        }
+    }
+
+    /// The FUNC_PROTO record of a function.
+    fn func_proto(&self, func: &str) -> Result<(u32, TypeRec), BtfError> {
         let (func_id, _) = self
             .named(func)
             .find(|(_, rec)| rec.kind == KIND_FUNC)
@@ -684,22 +714,7 @@ impl Btf {
                 ),
             });
         }
-        let entries = self.entries(proto_id, &proto, 8)?;
-        let mut params = Vec::with_capacity(usize::from(proto.vlen));
-        for p in entries.chunks_exact(8) {
-            let (name_off, ty) = match (read_u32(p, 0), read_u32(p, 4)) {
-                (Some(a), Some(b)) => (a, b),
-                _ => continue,
-            };
-            if name_off == 0 && ty == 0 {
-                continue;
-            }
-            params.push(Param {
-                name: str_at(&self.strings, name_off)?.to_string(),
-                ty: self.classify(ty)?,
-            });
-        }
-        Ok(params)
+        Ok((proto_id, proto))
     }
 
     fn classify(&self, ty: u32) -> Result<ParamType, BtfError> {

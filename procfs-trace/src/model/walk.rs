@@ -17,7 +17,7 @@
 use super::{
     expect::{Prediction, Ret, Step},
     kernel::KernelFacts,
-    pid_table::{self, EntryKind, PidEntry, Table},
+    pid_table::{self, EntryKind, KernelVersion, PidEntry, Table},
 };
 
 /// Whether a dentry is in the dcache, as far as the trace has shown.
@@ -204,23 +204,68 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
     w
 }
 
-/// Records `here` and adds the choice between revalidating and looking it up.
-fn cached_or_lookup(w: &mut Walk, cx: &WalkContext, here: &str, warm: Step, cold: Step) {
-    cache_choice(w, cx, here, vec![warm], vec![cold]);
+/// First version the model knows whose `pid_revalidate` works in RCU walk:
+/// 5.10's returns -ECHILD under LOOKUP_RCU, 6.1's handles it (checked in both
+/// versions' fs/proc/base.c; upstream "proc: Allow pid_revalidate() during
+/// LOOKUP_RCU" landed in between).
+const PID_REVALIDATE_RCU_SINCE: KernelVersion = KernelVersion::new(6, 1);
+
+/// Whether `func` refuses RCU walk (returns -ECHILD) on this kernel.
+/// `tid_fd_revalidate` does on every modelled version (fs/proc/fd.c).
+fn refuses_rcu(func: &str, kernel: &KernelFacts) -> bool {
+    match func {
+        "tid_fd_revalidate" => true,
+        "pid_revalidate" => kernel.version < PID_REVALIDATE_RCU_SINCE,
+        _ => false,
+    }
 }
 
-fn cache_choice(w: &mut Walk, cx: &WalkContext, here: &str, warm: Vec<Step>, cold: Vec<Step>) {
-    w.dentries.push(here.to_owned());
-    match (cx.cached)(here) {
-        Cached::Yes => w.prediction.fixed(warm),
-        Cached::No => w.prediction.fixed(cold),
-        Cached::Unknown => w.prediction.choice(
-            format!("{here} may already be in the dcache"),
-            vec![
-                ("cold dcache".to_owned(), cold),
-                ("cached".to_owned(), warm),
-            ],
+/// The ways a cached dentry is revalidated: once, or, when the function
+/// refuses RCU walk, refused with -ECHILD and redone after lookup_fast drops
+/// to ref-walk (a walk already in ref-walk revalidates once).
+fn revalidations(warm: Step, kernel: &KernelFacts) -> Vec<(String, Vec<Step>)> {
+    if !refuses_rcu(warm.func, kernel) {
+        return vec![("cached".to_owned(), vec![warm])];
+    }
+    let refused = Step {
+        ret: Ret::Errno(-10),
+        why: format!("{} refuses RCU walk with -ECHILD", warm.func),
+        ..warm.clone()
+    };
+    vec![
+        (
+            "cached, RCU walk refused".to_owned(),
+            vec![refused, warm.clone()],
         ),
+        ("cached, ref-walk".to_owned(), vec![warm]),
+    ]
+}
+
+/// Records `here` and adds the choice between revalidating and looking it up.
+fn cached_or_lookup(w: &mut Walk, cx: &WalkContext, here: &str, warm: Step, cold: Step) {
+    let warm = revalidations(warm, cx.kernel);
+    cache_choice(w, cx, here, warm, vec![cold]);
+}
+
+fn cache_choice(
+    w: &mut Walk,
+    cx: &WalkContext,
+    here: &str,
+    warm: Vec<(String, Vec<Step>)>,
+    cold: Vec<Step>,
+) {
+    w.dentries.push(here.to_owned());
+    let cold = ("cold dcache".to_owned(), cold);
+    let options = match (cx.cached)(here) {
+        Cached::Yes => warm,
+        Cached::No => vec![cold],
+        Cached::Unknown => std::iter::once(cold).chain(warm).collect(),
+    };
+    match <[_; 1]>::try_from(options) {
+        Ok([(_, steps)]) => w.prediction.fixed(steps),
+        Err(options) => w
+            .prediction
+            .choice(format!("{here} may already be in the dcache"), options),
     }
 }
 
@@ -261,7 +306,13 @@ fn root_component(
 ) -> Result<Node, String> {
     if comp == "self" || comp == "thread-self" {
         // /proc/self is a PDE symlink; a cached one costs no probed call.
-        cache_choice(w, cx, here, vec![], vec![root_pde_lookup(comp)]);
+        cache_choice(
+            w,
+            cx,
+            here,
+            vec![("cached".to_owned(), vec![])],
+            vec![root_pde_lookup(comp)],
+        );
         if !follow {
             return Ok(Node::RootEntry(comp.to_owned()));
         }
@@ -306,7 +357,13 @@ fn root_component(
         );
         return Ok(Node::PidDir(Table::Tgid));
     }
-    cache_choice(w, cx, here, vec![], vec![root_pde_lookup(comp)]);
+    cache_choice(
+        w,
+        cx,
+        here,
+        vec![("cached".to_owned(), vec![])],
+        vec![root_pde_lookup(comp)],
+    );
     Ok(Node::RootEntry(comp.to_owned()))
 }
 
@@ -531,11 +588,47 @@ mod tests {
             ]
         );
         let w = run("/proc/42/fd/0", &|_| Cached::Yes, false);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(alts.len(), 2, "tid_fd_revalidate may refuse RCU walk first");
         assert_eq!(
-            funcs(&w.prediction.alternatives(8)[0].1),
+            funcs(&alts[0].1),
+            [
+                "pid_revalidate",
+                "pid_revalidate",
+                "tid_fd_revalidate",
+                "tid_fd_revalidate"
+            ]
+        );
+        assert_eq!(alts[0].1[2].ret, Ret::Errno(-10));
+        assert_eq!(
+            funcs(&alts[1].1),
             ["pid_revalidate", "pid_revalidate", "tid_fd_revalidate"]
         );
         assert_eq!(w.end, Ok(Node::FdLink));
+    }
+
+    #[test]
+    fn pid_revalidate_refuses_rcu_walk_only_on_older_kernels() {
+        let k = KernelFacts::debian(KernelVersion::new(5, 10));
+        let cached = |_: &str| Cached::Yes;
+        let w = walk(
+            "/proc/42",
+            &WalkContext {
+                kernel: &k,
+                tgid: 42,
+                tid: 42,
+                follow_final: true,
+                cached: &cached,
+            },
+        );
+        assert_eq!(w.prediction.alternatives(8).len(), 2);
+        assert_eq!(
+            run("/proc/42", &cached, true)
+                .prediction
+                .alternatives(8)
+                .len(),
+            1
+        );
     }
 
     #[test]

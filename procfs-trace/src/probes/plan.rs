@@ -16,6 +16,8 @@ pub trait KernelTypes {
     fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError>;
     /// A function's parameters, in order.
     fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError>;
+    /// What a function returns (`None`: void).
+    fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError>;
 }
 
 impl KernelTypes for Btf {
@@ -24,6 +26,9 @@ impl KernelTypes for Btf {
     }
     fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
         Btf::func_params(self, func)
+    }
+    fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError> {
+        Btf::func_return(self, func)
     }
 }
 
@@ -199,7 +204,19 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
             chain
         }
     };
-    (ProbeSpec { name, pos, addr }, problems)
+    let ret32 = matches!(
+        types.func_return(func),
+        Ok(Some(ParamType::Int { size: 4 }))
+    ) as u32;
+    (
+        ProbeSpec {
+            name,
+            pos,
+            addr,
+            ret32,
+        },
+        problems,
+    )
 }
 
 /// The chain of the first recipe whose start type is a parameter; `NONE` when no
@@ -276,6 +293,9 @@ mod tests {
                     type_name: ty.to_owned(),
                     member: path.to_owned(),
                 })
+        }
+        fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError> {
+            Ok((func == "proc_root_readdir").then_some(ParamType::Int { size: 4 }))
         }
         fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
             self.funcs
@@ -385,6 +405,8 @@ mod tests {
         let plan = Plan::new(&k, &k).unwrap();
         let p = planned(&plan, ProbeId::ProcRootReaddir);
         assert_eq!(p.spec.pos, chain(1, &[8]));
+        assert_eq!(p.spec.ret32, 1, "int-returning functions are sign-extended");
+        assert_eq!(planned(&plan, ProbeId::ProcRootLookup).spec.ret32, 0);
         assert_eq!(p.spec.name, chain(0, &[24, 40]));
     }
 
