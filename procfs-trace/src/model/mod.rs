@@ -112,7 +112,8 @@ pub fn predict(
             if matches!(op.ret, Some(r) if r < 0) {
                 return Err("the read failed; failing reads are outside the model".to_owned());
             }
-            Ok((read::read(&node, produced)?, Vec::new()))
+            let splice = op.syscall == Some("sendfile");
+            Ok((read::read(&node, produced, splice)?, Vec::new()))
         }
         OpKind::Readlink => {
             let w = walk::walk(op.path, &cx(false));

@@ -59,8 +59,9 @@ pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
 ];
 
 /// Predicts a read of the file at `node`; `produced` says whether the read
-/// returned data (`Some(true)`), hit end of file (`Some(false)`), or is unknown.
-pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
+/// returned data (`Some(true)`), hit end of file (`Some(false)`), or is unknown;
+/// `splice` marks sendfile, which reads in a loop.
+pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Prediction, String> {
     let mut p = Prediction::new();
     let (name, outer, seq): (&str, Step, Option<(&'static str, Step)>) = match node {
         Node::PidEntry(_, e) => match e.kind {
@@ -88,11 +89,12 @@ pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
             ),
             EntryKind::Reg => match e.read {
                 Some(f) if f != "seq_read" && f != "seq_read_iter" => {
-                    let step = Step::new(
+                    let mut step = Step::new(
                         f,
                         format!("{} has its own file operations ({})", e.name, e.handler),
                     )
                     .name(e.name);
+                    step.repeat = splice;
                     p.fixed(vec![step]);
                     return Ok(p);
                 }
@@ -144,10 +146,25 @@ pub fn read(node: &Node, produced: Option<bool>) -> Result<Prediction, String> {
         .name(name)
         .calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
     let eof = vec![outer.name(name).calls(vec![iter(vec![], Ret::Zero)])];
-    match produced {
-        Some(true) => p.fixed(data),
-        Some(false) => p.fixed(eof),
-        None => p.choice(
+    match (produced, splice) {
+        // sendfile splices until its count is met or the file ends: one or
+        // more reads with data, then possibly the read that finds the end.
+        (Some(true), true) => {
+            let mut data = data;
+            data[0].repeat = true;
+            let mut until_eof = data.clone();
+            until_eof.extend(eof);
+            p.choice(
+                "whether sendfile's splice loop reached end of file",
+                vec![
+                    ("read to end of file".to_owned(), until_eof),
+                    ("count met".to_owned(), data),
+                ],
+            );
+        }
+        (Some(true), false) => p.fixed(data),
+        (Some(false), _) => p.fixed(eof),
+        (None, _) => p.choice(
             "whether the read found data or end of file",
             vec![("data".to_owned(), data), ("end of file".to_owned(), eof)],
         ),
@@ -172,7 +189,7 @@ mod tests {
 
     #[test]
     fn one_entries_go_through_proc_single_show() {
-        let p = read(&entry("limits"), Some(true)).unwrap();
+        let p = read(&entry("limits"), Some(true), false).unwrap();
         let s = &p.alternatives(1)[0].1[0];
         assert_eq!(s.func, "seq_read");
         let iter = &s.children[0];
@@ -186,26 +203,37 @@ mod tests {
             ("proc_single_show", Some("proc_pid_limits"))
         );
         assert_eq!(single.children[0].func, "proc_pid_limits");
-        let eof = read(&entry("limits"), Some(false)).unwrap();
+        let eof = read(&entry("limits"), Some(false), false).unwrap();
         assert!(eof.alternatives(1)[0].1[0].children[0].children.is_empty());
     }
 
     #[test]
+    fn sendfile_reads_until_end_of_file() {
+        let p = read(&Node::RootEntry("meminfo".into()), Some(true), true).unwrap();
+        let alts = p.alternatives(4);
+        assert_eq!(alts.len(), 2);
+        let to_eof = &alts[0].1;
+        assert!(to_eof[0].repeat);
+        assert_eq!(to_eof[1].children[0].ret, Ret::Zero);
+        assert_eq!(alts[1].1.len(), 1);
+    }
+
+    #[test]
     fn reg_entries_use_their_own_read() {
-        let p = read(&entry("cmdline"), Some(true)).unwrap();
+        let p = read(&entry("cmdline"), Some(true), false).unwrap();
         assert_eq!(p.alternatives(1)[0].1[0].func, "proc_pid_cmdline_read");
     }
 
     #[test]
     fn root_files_single_and_seq() {
-        let p = read(&Node::RootEntry("meminfo".into()), None).unwrap();
+        let p = read(&Node::RootEntry("meminfo".into()), None, false).unwrap();
         assert_eq!(p.alternatives(4).len(), 2);
         let s = &p.alternatives(4)[0].1[0];
         assert_eq!(s.func, "proc_reg_read_iter");
         assert_eq!(s.children[0].show, Some("meminfo_proc_show"));
         assert!(!s.children[0].children[0].repeat);
-        let p = read(&Node::RootEntry("cpuinfo".into()), Some(true)).unwrap();
+        let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false).unwrap();
         assert!(p.alternatives(1)[0].1[0].children[0].children[0].repeat);
-        assert!(read(&Node::RootEntry("zoneinfo".into()), None).is_err());
+        assert!(read(&Node::RootEntry("zoneinfo".into()), None, false).is_err());
     }
 }
