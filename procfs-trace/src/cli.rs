@@ -24,6 +24,58 @@ pub enum Command {
     /// Like trace, and exit 1 if any flow diverges from the model (3 if events
     /// were lost or incomplete, so nothing can pass).
     Check(TraceArgs),
+    /// Run each scenario of the procfs documents under the tracer, check its
+    /// flows and print a table of verdicts (exit 1 unless all match).
+    Tour(TourArgs),
+    /// Show the model's predicted kernel flow for a /proc path, with a reason
+    /// for every call (no root or BPF needed).
+    Explain(ExplainArgs),
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// A path under /proc, e.g. /proc/1/limits.
+    pub path: String,
+    /// Only this operation (default: what applies to the path).
+    #[arg(long, value_enum)]
+    pub op: Option<OpArg>,
+    /// Kernel version to predict for, e.g. 6.1 (default: the running kernel).
+    #[arg(long, value_name = "VERSION")]
+    pub kernel: Option<String>,
+}
+
+/// Operations `explain` can predict.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum OpArg {
+    /// The path walk of an open or stat.
+    Lookup,
+    /// A directory listing.
+    Readdir,
+    /// A read.
+    Read,
+    /// Reading a symlink.
+    Readlink,
+}
+
+impl From<OpArg> for crate::flows::op::OpKind {
+    fn from(op: OpArg) -> Self {
+        use crate::flows::op::OpKind;
+        match op {
+            OpArg::Lookup => OpKind::Lookup,
+            OpArg::Readdir => OpKind::Readdir,
+            OpArg::Read => OpKind::Read,
+            OpArg::Readlink => OpKind::Readlink,
+        }
+    }
+}
+
+/// Arguments of `tour`.
+#[derive(Debug, Args)]
+pub struct TourArgs {
+    /// Output format of the flows.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Arguments of `trace`.

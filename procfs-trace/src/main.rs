@@ -4,10 +4,12 @@ mod agent;
 mod check;
 mod cli;
 mod events;
+mod explain;
 mod flows;
 mod kernel;
 mod model;
 mod probes;
+mod tour;
 
 use clap::Parser as _;
 
@@ -26,6 +28,14 @@ fn main() {
         match cli.command {
             Command::Trace(args) => agent::session::run(args.into(), false).await,
             Command::Check(args) => agent::session::run(args.into(), true).await,
+            Command::Tour(args) => tour::run(args.format).await,
+            Command::Explain(args) => explain::run(
+                &args.path,
+                args.op.map(Into::into),
+                args.kernel.as_deref(),
+                &mut std::io::stdout(),
+            )
+            .map(|()| 0),
         }
     });
     match result {

@@ -16,6 +16,16 @@ pub fn spawn(argv: &[String]) -> anyhow::Result<Child> {
         .with_context(|| format!("cannot start `{program}`"))
 }
 
+/// Like [`spawn`], with standard output piped back to the caller.
+pub fn spawn_captured(argv: &[String]) -> anyhow::Result<Child> {
+    let (program, args) = argv.split_first().context("no command given")?;
+    Command::new(program)
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .with_context(|| format!("cannot start `{program}`"))
+}
+
 /// The exit code a shell would report: the code, or 128 + the signal number.
 pub fn exit_code(status: ExitStatus) -> i32 {
     use std::os::unix::process::ExitStatusExt as _;

@@ -7,7 +7,7 @@ use std::{
 };
 
 use crate::{
-    check::{Checked, Checker, Verdict},
+    check::{Checked, Checker},
     events::{
         decode::Event,
         render::{Format, Renderer, Symbolize},
@@ -174,10 +174,4 @@ impl Sink for FlowSink {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Whether any checked operation diverged.
-pub fn diverged(kept: &[Checked]) -> bool {
-    kept.iter()
-        .any(|c| matches!(c.verdict, Verdict::Divergence { .. }))
 }

@@ -56,8 +56,14 @@ fn compare_level(
         one(step, call, extras, &place(j), progress)?;
         j += 1;
         if step.repeat {
-            while let Some(next) = obs.get(j).filter(|c| c.func() == step.func) {
-                one(step, next, extras, &place(j), progress)?;
+            // Take further calls while they agree; the first that does not is
+            // left for the next step (a read at end of file after the data).
+            while let Some(next) = obs.get(j) {
+                let mut trial = *progress;
+                if one(step, next, extras, &place(j), &mut trial).is_err() {
+                    break;
+                }
+                *progress = trial;
                 j += 1;
             }
         }
@@ -156,4 +162,58 @@ pub fn describe_call(call: &Call) -> String {
         s.push_str(&format!(", pos after {p}"));
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use procfs_trace_common::ProbeId;
+
+    use super::*;
+
+    fn call(probe: ProbeId, ret: i64) -> Call {
+        Call {
+            probe,
+            start_ns: 0,
+            end_ns: Some(1),
+            name: None,
+            pos_in: None,
+            pos_out: None,
+            ret: Some(ret),
+            show: None,
+            children: vec![],
+        }
+    }
+
+    #[test]
+    fn repeats_stop_at_the_first_call_that_disagrees() {
+        let data = Step::new("seq_read_iter", "").ret(Ret::Positive).repeated();
+        let eof = Step::new("seq_read_iter", "").ret(Ret::Zero);
+        let seen = [
+            call(ProbeId::SeqReadIter, 10),
+            call(ProbeId::SeqReadIter, 5),
+            call(ProbeId::SeqReadIter, 0),
+        ];
+        assert!(compare(&[data.clone(), eof.clone()], &seen, &[]).is_ok());
+        assert!(
+            compare(std::slice::from_ref(&data), &seen, &[]).is_err(),
+            "the EOF read is left over"
+        );
+        assert!(
+            compare(&[data, eof], &seen[2..], &[]).is_err(),
+            "at least one data read"
+        );
+    }
+
+    #[test]
+    fn extras_are_ignored_and_leftovers_reported() {
+        let a = Step::new("proc_root_lookup", "").ret(Ret::Zero);
+        let seen = [
+            call(ProbeId::ProcSelfGetLink, 0),
+            call(ProbeId::ProcRootLookup, 0),
+        ];
+        assert!(compare(std::slice::from_ref(&a), &seen, &["proc_self_get_link"]).is_ok());
+        let m = compare(&[a], &seen, &[]).unwrap_err();
+        assert_eq!(m.at, "call 1");
+        assert!(m.seen.starts_with("proc_self_get_link"));
+    }
 }

@@ -94,11 +94,6 @@ impl Checker {
         }
     }
 
-    /// The kernel facts in use.
-    pub fn kernel(&self) -> &KernelFacts {
-        &self.kernel
-    }
-
     /// Checks one operation (operations must come in trace order).
     pub fn check(&mut self, op: Op) -> Checked {
         let verdict = self.verdict(&op);
@@ -111,7 +106,7 @@ impl Checker {
                 why: "events were lost while it ran (ring buffer full)".to_owned(),
             };
         }
-        if let Some(missing) = missing_exit(op) {
+        if let Some(missing) = op.missing_exit() {
             return Verdict::Inconclusive { why: missing };
         }
         let Some(path) = op.path.as_deref() else {
@@ -131,7 +126,6 @@ impl Checker {
             at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
             path,
             tgid: op.tgid,
-            tid: op.tid,
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
         };
@@ -149,23 +143,6 @@ impl Checker {
         }
         verdict
     }
-}
-
-/// Names the first call whose exit never came.
-fn missing_exit(op: &Op) -> Option<String> {
-    if let Some(f) = op.orphan_exits.first() {
-        return Some(format!("an exit of {f} came without its entry"));
-    }
-    if let Some(c) = op.all_calls().into_iter().find(|c| c.end_ns.is_none()) {
-        return Some(format!("the exit of {} never came", c.func()));
-    }
-    if op.end_ns.is_none() {
-        return Some(match &op.syscall {
-            Some(s) => format!("the exit of {}() never came", s.name),
-            None => "the operation never finished".to_owned(),
-        });
-    }
-    None
 }
 
 /// Compares every alternative; a match wins, else the one that agreed longest.

@@ -403,7 +403,7 @@ pub(crate) mod tests {
         assert_eq!(op.calls.len(), 2);
         assert_eq!(op.calls[0].children[0].probe, ProbeId::ProcPidLookup);
         assert_eq!(op.syscall.as_ref().unwrap().ret, Some(3));
-        assert!(!op.incomplete());
+        assert!(op.missing_exit().is_none());
     }
 
     #[test]
@@ -460,8 +460,8 @@ pub(crate) mod tests {
             .sys_ret(7, "openat", 3);
         let ops = s.ops();
         let op = &ops[0];
-        assert!(op.incomplete());
-        assert_eq!(op.calls[0].end_ns.is_some(), true);
+        assert!(op.missing_exit().is_some());
+        assert!(op.calls[0].end_ns.is_some());
         assert_eq!(op.calls[0].children[0].end_ns, None);
     }
 
@@ -473,7 +473,7 @@ pub(crate) mod tests {
             .sys_ret(7, "read", 10);
         let ops = s.ops();
         assert_eq!(ops[0].orphan_exits, vec!["seq_read_iter"]);
-        assert!(ops[0].incomplete());
+        assert!(ops[0].missing_exit().is_some());
     }
 
     #[test]
@@ -501,7 +501,7 @@ pub(crate) mod tests {
         );
         let ops = s.ops();
         assert_eq!(ops.len(), 1);
-        assert!(ops[0].incomplete());
+        assert!(ops[0].missing_exit().is_some());
         assert_eq!(ops[0].end_ns, None);
     }
 
@@ -516,7 +516,9 @@ pub(crate) mod tests {
         assert_eq!(ops.len(), 2);
         assert_eq!(ops[0].kind, OpKind::Lookup);
         assert_eq!(ops[1].kind, OpKind::Read);
-        assert!(ops.iter().all(|o| o.syscall.is_none() && !o.incomplete()));
+        assert!(ops
+            .iter()
+            .all(|o| o.syscall.is_none() && o.missing_exit().is_none()));
     }
 
     #[test]

@@ -72,11 +72,6 @@ impl Call {
         self.end_ns.map(|e| e.saturating_sub(self.start_ns))
     }
 
-    /// Whether this call or any below it lacks its exit.
-    pub fn incomplete(&self) -> bool {
-        self.end_ns.is_none() || self.children.iter().any(Call::incomplete)
-    }
-
     /// This call and all below it, depth first.
     pub fn walk(&self) -> Vec<&Call> {
         let mut out = vec![self];

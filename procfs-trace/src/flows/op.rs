@@ -106,11 +106,21 @@ pub struct Op {
 }
 
 impl Op {
-    /// Whether some exit (of a call or the syscall) was never seen.
-    pub fn incomplete(&self) -> bool {
-        self.end_ns.is_none()
-            || self.calls.iter().any(Call::incomplete)
-            || !self.orphan_exits.is_empty()
+    /// What is missing, when some exit (of a call or the syscall) was never seen.
+    pub fn missing_exit(&self) -> Option<String> {
+        if let Some(f) = self.orphan_exits.first() {
+            return Some(format!("an exit of {f} came without its entry"));
+        }
+        if let Some(c) = self.all_calls().into_iter().find(|c| c.end_ns.is_none()) {
+            return Some(format!("the exit of {} never came", c.func()));
+        }
+        if self.end_ns.is_none() {
+            return Some(match &self.syscall {
+                Some(s) => format!("the exit of {}() never came", s.name),
+                None => "the operation never finished".to_owned(),
+            });
+        }
+        None
     }
 
     /// Every call, depth first.

@@ -17,8 +17,6 @@ pub enum Ret {
     Valid,
     /// More than 0 (bytes read, entries emitted).
     Positive,
-    /// 0 or more.
-    NonNegative,
 }
 
 impl Ret {
@@ -31,7 +29,6 @@ impl Ret {
             (Ret::Errno(e), Some(r)) => r == e,
             (Ret::Valid, Some(r)) => r == 1,
             (Ret::Positive, Some(r)) => r > 0,
-            (Ret::NonNegative, Some(r)) => r >= 0,
         }
     }
 }
@@ -44,7 +41,6 @@ impl fmt::Display for Ret {
             Ret::Errno(e) => write!(f, "{}", crate::events::render::format_ret(*e)),
             Ret::Valid => write!(f, "1 (valid)"),
             Ret::Positive => write!(f, "> 0"),
-            Ret::NonNegative => write!(f, ">= 0"),
         }
     }
 }

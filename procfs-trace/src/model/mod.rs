@@ -30,10 +30,8 @@ pub struct OpFacts<'a> {
     pub at_flags: u32,
     /// The procfs path it concerns.
     pub path: &'a str,
-    /// The task's tgid and tid.
+    /// The task's tgid (what /proc/self resolves to).
     pub tgid: u32,
-    /// See `tgid`.
-    pub tid: u32,
     /// Position the listing starts at (readdir).
     pub pos_in: Option<i64>,
     /// The syscall's result, when seen.
@@ -61,7 +59,6 @@ pub fn predict(
     let cx = |follow_final: bool| WalkContext {
         kernel,
         tgid: op.tgid,
-        tid: op.tid,
         follow_final,
         cached,
     };
@@ -83,11 +80,7 @@ pub fn predict(
                     op.path
                 ));
             }
-            if let Err(why) = &w.end {
-                if !matches!(w.end, Err(_) if ends_in_link) {
-                    return Err(why.clone());
-                }
-            }
+            w.end?;
             let mut p = w.prediction;
             if op.syscall == Some("execve") {
                 p.notes.push(
@@ -167,7 +160,6 @@ mod tests {
             at_flags: 0,
             path,
             tgid: 42,
-            tid: 42,
             pos_in: Some(0),
             ret: Some(3),
         }

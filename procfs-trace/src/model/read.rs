@@ -121,8 +121,8 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                 "root PDE files are read through proc_ops' proc_read_iter",
             );
             let show = match file {
-                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
-                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
+                RootFile::Single(f) => (*f, Step::new(f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
+                RootFile::Seq(f) => (*f, Step::new(f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
             };
             (name.as_str(), outer, Some(show))
         }

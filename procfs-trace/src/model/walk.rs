@@ -58,8 +58,6 @@ pub struct WalkContext<'a> {
     pub kernel: &'a KernelFacts,
     /// The walking task's tgid (what /proc/self resolves to).
     pub tgid: u32,
-    /// The walking task's tid (for /proc/thread-self).
-    pub tid: u32,
     /// Whether the final component, if a symlink, is followed (open, stat) or not (lstat, readlink).
     pub follow_final: bool,
     /// The dcache state of a dentry by its full path ("/proc/42/limits").
@@ -462,7 +460,6 @@ mod tests {
             &WalkContext {
                 kernel: &k,
                 tgid: 42,
-                tid: 43,
                 follow_final: follow,
                 cached,
             },
@@ -616,7 +613,6 @@ mod tests {
             &WalkContext {
                 kernel: &k,
                 tgid: 42,
-                tid: 42,
                 follow_final: true,
                 cached: &cached,
             },

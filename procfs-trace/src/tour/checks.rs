@@ -1,0 +1,90 @@
+//! Claims the documents make that the tour verifies from user space.
+
+use std::{fs, os::unix::fs::MetadataExt as _, path::Path};
+
+use crate::model::{
+    kernel::KernelFacts,
+    pid_table::{self, Table},
+};
+
+/// statm's resident (field 2) against stat's rss (field 24): both count the
+/// process's resident pages, read from the same mm counters.
+pub fn statm_resident_equals_stat_rss(stat: &str, statm: &str) -> Result<String, String> {
+    // comm (field 2) may hold spaces; fields after it start past the last ')'.
+    let after = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r)
+        .ok_or("stat has no comm field")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // `after` starts at field 3 (state), so field 24 (rss) is index 21.
+    let rss = fields.get(21).ok_or("stat has fewer than 24 fields")?;
+    let resident = statm
+        .split_whitespace()
+        .nth(1)
+        .ok_or("statm has fewer than 2 fields")?;
+    if rss == &resident {
+        Ok(format!("statm resident {resident} = stat rss {rss} pages"))
+    } else {
+        Err(format!("statm resident {resident} != stat rss {rss}"))
+    }
+}
+
+/// Lists `dir` (a pid directory) and compares entries, order, modes and nlink
+/// with the model's table.
+pub fn pid_directory_matches_table(
+    dir: &Path,
+    table: Table,
+    kernel: &KernelFacts,
+) -> Result<String, String> {
+    let expected = pid_table::entries(table, kernel.version, &|c| kernel.has(c));
+    let listed: Vec<(String, u32)> = fs::read_dir(dir)
+        .map_err(|e| format!("cannot list {}: {e}", dir.display()))?
+        .filter_map(Result::ok)
+        .map(|e| {
+            let mode = e.metadata().map(|m| m.mode()).unwrap_or(0);
+            (e.file_name().to_string_lossy().into_owned(), mode)
+        })
+        .collect();
+    let names: Vec<&str> = listed.iter().map(|(n, _)| n.as_str()).collect();
+    let model: Vec<&str> = expected.iter().map(|e| e.name).collect();
+    if names != model {
+        let missing: Vec<_> = model.iter().filter(|n| !names.contains(n)).collect();
+        let extra: Vec<_> = names.iter().filter(|n| !model.contains(n)).collect();
+        return Err(format!(
+            "entries differ from the model's table: missing {missing:?}, unexpected {extra:?} (order: {names:?})"
+        ));
+    }
+    for ((name, mode), e) in listed.iter().zip(&expected) {
+        if *mode != e.mode {
+            return Err(format!(
+                "{name}: mode {mode:o}, the model says {:o}",
+                e.mode
+            ));
+        }
+    }
+    let nlink = fs::metadata(dir).map_err(|e| e.to_string())?.nlink();
+    let want = u64::from(pid_table::nlink(&expected));
+    if nlink != want {
+        return Err(format!(
+            "nlink {nlink}, the model says {want} (2 + DIR entries)"
+        ));
+    }
+    Ok(format!(
+        "{} entries in table order, modes as modelled, nlink {nlink}",
+        expected.len()
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statm_against_stat() {
+        let stat = "42 (a b) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123 1234567 321 18446744073709551615";
+        assert!(statm_resident_equals_stat_rss(stat, "1000 321 200 10 0 50 0").is_ok());
+        let err = statm_resident_equals_stat_rss(stat, "1000 322 200 10 0 50 0").unwrap_err();
+        assert!(err.contains("322") && err.contains("321"));
+        assert!(statm_resident_equals_stat_rss("garbage", "1 2").is_err());
+    }
+}

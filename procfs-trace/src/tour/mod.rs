@@ -1,0 +1,183 @@
+//! `procfs-trace tour`: runs each scenario of the reference documents as a real
+//! workload under the tracer, checks its flows, prints them, and ends with a
+//! table of verdicts.
+
+pub mod checks;
+pub mod scenarios;
+
+use std::{io::Write as _, path::Path};
+
+use anyhow::Context as _;
+use tokio::io::AsyncReadExt as _;
+
+use crate::{
+    agent::{
+        child,
+        sink::{FlowSink, Output},
+        tracer::{Filters, Stopped, Tracer},
+    },
+    check::{Checked, Checker, Verdict},
+    events::render::{format_duration, Format},
+    flows::print,
+    model::pid_table::Table,
+};
+use scenarios::{matches, Scenario, SCENARIOS};
+
+/// One row of the final table.
+struct Row {
+    scenario: &'static str,
+    path: &'static str,
+    verdict: String,
+    kernel_ns: u64,
+    pass: bool,
+}
+
+/// Runs every scenario; returns 0 when all match, 1 otherwise.
+pub async fn run(format: Format) -> anyhow::Result<i32> {
+    let filters = Filters {
+        descendants: true,
+        ..Filters::default()
+    };
+    let mut tracer = Tracer::start(&filters, 4096)?;
+    let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+    let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
+    sink.print = false;
+    let mut rows = Vec::new();
+    let mut stdout = std::io::stdout();
+    for s in SCENARIOS {
+        sink.kept = Some(Vec::new());
+        let (code, output) = run_one(&mut tracer, &mut sink, s).await?;
+        let ops: Vec<Checked> = sink.kept.take().unwrap_or_default();
+        let relevant: Vec<&Checked> = ops
+            .iter()
+            .filter(|c| c.op.path.as_deref().is_some_and(|p| matches(s.path, p)))
+            .collect();
+        writeln!(
+            stdout,
+            "== {} ({} operations on {})",
+            s.name,
+            relevant.len(),
+            s.path
+        )?;
+        for c in &relevant {
+            print::print(c, format, &mut stdout)?;
+        }
+        let mut row = judge(s, &relevant, code);
+        if row.pass {
+            if let Some(extra) = extra_check(s, &output, &tracer) {
+                match extra {
+                    Ok(note) => writeln!(stdout, "   ✓ {note}")?,
+                    Err(why) => {
+                        writeln!(stdout, "   ✗ {why}")?;
+                        row.verdict = format!("divergence: {why}");
+                        row.pass = false;
+                    }
+                }
+            }
+        }
+        writeln!(stdout)?;
+        rows.push(row);
+    }
+    table(&rows, &tracer, &mut stdout)?;
+    Ok(if rows.iter().all(|r| r.pass) { 0 } else { 1 })
+}
+
+async fn run_one(
+    tracer: &mut Tracer,
+    sink: &mut FlowSink,
+    s: &Scenario,
+) -> anyhow::Result<(i32, String)> {
+    let argv = ["sh".to_owned(), "-c".to_owned(), s.script.to_owned()];
+    let mut child = child::spawn_captured(&argv)?;
+    let stopped = tracer.stream(Some(&mut child), None, sink).await?;
+    sink.finish(false)?;
+    let mut output = String::new();
+    if let Some(mut out) = child.stdout.take() {
+        out.read_to_string(&mut output)
+            .await
+            .context("reading the scenario's output")?;
+    }
+    let code = match stopped {
+        Stopped::Exited(c) => c,
+        Stopped::Signal(sig) => anyhow::bail!("interrupted by signal {sig}"),
+        Stopped::Duration => 0,
+    };
+    Ok((code, output))
+}
+
+/// A scenario matches when its command succeeded, it produced operations on
+/// its path, and every one of them matched the model.
+fn judge(s: &Scenario, ops: &[&Checked], code: i32) -> Row {
+    let kernel_ns = ops.iter().map(|c| c.op.kernel_ns()).sum();
+    let worst = ops.iter().map(|c| &c.verdict).max_by_key(|v| match v {
+        Verdict::Match { .. } => 0,
+        Verdict::Unknown { .. } => 1,
+        Verdict::Inconclusive { .. } => 2,
+        Verdict::Divergence { .. } => 3,
+    });
+    let (verdict, pass) = match (code, worst) {
+        (c, _) if c != 0 => (format!("command failed ({c})"), false),
+        (_, None) => ("no operation seen on this path".to_owned(), false),
+        (_, Some(Verdict::Match { .. })) => ("match".to_owned(), true),
+        (_, Some(v)) => (v.name().to_owned(), false),
+    };
+    Row {
+        scenario: s.name,
+        path: s.path,
+        verdict,
+        kernel_ns,
+        pass,
+    }
+}
+
+/// The documents' claims beyond the flows, for the scenarios that carry one.
+fn extra_check(s: &Scenario, output: &str, tracer: &Tracer) -> Option<Result<String, String>> {
+    match s.name {
+        "cat /proc/PID/stat /proc/PID/statm" => {
+            let mut lines = output.lines();
+            let (stat, statm) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
+            Some(checks::statm_resident_equals_stat_rss(stat, statm))
+        }
+        // The table is the kernel's, so any live pid directory shows it.
+        "ls -l /proc/PID" => Some(checks::pid_directory_matches_table(
+            Path::new("/proc/self"),
+            Table::Tgid,
+            &tracer.kernel,
+        )),
+        _ => None,
+    }
+}
+
+fn table(rows: &[Row], tracer: &Tracer, out: &mut impl std::io::Write) -> std::io::Result<()> {
+    let w = rows
+        .iter()
+        .map(|r| r.scenario.len())
+        .max()
+        .unwrap_or(8)
+        .max(8);
+    let p = rows.iter().map(|r| r.path.len()).max().unwrap_or(4).max(4);
+    writeln!(
+        out,
+        "{:w$}  {:p$}  {:12}  kernel time",
+        "scenario", "path", "verdict"
+    )?;
+    for r in rows {
+        writeln!(
+            out,
+            "{:w$}  {:p$}  {:12}  {}",
+            r.scenario,
+            r.path,
+            r.verdict,
+            format_duration(r.kernel_ns)
+        )?;
+    }
+    let passed = rows.iter().filter(|r| r.pass).count();
+    writeln!(
+        out,
+        "\ntour on {}: {passed} of {} scenarios match the model; {} events, {} lost",
+        tracer.kernel.release,
+        rows.len(),
+        tracer.events,
+        tracer.lost()
+    )
+}
