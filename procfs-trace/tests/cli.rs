@@ -53,3 +53,25 @@ fn bad_arguments_are_rejected_before_anything_runs() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("duration"));
 }
+
+#[test]
+fn explain_needs_no_privileges() {
+    let mut cmd = Command::new(bin());
+    cmd.args(["explain", "/proc/1/limits", "--kernel", "6.1"]);
+    if is_root() {
+        cmd.uid(65534).gid(65534);
+    }
+    let out = cmd.output().expect("run procfs-trace");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(r#"proc_pid_lookup(name="1") = 0"#),
+        "{stdout}"
+    );
+    assert!(stdout.contains("show=proc_pid_limits"), "{stdout}");
+}

@@ -96,7 +96,10 @@ fn ls_proc_lists_static_entries_then_pids() {
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn only_the_command_tree_is_traced_and_its_status_is_returned() {
-    let t = trace(&[], &["sh", "-c", "cat /proc/self/stat >/dev/null; exit 3"]);
+    let t = trace(
+        &["--raw"],
+        &["sh", "-c", "cat /proc/self/stat >/dev/null; exit 3"],
+    );
     assert_eq!(t.code, Some(3), "stderr: {}", t.stderr);
     assert!(!t.events.is_empty());
     for e in &t.events {
@@ -106,8 +109,69 @@ fn only_the_command_tree_is_traced_and_its_status_is_returned() {
             ["sh", "exe", "cat"].contains(&e["comm"].as_str().unwrap_or("")),
             "foreign task traced: {e}"
         );
-        assert!(e["depth"].is_u64(), "tree mode adds depth: {e}");
     }
+}
+
+/// `check` rebuilds the open and the reads of `cat /proc/PID/limits` into
+/// flows with their paths, and the model matches each of them.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn check_matches_the_flows_of_cat_limits() {
+    let out_file = std::env::temp_dir().join("check-limits.jsonl");
+    let out = support::run(&[
+        "check",
+        "--format",
+        "jsonl",
+        "-o",
+        out_file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/$$/limits >/dev/null; exit 0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("PASS"), "{stderr}");
+    let flows: Vec<serde_json::Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "flow")
+        .collect();
+    let on_limits: Vec<_> = flows
+        .iter()
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with("/limits")))
+        .collect();
+    let kinds: Vec<&str> = on_limits
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["lookup", "read", "read"], "{on_limits:?}");
+    for f in &on_limits {
+        assert_eq!(f["verdict"], "match", "{f}");
+    }
+    let read = on_limits[1];
+    assert_eq!(read["calls"][0]["probe"], "seq_read");
+    assert_eq!(read["calls"][0]["children"][0]["show"], "proc_single_show");
+}
+
+/// The tour runs every scenario of the documents and all match the model.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn tour_matches_every_scenario() {
+    let out = support::run(&["tour"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let table = stdout
+        .rsplit_once("scenario ")
+        .map(|(_, t)| t)
+        .unwrap_or(&stdout);
+    println!("TOUR:\nscenario {table}");
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("14 of 14 scenarios match the model"),
+        "{stdout}"
+    );
 }
 
 #[test]
