@@ -23,19 +23,9 @@ pub struct Guest {
     pub env: Vec<(String, String)>,
 }
 
-/// The default guest command: trace one procfs read.
+/// The default guest command: the tour of the documents' scenarios.
 pub fn default_command() -> Vec<String> {
-    [
-        "procfs-trace",
-        "trace",
-        "--raw",
-        "--",
-        "sh",
-        "-c",
-        "cat /proc/$$/limits",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["procfs-trace", "tour"].map(String::from).to_vec()
 }
 
 /// The host procfs-trace binary for the guest: $XTASK_GUEST_BIN, or a fresh release build.

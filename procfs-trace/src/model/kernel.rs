@@ -4,43 +4,10 @@ use std::collections::HashSet;
 
 use super::pid_table::KernelVersion;
 
-/// Config options the model's tables depend on that each modelled Debian cloud
-/// kernel sets (=y or =m), from its `config-*` file; used when the running
+/// Config options the model's tables depend on that the modelled Debian cloud
+/// kernels set (=y or =m), from their `config-*` files; used when the running
 /// kernel's own config cannot be read, and by `explain --kernel`.
-const DEBIAN_CONFIGS: &[(KernelVersion, &[&str])] = &[
-    (KernelVersion::new(5, 10), DEBIAN_5_10_TO_6_12),
-    (KernelVersion::new(6, 1), DEBIAN_5_10_TO_6_12),
-    (KernelVersion::new(6, 12), DEBIAN_5_10_TO_6_12),
-    (
-        KernelVersion::new(7, 2),
-        &[
-            "CONFIG_AUDIT",
-            "CONFIG_CGROUPS",
-            "CONFIG_CHECKPOINT_RESTORE",
-            "CONFIG_ELF_CORE",
-            "CONFIG_HAVE_ARCH_TRACEHOOK",
-            "CONFIG_KALLSYMS",
-            "CONFIG_KSM",
-            "CONFIG_LIVEPATCH",
-            "CONFIG_NET",
-            "CONFIG_NUMA",
-            "CONFIG_POSIX_TIMERS",
-            "CONFIG_PROC_CHILDREN",
-            "CONFIG_PROC_CPU_RESCTRL",
-            "CONFIG_PROC_PAGE_MONITOR",
-            "CONFIG_PROC_PID_ARCH_STATUS",
-            "CONFIG_SCHED_AUTOGROUP",
-            "CONFIG_SCHED_INFO",
-            "CONFIG_SECURITY",
-            "CONFIG_STACKTRACE",
-            "CONFIG_TASK_IO_ACCOUNTING",
-            "CONFIG_TIME_NS",
-            "CONFIG_USER_NS",
-        ],
-    ),
-];
-
-const DEBIAN_5_10_TO_6_12: &[&str] = &[
+const DEBIAN_OPTIONS: &[&str] = &[
     "CONFIG_AUDIT",
     "CONFIG_CGROUPS",
     "CONFIG_CHECKPOINT_RESTORE",
@@ -65,6 +32,18 @@ const DEBIAN_5_10_TO_6_12: &[&str] = &[
     "CONFIG_TASK_IO_ACCOUNTING",
     "CONFIG_TIME_NS",
     "CONFIG_USER_NS",
+];
+
+/// Each modelled Debian kernel, with the options of [`DEBIAN_OPTIONS`] it lacks:
+/// 7.2 drops cpuset v1 (so PROC_PID_CPUSET) and SCHED_DEBUG.
+const DEBIAN_CONFIGS: &[(KernelVersion, &[&str])] = &[
+    (KernelVersion::new(5, 10), &[]),
+    (KernelVersion::new(6, 1), &[]),
+    (KernelVersion::new(6, 12), &[]),
+    (
+        KernelVersion::new(7, 2),
+        &["CONFIG_PROC_PID_CPUSET", "CONFIG_SCHED_DEBUG"],
+    ),
 ];
 
 /// Where the config the model uses came from.
@@ -92,7 +71,7 @@ pub struct KernelFacts {
 impl KernelFacts {
     /// The modelled Debian kernel nearest at or below `version` (the oldest for older ones).
     pub fn debian(version: KernelVersion) -> KernelFacts {
-        let (v, opts) = DEBIAN_CONFIGS
+        let (v, lacks) = DEBIAN_CONFIGS
             .iter()
             .rev()
             .find(|(v, _)| *v <= version)
@@ -100,7 +79,11 @@ impl KernelFacts {
         KernelFacts {
             release: version.to_string(),
             version,
-            config: opts.iter().map(|s| s.to_string()).collect(),
+            config: DEBIAN_OPTIONS
+                .iter()
+                .filter(|o| !lacks.contains(o))
+                .map(|s| s.to_string())
+                .collect(),
             source: ConfigSource::Debian(*v),
         }
     }
