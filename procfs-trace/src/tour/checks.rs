@@ -4,12 +4,48 @@ use std::{fs, os::unix::fs::MetadataExt as _, path::Path};
 
 use crate::model::{
     kernel::KernelFacts,
-    pid_table::{self, Table},
+    pid_table::{self, KernelVersion, Table},
 };
 
-/// statm's resident (field 2) against stat's rss (field 24): both count the
-/// process's resident pages, read from the same mm counters.
-pub fn statm_resident_equals_stat_rss(stat: &str, statm: &str) -> Result<String, String> {
+/// First version seen where `task_statm` sums the per-CPU rss counters exactly
+/// (`get_mm_counter_sum`) while stat's rss still reads them approximately
+/// (`get_mm_rss` → `percpu_counter_read_positive`): Debian's 6.12.117 and
+/// 7.2.13 sources do, 6.1.192 (one atomic counter read by both) does not.
+pub const STATM_EXACT_SUM_SINCE: KernelVersion = KernelVersion::new(6, 12);
+
+/// The documents' claim that statm's resident (field 2) equals stat's rss
+/// (field 24). Where statm sums the per-CPU counters and stat does not, the
+/// two may differ by what the CPUs hold back: up to one `percpu_counter_batch`
+/// (max(32, 2 × CPUs)) per CPU for each of the three rss counters.
+pub fn statm_resident_vs_stat_rss(
+    stat: &str,
+    statm: &str,
+    version: KernelVersion,
+    cpus: u64,
+) -> Result<String, String> {
+    let (resident, rss) = resident_and_rss(stat, statm)?;
+    if version < STATM_EXACT_SUM_SINCE {
+        return if rss == resident {
+            Ok(format!("statm resident {resident} = stat rss {rss} pages"))
+        } else {
+            Err(format!("statm resident {resident} != stat rss {rss}"))
+        };
+    }
+    let bound = 3 * 32u64.max(2 * cpus) * cpus;
+    let diff = resident.abs_diff(rss);
+    if diff <= bound {
+        Ok(format!(
+            "statm resident {resident} vs stat rss {rss} pages: differ by {diff}, within the {bound} the per-CPU counters may hold back (statm sums them exactly since {STATM_EXACT_SUM_SINCE}, stat does not)"
+        ))
+    } else {
+        Err(format!(
+            "statm resident {resident} and stat rss {rss} differ by {diff}, more than per-CPU counter drift ({bound}) explains"
+        ))
+    }
+}
+
+/// statm's field 2 and stat's field 24, as page counts.
+fn resident_and_rss(stat: &str, statm: &str) -> Result<(u64, u64), String> {
     // comm (field 2) may hold spaces; fields after it start past the last ')'.
     let after = stat
         .rsplit_once(')')
@@ -22,11 +58,11 @@ pub fn statm_resident_equals_stat_rss(stat: &str, statm: &str) -> Result<String,
         .split_whitespace()
         .nth(1)
         .ok_or("statm has fewer than 2 fields")?;
-    if rss == &resident {
-        Ok(format!("statm resident {resident} = stat rss {rss} pages"))
-    } else {
-        Err(format!("statm resident {resident} != stat rss {rss}"))
-    }
+    let num = |s: &str| {
+        s.parse::<u64>()
+            .map_err(|_| format!("{s:?} is not a page count"))
+    };
+    Ok((num(resident)?, num(rss)?))
 }
 
 /// Lists `dir` (a pid directory) and compares entries, order, modes and nlink
@@ -82,9 +118,14 @@ mod tests {
     #[test]
     fn statm_against_stat() {
         let stat = "42 (a b) S 1 42 42 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 123 1234567 321 18446744073709551615";
-        assert!(statm_resident_equals_stat_rss(stat, "1000 321 200 10 0 50 0").is_ok());
-        let err = statm_resident_equals_stat_rss(stat, "1000 322 200 10 0 50 0").unwrap_err();
+        let v6_1 = KernelVersion::new(6, 1);
+        assert!(statm_resident_vs_stat_rss(stat, "1000 321 200 10 0 50 0", v6_1, 2).is_ok());
+        let err = statm_resident_vs_stat_rss(stat, "1000 322 200 10 0 50 0", v6_1, 2).unwrap_err();
         assert!(err.contains("322") && err.contains("321"));
-        assert!(statm_resident_equals_stat_rss("garbage", "1 2").is_err());
+        assert!(statm_resident_vs_stat_rss("garbage", "1 2", v6_1, 2).is_err());
+        // From 6.12 statm is exact and stat approximate: a per-CPU drift is expected.
+        let v6_12 = KernelVersion::new(6, 12);
+        assert!(statm_resident_vs_stat_rss(stat, "1000 352 200 10 0 50 0", v6_12, 2).is_ok());
+        assert!(statm_resident_vs_stat_rss(stat, "1000 999 200 10 0 50 0", v6_12, 2).is_err());
     }
 }

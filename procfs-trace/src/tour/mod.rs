@@ -136,7 +136,15 @@ fn extra_check(s: &Scenario, output: &str, tracer: &Tracer) -> Option<Result<Str
         "cat /proc/PID/stat /proc/PID/statm" => {
             let mut lines = output.lines();
             let (stat, statm) = (lines.next().unwrap_or(""), lines.next().unwrap_or(""));
-            Some(checks::statm_resident_equals_stat_rss(stat, statm))
+            {
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get() as u64);
+                Some(checks::statm_resident_vs_stat_rss(
+                    stat,
+                    statm,
+                    tracer.kernel.version,
+                    cpus,
+                ))
+            }
         }
         // The table is the kernel's, so any live pid directory shows it.
         "ls -l /proc/PID" => Some(checks::pid_directory_matches_table(
