@@ -10,7 +10,7 @@ use crate::{
     check::{Checked, Checker},
     events::{
         decode::Event,
-        render::{Format, Renderer, Symbolize},
+        render::{self, Format, Renderer, Symbolize},
     },
     flows::{builder::FlowBuilder, print},
 };
@@ -163,10 +163,8 @@ impl Sink for FlowSink {
     fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
         if new > 0 {
             let format = self.format;
-            self.out.write(|w| match format {
-                Format::Jsonl => writeln!(w, r#"{{"type":"lost","count":{new},"total":{total}}}"#),
-                Format::Text => writeln!(w, "!! {new} events lost (ring buffer full), {total} in all: operations around here are inconclusive"),
-            })?;
+            self.out
+                .write(|w| render::write_lost(format, new, total, &mut &mut *w))?;
         }
         let ops = self.builder.release(new > 0);
         self.emit(ops)

@@ -101,13 +101,7 @@ impl Renderer {
 
     /// Writes a notice that the kernel dropped events (ring buffer full).
     pub fn lost(&mut self, new: u64, total: u64, out: &mut impl Write) -> io::Result<()> {
-        match self.format {
-            Format::Jsonl => writeln!(out, r#"{{"type":"lost","count":{new},"total":{total}}}"#),
-            Format::Text => writeln!(
-                out,
-                "!! {new} events lost (ring buffer full), {total} in all: call trees around here are incomplete"
-            ),
-        }
+        write_lost(self.format, new, total, out)
     }
 
     fn place(&mut self, o: &Origin, frame: Frame, phase: Phase) -> Place {
@@ -292,6 +286,17 @@ struct JsonSyscall<'a> {
     depth: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     duration_ns: Option<u64>,
+}
+
+/// The record of `new` lost events (`total` so far) in the output stream.
+pub fn write_lost(format: Format, new: u64, total: u64, out: &mut impl Write) -> io::Result<()> {
+    match format {
+        Format::Jsonl => writeln!(out, r#"{{"type":"lost","count":{new},"total":{total}}}"#),
+        Format::Text => writeln!(
+            out,
+            "!! {new} events lost (ring buffer full), {total} in all: what ran around here is incomplete"
+        ),
+    }
 }
 
 /// Errno names for the values procfs functions return.
