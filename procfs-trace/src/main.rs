@@ -9,6 +9,7 @@ mod flows;
 mod kernel;
 mod model;
 mod probes;
+mod recording;
 mod tour;
 
 use clap::Parser as _;
