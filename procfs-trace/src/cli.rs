@@ -27,9 +27,89 @@ pub enum Command {
     /// Run each scenario of the procfs documents under the tracer, check its
     /// flows and print a table of verdicts (exit 1 unless all match).
     Tour(TourArgs),
+    /// Record the tracer's events to a file (mode 0600) that replay, check and
+    /// info read anywhere, without root.
+    Record(RecordArgs),
+    /// Replay a recording's flows, checked against the model (no root needed).
+    Replay(ReplayArgs),
+    /// Summarise a recording: kernel, time span, events, operations, losses.
+    Info(InfoArgs),
     /// Show the model's predicted kernel flow for a /proc path, with a reason
     /// for every call (no root or BPF needed).
     Explain(ExplainArgs),
+}
+
+/// Arguments of `record`.
+#[derive(Debug, Args)]
+pub struct RecordArgs {
+    /// The recording to write.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+    /// Record only this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+    /// Record only tasks with this name.
+    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
+    pub comm: Option<String>,
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// Command to run and record with its children.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+impl From<RecordArgs> for crate::agent::record::RecordOptions {
+    fn from(a: RecordArgs) -> Self {
+        crate::agent::record::RecordOptions {
+            output: a.output,
+            pid: a.pid,
+            comm: a.comm,
+            duration: a.duration,
+            command: a.command,
+        }
+    }
+}
+
+/// Arguments of `replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The recording.
+    pub file: PathBuf,
+    /// Exit 1 on any divergence, 3 when events were lost, incomplete or damaged.
+    #[arg(long)]
+    pub check: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = crate::replay::ReplayFormat::Tree)]
+    pub format: crate::replay::ReplayFormat,
+    /// Only this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+    /// Only tasks with this name.
+    #[arg(long, value_name = "NAME")]
+    pub comm: Option<String>,
+    /// Only operations on paths matching this glob, e.g. '/proc/*/limits'.
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+}
+
+impl ReplayArgs {
+    /// The replay options these arguments ask for.
+    pub fn options(&self) -> crate::replay::ReplayOptions {
+        crate::replay::ReplayOptions {
+            check: self.check,
+            pid: self.pid,
+            comm: self.comm.clone(),
+            path: self.path.clone(),
+        }
+    }
+}
+
+/// Arguments of `info`.
+#[derive(Debug, Args)]
+pub struct InfoArgs {
+    /// The recording.
+    pub file: PathBuf,
 }
 
 /// Arguments of `explain`.
@@ -76,6 +156,10 @@ pub struct TourArgs {
     /// Output format of the flows.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+    /// Also record the tour's events to this file (the project's test fixtures
+    /// are made this way).
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Arguments of `trace`.
@@ -103,6 +187,9 @@ pub struct TraceArgs {
     /// Write events to this file instead of standard output.
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Also record the events to this file, for replay elsewhere.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
     /// Command to run and trace with its children; tracing stops when it exits
     /// and procfs-trace exits with its status.
     #[arg(last = true, value_name = "CMD")]
@@ -155,6 +242,7 @@ impl From<TraceArgs> for TraceOptions {
             buffer_kib: a.buffer_kib,
             output: a.output,
             command: a.command,
+            record: a.record,
         }
     }
 }

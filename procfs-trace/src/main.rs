@@ -10,6 +10,7 @@ mod kernel;
 mod model;
 mod probes;
 mod recording;
+mod replay;
 mod tour;
 
 use clap::Parser as _;
@@ -29,7 +30,10 @@ fn main() {
         match cli.command {
             Command::Trace(args) => agent::session::run(args.into(), false).await,
             Command::Check(args) => agent::session::run(args.into(), true).await,
-            Command::Tour(args) => tour::run(args.format).await,
+            Command::Tour(args) => tour::run(args.format, args.record.as_deref()).await,
+            Command::Record(args) => agent::record::run(args.into()).await,
+            Command::Replay(args) => replay::run(&args.file, args.format, &args.options()),
+            Command::Info(args) => replay::info(&args.file, &mut std::io::stdout()).map(|()| 0),
             Command::Explain(args) => explain::run(
                 &args.path,
                 args.op.map(Into::into),

@@ -267,3 +267,99 @@ fn overflowing_the_ring_buffer_is_counted_and_reported() {
     );
     assert_eq!(last_total, t.lost(), "the stream and the summary disagree");
 }
+
+/// A recorder killed with SIGKILL leaves a file that replays up to its last
+/// flushed chunk (chunks are flushed every 250 ms).
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn a_killed_recorder_leaves_a_readable_file() {
+    use std::os::unix::process::CommandExt as _;
+    let file = std::env::temp_dir().join("killed.pftrace");
+    let mut recorder = std::process::Command::new(support::bin())
+        .args(["record", "-o", file.to_str().unwrap(), "--", "sh", "-c"])
+        .arg("while :; do cat /proc/self/stat >/dev/null; done")
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_secs(8));
+    // SAFETY: kill(2) on the process group we just created (recorder and its loop).
+    unsafe { libc::kill(-(recorder.id() as i32), libc::SIGKILL) };
+    let _ = recorder.wait();
+    let info = support::run(&["info", file.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert_eq!(
+        info.status.code(),
+        Some(0),
+        "{text}{}",
+        String::from_utf8_lossy(&info.stderr)
+    );
+    let events: u64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("events:"))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    println!("KILLED: {text}");
+    assert!(
+        events > 100,
+        "only {events} events survived the kill: {text}"
+    );
+    let replay = support::run(&["replay", "--format", "jsonl", file.to_str().unwrap()]);
+    assert_eq!(replay.status.code(), Some(0));
+    assert!(String::from_utf8_lossy(&replay.stdout)
+        .lines()
+        .any(|l| l.contains(r#""verdict":"match""#)));
+}
+
+/// `check --record` and a replay of that recording give the same flows.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn a_recording_replays_to_the_live_flows() {
+    let dir = std::env::temp_dir();
+    let (rec, live) = (dir.join("live.pftrace"), dir.join("live.jsonl"));
+    let out = support::run(&[
+        "check",
+        "--format",
+        "jsonl",
+        "-o",
+        live.to_str().unwrap(),
+        "--record",
+        rec.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/$$/status /proc/meminfo >/dev/null; ls /proc >/dev/null; exit 0",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let replay = support::run(&[
+        "replay",
+        "--check",
+        "--format",
+        "jsonl",
+        rec.to_str().unwrap(),
+    ]);
+    assert_eq!(
+        replay.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let flows = |text: &str| -> Vec<serde_json::Value> {
+        let mut v: Vec<serde_json::Value> = text
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| v["type"] == "flow")
+            .collect();
+        v.sort_by_key(|f| (f["start_ns"].as_u64(), f["tid"].as_u64()));
+        v
+    };
+    let live = flows(&std::fs::read_to_string(&live).unwrap());
+    let replayed = flows(&String::from_utf8_lossy(&replay.stdout));
+    assert!(live.len() > 10, "{} flows", live.len());
+    assert_eq!(live, replayed);
+}

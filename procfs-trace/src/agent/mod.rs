@@ -1,6 +1,7 @@
 //! The tracing session: preflight, plan, attach, stream, report.
 
 pub mod child;
+pub mod record;
 pub mod session;
 pub mod sink;
 pub mod tracer;

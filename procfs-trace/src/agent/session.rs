@@ -6,6 +6,7 @@ use anyhow::Context as _;
 
 use super::{
     child,
+    record::{self, Tee},
     sink::{FlowSink, Output, RawSink, Sink},
     tracer::{Filters, Stopped, Tracer},
 };
@@ -30,6 +31,8 @@ pub struct TraceOptions {
     pub output: Option<PathBuf>,
     /// Command to start and trace (with its descendants).
     pub command: Vec<String>,
+    /// Also record the events to this file.
+    pub record: Option<PathBuf>,
 }
 
 /// `check` exits with this when nothing diverged but evidence was missing.
@@ -58,22 +61,40 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
         true => None,
         false => Some(child::spawn(&opts.command)?),
     };
-    let (stopped, flows) = if opts.raw && !check {
-        let mut sink = RawSink::new(opts.format, false, out);
-        let stopped = tracer
-            .stream(child.as_mut(), opts.duration, &mut sink)
-            .await?;
-        sink.flush()?;
-        (stopped, None)
+    let mut recorder = match &opts.record {
+        Some(path) => {
+            let verb = if check { "check" } else { "trace" };
+            let mut command = vec!["procfs-trace".to_owned(), verb.to_owned()];
+            command.extend(opts.command.iter().cloned());
+            Some(record::create(path, &tracer, command)?)
+        }
+        None => None,
+    };
+    let mut raw_sink;
+    let mut flow_sink = None;
+    let sink: &mut dyn Sink = if opts.raw && !check {
+        raw_sink = RawSink::new(opts.format, false, out);
+        &mut raw_sink
     } else {
         let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
-        let mut sink = FlowSink::new(checker, opts.format, out);
-        let stopped = tracer
-            .stream(child.as_mut(), opts.duration, &mut sink)
-            .await?;
-        sink.finish(false)?;
-        (stopped, Some(sink))
+        flow_sink.insert(FlowSink::new(checker, opts.format, out))
     };
+    let stopped = match &mut recorder {
+        Some(r) => {
+            tracer
+                .stream(child.as_mut(), opts.duration, &mut Tee(sink, r))
+                .await?
+        }
+        None => tracer.stream(child.as_mut(), opts.duration, sink).await?,
+    };
+    sink.flush()?;
+    if let Some(r) = &mut recorder {
+        r.writer.flush_chunk(0)?;
+    }
+    if let Some(f) = &mut flow_sink {
+        f.finish(false)?;
+    }
+    let flows = flow_sink;
     let lost = tracer.lost();
     eprintln!(
         "procfs-trace: {} events in {:.1} s, {lost} lost (ring buffer full){}{}",

@@ -12,13 +12,13 @@ use crate::{
         decode::Event,
         render::{self, Format, Renderer, Symbolize},
     },
-    flows::{builder::FlowBuilder, print},
+    flows::{builder::FlowBuilder, op::Op, print},
 };
 
 /// A consumer of the event stream.
 pub trait Sink {
-    /// One decoded event.
-    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()>;
+    /// One event: the bytes the kernel wrote, and their decoding.
+    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()>;
     /// The lost-event counter was read: `new` more since the last tick.
     fn tick(&mut self, new: u64, total: u64) -> io::Result<()>;
     /// A batch of events ended.
@@ -68,7 +68,7 @@ impl RawSink {
 }
 
 impl Sink for RawSink {
-    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
         let r = &mut self.renderer;
         self.out.write(|w| r.event(ev, symbolize, &mut &mut *w))
     }
@@ -84,6 +84,9 @@ impl Sink for RawSink {
     }
 }
 
+/// Which operations a [`FlowSink`] reports.
+pub type OpFilter = Box<dyn Fn(&Op) -> bool>;
+
 /// Rebuilds operations, checks them and prints each with its verdict.
 pub struct FlowSink {
     builder: FlowBuilder,
@@ -96,6 +99,8 @@ pub struct FlowSink {
     pub kept: Option<Vec<Checked>>,
     /// Whether operations are printed.
     pub print: bool,
+    /// Only operations this accepts are counted, printed and kept.
+    pub filter: Option<OpFilter>,
 }
 
 impl FlowSink {
@@ -109,6 +114,7 @@ impl FlowSink {
             counts: BTreeMap::new(),
             kept: None,
             print: true,
+            filter: None,
         }
     }
 
@@ -138,9 +144,13 @@ impl FlowSink {
         }
     }
 
-    fn emit(&mut self, ops: Vec<crate::flows::op::Op>) -> io::Result<()> {
+    fn emit(&mut self, ops: Vec<Op>) -> io::Result<()> {
         for op in ops {
+            // Every operation is checked, so the dcache state stays whole.
             let checked = self.checker.check(op);
+            if self.filter.as_ref().is_some_and(|f| !f(&checked.op)) {
+                continue;
+            }
             *self.counts.entry(checked.verdict.name()).or_default() += 1;
             if self.print {
                 let format = self.format;
@@ -156,7 +166,7 @@ impl FlowSink {
 }
 
 impl Sink for FlowSink {
-    fn event(&mut self, ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
         self.builder.push(ev, symbolize);
         Ok(())
     }

@@ -39,6 +39,10 @@ pub struct Filters {
 /// Loaded and attached probes.
 pub struct Tracer {
     attached: Attached,
+    /// What was decided for this kernel.
+    pub plan: Plan,
+    /// The settings handed to the eBPF programs.
+    pub config: Config,
     ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
     lost_seen: u64,
@@ -91,7 +95,8 @@ impl Tracer {
         for d in &plan.degraded {
             warn(d);
         }
-        let mut attached = attach(&plan, &configure(&plan, filters), buffer_kib * 1024)?;
+        let config = configure(&plan, filters);
+        let mut attached = attach(&plan, &config, buffer_kib * 1024)?;
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
@@ -130,6 +135,8 @@ impl Tracer {
         );
         Ok(Tracer {
             attached,
+            plan,
+            config,
             ring,
             lost_map,
             lost_seen: 0,
@@ -138,6 +145,19 @@ impl Tracer {
             events: 0,
             undecodable: 0,
         })
+    }
+
+    /// Whether syscalls are followed.
+    pub fn syscalls(&self) -> bool {
+        self.attached.syscalls_missing.is_none()
+    }
+
+    /// Probes attached, with the symbol each is attached to.
+    pub fn attached(&self) -> impl Iterator<Item = &crate::probes::plan::Planned> {
+        self.plan
+            .probes
+            .iter()
+            .filter(|p| self.attached.attached.contains(&p.id))
     }
 
     /// Names of the functions actually probed.
@@ -231,7 +251,7 @@ fn drain(
         match decode(&item) {
             Ok(ev) => {
                 *events += 1;
-                sink.event(&ev, &symbolize)?;
+                sink.event(&item, &ev, &symbolize)?;
             }
             Err(e) => {
                 if *undecodable == 0 {

@@ -5,4 +5,5 @@
 pub mod builder;
 pub mod call;
 pub mod op;
+pub mod perfetto;
 pub mod print;

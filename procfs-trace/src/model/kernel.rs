@@ -104,6 +104,24 @@ impl KernelFacts {
         Some(facts)
     }
 
+    /// A kernel as a recording describes it.
+    pub fn recorded(release: &str, options: &[String]) -> Option<KernelFacts> {
+        let version = KernelVersion::parse(release)?;
+        Some(KernelFacts {
+            release: release.to_owned(),
+            version,
+            config: options.iter().cloned().collect(),
+            source: ConfigSource::Running,
+        })
+    }
+
+    /// The options set, sorted (what a recording stores).
+    pub fn options(&self) -> Vec<String> {
+        let mut v: Vec<String> = self.config.iter().cloned().collect();
+        v.sort();
+        v
+    }
+
     /// Whether CONFIG option `name` (in full, "CONFIG_NET") is =y or =m.
     pub fn has(&self, name: &str) -> bool {
         self.config.contains(name)

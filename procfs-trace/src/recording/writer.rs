@@ -104,6 +104,7 @@ impl<W: Write> Writer<W> {
     }
 
     /// The underlying writer.
+    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -13,7 +13,8 @@ use tokio::io::AsyncReadExt as _;
 use crate::{
     agent::{
         child,
-        sink::{FlowSink, Output},
+        record::{self, Tee},
+        sink::{FlowSink, Output, Sink},
         tracer::{Filters, Stopped, Tracer},
     },
     check::{Checked, Checker, Verdict},
@@ -22,6 +23,13 @@ use crate::{
     model::pid_table::Table,
 };
 use scenarios::{matches, Scenario, SCENARIOS};
+
+/// Where `tour --record FILE` writes the live run's flows: `FILE.live.jsonl`.
+pub fn live_flows_path(record: &Path) -> std::path::PathBuf {
+    let mut name = record.as_os_str().to_owned();
+    name.push(".live.jsonl");
+    name.into()
+}
 
 /// One row of the final table.
 struct Row {
@@ -32,8 +40,9 @@ struct Row {
     pass: bool,
 }
 
-/// Runs every scenario; returns 0 when all match, 1 otherwise.
-pub async fn run(format: Format) -> anyhow::Result<i32> {
+/// Runs every scenario, recording the events to `record` when given; returns
+/// 0 when all match, 1 otherwise.
+pub async fn run(format: Format, record: Option<&Path>) -> anyhow::Result<i32> {
     let filters = Filters {
         descendants: true,
         ..Filters::default()
@@ -42,11 +51,24 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
     let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
     let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
     sink.print = false;
+    let mut recorder = match record {
+        Some(path) => Some(record::create(
+            path,
+            &tracer,
+            vec!["procfs-trace".into(), "tour".into()],
+        )?),
+        None => None,
+    };
     let mut rows = Vec::new();
+    let mut all: Vec<Checked> = Vec::new();
     let mut stdout = std::io::stdout();
     for s in SCENARIOS {
         sink.kept = Some(Vec::new());
-        let (code, output) = run_one(&mut tracer, &mut sink, s).await?;
+        let (code, output) = match &mut recorder {
+            Some(r) => run_one(&mut tracer, &mut Tee(&mut sink, r), s).await?,
+            None => run_one(&mut tracer, &mut sink, s).await?,
+        };
+        sink.finish(false)?;
         let ops: Vec<Checked> = sink.kept.take().unwrap_or_default();
         let relevant: Vec<&Checked> = ops
             .iter()
@@ -77,20 +99,39 @@ pub async fn run(format: Format) -> anyhow::Result<i32> {
         }
         writeln!(stdout)?;
         rows.push(row);
+        all.extend(ops);
     }
     table(&rows, &tracer, &mut stdout)?;
+    if let (Some(r), Some(path)) = (&mut recorder, record) {
+        r.writer.flush_chunk(0)?;
+        // The live flows beside the recording, so a replay can be compared with them.
+        let live = live_flows_path(path);
+        let mut f = std::io::BufWriter::new(
+            crate::agent::session::open_private(&live)
+                .with_context(|| format!("cannot create {}", live.display()))?,
+        );
+        for c in &all {
+            print::print(c, Format::Jsonl, &mut f)?;
+        }
+        f.flush()?;
+        eprintln!(
+            "procfs-trace: tour recorded to {} ({} events, {} bytes)",
+            path.display(),
+            r.writer.events,
+            r.writer.bytes
+        );
+    }
     Ok(if rows.iter().all(|r| r.pass) { 0 } else { 1 })
 }
 
 async fn run_one(
     tracer: &mut Tracer,
-    sink: &mut FlowSink,
+    sink: &mut dyn Sink,
     s: &Scenario,
 ) -> anyhow::Result<(i32, String)> {
     let argv = ["sh".to_owned(), "-c".to_owned(), s.script.to_owned()];
     let mut child = child::spawn_captured(&argv)?;
     let stopped = tracer.stream(Some(&mut child), None, sink).await?;
-    sink.finish(false)?;
     let mut output = String::new();
     if let Some(mut out) = child.stdout.take() {
         out.read_to_string(&mut output)

@@ -1,0 +1,195 @@
+//! `record`: the tracer's raw events into a recording, a chunk per tick.
+
+use std::{io, path::PathBuf, time::Duration};
+
+use anyhow::Context as _;
+use procfs_trace_common::{Chain, NO_ARG};
+
+use super::{
+    child,
+    sink::Sink,
+    tracer::{Filters, Stopped, Tracer},
+};
+use crate::{
+    agent::session::open_private,
+    events::{decode::Event, render::Symbolize},
+    model::kernel::ConfigSource,
+    recording::{
+        format::{Header, ProbeRecord},
+        writer::Writer,
+    },
+};
+
+/// What the user asked `record` for.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// The file to write.
+    pub output: PathBuf,
+    /// Trace only this process.
+    pub pid: Option<u32>,
+    /// Trace only tasks with this comm.
+    pub comm: Option<String>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Command to start and record with its descendants.
+    pub command: Vec<String>,
+}
+
+/// Records until the command exits, the duration ends or a signal; returns the exit code.
+pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
+    let filters = Filters {
+        pid: opts.pid,
+        comm: opts.comm.clone(),
+        descendants: !opts.command.is_empty(),
+    };
+    let mut tracer = Tracer::start(&filters, 4096)?;
+    let mut command = vec!["procfs-trace".to_owned(), "record".to_owned()];
+    command.extend(opts.command.iter().cloned());
+    let mut sink = create(&opts.output, &tracer, command)?;
+    let mut child = match opts.command.is_empty() {
+        true => {
+            eprintln!(
+                "procfs-trace: recording to {}; Ctrl-C to stop",
+                opts.output.display()
+            );
+            None
+        }
+        false => Some(child::spawn(&opts.command)?),
+    };
+    let stopped = tracer
+        .stream(child.as_mut(), opts.duration, &mut sink)
+        .await?;
+    sink.writer.flush_chunk(0)?;
+    eprintln!(
+        "procfs-trace: recorded {} events ({} lost in the kernel) to {}, {} bytes",
+        sink.writer.events,
+        tracer.lost(),
+        opts.output.display(),
+        sink.writer.bytes
+    );
+    Ok(match stopped {
+        Stopped::Exited(code) => code,
+        _ => 0,
+    })
+}
+
+/// The header describing this tracer's kernel and probes.
+pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
+    let chains = |spec: &procfs_trace_common::ProbeSpec| {
+        [("name", spec.name), ("pos", spec.pos), ("show", spec.addr)]
+            .into_iter()
+            .filter(|(_, c): &(&str, Chain)| c.arg != NO_ARG)
+            .map(|(what, c)| {
+                (
+                    what.to_owned(),
+                    c.arg,
+                    c.offsets[..usize::from(c.steps).min(c.offsets.len())].to_vec(),
+                )
+            })
+            .collect()
+    };
+    let c = &tracer.config;
+    Header {
+        tool: format!("procfs-trace {}", env!("CARGO_PKG_VERSION")),
+        kernel_release: tracer.kernel.release.clone(),
+        kernel_config: tracer.kernel.options(),
+        kernel_config_source: match &tracer.kernel.source {
+            ConfigSource::Running => "running".to_owned(),
+            ConfigSource::Debian(v) => format!("debian {v}"),
+        },
+        probes: tracer
+            .attached()
+            .map(|p| ProbeRecord {
+                func: p.id.def().func.to_owned(),
+                symbol: p.symbol.clone(),
+                chains: chains(&p.spec),
+            })
+            .collect(),
+        skipped: tracer
+            .plan
+            .skipped
+            .iter()
+            .map(|s| s.func.to_owned())
+            .collect(),
+        offsets: vec![
+            ("task_struct.real_parent".to_owned(), c.task_real_parent),
+            ("task_struct.tgid".to_owned(), c.task_tgid),
+            ("pt_regs.di".to_owned(), c.regs_arg0),
+            ("pt_regs.si".to_owned(), c.regs_arg1),
+            ("pt_regs.dx".to_owned(), c.regs_arg2),
+            ("pt_regs.r10".to_owned(), c.regs_arg3),
+        ],
+        clock_monotonic_ns: clock(libc::CLOCK_MONOTONIC),
+        clock_realtime_ns: clock(libc::CLOCK_REALTIME),
+        syscalls: tracer.syscalls(),
+        command,
+    }
+}
+
+fn clock(id: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec we own.
+    unsafe { libc::clock_gettime(id, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Writes raw events and the symbols their callbacks need.
+pub struct RecordSink<W: io::Write> {
+    /// The recording being written.
+    pub writer: Writer<W>,
+}
+
+/// Sends everything to two sinks (the tour checks and records at once).
+pub struct Tee<'a>(pub &'a mut dyn Sink, pub &'a mut dyn Sink);
+
+impl Sink for Tee<'_> {
+    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+        self.0.event(raw, ev, symbolize)?;
+        self.1.event(raw, ev, symbolize)
+    }
+    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
+        self.0.tick(new, total)?;
+        self.1.tick(new, total)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
+    }
+}
+
+/// Creates `path` (mode 0600) and writes the header of this tracer's recording.
+pub fn create(
+    path: &std::path::Path,
+    tracer: &Tracer,
+    command: Vec<String>,
+) -> anyhow::Result<RecordSink<io::BufWriter<std::fs::File>>> {
+    let file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
+    let writer = Writer::new(io::BufWriter::new(file), &header(tracer, command))
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(RecordSink { writer })
+}
+
+impl<W: io::Write> Sink for RecordSink<W> {
+    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+        if let Event::Probe(p) = ev {
+            if let Some(addr) = p.addr {
+                if let Some(name) = symbolize(addr) {
+                    self.writer.symbol(addr, &name);
+                }
+            }
+        }
+        self.writer.event(raw, ev.origin().ts_ns);
+        Ok(())
+    }
+    fn tick(&mut self, new: u64, _total: u64) -> io::Result<()> {
+        self.writer.flush_chunk(new)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,276 @@
+//! `replay` and `info`: recordings read back offline, without root or BPF.
+
+use std::{collections::HashMap, io, path::Path};
+
+use anyhow::Context as _;
+
+use crate::{
+    agent::{
+        session::EXIT_INCONCLUSIVE,
+        sink::{FlowSink, Output, Sink},
+    },
+    check::Checker,
+    events::{
+        decode::{decode, Event},
+        render::{format_duration, Format},
+    },
+    flows::{builder::FlowBuilder, perfetto},
+    model::kernel::KernelFacts,
+    recording::reader::{Record, Recording},
+};
+
+/// Output of `replay`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReplayFormat {
+    /// Indented call trees with verdicts.
+    Tree,
+    /// One JSON object per operation.
+    Jsonl,
+    /// A JSON trace for the Perfetto UI.
+    Perfetto,
+}
+
+/// What to replay.
+#[derive(Debug, Clone, Default)]
+pub struct ReplayOptions {
+    /// Exit non-zero on divergence (1) or missing evidence (3).
+    pub check: bool,
+    /// Only this process.
+    pub pid: Option<u32>,
+    /// Only tasks with this comm.
+    pub comm: Option<String>,
+    /// Only operations whose path matches this glob (`*` within a component, `?`).
+    pub path: Option<String>,
+}
+
+/// Reads `file`, warning about damage on standard error.
+pub fn open(file: &Path) -> anyhow::Result<Recording> {
+    let rec = Recording::open(file)?;
+    for d in &rec.damage {
+        eprintln!(
+            "procfs-trace: warning: {}: at byte {} ({} bytes skipped): {}",
+            file.display(),
+            d.offset,
+            d.skipped,
+            d.what
+        );
+    }
+    Ok(rec)
+}
+
+/// Feeds a recording into `sink`, chunk by chunk, with each chunk's losses;
+/// returns (events, undecodable).
+pub fn feed(rec: &Recording, opts: &ReplayOptions, sink: &mut dyn Sink) -> io::Result<(u64, u64)> {
+    let mut symbols: HashMap<u64, String> = HashMap::new();
+    let (mut events, mut bad, mut total_lost) = (0, 0, 0);
+    for chunk in &rec.chunks {
+        for r in &chunk.records {
+            match r {
+                Record::Symbol(addr, name) => {
+                    symbols.insert(*addr, name.clone());
+                }
+                Record::Event(raw) => match decode(raw) {
+                    Ok(ev) if wanted(&ev, opts) => {
+                        events += 1;
+                        sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
+                    }
+                    Ok(_) => {}
+                    Err(_) => bad += 1,
+                },
+            }
+        }
+        total_lost += chunk.lost;
+        sink.tick(chunk.lost, total_lost)?;
+    }
+    Ok((events, bad))
+}
+
+fn wanted(ev: &Event, opts: &ReplayOptions) -> bool {
+    let o = ev.origin();
+    opts.pid.is_none_or(|p| o.tgid == p) && opts.comm.as_ref().is_none_or(|c| &o.comm == c)
+}
+
+/// The model's view of the recorded kernel.
+pub fn kernel(rec: &Recording) -> anyhow::Result<KernelFacts> {
+    KernelFacts::recorded(&rec.header.kernel_release, &rec.header.kernel_config).with_context(
+        || {
+            format!(
+                "the recording's kernel release {:?} cannot be parsed",
+                rec.header.kernel_release
+            )
+        },
+    )
+}
+
+/// A checker set up as the recorder's was.
+pub fn checker(rec: &Recording) -> anyhow::Result<Checker> {
+    let probed = procfs_trace_common::PROBES
+        .iter()
+        .map(|p| p.func)
+        .filter(|f| rec.header.probes.iter().any(|r| r.func == *f))
+        .collect();
+    Ok(Checker::new(kernel(rec)?, probed))
+}
+
+/// `replay`: prints the recording's flows; returns the exit code.
+pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::Result<i32> {
+    let rec = open(file)?;
+    let out_format = match format {
+        ReplayFormat::Jsonl => Format::Jsonl,
+        ReplayFormat::Tree | ReplayFormat::Perfetto => Format::Text,
+    };
+    let mut sink = FlowSink::new(
+        checker(&rec)?,
+        out_format,
+        Output::new(Box::new(io::stdout())),
+    );
+    if let Some(glob) = opts.path.clone() {
+        sink.filter = Some(Box::new(move |op| {
+            op.path.as_deref().is_some_and(|p| glob_match(&glob, p))
+        }));
+    }
+    if format == ReplayFormat::Perfetto {
+        sink.print = false;
+        sink.kept = Some(Vec::new());
+    }
+    let (events, bad) = feed(&rec, opts, &mut sink)?;
+    sink.finish(false)?;
+    if let Some(kept) = &sink.kept {
+        perfetto::write(kept, &mut io::stdout())?;
+    }
+    eprintln!(
+        "procfs-trace: replayed {events} events from {} ({} lost in the kernel{}{}); {}",
+        file.display(),
+        rec.lost(),
+        if bad > 0 {
+            format!(", {bad} undecodable")
+        } else {
+            String::new()
+        },
+        if rec.damage.is_empty() {
+            String::new()
+        } else {
+            format!(", {} damaged regions", rec.damage.len())
+        },
+        sink.summary()
+    );
+    if !opts.check {
+        return Ok(0);
+    }
+    Ok(if sink.count("divergence") > 0 {
+        1
+    } else if rec.lost() > 0 || sink.count("inconclusive") > 0 || !rec.damage.is_empty() {
+        EXIT_INCONCLUSIVE
+    } else {
+        0
+    })
+}
+
+/// `info`: what a recording holds.
+pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
+    let rec = open(file)?;
+    let h = &rec.header;
+    let mut builder = FlowBuilder::new();
+    let mut symbols: HashMap<u64, String> = HashMap::new();
+    let mut flows = 0;
+    for chunk in &rec.chunks {
+        for r in &chunk.records {
+            match r {
+                Record::Symbol(a, n) => {
+                    symbols.insert(*a, n.clone());
+                }
+                Record::Event(raw) => {
+                    if let Ok(ev) = decode(raw) {
+                        builder.push(&ev, &|a| symbols.get(&a).cloned());
+                    }
+                }
+            }
+        }
+        flows += builder.release(false).len();
+    }
+    flows += builder.finish(false).len();
+    let first = rec
+        .chunks
+        .iter()
+        .map(|c| c.first_ts)
+        .filter(|t| *t > 0)
+        .min();
+    let last = rec.chunks.iter().map(|c| c.last_ts).max();
+    writeln!(out, "file:        {} ({} bytes)", file.display(), rec.size)?;
+    writeln!(out, "written by:  {}", h.tool)?;
+    writeln!(out, "command:     {}", h.command.join(" "))?;
+    writeln!(
+        out,
+        "kernel:      {} (config: {}, {} options the model uses)",
+        h.kernel_release,
+        h.kernel_config_source,
+        h.kernel_config.len()
+    )?;
+    writeln!(
+        out,
+        "probes:      {} attached, {} absent{}",
+        h.probes.len(),
+        h.skipped.len(),
+        if h.syscalls {
+            "; syscalls followed"
+        } else {
+            "; syscalls not followed"
+        }
+    )?;
+    match (first, last) {
+        (Some(f), Some(l)) => writeln!(
+            out,
+            "time span:   {} (monotonic {f} to {l} ns)",
+            format_duration(l.saturating_sub(f))
+        )?,
+        _ => writeln!(out, "time span:   no events")?,
+    }
+    writeln!(
+        out,
+        "events:      {} in {} chunks",
+        rec.events(),
+        rec.chunks.len()
+    )?;
+    writeln!(out, "operations:  {flows}")?;
+    writeln!(out, "lost:        {} events lost in the kernel", rec.lost())?;
+    writeln!(
+        out,
+        "damage:      {}",
+        if rec.damage.is_empty() {
+            "none".to_owned()
+        } else {
+            format!("{} regions, see the warnings above", rec.damage.len())
+        }
+    )?;
+    Ok(())
+}
+
+/// Shell-style matching: `*` any run within a path component, `?` one character.
+pub fn glob_match(pattern: &str, text: &str) -> bool {
+    fn go(p: &[u8], t: &[u8]) -> bool {
+        match (p.first(), t.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                go(&p[1..], t) || (t.first().is_some_and(|c| *c != b'/') && go(p, &t[1..]))
+            }
+            (Some(b'?'), Some(c)) if *c != b'/' => go(&p[1..], &t[1..]),
+            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
+            _ => false,
+        }
+    }
+    go(pattern.as_bytes(), text.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn globs() {
+        assert!(glob_match("/proc/*/limits", "/proc/42/limits"));
+        assert!(!glob_match("/proc/*/limits", "/proc/42/task/42/limits"));
+        assert!(glob_match("/proc/?/stat*", "/proc/7/statm"));
+        assert!(glob_match("/proc", "/proc"));
+        assert!(!glob_match("/proc/*", "/proc"));
+    }
+}
