@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::{agent::session::TraceOptions, events::render::Format};
+use procfs_trace::{agent::session::TraceOptions, events::render::Format};
 
 /// Traces the Linux kernel's procfs paths with eBPF.
 #[derive(Debug, Parser)]
@@ -59,9 +59,9 @@ pub struct RecordArgs {
     pub command: Vec<String>,
 }
 
-impl From<RecordArgs> for crate::agent::record::RecordOptions {
+impl From<RecordArgs> for procfs_trace::agent::record::RecordOptions {
     fn from(a: RecordArgs) -> Self {
-        crate::agent::record::RecordOptions {
+        procfs_trace::agent::record::RecordOptions {
             output: a.output,
             pid: a.pid,
             comm: a.comm,
@@ -80,8 +80,8 @@ pub struct ReplayArgs {
     #[arg(long)]
     pub check: bool,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = crate::replay::ReplayFormat::Tree)]
-    pub format: crate::replay::ReplayFormat,
+    #[arg(long, value_enum, default_value_t = procfs_trace::replay::ReplayFormat::Tree)]
+    pub format: procfs_trace::replay::ReplayFormat,
     /// Only this process id.
     #[arg(long, value_name = "N")]
     pub pid: Option<u32>,
@@ -95,8 +95,8 @@ pub struct ReplayArgs {
 
 impl ReplayArgs {
     /// The replay options these arguments ask for.
-    pub fn options(&self) -> crate::replay::ReplayOptions {
-        crate::replay::ReplayOptions {
+    pub fn options(&self) -> procfs_trace::replay::ReplayOptions {
+        procfs_trace::replay::ReplayOptions {
             check: self.check,
             pid: self.pid,
             comm: self.comm.clone(),
@@ -138,9 +138,9 @@ pub enum OpArg {
     Readlink,
 }
 
-impl From<OpArg> for crate::flows::op::OpKind {
+impl From<OpArg> for procfs_trace::flows::op::OpKind {
     fn from(op: OpArg) -> Self {
-        use crate::flows::op::OpKind;
+        use procfs_trace::flows::op::OpKind;
         match op {
             OpArg::Lookup => OpKind::Lookup,
             OpArg::Readdir => OpKind::Readdir,

@@ -1,19 +1,10 @@
 //! procfs-trace: an eBPF tracer of the Linux kernel's procfs paths.
 
-mod agent;
-mod check;
 mod cli;
-mod events;
-mod explain;
-mod flows;
-mod kernel;
-mod model;
-mod probes;
-mod recording;
-mod replay;
-mod tour;
 
 use clap::Parser as _;
+
+use procfs_trace::{agent, explain, replay, tour};
 
 use crate::cli::{Cli, Command};
 

@@ -21,6 +21,8 @@ pub struct Guest {
     pub command: Vec<String>,
     /// Environment variables set for the command.
     pub env: Vec<(String, String)>,
+    /// Guest files `/init` sends back over the result serial port after the command.
+    pub outputs: Vec<String>,
 }
 
 /// The default guest command: the tour of the documents' scenarios.

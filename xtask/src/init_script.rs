@@ -2,7 +2,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::marker;
+use crate::{marker, transfer};
 
 /// Quotes one word for a POSIX shell so it reaches the program unchanged.
 pub fn quote(word: &str) -> String {
@@ -17,10 +17,31 @@ fn is_env_name(name: &str) -> bool {
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-/// Renders `/init` running `command` (argv words) with `env`, reporting with `nonce`.
-pub fn render(command: &[String], env: &[(String, String)], nonce: &str) -> Result<String> {
+/// A guest path `/init` can name unquoted in its header line: absolute, no `..`, plain characters.
+fn is_plain_guest_path(path: &str) -> bool {
+    path.starts_with('/')
+        && !path.split('/').any(|part| part == "..")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._+-".contains(&b))
+}
+
+/// Renders `/init` running `command` (argv words) with `env`, then sending back the files at
+/// `outputs` (guest paths) and the command's status, all tagged with `nonce`.
+pub fn render(
+    command: &[String],
+    env: &[(String, String)],
+    outputs: &[String],
+    nonce: &str,
+) -> Result<String> {
     if command.is_empty() {
         bail!("the guest command is empty");
+    }
+    if let Some(bad) = outputs.iter().find(|p| !is_plain_guest_path(p)) {
+        bail!(
+            "guest output path {bad:?} must be absolute, without `..`, and use only \
+             letters, digits and / . _ + -"
+        );
     }
     let mut s = String::from(
         "#!/bin/busybox sh\n\
@@ -45,6 +66,8 @@ pub fn render(command: &[String], env: &[(String, String)], nonce: &str) -> Resu
     let words: Vec<String> = command.iter().map(|w| quote(w)).collect();
     s.push_str(&words.join(" "));
     s.push_str("\nrc=$?\n");
+    // Each output goes back over ttyS1 before the result line, which ends the transfer.
+    s.push_str(&send_outputs(outputs, nonce, "/dev/ttyS1"));
     s.push_str(&format!(
         "echo \"{} nonce={nonce} rc=$rc\" > /dev/ttyS1\n",
         marker::TAG
@@ -58,6 +81,29 @@ pub fn render(command: &[String], env: &[(String, String)], nonce: &str) -> Resu
          /bin/busybox poweroff -f\n",
     );
     Ok(s)
+}
+
+/// Shell lines that write each output file to `port` as header, base64 text and end line.
+///
+/// `outputs` must have passed `is_plain_guest_path`, so they can stand unquoted in the header.
+fn send_outputs(outputs: &[String], nonce: &str, port: &str) -> String {
+    let (begin, end) = (transfer::BEGIN_TAG, transfer::END_TAG);
+    let mut s = String::new();
+    for path in outputs {
+        let q = quote(path);
+        s.push_str(&format!("if [ -f {q} ]; then\n"));
+        s.push_str(&format!("  size=$(/bin/busybox stat -c %s {q})\n"));
+        s.push_str(&format!(
+            "  {{ echo \"{begin} {nonce} {path} $size\" && /bin/busybox base64 {q} && \
+             echo \"{end} {nonce}\"; }} > {port} || echo 'init: sending {path} back failed' >&2\n"
+        ));
+        s.push_str("else\n");
+        s.push_str(&format!(
+            "  echo 'init: the command did not write {path}' >&2\n"
+        ));
+        s.push_str("fi\n");
+    }
+    s
 }
 
 #[cfg(test)]
@@ -108,7 +154,7 @@ mod tests {
             "cat /proc/$$/limits; exit 3".into(),
         ];
         let env = vec![("PROCFS_TRACE_BIN".into(), "/bin/procfs-trace".into())];
-        let s = render(&cmd, &env, "abc123").unwrap();
+        let s = render(&cmd, &env, &[], "abc123").unwrap();
         assert!(s.starts_with("#!/bin/busybox sh\n"));
         assert!(s.contains("export PROCFS_TRACE_BIN='/bin/procfs-trace'\n"));
         assert!(s.contains("\n'sh' '-c' 'cat /proc/$$/limits; exit 3'\nrc=$?\n"));
@@ -116,9 +162,60 @@ mod tests {
     }
 
     #[test]
+    fn renders_outputs_before_the_marker() {
+        let s = render(&["true".into()], &[], &["/tmp/t.pftrace".into()], "abc123").unwrap();
+        let send = s
+            .find("echo \"PROCFS_TRACE_FILE abc123 /tmp/t.pftrace $size\"")
+            .unwrap();
+        let end = s.find("echo \"PROCFS_TRACE_FILE_END abc123\"").unwrap();
+        let marker = s.find("PROCFS_TRACE_RESULT").unwrap();
+        assert!(s.find("rc=$?").unwrap() < send && send < end && end < marker);
+        assert!(s[send..marker].contains("> /dev/ttyS1"));
+    }
+
+    #[test]
+    fn sent_outputs_survive_busybox_and_parse() {
+        let busybox = std::path::Path::new("/bin/busybox");
+        if !busybox.exists() {
+            eprintln!("/bin/busybox is not installed; skipping");
+            return;
+        }
+        let dir = std::env::temp_dir().join(format!("xtask-send-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let data: Vec<u8> = (0..5000u32).map(|i| (i * 7 + i / 3) as u8).collect();
+        let a = dir.join("a.bin");
+        std::fs::write(&a, &data).unwrap();
+        let missing = dir.join("missing.bin");
+        let port = dir.join("port");
+        let outputs = [
+            a.to_string_lossy().into_owned(),
+            missing.to_string_lossy().into_owned(),
+        ];
+        let script = send_outputs(&outputs, "n1", &port.to_string_lossy());
+        let out = Command::new(busybox)
+            .args(["sh", "-c", &script])
+            .output()
+            .unwrap();
+        let sent = std::fs::read_to_string(&port);
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(out.status.success(), "{out:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("did not write"));
+        let files = transfer::parse(&sent.unwrap(), "n1").unwrap();
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].path, outputs[0]);
+        assert_eq!(files[0].data, data);
+    }
+
+    #[test]
     fn rejects_bad_input() {
-        assert!(render(&[], &[], "n").is_err());
+        assert!(render(&[], &[], &[], "n").is_err());
         let bad_env = vec![("A B".into(), "x".into())];
-        assert!(render(&["true".into()], &bad_env, "n").is_err());
+        assert!(render(&["true".into()], &bad_env, &[], "n").is_err());
+        for bad in ["tmp/x", "/tmp/a b", "/tmp/../x", "/tmp/$x", "/tmp/'x"] {
+            assert!(
+                render(&["true".into()], &[], &[bad.into()], "n").is_err(),
+                "{bad}"
+            );
+        }
     }
 }

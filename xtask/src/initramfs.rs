@@ -24,7 +24,7 @@ enum Node {
 
 /// Writes a gzip-compressed newc initramfs for `guest` to `out`, with `nonce` in its `/init`.
 pub fn write(guest: &Guest, nonce: &str, out: &Path) -> Result<()> {
-    let init = init_script::render(&guest.command, &guest.env, nonce)?;
+    let init = init_script::render(&guest.command, &guest.env, &guest.outputs, nonce)?;
     let mut nodes: BTreeMap<String, Node> = BTreeMap::new();
     for d in ["bin", "dev", "proc", "sys", "tmp", "root", "etc"] {
         nodes.insert(d.into(), Node::Dir);

@@ -4,6 +4,7 @@ mod apt;
 mod artifact;
 mod cpio;
 mod debver;
+mod fixtures_cmd;
 mod guest;
 mod host_tools;
 mod init_script;
@@ -15,6 +16,7 @@ mod qemu;
 mod run;
 mod test_cmd;
 mod toolchain;
+mod transfer;
 mod vm;
 mod vm_cmd;
 mod workspace;
@@ -41,6 +43,8 @@ enum Command {
     Vm(vm_cmd::VmArgs),
     /// Run the host tests, then the VM tests on each chosen kernel.
     Test(test_cmd::TestArgs),
+    /// Record the tour on each chosen kernel into procfs-trace/tests/fixtures/tour-<major.minor>.pftrace.
+    Fixtures(fixtures_cmd::FixturesArgs),
 }
 
 fn main() -> ExitCode {
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Vm(args) => vm_cmd::run(args),
         Command::Test(args) => test_cmd::run(args),
+        Command::Fixtures(args) => fixtures_cmd::run(args),
     };
     match result {
         Ok(code) => code,

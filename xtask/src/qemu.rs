@@ -15,6 +15,7 @@ use anyhow::{bail, Context, Result};
 use crate::host_tools;
 use crate::kernel::Kernel;
 use crate::marker::{self, Outcome};
+use crate::transfer::GuestFile;
 
 /// Forces the accelerator: `kvm` or `tcg` (the default, since KVM guests hang on our hosts).
 pub const ACCEL_ENV: &str = "PROCFS_TRACE_VM_ACCEL";
@@ -49,6 +50,8 @@ pub struct Finished {
     pub rc: i32,
     /// Wall time from starting qemu to its exit.
     pub elapsed: Duration,
+    /// The files the guest sent back (see `Guest::outputs`); filled in by `vm::run`.
+    pub files: Vec<GuestFile>,
 }
 
 enum End {
@@ -129,7 +132,11 @@ pub fn boot(
                 "vm: warning: the guest reported its result but did not power off; qemu was killed"
             );
         }
-        return Ok(Finished { rc, elapsed });
+        return Ok(Finished {
+            rc,
+            elapsed,
+            files: Vec::new(),
+        });
     }
     let why = match end {
         End::TimedOut => format!("guest did not finish within {} s", opts.timeout.as_secs()),

@@ -61,6 +61,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         .map(String::from)
         .to_vec(),
         env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
+        outputs: Vec::new(),
     };
     let opts = Options {
         memory_mib: args.memory,
@@ -113,7 +114,8 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn first_line(err: &anyhow::Error) -> String {
+/// The first line of an error's message, for one-line summaries.
+pub fn first_line(err: &anyhow::Error) -> String {
     err.to_string()
         .lines()
         .next()

@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use crate::guest::Guest;
 use crate::kernel::Kernel;
 use crate::qemu::{self, Finished, Options};
-use crate::{host_tools, initramfs, marker, workspace};
+use crate::{host_tools, initramfs, marker, transfer, workspace};
 
 /// Scratch dirs older than this belong to no live run.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
@@ -41,7 +41,9 @@ fn remove_stale(runs: &Path) {
     }
 }
 
-/// Runs `guest` on `kernel` and returns the guest command's status and the wall time.
+/// Runs `guest` on `kernel` and returns the guest command's status, the wall time and the
+/// files the guest sent back. An output the guest did not send is simply absent; one that
+/// arrived damaged is an error.
 pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
     host_tools::require(&[host_tools::QEMU, host_tools::BUSYBOX, host_tools::LDD])?;
     let nonce = marker::nonce()?;
@@ -54,5 +56,17 @@ pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
     let initrd = scratch.0.join("initramfs.cpio.gz");
     initramfs::write(guest, &nonce, &initrd)?;
     let result_file = scratch.0.join("result.ttyS1");
-    qemu::boot(kernel, &initrd, &result_file, &nonce, opts)
+    let mut done = qemu::boot(kernel, &initrd, &result_file, &nonce, opts)?;
+    if !guest.outputs.is_empty() {
+        let sent = fs::read(&result_file)
+            .with_context(|| format!("could not read {}", result_file.display()))?;
+        done.files =
+            transfer::parse(&String::from_utf8_lossy(&sent), &nonce).with_context(|| {
+                format!(
+                    "the guest command exited with status {}, but bringing back its files failed",
+                    done.rc
+                )
+            })?;
+    }
+    Ok(done)
 }

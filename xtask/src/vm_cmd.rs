@@ -40,6 +40,7 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         files: vec![(bin, PROCFS_TRACE_GUEST_PATH.into())],
         command,
         env: Vec::new(),
+        outputs: Vec::new(),
     };
     let opts = Options {
         memory_mib: args.memory,
