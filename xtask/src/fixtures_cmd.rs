@@ -63,12 +63,12 @@ fn fixture_name(release: &str) -> Result<String> {
     }
 }
 
-/// Checks a recording's size against `MAX_FIXTURE_BYTES`.
-fn check_size(len: usize) -> Result<()> {
+/// Checks the recording for fixture `file` against `MAX_FIXTURE_BYTES`.
+fn check_size(file: &str, len: usize) -> Result<()> {
     if len > MAX_FIXTURE_BYTES {
         bail!(
             "the recording has {len} bytes, over the {MAX_FIXTURE_BYTES}-byte limit for fixtures; \
-             not written"
+             {file} not written"
         );
     }
     Ok(())
@@ -200,7 +200,7 @@ fn record(
         "fixtures: kernel {name} ({}): recording is {len} bytes",
         k.release
     );
-    check_size(len).with_context(|| format!("kernel {name}: {file}"))?;
+    check_size(&file, len)?;
     write_atomically(&dir.join(&file), &recording.data)?;
     Ok((k.release, file, len, done))
 }
@@ -227,11 +227,13 @@ mod tests {
 
     #[test]
     fn size_limit() {
-        assert!(check_size(0).is_ok());
-        assert!(check_size(1_048_576).is_ok());
-        let err = check_size(1_048_577).unwrap_err().to_string();
+        assert!(check_size("f", 0).is_ok());
+        assert!(check_size("f", 1_048_576).is_ok());
+        let err = check_size("tour-6.1.pftrace", 1_048_577)
+            .unwrap_err()
+            .to_string();
         assert!(
-            err.contains("1048577") && err.contains("not written"),
+            err.contains("1048577") && err.contains("tour-6.1.pftrace not written"),
             "{err}"
         );
     }

@@ -111,7 +111,7 @@ fn sextet(c: u8) -> Option<u32> {
 /// Decodes standard padded base64 (RFC 4648 section 4, as `base64` writes it) without whitespace.
 pub fn decode_base64(text: &str) -> Result<Vec<u8>> {
     let bytes = text.as_bytes();
-    if bytes.len() % 4 != 0 {
+    if !bytes.len().is_multiple_of(4) {
         bail!(
             "base64 text has {} characters, not a multiple of 4",
             bytes.len()

@@ -104,7 +104,6 @@ impl<W: Write> Writer<W> {
     }
 
     /// The underlying writer.
-    #[cfg(test)]
     pub fn into_inner(self) -> W {
         self.out
     }

@@ -1,0 +1,224 @@
+//! Replay throughput: raw decoding alone (the ceiling) against the whole
+//! pipeline (decode, rebuild flows, check against the model), on one thread,
+//! over a large synthetic recording built from the event shapes a real
+//! `cat /proc/PID/limits` produces. Also prints the bytes per event on disk.
+
+use std::io;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use procfs_trace::{
+    agent::sink::{FlowSink, Output},
+    events::{decode::decode, render::Format},
+    recording::{
+        format::Header,
+        reader::{Record, Recording},
+        writer::Writer,
+    },
+    replay::{self, ReplayOptions},
+};
+use procfs_trace_common::{
+    flags, kind, phase, syscall_flags, EventHeader, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
+    NAME_LEN, PATH_LEN,
+};
+
+/// Builds kernel-layout event records for a few interleaved threads.
+struct Gen {
+    ts: u64,
+    out: Vec<(Vec<u8>, u64)>,
+}
+
+fn header(tid: u32, ts: u64, k: u16, size: usize) -> EventHeader {
+    let mut comm = [0u8; COMM_LEN];
+    comm[..3].copy_from_slice(b"cat");
+    EventHeader {
+        ts_ns: ts,
+        tgid: tid,
+        tid,
+        cpu: tid % 2,
+        kind: k,
+        size: size as u16,
+        comm,
+    }
+}
+
+fn bytes<T: Copy>(v: &T) -> Vec<u8> {
+    // SAFETY: the event types are repr(C) without padding (asserted in procfs-trace-common).
+    unsafe { std::slice::from_raw_parts((v as *const T).cast::<u8>(), size_of::<T>()) }.to_vec()
+}
+
+impl Gen {
+    fn probe(&mut self, tid: u32, p: ProbeId, ph: u8, name: &str, ret: i64, addr: u64) {
+        self.ts += 500;
+        let mut n = [0u8; NAME_LEN];
+        n[..name.len()].copy_from_slice(name.as_bytes());
+        let mut fl = if ph == phase::EXIT { flags::RET } else { 0 };
+        if !name.is_empty() {
+            fl |= flags::NAME;
+        }
+        if addr != 0 {
+            fl |= flags::ADDR;
+        }
+        let ev = ProbeEvent {
+            header: header(tid, self.ts, kind::PROBE, size_of::<ProbeEvent>()),
+            probe: p as u16,
+            phase: ph,
+            flags: fl,
+            name_len: name.len() as u16,
+            reserved: 0,
+            ret,
+            pos: 0,
+            addr,
+            name: n,
+        };
+        self.out.push((bytes(&ev), self.ts));
+    }
+
+    fn sys(&mut self, tid: u32, nr: u32, ph: u8, path: &str, fd: i64, ret: i64) {
+        self.ts += 500;
+        let mut p = [0u8; PATH_LEN];
+        p[..path.len()].copy_from_slice(path.as_bytes());
+        let ev = SyscallEvent {
+            header: header(tid, self.ts, kind::SYSCALL, size_of::<SyscallEvent>()),
+            nr,
+            phase: ph,
+            flags: if ph == phase::EXIT {
+                syscall_flags::RET
+            } else if path.is_empty() {
+                0
+            } else {
+                syscall_flags::PATH
+            },
+            path_len: path.len() as u16,
+            at_flags: 0,
+            reserved: 0,
+            fd,
+            ret,
+            path: p,
+        };
+        self.out.push((bytes(&ev), self.ts));
+    }
+
+    /// One `cat /proc/PID/limits`: open (cold lookups) and two reads.
+    fn cat_limits(&mut self, tid: u32) {
+        use phase::{ENTRY as IN, EXIT as OUT};
+        let pid = tid.to_string();
+        self.sys(tid, 257, IN, &format!("/proc/{pid}/limits"), -100, 0);
+        self.probe(tid, ProbeId::ProcRootLookup, IN, &pid, 0, 0);
+        self.probe(tid, ProbeId::ProcPidLookup, IN, &pid, 0, 0);
+        self.probe(tid, ProbeId::ProcPidLookup, OUT, "", 0, 0);
+        self.probe(tid, ProbeId::ProcRootLookup, OUT, "", 0, 0);
+        self.probe(tid, ProbeId::ProcTgidBaseLookup, IN, "limits", 0, 0);
+        self.probe(tid, ProbeId::ProcPidentLookup, IN, "limits", 0, 0);
+        self.probe(tid, ProbeId::ProcPidentLookup, OUT, "", 0, 0);
+        self.probe(tid, ProbeId::ProcTgidBaseLookup, OUT, "", 0, 0);
+        self.sys(tid, 257, OUT, "", -100, 3);
+        for data in [1323, 0] {
+            self.sys(tid, 0, IN, "", 3, 0);
+            self.probe(tid, ProbeId::SeqRead, IN, "limits", 0, 0x1000);
+            self.probe(tid, ProbeId::SeqReadIter, IN, "limits", 0, 0x1000);
+            if data > 0 {
+                self.probe(tid, ProbeId::ProcSingleShow, IN, "limits", 0, 0x2000);
+                self.probe(tid, ProbeId::ProcPidLimits, IN, "limits", 0, 0);
+                self.probe(tid, ProbeId::ProcPidLimits, OUT, "", 0, 0);
+                self.probe(tid, ProbeId::ProcSingleShow, OUT, "", 0, 0);
+            }
+            self.probe(tid, ProbeId::SeqReadIter, OUT, "", data, 0);
+            self.probe(tid, ProbeId::SeqRead, OUT, "", data, 0);
+            self.sys(tid, 0, OUT, "", 3, data);
+        }
+    }
+}
+
+/// A recording of `n` cat runs by fresh processes, as the recorder chunks it.
+fn recording(n: u32) -> Vec<u8> {
+    let mut g = Gen {
+        ts: 1,
+        out: Vec::new(),
+    };
+    for i in 0..n {
+        g.cat_limits(1000 + i);
+    }
+    let h = Header {
+        tool: "bench".into(),
+        kernel_release: "6.1.0-bench".into(),
+        kernel_config: vec![],
+        kernel_config_source: "debian 6.1".into(),
+        probes: procfs_trace_common::PROBES
+            .iter()
+            .map(|p| procfs_trace::recording::format::ProbeRecord {
+                func: p.func.into(),
+                symbol: p.func.into(),
+                chains: vec![],
+            })
+            .collect(),
+        skipped: vec![],
+        offsets: vec![],
+        clock_monotonic_ns: 0,
+        clock_realtime_ns: 0,
+        syscalls: true,
+        command: vec![],
+    };
+    let mut w = Writer::new(Vec::new(), &h).unwrap();
+    w.symbol(0x1000, "proc_single_show");
+    w.symbol(0x2000, "proc_pid_limits");
+    for (i, (raw, ts)) in g.out.iter().enumerate() {
+        w.event(raw, *ts);
+        // About what a recorder at full speed gathers in one 250 ms tick.
+        if i % 20_000 == 19_999 {
+            w.flush_chunk(0).unwrap();
+        }
+    }
+    w.flush_chunk(0).unwrap();
+    w.into_inner()
+}
+
+fn bench(c: &mut Criterion) {
+    let file = recording(20_000);
+    let rec = Recording::parse(&file, "bench").unwrap();
+    let events = rec.events() as u64;
+    println!(
+        "recording: {events} events, {} bytes on disk, {:.2} bytes per event (raw records are 136 and 200 bytes)",
+        file.len(),
+        file.len() as f64 / events as f64
+    );
+    let mut g = c.benchmark_group("replay");
+    g.throughput(Throughput::Elements(events));
+    g.sample_size(10);
+    g.bench_with_input(BenchmarkId::new("decode only", events), &file, |b, file| {
+        b.iter(|| {
+            let rec = Recording::parse(file, "bench").unwrap();
+            let mut n = 0u64;
+            for chunk in &rec.chunks {
+                for r in &chunk.records {
+                    if let Record::Event(raw) = r {
+                        n += decode(raw).is_ok() as u64;
+                    }
+                }
+            }
+            n
+        })
+    });
+    g.bench_with_input(
+        BenchmarkId::new("decode + flows + check", events),
+        &file,
+        |b, file| {
+            b.iter(|| {
+                let rec = Recording::parse(file, "bench").unwrap();
+                let mut sink = FlowSink::new(
+                    replay::checker(&rec).unwrap(),
+                    Format::Jsonl,
+                    Output::new(Box::new(io::sink())),
+                );
+                sink.print = false;
+                replay::feed(&rec, &ReplayOptions::default(), &mut sink).unwrap();
+                sink.finish(false).unwrap();
+                assert_eq!(sink.count("divergence"), 0);
+                sink.count("match")
+            })
+        },
+    );
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
