@@ -15,6 +15,9 @@ use crate::{kernel, vm, workspace};
 
 /// Where the guest command writes the recording.
 const RECORDING_GUEST_PATH: &str = "/tmp/tour.pftrace";
+/// The flows the live tour printed beside its recording (`tour --record` writes
+/// them), kept with the fixture so tests can compare a replay with them.
+const LIVE_GUEST_PATH: &str = "/tmp/tour.pftrace.live.jsonl";
 
 /// The fixture directory, relative to the workspace root.
 const FIXTURES_DIR: &str = "procfs-trace/tests/fixtures";
@@ -112,7 +115,11 @@ pub fn run(args: FixturesArgs) -> Result<ExitCode> {
         files: vec![(bin, PROCFS_TRACE_GUEST_PATH.into())],
         command,
         env: Vec::new(),
-        outputs: vec![RECORDING_GUEST_PATH.into()],
+        outputs: if stand_in {
+            vec![RECORDING_GUEST_PATH.into()]
+        } else {
+            vec![RECORDING_GUEST_PATH.into(), LIVE_GUEST_PATH.into()]
+        },
     };
     let opts = Options {
         memory_mib: args.memory,
@@ -202,6 +209,11 @@ fn record(
     );
     check_size(&file, len)?;
     write_atomically(&dir.join(&file), &recording.data)?;
+    if let Some(live) = done.files.iter().find(|f| f.path == LIVE_GUEST_PATH) {
+        let live_name = format!("{file}.live.jsonl");
+        check_size(&live_name, live.data.len())?;
+        write_atomically(&dir.join(&live_name), &live.data)?;
+    }
     Ok((k.release, file, len, done))
 }
 
