@@ -34,6 +34,9 @@ pub enum Command {
     Replay(ReplayArgs),
     /// Summarise a recording: kernel, time span, events, operations, losses.
     Info(InfoArgs),
+    /// Check what this machine allows (BTF, kprobes, fentry, lockdown, ring
+    /// buffers, the probed functions) and say whether procfs-trace can trace here.
+    Doctor,
     /// Show the model's predicted kernel flow for a /proc path, with a reason
     /// for every call (no root or BPF needed).
     Explain(ExplainArgs),

@@ -7,6 +7,7 @@
 
 pub mod agent;
 pub mod check;
+pub mod doctor;
 pub mod events;
 pub mod explain;
 pub mod flows;

@@ -4,7 +4,7 @@ mod cli;
 
 use clap::Parser as _;
 
-use procfs_trace::{agent, explain, replay, tour};
+use procfs_trace::{agent, doctor, explain, replay, tour};
 
 use crate::cli::{Cli, Command};
 
@@ -24,6 +24,10 @@ fn main() {
             Command::Tour(args) => tour::run(args.format, args.record.as_deref()).await,
             Command::Record(args) => agent::record::run(args.into()).await,
             Command::Replay(args) => replay::run(&args.file, args.format, &args.options()),
+            Command::Doctor => doctor::examine()
+                .write(&mut std::io::stdout())
+                .map(|()| 0)
+                .map_err(Into::into),
             Command::Info(args) => replay::info(&args.file, &mut std::io::stdout()).map(|()| 0),
             Command::Explain(args) => explain::run(
                 &args.path,

@@ -75,3 +75,22 @@ fn explain_needs_no_privileges() {
     );
     assert!(stdout.contains("show=proc_pid_limits"), "{stdout}");
 }
+
+#[test]
+fn doctor_explains_this_host() {
+    if !is_root() || kernel_has_kprobes() {
+        println!(
+            "skipped: this check needs root on a kernel without kprobes (like the build host)"
+        );
+        return;
+    }
+    let out = run(&["doctor"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("kprobes      no: CONFIG_KPROBES"), "{text}");
+    assert!(
+        text.contains("tracing is impossible on this kernel"),
+        "{text}"
+    );
+    assert!(text.contains("cargo xtask vm"), "{text}");
+}

@@ -40,22 +40,42 @@ fn fixtures_cover_6_1_and_other_kernels() {
     assert!(names.contains(&"tour-6.1.pftrace".to_owned()), "{names:?}");
     assert!(names.len() >= 2, "{names:?}");
     for p in fixtures() {
-        assert!(std::fs::metadata(&p).unwrap().len() < 1 << 20, "{} is over 1 MiB", p.display());
+        assert!(
+            std::fs::metadata(&p).unwrap().len() < 1 << 20,
+            "{} is over 1 MiB",
+            p.display()
+        );
     }
 }
 
 #[test]
 fn every_fixture_replays_to_the_live_tour_and_matches_the_model() {
     for path in fixtures() {
-        let out = support::run(&["replay", "--check", "--format", "jsonl", path.to_str().unwrap()]);
+        let out = support::run(&[
+            "replay",
+            "--check",
+            "--format",
+            "jsonl",
+            path.to_str().unwrap(),
+        ]);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(0), "{}: {stderr}", path.display());
         let replayed = flows(&String::from_utf8_lossy(&out.stdout));
-        assert!(replayed.len() > 100, "{}: {} flows", path.display(), replayed.len());
-        assert!(!replayed.iter().any(|f| f["verdict"] == "divergence"), "{}", path.display());
+        assert!(
+            replayed.len() > 100,
+            "{}: {} flows",
+            path.display(),
+            replayed.len()
+        );
+        assert!(
+            !replayed.iter().any(|f| f["verdict"] == "divergence"),
+            "{}",
+            path.display()
+        );
         let mut live_path = path.clone().into_os_string();
         live_path.push(".live.jsonl");
-        let live = flows(&std::fs::read_to_string(&live_path).expect("live flows beside the fixture"));
+        let live =
+            flows(&std::fs::read_to_string(&live_path).expect("live flows beside the fixture"));
         assert_eq!(live.len(), replayed.len(), "{}", path.display());
         for (l, r) in live.iter().zip(&replayed) {
             assert_eq!(l, r, "{}: replay differs from the live run", path.display());
@@ -74,21 +94,39 @@ fn info_and_perfetto_read_every_fixture() {
         let out = support::run(&["replay", "--format", "perfetto", path.to_str().unwrap()]);
         let v: Value = serde_json::from_slice(&out.stdout).expect("perfetto JSON");
         let events = v["traceEvents"].as_array().unwrap();
-        assert!(events.iter().any(|e| e["ph"] == "X" && e["name"] == "proc_pid_lookup"));
+        assert!(events
+            .iter()
+            .any(|e| e["ph"] == "X" && e["name"] == "proc_pid_lookup"));
         assert!(events.iter().any(|e| e["args"]["verdict"] == "match"));
     }
 }
 
 #[test]
 fn a_truncated_fixture_replays_what_came_before() {
-    let path = fixtures().into_iter().find(|p| p.ends_with("tour-6.1.pftrace")).unwrap();
+    let path = fixtures()
+        .into_iter()
+        .find(|p| p.ends_with("tour-6.1.pftrace"))
+        .unwrap();
     let bytes = std::fs::read(&path).unwrap();
     let cut = std::env::temp_dir().join(format!("cut-{}.pftrace", std::process::id()));
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let out = support::run(&["replay", "--check", "--format", "jsonl", cut.to_str().unwrap()]);
+    let out = support::run(&[
+        "replay",
+        "--check",
+        "--format",
+        "jsonl",
+        cut.to_str().unwrap(),
+    ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let _ = std::fs::remove_file(&cut);
-    assert_eq!(out.status.code(), Some(3), "a damaged file is never a pass: {stderr}");
-    assert!(stderr.contains("stopped mid-write") && stderr.contains("at byte"), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "a damaged file is never a pass: {stderr}"
+    );
+    assert!(
+        stderr.contains("stopped mid-write") && stderr.contains("at byte"),
+        "{stderr}"
+    );
     assert!(flows(&String::from_utf8_lossy(&out.stdout)).len() > 50);
 }

@@ -686,6 +686,13 @@ impl Btf {
         Ok(params)
     }
 
+    /// The BTF type id of a kernel function (what fentry programs attach by).
+    pub fn func_id(&self, func: &str) -> Option<u32> {
+        self.named(func)
+            .find(|(_, rec)| rec.kind == KIND_FUNC)
+            .map(|(id, _)| id)
+    }
+
     /// What a kernel function returns; `None` for void.
     pub fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError> {
         let (_, proto) = self.func_proto(func)?;
