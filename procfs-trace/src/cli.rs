@@ -163,6 +163,9 @@ pub struct TourArgs {
     /// are made this way).
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Also write a JSON summary (kernel, probes, verdict per scenario, losses).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
 }
 
 /// Arguments of `trace`.

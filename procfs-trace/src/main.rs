@@ -21,7 +21,9 @@ fn main() {
         match cli.command {
             Command::Trace(args) => agent::session::run(args.into(), false).await,
             Command::Check(args) => agent::session::run(args.into(), true).await,
-            Command::Tour(args) => tour::run(args.format, args.record.as_deref()).await,
+            Command::Tour(args) => {
+                tour::run(args.format, args.record.as_deref(), args.report.as_deref()).await
+            }
             Command::Record(args) => agent::record::run(args.into()).await,
             Command::Replay(args) => replay::run(&args.file, args.format, &args.options()),
             Command::Doctor => doctor::examine()

@@ -13,6 +13,7 @@ mod kernel;
 mod ldd;
 mod marker;
 mod qemu;
+mod report;
 mod run;
 mod test_cmd;
 mod toolchain;

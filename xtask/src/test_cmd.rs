@@ -3,12 +3,16 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use crate::guest::{self, Guest, PROCFS_TRACE_GUEST_PATH};
 use crate::qemu::Options;
+use crate::report::{self, KernelRun};
 use crate::{artifact, kernel, run, vm, workspace};
+
+/// Where the tour VM test leaves its summary (see procfs-trace/tests/vm.rs).
+const TOUR_REPORT_GUEST_PATH: &str = "/tmp/tour-report.json";
 
 /// Where the VM test binary lives inside the guest.
 const VM_TESTS_GUEST_PATH: &str = "/bin/vm-tests";
@@ -19,7 +23,8 @@ const EBPF_CRATE: &str = "procfs-trace-ebpf";
 /// Options of `cargo xtask test`.
 #[derive(Args)]
 pub struct TestArgs {
-    /// Kernels for the VM tests, comma-separated (names or paths as for `vm --kernel`).
+    /// Kernels for the VM tests, comma-separated (names or paths as for `vm
+    /// --kernel`), or `all` for 5.10, 6.1, 6.12 and the newest Debian ships.
     #[arg(long, value_delimiter = ',', default_value = "6.1")]
     kernels: Vec<String>,
     /// Run only the host tests.
@@ -61,57 +66,76 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         .map(String::from)
         .to_vec(),
         env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
-        outputs: Vec::new(),
+        outputs: vec![TOUR_REPORT_GUEST_PATH.into()],
     };
     let opts = Options {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
     };
-    let mut summary = Vec::new();
-    for name in args
-        .kernels
-        .iter()
-        .map(|k| k.trim())
-        .filter(|k| !k.is_empty())
-    {
+    let mut runs = Vec::new();
+    for name in kernels(&args.kernels) {
         println!("test: VM tests on kernel {name}");
-        let result = kernel::resolve(name).and_then(|k| Ok((vm::run(&k, &guest, &opts)?, k)));
-        let (passed, line) = match result {
-            Ok((done, k)) if done.rc == 0 => (
-                true,
-                format!(
-                    "test: kernel {name} ({}): pass in {:.1} s",
-                    k.release,
-                    done.elapsed.as_secs_f64()
-                ),
-            ),
-            Ok((done, k)) => (
-                false,
-                format!(
-                    "test: kernel {name} ({}): FAIL (vm-tests exited with {}) in {:.1} s",
-                    k.release,
-                    done.rc,
-                    done.elapsed.as_secs_f64()
-                ),
-            ),
+        let run = match kernel::resolve(name).and_then(|k| Ok((vm::run(&k, &guest, &opts)?, k))) {
+            Ok((done, k)) => KernelRun {
+                name: name.to_owned(),
+                release: Some(k.release.clone()),
+                passed: done.rc == 0,
+                elapsed: done.elapsed,
+                failure: (done.rc != 0).then(|| format!("vm-tests exited with {}", done.rc)),
+                tour: done
+                    .files
+                    .iter()
+                    .find(|f| f.path == TOUR_REPORT_GUEST_PATH)
+                    .and_then(|f| serde_json::from_slice(&f.data).ok()),
+            },
             Err(err) => {
                 eprintln!("xtask: kernel {name}: error: {err:#}");
-                (
-                    false,
-                    format!("test: kernel {name}: FAIL ({})", first_line(&err)),
-                )
+                KernelRun {
+                    name: name.to_owned(),
+                    release: None,
+                    passed: false,
+                    elapsed: Duration::ZERO,
+                    failure: Some(first_line(&err)),
+                    tour: None,
+                }
             }
         };
-        summary.push((passed, line));
+        runs.push(run);
     }
-    for (_, line) in &summary {
-        println!("{line}");
+    print!("{}", report::table(&runs));
+    let junit = workspace::state_dir().join("vm-report/junit.xml");
+    if let Some(dir) = junit.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
     }
-    let failed = summary.iter().filter(|(passed, _)| !passed).count();
+    std::fs::write(&junit, report::junit(&runs))
+        .with_context(|| format!("writing {}", junit.display()))?;
+    println!("test: JUnit results in {}", junit.display());
+    let failed = runs.iter().filter(|r| !r.passed).count();
     if failed > 0 {
-        bail!("VM tests failed on {failed} of {} kernels", summary.len());
+        bail!("VM tests failed on {failed} of {} kernels", runs.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Every kernel the matrix knows: `--kernels all`.
+const ALL_KERNELS: [&str; 4] = ["5.10", "6.1", "6.12", "latest"];
+
+/// The kernel names asked for, with `all` expanded.
+fn kernels(asked: &[String]) -> Vec<&str> {
+    let mut out: Vec<&str> = Vec::new();
+    for k in asked.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
+        let names: Vec<&str> = if k == "all" {
+            ALL_KERNELS.to_vec()
+        } else {
+            vec![k]
+        };
+        for n in names {
+            if !out.contains(&n) {
+                out.push(n);
+            }
+        }
+    }
+    out
 }
 
 /// The first line of an error's message, for one-line summaries.
@@ -135,4 +159,15 @@ fn build_vm_tests() -> Result<std::path::PathBuf> {
     let mut cmd = workspace::cargo();
     cmd.args(["test", "-p", "procfs-trace", "--test", "vm", "--no-run"]);
     artifact::build_executable(&mut cmd, "vm")
+}
+
+#[cfg(test)]
+mod kernel_list_tests {
+    use super::*;
+
+    #[test]
+    fn all_expands_and_duplicates_go() {
+        let asked = ["6.1".to_owned(), "all".to_owned(), " ".to_owned()];
+        assert_eq!(kernels(&asked), ["6.1", "5.10", "6.12", "latest"]);
+    }
 }

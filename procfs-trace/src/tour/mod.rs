@@ -31,6 +31,26 @@ pub fn live_flows_path(record: &Path) -> std::path::PathBuf {
     name.into()
 }
 
+/// The machine-readable summary `--report` writes (the kernel matrix reads it).
+fn write_report(path: &Path, rows: &[Row], tracer: &Tracer) -> anyhow::Result<()> {
+    let report = serde_json::json!({
+        "kernel": tracer.kernel.release,
+        "probes_attached": tracer.probed().len(),
+        "probes_skipped": tracer.plan.skipped.iter().map(|s| s.func).collect::<Vec<_>>(),
+        "events": tracer.events,
+        "lost": tracer.lost(),
+        "scenarios": rows.iter().map(|r| serde_json::json!({
+            "name": r.scenario,
+            "path": r.path,
+            "verdict": r.verdict,
+            "pass": r.pass,
+            "kernel_ns": r.kernel_ns,
+        })).collect::<Vec<_>>(),
+    });
+    std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
 /// One row of the final table.
 struct Row {
     scenario: &'static str,
@@ -40,9 +60,13 @@ struct Row {
     pass: bool,
 }
 
-/// Runs every scenario, recording the events to `record` when given; returns
-/// 0 when all match, 1 otherwise.
-pub async fn run(format: Format, record: Option<&Path>) -> anyhow::Result<i32> {
+/// Runs every scenario, recording the events to `record` and writing a JSON
+/// summary to `report` when given; returns 0 when all match, 1 otherwise.
+pub async fn run(
+    format: Format,
+    record: Option<&Path>,
+    report: Option<&Path>,
+) -> anyhow::Result<i32> {
     let filters = Filters {
         descendants: true,
         ..Filters::default()
@@ -102,6 +126,9 @@ pub async fn run(format: Format, record: Option<&Path>) -> anyhow::Result<i32> {
         all.extend(ops);
     }
     table(&rows, &tracer, &mut stdout)?;
+    if let Some(path) = report {
+        write_report(path, &rows, &tracer)?;
+    }
     if let (Some(r), Some(path)) = (&mut recorder, record) {
         r.writer.flush_chunk(0)?;
         // The live flows beside the recording, so a replay can be compared with them.
