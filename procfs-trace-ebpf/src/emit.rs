@@ -1,12 +1,9 @@
 //! Builds events in the ring buffer: one entry and one exit handler shared by
 //! every probed function, and the syscall events that frame them.
 
-use aya_ebpf::{
-    helpers::{
-        bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
-        bpf_probe_read_user_str_bytes,
-    },
-    programs::{ProbeContext, RetProbeContext},
+use aya_ebpf::helpers::{
+    bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
+    bpf_probe_read_user_str_bytes,
 };
 use procfs_trace_common::{
     entry_key, flags, kind, phase, shape, syscall_flags, syscall_shape, Chain, Config, EventHeader,
@@ -14,7 +11,7 @@ use procfs_trace_common::{
 };
 
 use crate::{
-    extract::{base, read_name, walk, Read, OK},
+    extract::{base, read_name, walk, Args, Read, OK},
     filter::wanted,
     maps::{config, ENTRY_ARGS, EVENTS, LOST, PENDING},
 };
@@ -189,9 +186,9 @@ fn start(
     Some(entry)
 }
 
-/// kprobe body: name, position and callback address from the arguments.
+/// Entry body (kprobe or fentry): name, position and callback address from the arguments.
 #[inline(always)]
-pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
+pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let cfg = config();
     let Some(task) = current(cfg) else { return 0 };
     flush_syscall(&task);
@@ -223,9 +220,9 @@ pub fn on_entry(ctx: &ProbeContext, probe: ProbeId) -> u32 {
     0
 }
 
-/// kretprobe body: return value, and the position the function left behind.
+/// Exit body (kretprobe or fexit): return value, and the position the function left behind.
 #[inline(always)]
-pub fn on_exit(ctx: &RetProbeContext, probe: ProbeId) -> u32 {
+pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let cfg = config();
     let Some(task) = current(cfg) else { return 0 };
     let spec = &cfg.probes[probe as usize];
@@ -237,7 +234,6 @@ pub fn on_exit(ctx: &RetProbeContext, probe: ProbeId) -> u32 {
     let ev = entry.as_mut_ptr();
     // SAFETY: see `start`.
     unsafe {
-        let ret = ctx.ret::<i64>();
         (*ev).ret = if spec.ret32 != 0 {
             ret as i32 as i64
         } else {

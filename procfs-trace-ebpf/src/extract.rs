@@ -5,8 +5,11 @@
 //! 5.10 verifier rejects any read of uninitialised stack.
 
 use aya_ebpf::{
-    helpers::{bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes},
-    programs::ProbeContext,
+    helpers::{
+        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, generated::bpf_get_func_arg,
+    },
+    programs::{FEntryContext, FExitContext, ProbeContext},
+    EbpfContext,
 };
 use procfs_trace_common::{Chain, MAX_CHAIN, NAME_LEN, NO_ARG};
 
@@ -52,44 +55,79 @@ impl Read {
     }
 }
 
+/// Where a probe's arguments come from: pt_regs for kprobes, the BTF-typed
+/// argument array for fentry/fexit.
+pub trait Args {
+    /// Argument `n` (0-based).
+    fn arg(&self, n: u8) -> Read;
+}
+
+impl Args for ProbeContext {
+    /// The verifier only allows context reads at a constant offset, and LLVM
+    /// merges per-arm loads of a `match` into one load at a computed offset;
+    /// reading all six registers first and then choosing among the values
+    /// avoids that.
+    #[inline(always)]
+    fn arg(&self, n: u8) -> Read {
+        use core::ptr::{addr_of, read_volatile};
+        let r = self.regs;
+        // SAFETY: `regs` is the kprobe's pt_regs context; each read is a constant-offset field.
+        let regs = unsafe {
+            [
+                read_volatile(addr_of!((*r).rdi)),
+                read_volatile(addr_of!((*r).rsi)),
+                read_volatile(addr_of!((*r).rdx)),
+                read_volatile(addr_of!((*r).rcx)),
+                read_volatile(addr_of!((*r).r8)),
+                read_volatile(addr_of!((*r).r9)),
+            ]
+        };
+        match n {
+            0 => Read::ok(regs[0]),
+            1 => Read::ok(regs[1]),
+            2 => Read::ok(regs[2]),
+            3 => Read::ok(regs[3]),
+            4 => Read::ok(regs[4]),
+            5 => Read::ok(regs[5]),
+            _ => Read::FAULT,
+        }
+    }
+}
+
+/// A tracing program's argument by index: `bpf_get_func_arg` (Linux 5.17+)
+/// takes a runtime index, which constant-offset context reads cannot.
+#[inline(always)]
+fn func_arg(ctx: *mut core::ffi::c_void, n: u8) -> Read {
+    let mut v: u64 = 0;
+    // SAFETY: the helper writes one u64 to `v` and checks `n` against the
+    // function's argument count.
+    match unsafe { bpf_get_func_arg(ctx, u32::from(n), &mut v) } {
+        0 => Read::ok(v),
+        _ => Read::FAULT,
+    }
+}
+
+impl Args for FEntryContext {
+    #[inline(always)]
+    fn arg(&self, n: u8) -> Read {
+        func_arg(self.as_ptr(), n)
+    }
+}
+
+impl Args for FExitContext {
+    #[inline(always)]
+    fn arg(&self, n: u8) -> Read {
+        func_arg(self.as_ptr(), n)
+    }
+}
+
 /// The raw argument the chain starts from.
 #[inline(always)]
-pub fn base(ctx: &ProbeContext, chain: &Chain) -> Read {
+pub fn base(ctx: &impl Args, chain: &Chain) -> Read {
     if chain.arg == NO_ARG {
         return Read::UNUSED;
     }
-    arg(ctx, chain.arg)
-}
-
-/// Register argument `n` (x86-64 calling convention).
-///
-/// The verifier only allows context reads at a constant offset, and LLVM merges
-/// per-arm loads of a `match` into one load at a computed offset; reading all
-/// six registers first and then choosing among the values avoids that.
-#[inline(always)]
-fn arg(ctx: &ProbeContext, n: u8) -> Read {
-    use core::ptr::{addr_of, read_volatile};
-    let r = ctx.regs;
-    // SAFETY: `regs` is the kprobe's pt_regs context; each read is a constant-offset field.
-    let regs = unsafe {
-        [
-            read_volatile(addr_of!((*r).rdi)),
-            read_volatile(addr_of!((*r).rsi)),
-            read_volatile(addr_of!((*r).rdx)),
-            read_volatile(addr_of!((*r).rcx)),
-            read_volatile(addr_of!((*r).r8)),
-            read_volatile(addr_of!((*r).r9)),
-        ]
-    };
-    match n {
-        0 => Read::ok(regs[0]),
-        1 => Read::ok(regs[1]),
-        2 => Read::ok(regs[2]),
-        3 => Read::ok(regs[3]),
-        4 => Read::ok(regs[4]),
-        5 => Read::ok(regs[5]),
-        _ => Read::FAULT,
-    }
+    ctx.arg(chain.arg)
 }
 
 /// Walks `chain` from `start`: each step adds an offset and reads 8 bytes.

@@ -1,7 +1,8 @@
 //! eBPF programs of procfs-trace: a kprobe and a kretprobe for every row of the
 //! shared probe table (`procfs_trace_common::for_each_probe!`).
 //!
-//! Entry programs are named after the kernel function, exit programs add `_ret`.
+//! Entry programs are named after the kernel function, exit programs add `_ret`;
+//! their fentry and fexit twins are `fe_<function>` and `fx_<function>`.
 //! All the work is in `emit`, driven by the per-probe specs user space computes
 //! from the running kernel's BTF.
 #![no_std]
@@ -14,8 +15,10 @@ mod maps;
 mod syscalls;
 
 use aya_ebpf::{
-    macros::{kprobe, kretprobe, raw_tracepoint},
-    programs::{ProbeContext, RawTracePointContext, RetProbeContext},
+    helpers::generated::bpf_get_func_ret,
+    macros::{fentry, fexit, kprobe, kretprobe, raw_tracepoint},
+    programs::{FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext},
+    EbpfContext as _,
 };
 use procfs_trace_common::{for_each_probe, ProbeId};
 
@@ -29,10 +32,33 @@ macro_rules! define_programs {
 
             #[kretprobe]
             pub fn $exit(ctx: RetProbeContext) -> u32 {
-                emit::on_exit(&ctx, ProbeId::$id)
+                emit::on_exit(ctx.ret::<i64>(), ProbeId::$id)
+            }
+
+            pastey::paste! {
+                /// fentry twin of the kprobe; the target is chosen at load time.
+                #[fentry]
+                pub fn [<fe_ $func>](ctx: FEntryContext) -> i32 {
+                    emit::on_entry(&ctx, ProbeId::$id) as i32
+                }
+
+                /// fexit twin of the kretprobe.
+                #[fexit]
+                pub fn [<fx_ $func>](ctx: FExitContext) -> i32 {
+                    emit::on_exit(func_ret(&ctx), ProbeId::$id) as i32
+                }
             }
         )*
     };
+}
+
+/// The traced function's return value (`bpf_get_func_ret`, Linux 5.17+).
+#[inline(always)]
+fn func_ret(ctx: &FExitContext) -> i64 {
+    let mut v: u64 = 0;
+    // SAFETY: the helper writes one u64 to `v`.
+    unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut v) };
+    v as i64
 }
 
 for_each_probe!(define_programs);

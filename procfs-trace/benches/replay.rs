@@ -148,6 +148,7 @@ fn recording(n: u32) -> Vec<u8> {
             .map(|p| procfs_trace::recording::format::ProbeRecord {
                 func: p.func.into(),
                 symbol: p.func.into(),
+                method: "kprobe".into(),
                 chains: vec![],
             })
             .collect(),

@@ -4,7 +4,7 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use procfs_trace::{agent::session::TraceOptions, events::render::Format};
+use procfs_trace::{agent::session::TraceOptions, events::render::Format, probes::attach::Method};
 
 /// Traces the Linux kernel's procfs paths with eBPF.
 #[derive(Debug, Parser)]
@@ -60,6 +60,10 @@ pub struct RecordArgs {
     /// Command to run and record with its children.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
+    /// How to attach: fentry/fexit where the kernel allows it and kprobes
+    /// elsewhere (auto), or only one method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub attach: Method,
 }
 
 impl From<RecordArgs> for procfs_trace::agent::record::RecordOptions {
@@ -70,6 +74,7 @@ impl From<RecordArgs> for procfs_trace::agent::record::RecordOptions {
             comm: a.comm,
             duration: a.duration,
             command: a.command,
+            attach: a.attach,
         }
     }
 }
@@ -166,6 +171,10 @@ pub struct TourArgs {
     /// Also write a JSON summary (kernel, probes, verdict per scenario, losses).
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
+    /// How to attach: fentry/fexit where the kernel allows it and kprobes
+    /// elsewhere (auto), or only one method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub attach: Method,
 }
 
 /// Arguments of `trace`.
@@ -196,6 +205,10 @@ pub struct TraceArgs {
     /// Also record the events to this file, for replay elsewhere.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// How to attach: fentry/fexit where the kernel allows it and kprobes
+    /// elsewhere (auto), or only one method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub attach: Method,
     /// Command to run and trace with its children; tracing stops when it exits
     /// and procfs-trace exits with its status.
     #[arg(last = true, value_name = "CMD")]
@@ -249,6 +262,7 @@ impl From<TraceArgs> for TraceOptions {
             output: a.output,
             command: a.command,
             record: a.record,
+            attach: a.attach,
         }
     }
 }

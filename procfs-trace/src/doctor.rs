@@ -5,6 +5,8 @@ use std::io::{self, Write};
 
 use procfs_trace_common::PROBES;
 
+use crate::probes::attach::Method;
+
 use crate::kernel::{
     bpf_probe,
     btf::Btf,
@@ -52,9 +54,11 @@ pub struct Report {
 impl Report {
     /// The attach method `--attach auto` would use.
     pub fn auto_method(&self) -> Option<&'static str> {
-        // procfs-trace attaches with kprobes; fentry is reported for the
-        // record, and used once the fentry programs exist.
-        self.kprobes.is_ok().then_some("kprobe")
+        match (&self.fentry, &self.kprobes) {
+            (Ok(_), _) => Some("fentry (kprobes for any function a trampoline cannot reach)"),
+            (Err(_), Ok(_)) => Some("kprobe"),
+            _ => None,
+        }
     }
 
     /// One line: can procfs-trace trace here, and if not, what to do.
@@ -171,15 +175,16 @@ pub fn examine() -> Report {
         Ok(()) if !privileged => {
             Ok("kprobe PMU present (attaching not tried without root)".to_owned())
         }
-        Ok(()) => try_kprobe(),
+        Ok(()) => try_attach(Method::Kprobe),
     };
     let fentry = match (&btf, privileged) {
         (_, false) => Err("not tried without root".to_owned()),
         (Err(_), _) => Err("needs BTF".to_owned()),
         (Ok(b), true) => match b.func_id("proc_root_lookup") {
             None => Err("proc_root_lookup is not in BTF".to_owned()),
-            Some(id) => bpf_probe::fentry(id)
-                .map(|()| "an fentry program attached to proc_root_lookup".to_owned()),
+            // First whether the kernel allows trampolines at all, then whether
+            // procfs-trace's own programs load (they need Linux 5.17+ helpers).
+            Some(id) => bpf_probe::fentry(id).and_then(|()| try_attach(Method::Fentry)),
         },
     };
     let ring_buffer = if privileged {
@@ -227,15 +232,24 @@ pub fn classify(k: &Kallsyms, btf: Option<&Btf>) -> Functions {
     f
 }
 
-/// Attaches one real kprobe of ours (proc_root_lookup), then detaches it.
-fn try_kprobe() -> Check {
+/// Attaches procfs-trace's own programs with `method` only, then detaches them.
+fn try_attach(method: Method) -> Check {
     let host = Host::real();
     let btf = Btf::from_file(&host.btf_path()).map_err(|e| e.to_string())?;
     let k = Kallsyms::from_file(&host.path("proc/kallsyms")).map_err(|e| e.to_string())?;
     let plan = crate::probes::plan::Plan::new(&btf, &k).map_err(|e| e.to_string())?;
-    crate::probes::attach::attach(&plan, &plan.config, 4096)
-        .map(|a| format!("{} probes attached and detached", a.attached.len()))
-        .map_err(|e| e.to_string())
+    let a = crate::probes::attach::attach(&plan, &plan.config, 4096, method)
+        .map_err(|e| e.to_string())?;
+    let detail = format!(
+        "{} of {} probes attached with {} (and detached)",
+        a.attached.len(),
+        plan.probes.len(),
+        method.as_str()
+    );
+    match a.failed.first() {
+        Some((f, why)) if a.attached.is_empty() => Err(format!("{f}: {why}")),
+        _ => Ok(detail),
+    }
 }
 
 #[cfg(test)]
@@ -263,10 +277,20 @@ mod tests {
     fn a_working_kernel_says_how_it_traces() {
         let v = report().verdict();
         assert!(
-            v.starts_with("procfs-trace can trace here with kprobe"),
+            v.starts_with("procfs-trace can trace here with fentry"),
             "{v}"
         );
         assert!(v.contains("1 inlined or absent"), "{v}");
+    }
+
+    #[test]
+    fn kprobes_alone_are_enough() {
+        let mut r = report();
+        r.fentry = Err("helpers missing".into());
+        assert_eq!(r.auto_method(), Some("kprobe"));
+        assert!(r
+            .verdict()
+            .starts_with("procfs-trace can trace here with kprobe"));
     }
 
     #[test]

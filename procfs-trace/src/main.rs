@@ -22,7 +22,13 @@ fn main() {
             Command::Trace(args) => agent::session::run(args.into(), false).await,
             Command::Check(args) => agent::session::run(args.into(), true).await,
             Command::Tour(args) => {
-                tour::run(args.format, args.record.as_deref(), args.report.as_deref()).await
+                tour::run(
+                    args.format,
+                    args.record.as_deref(),
+                    args.report.as_deref(),
+                    args.attach,
+                )
+                .await
             }
             Command::Record(args) => agent::record::run(args.into()).await,
             Command::Replay(args) => replay::run(&args.file, args.format, &args.options()),

@@ -14,6 +14,7 @@ use crate::{
     agent::session::open_private,
     events::{decode::Event, render::Symbolize},
     model::kernel::ConfigSource,
+    probes::attach::Method,
     recording::{
         format::{Header, ProbeRecord},
         writer::Writer,
@@ -33,6 +34,8 @@ pub struct RecordOptions {
     pub duration: Option<Duration>,
     /// Command to start and record with its descendants.
     pub command: Vec<String>,
+    /// How probes are attached.
+    pub attach: Method,
 }
 
 /// Records until the command exits, the duration ends or a signal; returns the exit code.
@@ -42,7 +45,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
         comm: opts.comm.clone(),
         descendants: !opts.command.is_empty(),
     };
-    let mut tracer = Tracer::start(&filters, 4096)?;
+    let mut tracer = Tracer::start(&filters, 4096, opts.attach)?;
     let mut command = vec!["procfs-trace".to_owned(), "record".to_owned()];
     command.extend(opts.command.iter().cloned());
     let mut sink = create(&opts.output, &tracer, command)?;
@@ -99,9 +102,10 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
         },
         probes: tracer
             .attached()
-            .map(|p| ProbeRecord {
+            .map(|(p, method)| ProbeRecord {
                 func: p.id.def().func.to_owned(),
                 symbol: p.symbol.clone(),
+                method: method.as_str().to_owned(),
                 chains: chains(&p.spec),
             })
             .collect(),

@@ -10,7 +10,7 @@ use super::{
     sink::{FlowSink, Output, RawSink, Sink},
     tracer::{Filters, Stopped, Tracer},
 };
-use crate::{check::Checker, events::render::Format};
+use crate::{check::Checker, events::render::Format, probes::attach::Method};
 
 /// What the user asked `trace` or `check` for.
 #[derive(Debug, Clone)]
@@ -33,6 +33,8 @@ pub struct TraceOptions {
     pub command: Vec<String>,
     /// Also record the events to this file.
     pub record: Option<PathBuf>,
+    /// How probes are attached.
+    pub attach: Method,
 }
 
 /// `check` exits with this when nothing diverged but evidence was missing.
@@ -45,7 +47,7 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
         comm: opts.comm.clone(),
         descendants: !opts.command.is_empty(),
     };
-    let mut tracer = Tracer::start(&filters, opts.buffer_kib)?;
+    let mut tracer = Tracer::start(&filters, opts.buffer_kib, opts.attach)?;
     let out = Output::new(match &opts.output {
         // Traces name processes and paths: keep them private to the user.
         Some(path) => Box::new(

@@ -17,7 +17,7 @@ use crate::{
     kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
     model::kernel::KernelFacts,
     probes::{
-        attach::{attach, Attached},
+        attach::{attach, Attached, Method},
         plan::Plan,
     },
 };
@@ -68,7 +68,7 @@ pub enum Stopped {
 
 impl Tracer {
     /// Checks the machine, plans for this kernel and attaches every probe.
-    pub fn start(filters: &Filters, buffer_kib: u32) -> anyhow::Result<Tracer> {
+    pub fn start(filters: &Filters, buffer_kib: u32, method: Method) -> anyhow::Result<Tracer> {
         let host = Host::real();
         host.check()?;
         let kallsyms =
@@ -96,7 +96,7 @@ impl Tracer {
             warn(d);
         }
         let config = configure(&plan, filters);
-        let mut attached = attach(&plan, &config, buffer_kib * 1024)?;
+        let mut attached = attach(&plan, &config, buffer_kib * 1024, method)?;
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
@@ -128,9 +128,15 @@ impl Tracer {
         let release = host.release();
         let kernel = KernelFacts::running(&release, read_config(&host, &release).as_deref())
             .with_context(|| format!("cannot parse the kernel release {release:?}"))?;
+        let fentry = attached
+            .methods
+            .iter()
+            .filter(|m| **m == Method::Fentry)
+            .count();
         eprintln!(
-            "procfs-trace: {} probes attached on {release} ({} skipped)",
+            "procfs-trace: {} probes attached on {release} ({fentry} fentry, {} kprobe; {} skipped)",
             attached.attached.len(),
+            attached.attached.len() - fentry,
             plan.skipped.len() + attached.failed.len(),
         );
         Ok(Tracer {
@@ -152,12 +158,19 @@ impl Tracer {
         self.attached.syscalls_missing.is_none()
     }
 
-    /// Probes attached, with the symbol each is attached to.
-    pub fn attached(&self) -> impl Iterator<Item = &crate::probes::plan::Planned> {
-        self.plan
-            .probes
+    /// Probes attached, with the symbol each is attached to and how.
+    pub fn attached(&self) -> impl Iterator<Item = (&crate::probes::plan::Planned, Method)> {
+        self.attached
+            .attached
             .iter()
-            .filter(|p| self.attached.attached.contains(&p.id))
+            .zip(&self.attached.methods)
+            .filter_map(|(id, m)| {
+                self.plan
+                    .probes
+                    .iter()
+                    .find(|p| p.id == *id)
+                    .map(|p| (p, *m))
+            })
     }
 
     /// Names of the functions actually probed.

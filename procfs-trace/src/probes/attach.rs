@@ -1,8 +1,8 @@
 //! Loads the embedded eBPF object with the plan's settings and attaches its programs.
 
 use aya::{
-    programs::{KProbe, ProgramError, RawTracePoint},
-    Ebpf, EbpfError, EbpfLoader,
+    programs::{FEntry, FExit, KProbe, ProgramError, RawTracePoint},
+    Btf, Ebpf, EbpfError, EbpfLoader,
 };
 use procfs_trace_common::{Config, ProbeId};
 use thiserror::Error;
@@ -39,31 +39,82 @@ pub enum AttachError {
 pub struct Attached {
     /// The loaded object; owns the links.
     pub ebpf: Ebpf,
-    /// Probes with both entry and exit attached.
+    /// Probes with both entry and exit attached, and how.
     pub attached: Vec<ProbeId>,
+    /// The method each attached probe uses, in the order of `attached`.
+    pub methods: Vec<Method>,
     /// Probes whose attach failed, with the kernel's reason.
     pub failed: Vec<(&'static str, String)>,
     /// Why syscalls are not followed, when they are not.
     pub syscalls_missing: Option<String>,
 }
 
+/// How a probe is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Method {
+    /// fentry/fexit where the kernel allows it, else kprobes, per function.
+    Auto,
+    /// kprobe and kretprobe.
+    Kprobe,
+    /// fentry and fexit (BPF trampolines; needs Linux 5.17+ for the helpers
+    /// procfs-trace reads arguments with).
+    Fentry,
+}
+
+impl Method {
+    /// Its name as the CLI spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Kprobe => "kprobe",
+            Method::Fentry => "fentry",
+        }
+    }
+}
+
 /// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
-/// every planned probe (entry and exit).
-pub fn attach(plan: &Plan, config: &Config, ring_bytes: u32) -> Result<Attached, AttachError> {
+/// every planned probe (entry and exit) with `method`.
+pub fn attach(
+    plan: &Plan,
+    config: &Config,
+    ring_bytes: u32,
+    method: Method,
+) -> Result<Attached, AttachError> {
     let mut ebpf = EbpfLoader::new()
         .override_global("CONFIG", config, true)
         .map_max_entries("EVENTS", ring_bytes)
         .load(EBPF_OBJECT)
         .map_err(AttachError::Load)?;
+    // fentry attaches by BTF id; without kernel BTF only kprobes can work.
+    let btf = match method {
+        Method::Kprobe => None,
+        _ => Btf::from_sys_fs().ok(),
+    };
     let mut attached = Vec::new();
+    let mut methods = Vec::new();
     let mut failed = Vec::new();
     for p in &plan.probes {
         let func = p.id.def().func;
-        let result = [func.to_owned(), format!("{func}_ret")]
-            .into_iter()
-            .try_for_each(|program| attach_one(&mut ebpf, &program, &p.symbol));
+        // A compiler clone (.isra.0) has no BTF prototype a trampoline could use.
+        let try_fentry = method != Method::Kprobe && p.symbol == func;
+        let fentry = match (&btf, try_fentry) {
+            (Some(btf), true) => attach_fentry(&mut ebpf, func, btf),
+            (None, true) => Err("kernel BTF could not be loaded".to_owned()),
+            (_, false) => Err("attached as a compiler clone, so kprobes only".to_owned()),
+        };
+        let result = match (fentry, method) {
+            (Ok(()), _) => Ok(Method::Fentry),
+            (Err(e), Method::Fentry) => Err(Failure::Attach(format!("fentry: {e}"))),
+            (Err(_), _) => [func.to_owned(), format!("{func}_ret")]
+                .into_iter()
+                .try_for_each(|program| attach_one(&mut ebpf, &program, &p.symbol))
+                .map(|()| Method::Kprobe),
+        };
         match result {
-            Ok(()) => attached.push(p.id),
+            Ok(m) => {
+                attached.push(p.id);
+                methods.push(m);
+            }
             Err(Failure::Attach(e)) => failed.push((func, e)),
             Err(Failure::Fatal(e)) => return Err(e),
         }
@@ -82,9 +133,39 @@ pub fn attach(plan: &Plan, config: &Config, ring_bytes: u32) -> Result<Attached,
     Ok(Attached {
         ebpf,
         attached,
+        methods,
         failed,
         syscalls_missing,
     })
+}
+
+/// Loads and attaches `fe_<func>` and `fx_<func>` to `func`; on failure
+/// neither stays attached (the caller falls back to kprobes).
+fn attach_fentry(ebpf: &mut Ebpf, func: &str, btf: &Btf) -> Result<(), String> {
+    let entry = format!("fe_{func}");
+    let exit = format!("fx_{func}");
+    let prog: &mut FEntry = ebpf
+        .program_mut(&entry)
+        .ok_or_else(|| format!("no program {entry}"))?
+        .try_into()
+        .map_err(|e: ProgramError| e.to_string())?;
+    prog.load(func, btf).map_err(|e| error_chain(&e))?;
+    let entry_link = prog.attach().map_err(|e| error_chain(&e))?;
+    let attached_exit = (|| {
+        let prog: &mut FExit = ebpf
+            .program_mut(&exit)
+            .ok_or_else(|| format!("no program {exit}"))?
+            .try_into()
+            .map_err(|e: ProgramError| e.to_string())?;
+        prog.load(func, btf).map_err(|e| error_chain(&e))?;
+        prog.attach().map(|_| ()).map_err(|e| error_chain(&e))
+    })();
+    if attached_exit.is_err() {
+        if let Some(Ok(prog)) = ebpf.program_mut(&entry).map(<&mut FEntry>::try_from) {
+            let _ = prog.detach(entry_link);
+        }
+    }
+    attached_exit
 }
 
 enum Failure {

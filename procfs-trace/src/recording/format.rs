@@ -60,6 +60,9 @@ pub struct ProbeRecord {
     pub func: String,
     /// kallsyms symbol attached to.
     pub symbol: String,
+    /// `kprobe` or `fentry`.
+    #[serde(default)]
+    pub method: String,
     /// Pointer walks as `(what, argument index, offsets)`.
     pub chains: Vec<(String, u8, Vec<i32>)>,
 }

@@ -21,6 +21,7 @@ use crate::{
     events::render::{format_duration, Format},
     flows::print,
     model::pid_table::Table,
+    probes::attach::Method,
 };
 use scenarios::{matches, Scenario, SCENARIOS};
 
@@ -66,12 +67,13 @@ pub async fn run(
     format: Format,
     record: Option<&Path>,
     report: Option<&Path>,
+    attach: Method,
 ) -> anyhow::Result<i32> {
     let filters = Filters {
         descendants: true,
         ..Filters::default()
     };
-    let mut tracer = Tracer::start(&filters, 4096)?;
+    let mut tracer = Tracer::start(&filters, 4096, attach)?;
     let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
     let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
     sink.print = false;
