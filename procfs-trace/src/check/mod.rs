@@ -210,10 +210,7 @@ mod tests {
     /// `cat /proc/7/limits` on a cold dcache, as the kernel does it.
     fn cat_limits(s: &mut Script) {
         s.sys(7, "openat", Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("7"))
-            .enter(7, ProbeId::ProcPidLookup, Some("7"))
-            .exit(7, ProbeId::ProcPidLookup, 0)
-            .exit(7, ProbeId::ProcRootLookup, 0)
+            .pid_lookup(7, "7")
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
             .exit(7, ProbeId::ProcPidentLookup, 0)

@@ -373,6 +373,15 @@ pub(crate) mod tests {
             self
         }
 
+        /// A cold lookup of pid `name` in the proc root: proc_root_lookup →
+        /// proc_pid_lookup, both returning 0.
+        pub fn pid_lookup(&mut self, tid: u32, name: &str) -> &mut Self {
+            self.enter(tid, ProbeId::ProcRootLookup, Some(name))
+                .enter(tid, ProbeId::ProcPidLookup, Some(name))
+                .exit(tid, ProbeId::ProcPidLookup, 0)
+                .exit(tid, ProbeId::ProcRootLookup, 0)
+        }
+
         /// Runs the events through a builder and returns every operation.
         pub fn ops(&self) -> Vec<Op> {
             let mut b = FlowBuilder::new();
@@ -388,10 +397,7 @@ pub(crate) mod tests {
     fn a_syscall_frames_its_call_tree() {
         let mut s = Script::new();
         s.sys(7, "openat", Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("7"))
-            .enter(7, ProbeId::ProcPidLookup, Some("7"))
-            .exit(7, ProbeId::ProcPidLookup, 0)
-            .exit(7, ProbeId::ProcRootLookup, 0)
+            .pid_lookup(7, "7")
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
             .sys_ret(7, "openat", 3);

@@ -99,10 +99,7 @@ mod tests {
     fn nested_slices_per_thread_with_verdicts() {
         let mut s = Script::new();
         s.sys(7, "openat", Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("7"))
-            .enter(7, ProbeId::ProcPidLookup, Some("7"))
-            .exit(7, ProbeId::ProcPidLookup, 0)
-            .exit(7, ProbeId::ProcRootLookup, 0)
+            .pid_lookup(7, "7")
             .sys_ret(7, "openat", 3);
         let c = Checked {
             op: s.ops().remove(0),

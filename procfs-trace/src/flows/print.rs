@@ -128,10 +128,7 @@ mod tests {
     fn text_tree_and_divergence_lines() {
         let mut s = Script::new();
         s.sys(7, "openat", Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("7"))
-            .enter(7, ProbeId::ProcPidLookup, Some("7"))
-            .exit(7, ProbeId::ProcPidLookup, 0)
-            .exit(7, ProbeId::ProcRootLookup, 0)
+            .pid_lookup(7, "7")
             .sys_ret(7, "openat", 3);
         let op = s.ops().remove(0);
         let c = Checked {
