@@ -136,7 +136,15 @@ impl Checker {
                 Err(why) => return Verdict::Unknown { why },
             };
         let probed = &self.probed;
+        let expected = prediction.step_count();
         prediction.retain_probed(&|f| probed.contains(f));
+        if expected > 0 && prediction.step_count() == 0 {
+            // Matching nothing against nothing would be a match on no evidence.
+            return Verdict::Unknown {
+                why: "none of the functions this operation goes through are probed on this kernel"
+                    .to_owned(),
+            };
+        }
         let verdict = judge(&prediction, op);
         if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
             self.dcache.record(op, &dentries);
@@ -424,6 +432,25 @@ mod tests {
             checker().check(op).verdict,
             Verdict::Inconclusive { .. }
         ));
+    }
+
+    #[test]
+    fn nothing_probed_is_unknown_not_a_match() {
+        let mut s = Script::new();
+        s.sys(7, "read", None, 3).sys_ret(7, "read", 12);
+        let mut op = s.ops().remove(0);
+        op.path = Some("/proc/7/cmdline".into());
+        let probed = PROBES
+            .iter()
+            .map(|p| p.func)
+            .filter(|f| *f != "proc_pid_cmdline_read")
+            .collect();
+        let mut c = Checker::new(KernelFacts::debian(KernelVersion::new(6, 1)), probed);
+        let v = c.check(op).verdict;
+        assert!(
+            matches!(&v, Verdict::Unknown { why } if why.contains("probed")),
+            "{v:?}"
+        );
     }
 
     #[test]

@@ -243,6 +243,20 @@ impl Prediction {
         }
     }
 
+    /// Steps in all segments and options (nested calls included).
+    pub fn step_count(&self) -> usize {
+        fn count(steps: &[Step]) -> usize {
+            steps.iter().map(|s| 1 + count(&s.children)).sum()
+        }
+        self.segments
+            .iter()
+            .map(|seg| match seg {
+                Segment::Fixed(steps) => count(steps),
+                Segment::Choice { options, .. } => options.iter().map(|(_, s)| count(s)).sum(),
+            })
+            .sum()
+    }
+
     /// Every combination of choices, as complete step lists (at most `limit`).
     pub fn alternatives(&self, limit: usize) -> Vec<Alternative> {
         let mut out: Vec<Alternative> = vec![(Vec::new(), Vec::new())];

@@ -11,9 +11,19 @@
 use super::{
     expect::{Pos, Prediction, Ret, Step},
     kernel::KernelFacts,
-    pid_table::{self, Table},
+    pid_table::{self, KernelVersion, Table},
     walk::Node,
 };
+
+/// The fd directory's `iterate_shared`: `proc_readfd` in 5.10 and 6.1,
+/// `proc_fd_iterate` in 6.12 and 7.2 (fs/proc/fd.c of each; renamed in between).
+fn fd_readdir(kernel: &KernelFacts) -> &'static str {
+    if kernel.version < KernelVersion::new(6, 12) {
+        "proc_readfd"
+    } else {
+        "proc_fd_iterate"
+    }
+}
 
 /// `FIRST_PROCESS_ENTRY` in fs/proc/base.c.
 pub const FIRST_PROCESS_ENTRY: i64 = 256;
@@ -49,7 +59,7 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
         .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
         .ret(Ret::Zero)]),
         Node::FdDir => p.fixed(vec![Step::new(
-            "proc_readfd",
+            fd_readdir(kernel),
             "emits . and .., then one entry per open fd",
         )
         .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
@@ -147,5 +157,18 @@ mod tests {
         assert_eq!(step.func, "proc_tgid_base_readdir");
         assert_eq!(step.pos_out, Pos::Eq(2 + n));
         assert!(readdir(&Node::LeftProc, 0, &k).is_err());
+    }
+
+    #[test]
+    fn the_fd_directory_function_was_renamed() {
+        let fd = |v| {
+            readdir(&Node::FdDir, 0, &KernelFacts::debian(v))
+                .unwrap()
+                .alternatives(1)[0]
+                .1[0]
+                .func
+        };
+        assert_eq!(fd(KernelVersion::new(6, 1)), "proc_readfd");
+        assert_eq!(fd(KernelVersion::new(6, 12)), "proc_fd_iterate");
     }
 }
