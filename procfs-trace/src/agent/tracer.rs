@@ -22,6 +22,9 @@ use crate::{
     },
 };
 
+/// Records handled per wake-up before the loop looks at its other inputs.
+const BATCH: usize = 4096;
+
 /// How often the kernel's lost-event counter is read (and flows released).
 const TICK: Duration = Duration::from_millis(250);
 
@@ -53,6 +56,8 @@ pub struct Tracer {
     pub events: u64,
     /// Records that could not be decoded.
     pub undecodable: u64,
+    /// The most records the ring buffer can hold (smallest record: a probe event).
+    ring_records: usize,
 }
 
 /// Why streaming stopped.
@@ -150,6 +155,8 @@ impl Tracer {
             kernel,
             events: 0,
             undecodable: 0,
+            ring_records: (buffer_kib as usize * 1024)
+                / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8),
         })
     }
 
@@ -204,8 +211,13 @@ impl Tracer {
                 guard = self.ring.readable_mut() => {
                     let mut guard = guard?;
                     let ring = guard.get_inner_mut();
-                    drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink)?;
-                    guard.clear_ready();
+                    // A bounded batch, so a flood cannot keep the deadline,
+                    // signals and ticks from being seen; readiness is kept
+                    // while records remain.
+                    let emptied = drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink, BATCH)?;
+                    if emptied {
+                        guard.clear_ready();
+                    }
                 }
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
                     break Stopped::Exited(child::exit_code(status?));
@@ -224,13 +236,15 @@ impl Tracer {
             }
             let _ = child.wait().await;
         }
-        // The command's last events were submitted before it exited: take them too.
+        // The command's last events were submitted before it exited: take them
+        // too, but no more than the buffer held, as others may keep writing.
         drain(
             self.ring.get_mut(),
             &self.kallsyms,
             &mut self.events,
             &mut self.undecodable,
             sink,
+            self.ring_records,
         )?;
         self.tick(sink)?;
         Ok(stopped)
@@ -246,21 +260,27 @@ impl Tracer {
     }
 }
 
-/// Decodes everything the ring buffer holds into `sink`.
+/// Decodes up to `limit` records from the ring buffer into `sink`; true when
+/// it ran out of records first.
 fn drain(
     ring: &mut RingBuf<MapData>,
     kallsyms: &Kallsyms,
     events: &mut u64,
     undecodable: &mut u64,
     sink: &mut dyn Sink,
-) -> anyhow::Result<()> {
+    limit: usize,
+) -> anyhow::Result<bool> {
     let symbolize = |addr: u64| {
         kallsyms.resolve(addr).map(|s| match s.offset {
             0 => s.name.to_owned(),
             off => format!("{}+{off:#x}", s.name),
         })
     };
-    while let Some(item) = ring.next() {
+    for _ in 0..limit {
+        let Some(item) = ring.next() else {
+            sink.flush()?;
+            return Ok(true);
+        };
         match decode(&item) {
             Ok(ev) => {
                 *events += 1;
@@ -275,7 +295,7 @@ fn drain(
         }
     }
     sink.flush()?;
-    Ok(())
+    Ok(false)
 }
 
 /// One warning line on standard error.

@@ -90,8 +90,6 @@ fn last_end(calls: &[Call]) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use procfs_trace_common::ProbeId;
-
     use super::*;
     use crate::flows::builder::tests::Script;
 
