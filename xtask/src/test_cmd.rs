@@ -25,7 +25,7 @@ const EBPF_CRATE: &str = "procfs-trace-ebpf";
 pub struct TestArgs {
     /// Kernels for the VM tests, comma-separated (names or paths as for `vm
     /// --kernel`), or `all` for 5.10, 6.1, 6.12 and the newest Debian ships.
-    #[arg(long, value_delimiter = ',', default_value = "6.1")]
+    #[arg(long, value_delimiter = ',', default_value = "all")]
     kernels: Vec<String>,
     /// Run only the host tests.
     #[arg(long)]
