@@ -211,12 +211,18 @@ impl Tracer {
                 guard = self.ring.readable_mut() => {
                     let mut guard = guard?;
                     let ring = guard.get_inner_mut();
-                    // A bounded batch, so a flood cannot keep the deadline,
-                    // signals and ticks from being seen; readiness is kept
-                    // while records remain.
+                    // A bounded batch; readiness is kept while records remain.
                     let emptied = drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink, BATCH)?;
                     if emptied {
                         guard.clear_ready();
+                    } else {
+                        // Still readable, so the next select would pick this
+                        // branch without ever returning to the runtime, whose
+                        // timer, signal and child drivers would then never
+                        // run: a flood hung `--duration` and Ctrl-C. Yielding
+                        // lets the drivers turn first.
+                        drop(guard);
+                        tokio::task::yield_now().await;
                     }
                 }
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
