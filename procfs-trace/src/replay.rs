@@ -12,7 +12,7 @@ use crate::{
     check::Checker,
     events::{
         decode::{decode, Event},
-        render::{format_duration, Format},
+        render::{format_duration, Format, Symbolize},
     },
     flows::{builder::FlowBuilder, perfetto},
     model::kernel::KernelFacts,
@@ -170,25 +170,12 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
 pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
     let rec = open(file)?;
     let h = &rec.header;
-    let mut builder = FlowBuilder::new();
-    let mut symbols: HashMap<u64, String> = HashMap::new();
-    let mut flows = 0;
-    for chunk in &rec.chunks {
-        for r in &chunk.records {
-            match r {
-                Record::Symbol(a, n) => {
-                    symbols.insert(*a, n.clone());
-                }
-                Record::Event(raw) => {
-                    if let Ok(ev) = decode(raw) {
-                        builder.push(&ev, &|a| symbols.get(&a).cloned());
-                    }
-                }
-            }
-        }
-        flows += builder.release(false).len();
-    }
-    flows += builder.finish(false).len();
+    let mut counter = OpCounter {
+        builder: FlowBuilder::new(),
+        ops: 0,
+    };
+    feed(&rec, &ReplayOptions::default(), &mut counter)?;
+    let flows = counter.ops + counter.builder.finish(false).len();
     let first = rec
         .chunks
         .iter()
@@ -243,6 +230,26 @@ pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
         }
     )?;
     Ok(())
+}
+
+/// Counts the operations a recording's events rebuild into (for `info`).
+struct OpCounter {
+    builder: FlowBuilder,
+    ops: usize,
+}
+
+impl Sink for OpCounter {
+    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(ev, symbolize);
+        Ok(())
+    }
+    fn tick(&mut self, _new: u64, _total: u64) -> io::Result<()> {
+        self.ops += self.builder.release(false).len();
+        Ok(())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Shell-style matching: `*` any run within a path component, `?` one character.

@@ -4,6 +4,8 @@
 
 mod support;
 
+use support::flows;
+
 use std::path::PathBuf;
 
 use serde_json::Value;
@@ -17,17 +19,6 @@ fn fixtures() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|e| e == "pftrace"))
         .collect();
     v.sort();
-    v
-}
-
-/// Flow lines of a JSONL text, in a stable order.
-fn flows(text: &str) -> Vec<Value> {
-    let mut v: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|v| v["type"] == "flow")
-        .collect();
-    v.sort_by_key(|f| (f["start_ns"].as_u64(), f["tid"].as_u64()));
     v
 }
 

@@ -351,17 +351,8 @@ fn a_recording_replays_to_the_live_flows() {
         "{}",
         String::from_utf8_lossy(&replay.stderr)
     );
-    let flows = |text: &str| -> Vec<serde_json::Value> {
-        let mut v: Vec<serde_json::Value> = text
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["type"] == "flow")
-            .collect();
-        v.sort_by_key(|f| (f["start_ns"].as_u64(), f["tid"].as_u64()));
-        v
-    };
-    let live = flows(&std::fs::read_to_string(&live).unwrap());
-    let replayed = flows(&String::from_utf8_lossy(&replay.stdout));
+    let live = support::flows(&std::fs::read_to_string(&live).unwrap());
+    let replayed = support::flows(&String::from_utf8_lossy(&replay.stdout));
     assert!(live.len() > 10, "{} flows", live.len());
     assert_eq!(live, replayed);
 }

@@ -184,3 +184,14 @@ pub fn assert_flow(events: &[&Value], steps: &[Step]) {
         }
     }
 }
+
+/// The `"type":"flow"` lines of a JSONL text, ordered by start time and thread.
+pub fn flows(text: &str) -> Vec<Value> {
+    let mut v: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["type"] == "flow")
+        .collect();
+    v.sort_by_key(|f| (f["start_ns"].as_u64(), f["tid"].as_u64()));
+    v
+}
