@@ -40,6 +40,71 @@ pub enum Command {
     /// Show the model's predicted kernel flow for a /proc path, with a reason
     /// for every call (no root or BPF needed).
     Explain(ExplainArgs),
+    /// A live, top-like view of procfs activity: processes, hot paths, kernel
+    /// functions with latencies, recent flows and their verdicts (needs root
+    /// and kprobes, or --from a recording).
+    Live(LiveArgs),
+}
+
+/// Arguments of `live`.
+#[derive(Debug, Args)]
+pub struct LiveArgs {
+    /// Play this recording through the view instead of tracing.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Playing speed of --from (2 is twice as fast; 0 as fast as possible).
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    /// Plain-text tables every interval instead of the terminal view (the
+    /// default when standard output is not a terminal).
+    #[arg(long)]
+    pub plain: bool,
+    /// End after this many seconds, with a summary table.
+    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
+    pub duration: Option<Duration>,
+    /// Seconds between plain-text tables.
+    #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
+    pub interval: Duration,
+    /// Only this process id.
+    #[arg(long, value_name = "N")]
+    pub pid: Option<u32>,
+    /// Only tasks with this name (comm, at most 15 bytes).
+    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
+    pub comm: Option<String>,
+    /// Start with the view filtered to paths matching this glob, e.g. '/proc/*/stat'.
+    #[arg(long, value_name = "GLOB")]
+    pub path: Option<String>,
+    /// Ring buffer size in KiB (a power of two of at least 4).
+    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_buffer_kib)]
+    pub buffer_kib: u32,
+    /// How to attach: fentry/fexit where the kernel allows it and kprobes
+    /// elsewhere (auto), or only one method.
+    #[arg(long, value_enum, default_value_t = Method::Auto)]
+    pub attach: Method,
+}
+
+impl From<LiveArgs> for procfs_trace::live::LiveOptions {
+    fn from(a: LiveArgs) -> Self {
+        procfs_trace::live::LiveOptions {
+            from: a.from,
+            speed: a.speed,
+            plain: a.plain,
+            duration: a.duration,
+            interval: a.interval,
+            pid: a.pid,
+            comm: a.comm,
+            path: a.path,
+            buffer_kib: a.buffer_kib,
+            attach: a.attach,
+        }
+    }
+}
+
+fn parse_speed(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v >= 0.0 && v.is_finite() => Ok(v),
+        _ => Err(format!("{s:?}: the speed is a number of at least 0")),
+    }
 }
 
 /// Arguments of `record`.

@@ -12,6 +12,7 @@ pub mod events;
 pub mod explain;
 pub mod flows;
 pub mod kernel;
+pub mod live;
 pub mod model;
 pub mod probes;
 pub mod recording;

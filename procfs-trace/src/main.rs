@@ -4,7 +4,7 @@ mod cli;
 
 use clap::Parser as _;
 
-use procfs_trace::{agent, doctor, explain, replay, tour};
+use procfs_trace::{agent, doctor, explain, live, replay, tour};
 
 use crate::cli::{Cli, Command};
 
@@ -44,6 +44,7 @@ fn main() {
                 &mut std::io::stdout(),
             )
             .map(|()| 0),
+            Command::Live(args) => live::run(args.into()).await,
         }
     });
     match result {

@@ -2,7 +2,7 @@
 
 /// One scenario: a shell script run under the tracer, and the paths whose
 /// operations it is judged by. In scripts `$$` is the shell's pid; in paths a
-/// numeric component is written `[pid]`.
+/// process's number is written `[pid]` (see [`normalise`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     /// What it shows, as a reader would type it.
@@ -89,18 +89,22 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-/// `path` with every numeric component written `[pid]`.
+/// `path` with its numbers named for what they are: `[fd]` under `fd` and
+/// `fdinfo`, `[tid]` under `task`, else `[pid]`.
 pub fn normalise(path: &str) -> String {
-    path.split('/')
-        .map(|c| {
-            if !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()) {
-                "[pid]"
-            } else {
-                c
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("/")
+    let mut parent = "";
+    let mut out = Vec::new();
+    for c in path.split('/') {
+        let numeric = !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
+        out.push(match (numeric, parent) {
+            (false, _) => c,
+            (true, "fd" | "fdinfo") => "[fd]",
+            (true, "task") => "[tid]",
+            (true, _) => "[pid]",
+        });
+        parent = c;
+    }
+    out.join("/")
 }
 
 /// Whether `path` matches a scenario pattern.
@@ -120,8 +124,11 @@ mod tests {
     fn patterns() {
         assert_eq!(
             normalise("/proc/123/task/124/stat"),
-            "/proc/[pid]/task/[pid]/stat"
+            "/proc/[pid]/task/[tid]/stat"
         );
+        assert_eq!(normalise("/proc/7/fd/3"), "/proc/[pid]/fd/[fd]");
+        assert_eq!(normalise("/proc/7/fdinfo/12"), "/proc/[pid]/fdinfo/[fd]");
+        assert_eq!(normalise("/proc/7"), "/proc/[pid]");
         assert!(matches("/proc/[pid]/limits", "/proc/77/limits"));
         assert!(!matches("/proc/[pid]/limits", "/proc/77/limits2"));
         assert!(matches("/proc/[pid]/stat*", "/proc/77/statm"));

@@ -1,0 +1,339 @@
+//! `live`: a top-like view of who hits procfs, which paths and show
+//! callbacks cost kernel time, and what diverges from the model.
+//!
+//! The collector (`collector`, `source`) feeds the state (`state`); the
+//! front ends (`view` for the terminal, `plain` for text) only read it.
+
+pub mod app;
+pub mod collector;
+pub mod filter;
+pub mod input;
+pub mod plain;
+pub mod source;
+pub mod state;
+pub mod stats;
+pub mod term;
+pub mod view;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    cell::RefCell,
+    io::{self, IsTerminal as _},
+    path::PathBuf,
+    rc::Rc,
+    time::{Duration, Instant},
+};
+
+use tokio::signal::unix::{signal, SignalKind};
+
+use self::{
+    app::Ui,
+    collector::Collector,
+    filter::Filter,
+    source::{Clock, Only},
+    state::{Meta, Store},
+};
+use crate::{
+    agent::tracer::{Filters, Tracer},
+    check::Checker,
+    probes::attach::Method,
+    replay,
+};
+
+/// How often the terminal view redraws.
+const FRAME: Duration = Duration::from_millis(250);
+/// How often keys are looked for.
+const KEY_POLL: Duration = Duration::from_millis(40);
+/// Rows per table in the final summary.
+const SUMMARY_ROWS: usize = 20;
+/// Rows per table in the periodic plain output.
+const PLAIN_ROWS: usize = 10;
+
+/// What the user asked `live` for.
+#[derive(Debug, Clone)]
+pub struct LiveOptions {
+    /// Play this recording instead of tracing.
+    pub from: Option<PathBuf>,
+    /// Playing speed (0: as fast as possible).
+    pub speed: f64,
+    /// Plain-text tables instead of the terminal view.
+    pub plain: bool,
+    /// End after this long.
+    pub duration: Option<Duration>,
+    /// Plain-text tables every this long.
+    pub interval: Duration,
+    /// Only this process (in the kernel when live).
+    pub pid: Option<u32>,
+    /// Only tasks with this comm (in the kernel when live).
+    pub comm: Option<String>,
+    /// Initial path glob filter of the view.
+    pub path: Option<String>,
+    /// Ring buffer size in KiB.
+    pub buffer_kib: u32,
+    /// How probes are attached.
+    pub attach: Method,
+}
+
+/// Runs `live`; returns the exit code.
+pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
+    let plain = opts.plain || !io::stdout().is_terminal();
+    match &opts.from {
+        Some(file) => {
+            let rec = replay::open(file)?;
+            let t0 = source::first_ts(&rec);
+            let attach = recorded_methods(&rec);
+            let store = new_store(
+                Meta {
+                    source: format!(
+                        "replay {} ×{}",
+                        file.file_name()
+                            .unwrap_or(file.as_os_str())
+                            .to_string_lossy(),
+                        opts.speed
+                    ),
+                    kernel: rec.header.kernel_release.clone(),
+                    attach,
+                    started_ns: t0,
+                    now_ns: t0,
+                    ..Meta::default()
+                },
+                &opts,
+            );
+            let clock = Clock::Replay {
+                t0_ns: t0,
+                wall0: Instant::now(),
+                speed: opts.speed,
+            };
+            let mut collector = Collector::new(replay::checker(&rec)?, store.clone());
+            let only = Only {
+                pid: opts.pid,
+                comm: opts.comm.clone(),
+            };
+            let feed = async {
+                source::play(&rec, clock, &only, &mut collector).await?;
+                store.borrow_mut().meta.finished = true;
+                Ok(())
+            };
+            // A recording that ends leaves the terminal view up until `q`.
+            drive(feed, &store, clock, &opts, plain, !plain).await?;
+        }
+        None => {
+            let filters = Filters {
+                pid: opts.pid,
+                comm: opts.comm.clone(),
+                descendants: false,
+            };
+            let mut tracer = Tracer::start(&filters, opts.buffer_kib, opts.attach)?;
+            let store = new_store(
+                Meta {
+                    source: "live".to_owned(),
+                    kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+                        .map(|s| s.trim().to_owned())
+                        .unwrap_or_default(),
+                    attach: live_methods(&tracer),
+                    started_ns: source::monotonic_ns(),
+                    now_ns: source::monotonic_ns(),
+                    ..Meta::default()
+                },
+                &opts,
+            );
+            let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+            let mut collector = Collector::new(checker, store.clone());
+            let feed = async {
+                // The tracer stops by itself on SIGINT/SIGTERM; the view's
+                // end drops this future, and the tracer is dropped (probes
+                // detached) when `run` returns.
+                tracer.stream(None, None, &mut collector).await?;
+                Ok(())
+            };
+            drive(feed, &store, Clock::Live, &opts, plain, false).await?;
+            collector.finish();
+            store.borrow_mut().meta.lost = tracer.lost();
+            let elapsed = {
+                let s = store.borrow();
+                s.meta.now_ns.saturating_sub(s.meta.started_ns)
+            };
+            summary(&store.borrow(), elapsed)?;
+            return Ok(0);
+        }
+    }
+    Ok(0)
+}
+
+fn new_store(meta: Meta, opts: &LiveOptions) -> Rc<RefCell<Store>> {
+    let mut store = Store::new(meta);
+    if let Some(glob) = &opts.path {
+        store.set_filter(Filter {
+            path: Some(glob.clone()),
+            ..Filter::default()
+        });
+    }
+    Rc::new(RefCell::new(store))
+}
+
+/// Runs the source and the front end until the front end ends (key, signal,
+/// duration) or the source does (unless `linger`); then prints the summary
+/// (for replays; live prints it after detaching).
+async fn drive(
+    feed: impl std::future::Future<Output = anyhow::Result<()>>,
+    store: &Rc<RefCell<Store>>,
+    clock: Clock,
+    opts: &LiveOptions,
+    plain: bool,
+    linger: bool,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let front = async {
+        if plain {
+            plain_loop(store, clock, opts).await
+        } else {
+            tui_loop(store, clock, opts).await
+        }
+    };
+    tokio::pin!(feed);
+    tokio::pin!(front);
+    let mut fed = false;
+    loop {
+        tokio::select! {
+            r = &mut feed, if !fed => {
+                r?;
+                fed = true;
+                if !linger {
+                    break;
+                }
+            }
+            r = &mut front => {
+                r?;
+                break;
+            }
+        }
+    }
+    if let Some(now) = clock.now_ns() {
+        store.borrow_mut().advance(now);
+    }
+    if matches!(clock, Clock::Replay { .. }) {
+        let _ = started;
+        let s = store.borrow();
+        summary(&s, s.meta.now_ns.saturating_sub(s.meta.started_ns))?;
+    }
+    Ok(())
+}
+
+/// The final summary table on standard output.
+fn summary(store: &Store, elapsed_ns: u64) -> io::Result<()> {
+    plain::write_tables(
+        store,
+        &format!("summary after {:.1} s", elapsed_ns as f64 / 1e9),
+        SUMMARY_ROWS,
+        &mut io::stdout().lock(),
+    )
+}
+
+/// Plain tables every interval until the duration or a signal.
+async fn plain_loop(
+    store: &Rc<RefCell<Store>>,
+    clock: Clock,
+    opts: &LiveOptions,
+) -> anyhow::Result<()> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let mut tick = tokio::time::interval(opts.interval);
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => return Ok(()),
+            _ = sigint.recv() => return Ok(()),
+            _ = sigterm.recv() => return Ok(()),
+        }
+        let mut s = store.borrow_mut();
+        if let Some(now) = clock.now_ns() {
+            s.advance(now);
+        }
+        let up = s.meta.now_ns.saturating_sub(s.meta.started_ns);
+        let mut out = io::stdout().lock();
+        match plain::write_tables(&s, &plain::uptime(up), PLAIN_ROWS, &mut out) {
+            // A closed pipe ends the output, not the session.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            r => r?,
+        }
+    }
+}
+
+/// The terminal view until `q`, the duration or a signal.
+async fn tui_loop(
+    store: &Rc<RefCell<Store>>,
+    clock: Clock,
+    opts: &LiveOptions,
+) -> anyhow::Result<()> {
+    use crossterm::event::{self, Event};
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let (mut terminal, _guard) = term::enter()?;
+    let mut ui = Ui::default();
+    let mut poll = tokio::time::interval(KEY_POLL);
+    let mut drawn: Option<Instant> = None;
+    loop {
+        tokio::select! {
+            _ = poll.tick() => {}
+            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => return Ok(()),
+            _ = sigint.recv() => return Ok(()),
+            _ = sigterm.recv() => return Ok(()),
+        }
+        let mut dirty = false;
+        while event::poll(Duration::ZERO)? {
+            match event::read()? {
+                Event::Key(key) => {
+                    if let Some(a) = input::action(key, ui.input.is_some()) {
+                        if ui.apply(a, &mut store.borrow_mut()) {
+                            return Ok(());
+                        }
+                        dirty = true;
+                    }
+                }
+                Event::Resize(..) => dirty = true,
+                _ => {}
+            }
+        }
+        if dirty || drawn.is_none_or(|t| t.elapsed() >= FRAME) {
+            let mut s = store.borrow_mut();
+            if let Some(now) = clock.now_ns() {
+                s.advance(now);
+            }
+            terminal.draw(|f| view::draw(f, &s, &ui))?;
+            drawn = Some(Instant::now());
+        }
+    }
+}
+
+/// "kprobe", "fentry", or "fentry 30 + kprobe 9".
+fn describe_methods(methods: impl Iterator<Item = String>) -> String {
+    let mut counts = std::collections::BTreeMap::<String, usize>::new();
+    for m in methods {
+        *counts.entry(m).or_default() += 1;
+    }
+    match counts.len() {
+        0 => "unknown".to_owned(),
+        1 => counts.into_keys().next().unwrap_or_default(),
+        _ => counts
+            .iter()
+            .map(|(m, n)| format!("{m} {n}"))
+            .collect::<Vec<_>>()
+            .join(" + "),
+    }
+}
+
+fn live_methods(tracer: &Tracer) -> String {
+    describe_methods(tracer.attached().map(|(_, m)| m.as_str().to_owned()))
+}
+
+fn recorded_methods(rec: &crate::recording::reader::Recording) -> String {
+    describe_methods(rec.header.probes.iter().map(|p| match p.method.as_str() {
+        "" => "kprobe".to_owned(),
+        m => m.to_owned(),
+    }))
+}
