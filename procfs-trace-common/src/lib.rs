@@ -240,10 +240,20 @@ pub mod shape {
     pub const FD: u8 = 3;
     /// Argument 1 is the fd read from (`sendfile(out, in, ...)`).
     pub const FD1: u8 = 4;
+    /// Argument 0 is an fd the syscall duplicates (`dup`, `dup2`, `dup3`,
+    /// `fcntl` with [`F_DUPFD`] or [`F_DUPFD_CLOEXEC`]); the new fd is the
+    /// result. Reported whenever it succeeds, so reads through the copy (a
+    /// shell's `read l < /proc/PID/stat` reads fd 0) keep the path.
+    pub const DUP: u8 = 5;
 }
 
-/// The syscalls whose procfs work procfs-trace attributes, as
-/// `(x86-64 number, name, shape)`. Only x86-64 is supported.
+/// `fcntl` command: duplicate to the lowest free fd at least argument 2.
+pub const F_DUPFD: u64 = 0;
+/// `fcntl` command: as [`F_DUPFD`], close-on-exec.
+pub const F_DUPFD_CLOEXEC: u64 = 1030;
+
+/// The syscalls whose procfs work procfs-trace attributes, and those that
+/// copy fds, as `(x86-64 number, name, shape)`. Only x86-64 is supported.
 pub const SYSCALLS: &[(u32, &str, u8)] = &[
     (0, "read", shape::FD),
     (2, "open", shape::PATH),
@@ -251,14 +261,18 @@ pub const SYSCALLS: &[(u32, &str, u8)] = &[
     (6, "lstat", shape::PATH),
     (17, "pread64", shape::FD),
     (19, "readv", shape::FD),
+    (32, "dup", shape::DUP),
+    (33, "dup2", shape::DUP),
     (40, "sendfile", shape::FD1),
     (59, "execve", shape::PATH),
+    (72, "fcntl", shape::DUP),
     (78, "getdents", shape::FD),
     (89, "readlink", shape::PATH),
     (217, "getdents64", shape::FD),
     (257, "openat", shape::AT_PATH),
     (262, "newfstatat", shape::AT_PATH),
     (267, "readlinkat", shape::AT_PATH),
+    (292, "dup3", shape::DUP),
     (322, "execveat", shape::AT_PATH),
     (332, "statx", shape::AT_PATH),
 ];
@@ -269,6 +283,7 @@ pub fn syscall_shape(nr: u64) -> u8 {
     match nr {
         0 | 17 | 19 | 78 | 217 => shape::FD,
         40 => shape::FD1,
+        32 | 33 | 72 | 292 => shape::DUP,
         2 | 4 | 6 | 59 | 89 => shape::PATH,
         257 | 262 | 267 | 322 | 332 => shape::AT_PATH,
         _ => shape::NONE,
@@ -345,8 +360,8 @@ pub struct Pending {
     pub emitted: u32,
     /// The `AT_*` flags argument, when the syscall has one.
     pub at_flags: u32,
-    /// Non-zero when the path starts with /proc: emit even if no probe fires,
-    /// so the fd it returns can be tied to its path.
+    /// Non-zero when the path starts with /proc, or the syscall copies an fd:
+    /// emit even if no probe fires, so the fd it returns can be tied to a path.
     pub force: u32,
 }
 

@@ -3,7 +3,9 @@
 //! `sys_enter` only remembers a followed syscall per thread; the entry event is
 //! written when the first probe fires inside it (see `emit`), and `sys_exit`
 //! writes the exit only for syscalls that produced an entry. Syscalls that
-//! never reach procfs, by far the most, cost one map update and no events.
+//! never reach procfs, by far the most, cost one map update and no events;
+//! the exceptions are paths under /proc and fd copies, reported even without
+//! a probe hit so that user space can tie later reads to their path.
 
 use aya_ebpf::{
     helpers::{
@@ -11,7 +13,7 @@ use aya_ebpf::{
     },
     programs::RawTracePointContext,
 };
-use procfs_trace_common::{at_flags_arg, shape, syscall_shape, Pending};
+use procfs_trace_common::{at_flags_arg, shape, syscall_shape, Pending, F_DUPFD, F_DUPFD_CLOEXEC};
 
 use crate::{
     emit::{current, emit_syscall_exit, flush_syscall, Task},
@@ -53,6 +55,8 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
     let force = match sh {
         shape::PATH => under_proc(arg0),
         shape::AT_PATH => under_proc(arg1),
+        // fcntl is followed only when it duplicates.
+        shape::DUP => nr != 72 || arg1 == F_DUPFD || arg1 == F_DUPFD_CLOEXEC,
         _ => false,
     };
     let pending = Pending {
@@ -77,15 +81,18 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     let Some(mut p) = (unsafe { PENDING.get(&tid) }).copied() else {
         return 0;
     };
-    if p.emitted == 0 && p.force != 0 {
-        // A /proc path that reached no probe (all cached, say): still report
-        // it, so later reads of the fd it returns have a path.
+    let ret: i64 = ctx.arg(1);
+    // A failed dup copies nothing.
+    let failed_dup = ret < 0 && syscall_shape(u64::from(p.nr)) == shape::DUP;
+    if p.emitted == 0 && p.force != 0 && !failed_dup {
+        // A /proc path that reached no probe (all cached, say), or an fd
+        // copied: still report it, so later reads of the fd it returns have a
+        // path.
         flush_syscall(&Task::current());
         p.emitted = 1;
     }
     let _ = PENDING.remove(&tid);
     if p.emitted != 0 {
-        let ret: i64 = ctx.arg(1);
         emit_syscall_exit(&p, ret);
     }
     0

@@ -17,6 +17,7 @@ use super::{
     op::{Op, OpKind, Syscall},
 };
 use crate::events::decode::{Event, Phase, ProbeHit, SyscallHit};
+use procfs_trace_common::{shape, SYSCALLS};
 
 /// Open calls deeper than this on one thread mean exits were lost.
 const MAX_DEPTH: usize = 64;
@@ -137,7 +138,25 @@ impl FlowBuilder {
             return;
         };
         sys.ret = s.ret;
-        let opened = match (s.ret.filter(|r| *r >= 0), &sys.path) {
+        let new_fd = s.ret.filter(|r| *r >= 0);
+        if syscall_shape_of(sys.name) == shape::DUP {
+            // Bookkeeping, not procfs work: the copy names what the original did.
+            if let Some(new) = new_fd {
+                let tgid = s.origin.tgid;
+                match self.fds.get(&tgid).and_then(|t| t.get(&sys.fd)).cloned() {
+                    Some(path) => self.remember_fd(tgid, new, path),
+                    None => {
+                        if let Some(t) = self.fds.get_mut(&tgid) {
+                            t.remove(&new);
+                        }
+                    }
+                }
+            }
+            if open.op.calls.is_empty() {
+                return;
+            }
+        }
+        let opened = match (new_fd, &sys.path) {
             (Some(fd), Some(path)) if sys.name.contains("open") => Some((fd, path.clone())),
             _ => None,
         };
@@ -219,6 +238,14 @@ impl FlowBuilder {
             self.done.push(open.op);
         }
     }
+}
+
+/// The [`shape`] of the syscall named `name`.
+fn syscall_shape_of(name: &str) -> u8 {
+    SYSCALLS
+        .iter()
+        .find(|(_, n, _)| *n == name)
+        .map_or(shape::NONE, |(_, _, sh)| *sh)
 }
 
 /// The directory a listing works on, when its calls say it without the fd
@@ -432,6 +459,39 @@ pub(crate) mod tests {
         assert_eq!(ops[1].path.as_deref(), Some("/proc/7/limits"));
         assert_eq!(ops[1].calls[0].show.as_deref(), Some("fn_abc"));
         assert_eq!(ops[2].path, None, "fd 4 was never opened in the trace");
+    }
+
+    /// `read l < /proc/7/stat` in a shell: open, dup2 onto fd 0, read fd 0.
+    #[test]
+    fn reads_through_a_copied_fd_keep_the_path() {
+        let mut s = Script::new();
+        s.sys(7, "openat", Some("/proc/7/stat"), -100)
+            .sys_ret(7, "openat", 3)
+            .sys(7, "dup2", None, 3)
+            .sys_ret(7, "dup2", 0)
+            .sys(7, "read", None, 0)
+            .enter(7, ProbeId::SeqReadIter, Some("stat"))
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, "read", 1)
+            // fd 0 copied from an fd opened outside the trace: the old path goes.
+            .sys(7, "dup2", None, 9)
+            .sys_ret(7, "dup2", 0)
+            .sys(7, "read", None, 0)
+            .enter(7, ProbeId::SeqReadIter, Some("limits"))
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, "read", 1);
+        let ops = s.ops();
+        let names: Vec<_> = ops
+            .iter()
+            .map(|o| o.syscall.as_ref().unwrap().name)
+            .collect();
+        assert_eq!(
+            names,
+            ["openat", "read", "read"],
+            "a dup is not an operation"
+        );
+        assert_eq!(ops[1].path.as_deref(), Some("/proc/7/stat"));
+        assert_eq!(ops[2].path, None);
     }
 
     #[test]

@@ -145,28 +145,52 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
         .clone()
         .name(name)
         .calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
+    // seq_read_iter first copies out what an earlier read left in the
+    // seq_file's buffer, and calls show only when that did not fill the
+    // read; ONE and single files have one record, so every read after the
+    // first is served from the buffer or finds the end.
+    let buffered = vec![outer
+        .clone()
+        .name(name)
+        .calls(vec![iter(vec![], Ret::Positive)])];
     let eof = vec![outer.name(name).calls(vec![iter(vec![], Ret::Zero)])];
+    let then = |a: &[Step], b: &[Step]| [a, b].concat();
     match (produced, splice) {
-        // sendfile splices until its count is met or the file ends: one or
-        // more reads with data, then possibly the read that finds the end.
+        // sendfile splices until its count is met or the file ends: reads
+        // with data (the first may be served from the buffer), then possibly
+        // the read that finds the end.
         (Some(true), true) => {
-            let mut data = data;
-            data[0].repeat = true;
-            let mut until_eof = data.clone();
-            until_eof.extend(eof);
+            let mut fresh = data.clone();
+            fresh[0].repeat = true;
             p.choice(
-                "whether sendfile's splice loop reached end of file",
+                "whether sendfile's splice loop reached end of file, and where its text came from",
                 vec![
-                    ("read to end of file".to_owned(), until_eof),
-                    ("count met".to_owned(), data),
+                    ("read to end of file".to_owned(), then(&fresh, &eof)),
+                    ("count met".to_owned(), fresh.clone()),
+                    (
+                        "buffer, then to end of file".to_owned(),
+                        then(&then(&buffered, &fresh), &eof),
+                    ),
+                    ("buffer, then end of file".to_owned(), then(&buffered, &eof)),
+                    ("count met from the buffer".to_owned(), buffered.clone()),
                 ],
             );
         }
-        (Some(true), false) => p.fixed(data),
+        (Some(true), false) => p.choice(
+            "whether the seq_file's buffer held text from an earlier read",
+            vec![
+                ("buffer empty: show fills it".to_owned(), data),
+                ("served from the buffer".to_owned(), buffered),
+            ],
+        ),
         (Some(false), _) => p.fixed(eof),
         (None, _) => p.choice(
-            "whether the read found data or end of file",
-            vec![("data".to_owned(), data), ("end of file".to_owned(), eof)],
+            "whether the read found data, buffered text or end of file",
+            vec![
+                ("data".to_owned(), data),
+                ("served from the buffer".to_owned(), buffered),
+                ("end of file".to_owned(), eof),
+            ],
         ),
     }
     Ok(p)
@@ -203,6 +227,12 @@ mod tests {
             ("proc_single_show", Some("proc_pid_limits"))
         );
         assert_eq!(single.children[0].func, "proc_pid_limits");
+        // A later read is served from the seq_file's buffer, with no show call.
+        let alts = p.alternatives(4);
+        assert_eq!(alts.len(), 2);
+        let buffered = &alts[1].1[0].children[0];
+        assert!(buffered.children.is_empty());
+        assert_eq!(buffered.ret, Ret::Positive);
         let eof = read(&entry("limits"), Some(false), false).unwrap();
         assert!(eof.alternatives(1)[0].1[0].children[0].children.is_empty());
     }
@@ -210,12 +240,17 @@ mod tests {
     #[test]
     fn sendfile_reads_until_end_of_file() {
         let p = read(&Node::RootEntry("meminfo".into()), Some(true), true).unwrap();
-        let alts = p.alternatives(4);
-        assert_eq!(alts.len(), 2);
+        let alts = p.alternatives(8);
+        assert_eq!(alts.len(), 5);
         let to_eof = &alts[0].1;
         assert!(to_eof[0].repeat);
         assert_eq!(to_eof[1].children[0].ret, Ret::Zero);
         assert_eq!(alts[1].1.len(), 1);
+        // A file read before: the splice starts with what the buffer held.
+        let buffered_then_eof = &alts[3].1;
+        assert!(buffered_then_eof[0].children[0].children.is_empty());
+        assert_eq!(buffered_then_eof[0].children[0].ret, Ret::Positive);
+        assert_eq!(buffered_then_eof[1].children[0].ret, Ret::Zero);
     }
 
     #[test]
@@ -227,7 +262,7 @@ mod tests {
     #[test]
     fn root_files_single_and_seq() {
         let p = read(&Node::RootEntry("meminfo".into()), None, false).unwrap();
-        assert_eq!(p.alternatives(4).len(), 2);
+        assert_eq!(p.alternatives(4).len(), 3);
         let s = &p.alternatives(4)[0].1[0];
         assert_eq!(s.func, "proc_reg_read_iter");
         assert_eq!(s.children[0].show, Some("meminfo_proc_show"));

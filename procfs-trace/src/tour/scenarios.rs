@@ -90,10 +90,14 @@ pub const SCENARIOS: &[Scenario] = &[
 ];
 
 /// `path` with its numbers named for what they are: `[fd]` under `fd` and
-/// `fdinfo`, `[tid]` under `task`, else `[pid]`.
+/// `fdinfo`, `[tid]` under `task`, else `[pid]`; a trailing `/` is dropped.
 pub fn normalise(path: &str) -> String {
     let mut parent = "";
     let mut out = Vec::new();
+    let path = match path.strip_suffix('/') {
+        Some(p) if !p.is_empty() => p,
+        _ => path,
+    };
     for c in path.split('/') {
         let numeric = !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
         out.push(match (numeric, parent) {
@@ -128,7 +132,8 @@ mod tests {
         );
         assert_eq!(normalise("/proc/7/fd/3"), "/proc/[pid]/fd/[fd]");
         assert_eq!(normalise("/proc/7/fdinfo/12"), "/proc/[pid]/fdinfo/[fd]");
-        assert_eq!(normalise("/proc/7"), "/proc/[pid]");
+        assert_eq!(normalise("/proc/7/"), "/proc/[pid]");
+        assert_eq!(normalise("/"), "/");
         assert!(matches("/proc/[pid]/limits", "/proc/77/limits"));
         assert!(!matches("/proc/[pid]/limits", "/proc/77/limits2"));
         assert!(matches("/proc/[pid]/stat*", "/proc/77/statm"));
