@@ -124,6 +124,7 @@ pub fn run(args: FixturesArgs) -> Result<ExitCode> {
     let opts = Options {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
+        interactive: false,
     };
     let dir = workspace::root().join(FIXTURES_DIR);
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;

@@ -42,6 +42,8 @@ pub struct Options {
     pub memory_mib: u32,
     /// Wall-clock limit for boot and command together.
     pub timeout: Duration,
+    /// Our standard input goes to the guest console (keys for a terminal UI).
+    pub interactive: bool,
 }
 
 /// A guest run that reported its result.
@@ -90,7 +92,9 @@ pub fn boot(
             "none",
             "-no-reboot",
         ])
-        .args(["-serial", "stdio", "-serial"])
+        // signal=off: Ctrl-C goes to the guest rather than killing qemu.
+        .args(["-chardev", "stdio,id=console,signal=off"])
+        .args(["-serial", "chardev:console", "-serial"])
         .arg(format!("file:{result_arg}"))
         .arg("-kernel")
         .arg(&kernel.vmlinuz)
@@ -99,7 +103,11 @@ pub fn boot(
         // noapic avoids random early panics under emulation; panic=-1 turns a panic into
         // a reboot, which -no-reboot turns into qemu exiting.
         .args(["-append", "console=ttyS0 quiet panic=-1 noapic"])
-        .stdin(Stdio::null())
+        .stdin(if opts.interactive {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     let start = Instant::now();

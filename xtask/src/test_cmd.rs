@@ -71,6 +71,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     let opts = Options {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
+        interactive: false,
     };
     let mut runs = Vec::new();
     for name in kernels(&args.kernels) {

@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Context as _, Result};
 use clap::Args;
 
 use crate::guest::{self, Guest, PROCFS_TRACE_GUEST_PATH};
@@ -22,6 +22,10 @@ pub struct VmArgs {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
     memory: u32,
+    /// Pass our terminal to the guest: keys go to the command, which sees a
+    /// terminal of our size (for `procfs-trace live`).
+    #[arg(long)]
+    interactive: bool,
     /// Command to run in the guest (default: procfs-trace tracing a read of /proc/$$/limits).
     #[arg(last = true, value_name = "GUEST-COMMAND")]
     command: Vec<String>,
@@ -31,11 +35,14 @@ pub struct VmArgs {
 pub fn run(args: VmArgs) -> Result<ExitCode> {
     let kernel = kernel::resolve(&args.kernel)?;
     let bin = guest::procfs_trace_binary()?;
-    let command = if args.command.is_empty() {
+    let mut command = if args.command.is_empty() {
         guest::default_command()
     } else {
         args.command
     };
+    if args.interactive {
+        command = with_terminal_size(command)?;
+    }
     let guest = Guest {
         files: vec![(bin, PROCFS_TRACE_GUEST_PATH.into())],
         command,
@@ -45,6 +52,7 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
     let opts = Options {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
+        interactive: args.interactive,
     };
     let done = vm::run(&kernel, &guest, &opts)?;
     println!("vm: guest command exited with status {}", done.rc);
@@ -54,6 +62,32 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         done.elapsed.as_secs_f64()
     );
     Ok(exit_code(done.rc))
+}
+
+/// `command` run after giving the guest console our terminal's size: a serial
+/// line has none, and a full-screen program needs one.
+fn with_terminal_size(command: Vec<String>) -> Result<Vec<String>> {
+    let size = std::process::Command::new("stty")
+        .arg("size")
+        .stdin(std::process::Stdio::inherit())
+        .output()
+        .context("running stty to read the terminal size")?;
+    let text = String::from_utf8_lossy(&size.stdout);
+    let (rows, cols) = match text.split_whitespace().collect::<Vec<_>>()[..] {
+        [r, c] if size.status.success() => (r.to_owned(), c.to_owned()),
+        _ => bail!("--interactive needs a terminal on standard input (stty size said {text:?})"),
+    };
+    let mut wrapped: Vec<String> = [
+        "sh",
+        "-c",
+        r#"stty rows "$1" cols "$2" && shift 2 && exec "$@""#,
+        "sh",
+    ]
+    .map(String::from)
+    .to_vec();
+    wrapped.extend([rows, cols]);
+    wrapped.extend(command);
+    Ok(wrapped)
 }
 
 /// The guest's status as our exit code (shell statuses are 0..=255 already).

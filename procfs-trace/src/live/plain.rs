@@ -3,8 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::state::{FuncSort, PathSort, ProcSort, Store};
-use crate::events::render::format_duration;
+use super::state::{is_divergence, FuncSort, PathSort, ProcSort, Store};
+use crate::{
+    events::render::{format_duration, Format},
+    flows::print,
+};
 
 /// `1:02:03` from nanoseconds.
 pub fn uptime(ns: u64) -> String {
@@ -104,8 +107,8 @@ pub fn write_tables(store: &Store, title: &str, n: usize, out: &mut impl Write) 
     writeln!(out, "KERNEL FUNCTIONS AND SHOW CALLBACKS (by total time)")?;
     writeln!(
         out,
-        "{:<40} {:>9} {:>11} {:>11} {:>11}",
-        "FUNCTION", "CALLS", "P50", "P99", "TOTAL"
+        "{:<40} {:<5} {:>9} {:>11} {:>11} {:>11}",
+        "FUNCTION", "KIND", "CALLS", "P50", "P99", "TOTAL"
     )?;
     for (name, f) in v.funcs_sorted(FuncSort::Total).into_iter().take(n) {
         let q = |x| {
@@ -115,13 +118,26 @@ pub fn write_tables(store: &Store, title: &str, n: usize, out: &mut impl Write) 
         };
         writeln!(
             out,
-            "{:<40} {:>9} {:>11} {:>11} {:>11}",
+            "{:<40} {:<5} {:>9} {:>11} {:>11} {:>11}",
             name,
+            f.kind.label(),
             f.calls,
             q(0.5),
             q(0.99),
             format_duration(f.total_ns)
         )?;
+    }
+    let diverged: Vec<_> = v.flows.iter().filter(|c| is_divergence(c)).collect();
+    if !diverged.is_empty() {
+        writeln!(
+            out,
+            "LATEST DIVERGENCES ({} of {})",
+            diverged.len().min(n),
+            v.verdicts.get("divergence").copied().unwrap_or(0)
+        )?;
+        for c in diverged.iter().rev().take(n) {
+            print::print(c, Format::Text, out)?;
+        }
     }
     writeln!(out)?;
     out.flush()

@@ -9,6 +9,8 @@ use super::{
     filter::Filter,
     stats::{Histogram, Rate},
 };
+use procfs_trace_common::PROBES;
+
 use crate::{
     check::{Checked, Verdict},
     flows::op::{Op, OpKind},
@@ -70,11 +72,24 @@ pub struct PathAgg {
     last_ns: u64,
 }
 
+/// How a function row was timed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FuncKind {
+    /// A probed function that no read named as its show callback.
+    #[default]
+    Probed,
+    /// A probed function that is a seq_file's show callback: timed exactly.
+    Show,
+    /// A show callback procfs-trace does not probe: timed by the innermost
+    /// call naming it, which includes reads served from the seq_file's buffer.
+    ShowApprox,
+}
+
 /// Calls to one kernel function, or time in one show callback.
 #[derive(Debug, Clone, Default)]
 pub struct FuncAgg {
-    /// A show callback (named by a read function) rather than a probed function.
-    pub show: bool,
+    /// How the row was timed.
+    pub kind: FuncKind,
     /// Calls with a seen exit.
     pub calls: u64,
     /// Their total time.
@@ -84,6 +99,31 @@ pub struct FuncAgg {
     last_ns: u64,
 }
 
+impl FuncKind {
+    /// Its name in the KIND column.
+    pub fn label(self) -> &'static str {
+        match self {
+            FuncKind::Probed => "fn",
+            FuncKind::Show => "show",
+            FuncKind::ShowApprox => "show~",
+        }
+    }
+}
+
+impl FuncAgg {
+    fn record(&mut self, d: u64, ts: u64) {
+        self.calls += 1;
+        self.total_ns += d;
+        self.latency.record(d);
+        self.last_ns = ts;
+    }
+}
+
+/// Whether procfs-trace probes the function `name`.
+fn probed(name: &str) -> bool {
+    PROBES.iter().any(|p| p.func == name)
+}
+
 /// Aggregates over a stream of checked operations.
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -91,10 +131,12 @@ pub struct State {
     pub procs: HashMap<u32, ProcAgg>,
     /// Per normalised path.
     pub paths: HashMap<String, PathAgg>,
-    /// Per function (show callbacks prefixed by their kind in [`FuncAgg::show`]).
+    /// Per function, probed or show callback.
     pub funcs: HashMap<String, FuncAgg>,
-    /// Most recent flows, newest last.
+    /// Most recent flows, newest last (divergences kept longer).
     pub flows: VecDeque<Checked>,
+    /// Divergences among `flows`.
+    pub flows_diverged: usize,
     /// Operations per verdict name.
     pub verdicts: BTreeMap<&'static str, u64>,
     /// Operations seen.
@@ -109,7 +151,7 @@ impl State {
         let op = &c.op;
         let ts = op.start_ns;
         let kernel = op.kernel_ns();
-        let diverged = u64::from(matches!(c.verdict, Verdict::Divergence { .. }));
+        let diverged = u64::from(is_divergence(c));
         self.ops += 1;
         *self.verdicts.entry(c.verdict.name()).or_default() += 1;
 
@@ -144,38 +186,52 @@ impl State {
             self.evicted += evict(&mut self.paths, MAX_ROWS, |a| a.last_ns);
         }
 
-        // The deepest call naming each show callback times it most closely.
-        let mut shows: HashMap<&str, (usize, Option<u64>)> = HashMap::new();
+        // An unprobed show callback is timed by the innermost call naming it.
+        let mut approx: HashMap<&str, (usize, Option<u64>)> = HashMap::new();
         for (depth, call) in op.calls.iter().flat_map(|c| with_depth(c, 0)) {
             if let Some(d) = call.duration_ns() {
-                let f = self.funcs.entry(call.func().to_owned()).or_default();
-                f.calls += 1;
-                f.total_ns += d;
-                f.latency.record(d);
-                f.last_ns = ts;
+                self.funcs
+                    .entry(call.func().to_owned())
+                    .or_default()
+                    .record(d, ts);
             }
-            if let Some(s) = &call.show {
-                let e = shows.entry(s).or_insert((depth, call.duration_ns()));
-                if depth > e.0 {
-                    *e = (depth, call.duration_ns());
+            match &call.show {
+                Some(s) if probed(s) => {
+                    self.funcs.entry(s.clone()).or_default().kind = FuncKind::Show;
                 }
+                Some(s) => {
+                    let e = approx.entry(s).or_insert((depth, call.duration_ns()));
+                    if depth > e.0 {
+                        *e = (depth, call.duration_ns());
+                    }
+                }
+                None => {}
             }
         }
-        for (name, (_, d)) in shows {
+        for (name, (_, d)) in approx {
             if let Some(d) = d {
-                let f = self.funcs.entry(format!("{name} (show)")).or_default();
-                f.show = true;
-                f.calls += 1;
-                f.total_ns += d;
-                f.latency.record(d);
-                f.last_ns = ts;
+                let f = self.funcs.entry(name.to_owned()).or_default();
+                f.kind = FuncKind::ShowApprox;
+                f.record(d, ts);
             }
         }
         self.evicted += evict(&mut self.funcs, MAX_ROWS, |f| f.last_ns);
 
         if self.flows.len() == MAX_FLOWS {
-            self.flows.pop_front();
+            // Divergences are what a user looks for: under a flood they
+            // outlive other flows, holding up to a quarter of the pane.
+            let shrink_diverged = (diverged == 1 && self.flows_diverged >= MAX_FLOWS / 4)
+                || self.flows_diverged == self.flows.len();
+            let at = self
+                .flows
+                .iter()
+                .position(|c| is_divergence(c) == shrink_diverged)
+                .unwrap_or(0);
+            if let Some(gone) = self.flows.remove(at) {
+                self.flows_diverged -= usize::from(is_divergence(&gone));
+            }
         }
+        self.flows_diverged += usize::from(diverged == 1);
         self.flows.push_back(c.clone());
     }
 }
@@ -189,6 +245,11 @@ fn with_depth(
         out.extend(with_depth(child, depth + 1));
     }
     out
+}
+
+/// Whether `c` diverged from the model.
+pub fn is_divergence(c: &Checked) -> bool {
+    matches!(c.verdict, Verdict::Divergence { .. })
 }
 
 /// Bytes a read returned (the syscall's result, else the top call's).
@@ -489,6 +550,7 @@ impl State {
 mod tests {
     use super::*;
     use crate::flows::op::OpKind;
+    use procfs_trace_common::ProbeId;
 
     fn checked(tgid: u32, path: &str, ts: u64) -> Checked {
         Checked {
@@ -522,6 +584,81 @@ mod tests {
         assert!(s.evicted > 0);
         // The newest survive.
         assert!(s.procs.contains_key(&(MAX_ROWS as u32 * 3 - 1)));
+    }
+
+    #[test]
+    fn divergences_outlive_other_flows() {
+        let mut s = State::default();
+        let mut bad = checked(1, "/proc/1/stat", 0);
+        bad.verdict = Verdict::Divergence {
+            at: "x".into(),
+            expected: "a".into(),
+            seen: "b".into(),
+        };
+        s.ingest(&bad);
+        for i in 1..(MAX_FLOWS as u64 * 2) {
+            s.ingest(&checked(2, "/proc/2/stat", i));
+        }
+        assert_eq!(s.flows.len(), MAX_FLOWS);
+        assert_eq!(s.flows_diverged, 1);
+        assert!(is_divergence(&s.flows[0]), "the divergence was evicted");
+        // A quarter of the pane at most: then the oldest divergence goes.
+        for i in 0..MAX_FLOWS as u64 {
+            s.ingest(&bad);
+            s.ingest(&checked(2, "/proc/2/stat", i));
+        }
+        assert_eq!(s.flows_diverged, MAX_FLOWS / 4);
+        assert_eq!(s.flows.len(), MAX_FLOWS);
+    }
+
+    #[test]
+    fn show_callbacks_are_timed_exactly_when_probed() {
+        use crate::flows::call::Call;
+        let call = |probe, show: Option<&str>, start, end, children| Call {
+            probe,
+            start_ns: start,
+            end_ns: Some(end),
+            name: Some("stat".into()),
+            pos_in: None,
+            pos_out: None,
+            ret: Some(1),
+            show: show.map(String::from),
+            children,
+        };
+        let mut c = checked(1, "/proc/1/stat", 0);
+        c.op.kind = OpKind::Read;
+        // seq_read_iter (show proc_single_show) → proc_single_show (show
+        // proc_tgid_stat) → proc_tgid_stat; and a /proc/version read, whose
+        // show is not probed.
+        c.op.calls = vec![
+            call(
+                ProbeId::SeqReadIter,
+                Some("proc_single_show"),
+                0,
+                100,
+                vec![call(
+                    ProbeId::ProcSingleShow,
+                    Some("proc_tgid_stat"),
+                    10,
+                    60,
+                    vec![call(ProbeId::ProcTgidStat, None, 20, 50, vec![])],
+                )],
+            ),
+            call(
+                ProbeId::SeqReadIter,
+                Some("version_proc_show"),
+                200,
+                270,
+                vec![],
+            ),
+        ];
+        let mut s = State::default();
+        s.ingest(&c);
+        let f = |n: &str| (s.funcs[n].kind, s.funcs[n].calls, s.funcs[n].total_ns);
+        assert_eq!(f("seq_read_iter"), (FuncKind::Probed, 2, 170));
+        assert_eq!(f("proc_single_show"), (FuncKind::Show, 1, 50));
+        assert_eq!(f("proc_tgid_stat"), (FuncKind::Show, 1, 30));
+        assert_eq!(f("version_proc_show"), (FuncKind::ShowApprox, 1, 70));
     }
 
     #[test]

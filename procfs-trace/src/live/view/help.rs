@@ -52,6 +52,12 @@ pub fn draw(frame: &mut Frame, area: Rect) {
         " time. A filter applies from when it is set, seeded with the recent flows it matches.",
     ));
     lines.push(Line::from(
+        " KIND: fn a probed function; show a probed show callback; show~ a show callback that is",
+    ));
+    lines.push(Line::from(
+        " not probed, timed by the innermost call naming it (buffered reads included).",
+    ));
+    lines.push(Line::from(
         " FALLING BEHIND: the ring buffer overflowed in the last second (see --buffer-kib).",
     ));
     frame.render_widget(Clear, area);

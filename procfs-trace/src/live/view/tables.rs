@@ -8,7 +8,12 @@ use ratatui::{
 };
 
 use super::{
-    super::{app::Pane, app::Ui, plain::bytes, state::Store},
+    super::{
+        app::Pane,
+        app::Ui,
+        plain::bytes,
+        state::{FuncKind, Store},
+    },
     block, selected_style,
 };
 use crate::events::render::format_duration;
@@ -152,14 +157,14 @@ pub fn funcs(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
                     .quantile(x)
                     .map_or("-".to_owned(), format_duration)
             };
-            let style = if f.show {
-                Style::new().fg(Color::Green)
-            } else {
+            let style = if f.kind == FuncKind::Probed {
                 Style::new()
+            } else {
+                Style::new().fg(Color::Green)
             };
             Row::new(vec![
-                Cell::from(name.trim_end_matches(" (show)").to_owned()).style(style),
-                Cell::from(if f.show { "show" } else { "fn" }).style(style),
+                Cell::from(name.to_owned()).style(style),
+                Cell::from(f.kind.label()).style(style),
                 Cell::from(f.calls.to_string()),
                 Cell::from(q(0.5)),
                 Cell::from(q(0.99)),
@@ -172,7 +177,7 @@ pub fn funcs(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
         rows,
         [
             Constraint::Min(16),
-            Constraint::Length(4),
+            Constraint::Length(5),
             Constraint::Length(6),
             Constraint::Length(8),
             Constraint::Length(8),
