@@ -13,7 +13,7 @@ use procfs_trace_common::{
 use crate::{
     extract::{base, read_name, walk, Args, Read, OK},
     filter::wanted,
-    maps::{config, ENTRY_ARGS, EVENTS, LOST, PENDING},
+    maps::{config, ARMED, ENTRY_ARGS, EVENTS, LOST, PENDING},
 };
 
 /// The current task, if the filters want it reported.
@@ -39,9 +39,12 @@ impl Task {
     }
 }
 
-/// The current task, when the filters want it.
+/// The current task, when user space is listening and the filters want it.
 #[inline(always)]
 pub fn current(cfg: &Config) -> Option<Task> {
+    if ARMED.get(0).is_none_or(|armed| *armed == 0) {
+        return None;
+    }
     let task = Task::current();
     wanted(cfg, task.tgid, &task.comm).then_some(task)
 }

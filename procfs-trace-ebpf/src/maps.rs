@@ -2,7 +2,7 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
 use procfs_trace_common::{Config, Pending};
 
@@ -14,6 +14,13 @@ pub static CONFIG: Config = Config::EMPTY;
 /// Events to user space. 4 MiB holds ~30k events: a burst of a few ms at full rate.
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
+
+/// Non-zero while user space wants events (index 0). Attaching takes time
+/// (seconds under emulation), and a probe that fires before the rest, or the
+/// syscall tracepoints, are in place would report flows cut short: nothing is
+/// emitted until every attachment is made, nor once detaching begins.
+#[map]
+pub static ARMED: Array<u32> = Array::with_max_entries(1, 0);
 
 /// Reservations that failed because `EVENTS` was full, per CPU (index 0).
 #[map]

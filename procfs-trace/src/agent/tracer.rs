@@ -3,7 +3,7 @@
 use std::{collections::HashSet, io::Read as _, time::Duration};
 
 use anyhow::{bail, Context as _};
-use aya::maps::{HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
 use procfs_trace_common::{filter, Config, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
@@ -49,6 +49,8 @@ pub struct Tracer {
     ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
     lost_seen: u64,
+    /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
+    armed: Array<MapData, u32>,
     kallsyms: Kallsyms,
     /// The running kernel as the model sees it.
     pub kernel: KernelFacts,
@@ -130,6 +132,14 @@ impl Tracer {
             .context("registering the ring buffer with tokio")?;
         let lost_map =
             PerCpuArray::try_from(attached.ebpf.take_map("LOST").context("LOST map missing")?)?;
+        let mut armed = Array::try_from(
+            attached
+                .ebpf
+                .take_map("ARMED")
+                .context("ARMED map missing")?,
+        )?;
+        // Every probe and tracepoint is in place: from here flows are whole.
+        armed.set(0, 1, 0).context("arming the eBPF programs")?;
         let release = host.release();
         let kernel = KernelFacts::running(&release, read_config(&host, &release).as_deref())
             .with_context(|| format!("cannot parse the kernel release {release:?}"))?;
@@ -151,6 +161,7 @@ impl Tracer {
             ring,
             lost_map,
             lost_seen: 0,
+            armed,
             kallsyms,
             kernel,
             events: 0,
@@ -242,8 +253,12 @@ impl Tracer {
             }
             let _ = child.wait().await;
         }
-        // The command's last events were submitted before it exited: take them
-        // too, but no more than the buffer held, as others may keep writing.
+        // Nothing new from here: detaching would cut flows short. What the
+        // command submitted before it exited is still in the buffer.
+        self.armed
+            .set(0, 0, 0)
+            .context("disarming the eBPF programs")?;
+        // Take it, but no more than the buffer held.
         drain(
             self.ring.get_mut(),
             &self.kallsyms,

@@ -255,7 +255,12 @@ async fn plain_loop(
         }
         let up = s.meta.now_ns.saturating_sub(s.meta.started_ns);
         let mut out = io::stdout().lock();
-        match plain::write_tables(&s, &plain::uptime(up), PLAIN_ROWS, &mut out) {
+        match plain::write_tables(
+            &s,
+            &format!("up {}", plain::uptime(up)),
+            PLAIN_ROWS,
+            &mut out,
+        ) {
             // A closed pipe ends the output, not the session.
             Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
             r => r?,

@@ -92,8 +92,8 @@ pub enum FormatError {
         /// What is wrong.
         why: String,
     },
-    /// Reading failed.
-    #[error("{path}: {source}")]
+    /// Reading failed (the cause follows in the error chain).
+    #[error("cannot read {path}")]
     Io {
         /// The file.
         path: String,
