@@ -4,7 +4,11 @@ use std::{path::PathBuf, time::Duration};
 
 use clap::{Args, Parser, Subcommand};
 
-use procfs_trace::{agent::session::TraceOptions, events::render::Format, probes::attach::Method};
+use procfs_trace::{
+    agent::{session::TraceOptions, tracer::Probing},
+    events::render::Format,
+    probes::attach::Method,
+};
 
 /// Traces the Linux kernel's procfs paths with eBPF.
 #[derive(Debug, Parser)]
@@ -59,28 +63,14 @@ pub struct LiveArgs {
     /// default when standard output is not a terminal).
     #[arg(long)]
     pub plain: bool,
-    /// End after this many seconds, with a summary table.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub duration: Option<Duration>,
     /// Seconds between plain-text tables.
     #[arg(long, value_name = "SECS", default_value = "1", value_parser = parse_secs)]
     pub interval: Duration,
-    /// Only this process id.
-    #[arg(long, value_name = "N")]
-    pub pid: Option<u32>,
-    /// Only tasks with this name (comm, at most 15 bytes).
-    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
-    pub comm: Option<String>,
     /// Start with the view filtered to paths matching this glob, e.g. '/proc/*/stat'.
     #[arg(long, value_name = "GLOB")]
     pub path: Option<String>,
-    /// Ring buffer size in KiB (a power of two of at least 4).
-    #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_buffer_kib)]
-    pub buffer_kib: u32,
-    /// How to attach: fentry/fexit where the kernel allows it and kprobes
-    /// elsewhere (auto), or only one method.
-    #[arg(long, value_enum, default_value_t = Method::Auto)]
-    pub attach: Method,
+    #[command(flatten)]
+    pub probing: ProbingArgs,
 }
 
 impl From<LiveArgs> for procfs_trace::live::LiveOptions {
@@ -89,13 +79,9 @@ impl From<LiveArgs> for procfs_trace::live::LiveOptions {
             from: a.from,
             speed: a.speed,
             plain: a.plain,
-            duration: a.duration,
             interval: a.interval,
-            pid: a.pid,
-            comm: a.comm,
             path: a.path,
-            buffer_kib: a.buffer_kib,
-            attach: a.attach,
+            probing: a.probing.into(),
         }
     }
 }
@@ -113,33 +99,19 @@ pub struct RecordArgs {
     /// The recording to write.
     #[arg(short, long, value_name = "FILE")]
     pub output: PathBuf,
-    /// Record only this process id.
-    #[arg(long, value_name = "N")]
-    pub pid: Option<u32>,
-    /// Record only tasks with this name.
-    #[arg(long, value_name = "NAME", value_parser = parse_comm)]
-    pub comm: Option<String>,
-    /// Stop after this many seconds.
-    #[arg(long, value_name = "SECS", value_parser = parse_secs)]
-    pub duration: Option<Duration>,
+    #[command(flatten)]
+    pub probing: ProbingArgs,
     /// Command to run and record with its children.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
-    /// How to attach: fentry/fexit where the kernel allows it and kprobes
-    /// elsewhere (auto), or only one method.
-    #[arg(long, value_enum, default_value_t = Method::Auto)]
-    pub attach: Method,
 }
 
 impl From<RecordArgs> for procfs_trace::agent::record::RecordOptions {
     fn from(a: RecordArgs) -> Self {
         procfs_trace::agent::record::RecordOptions {
             output: a.output,
-            pid: a.pid,
-            comm: a.comm,
-            duration: a.duration,
+            probing: a.probing.into(),
             command: a.command,
-            attach: a.attach,
         }
     }
 }
@@ -251,10 +223,27 @@ pub struct TraceArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
-    /// Trace only this process id.
+    #[command(flatten)]
+    pub probing: ProbingArgs,
+    /// Write events to this file instead of standard output.
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also record the events to this file, for replay elsewhere.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
+    /// Command to run and trace with its children; tracing stops when it exits
+    /// and procfs-trace exits with its status.
+    #[arg(last = true, value_name = "CMD")]
+    pub command: Vec<String>,
+}
+
+/// What to trace and how: shared by trace, check, record and live.
+#[derive(Debug, Args)]
+pub struct ProbingArgs {
+    /// Only this process id (filtered in the kernel).
     #[arg(long, value_name = "N")]
     pub pid: Option<u32>,
-    /// Trace only tasks with this name (comm, at most 15 bytes).
+    /// Only tasks with this name (comm, at most 15 bytes; filtered in the kernel).
     #[arg(long, value_name = "NAME", value_parser = parse_comm)]
     pub comm: Option<String>,
     /// Stop after this many seconds.
@@ -264,20 +253,22 @@ pub struct TraceArgs {
     /// absorbs longer bursts before events are lost.
     #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_buffer_kib)]
     pub buffer_kib: u32,
-    /// Write events to this file instead of standard output.
-    #[arg(short, long, value_name = "FILE")]
-    pub output: Option<PathBuf>,
-    /// Also record the events to this file, for replay elsewhere.
-    #[arg(long, value_name = "FILE")]
-    pub record: Option<PathBuf>,
     /// How to attach: fentry/fexit where the kernel allows it and kprobes
     /// elsewhere (auto), or only one method.
     #[arg(long, value_enum, default_value_t = Method::Auto)]
     pub attach: Method,
-    /// Command to run and trace with its children; tracing stops when it exits
-    /// and procfs-trace exits with its status.
-    #[arg(last = true, value_name = "CMD")]
-    pub command: Vec<String>,
+}
+
+impl From<ProbingArgs> for Probing {
+    fn from(a: ProbingArgs) -> Self {
+        Probing {
+            pid: a.pid,
+            comm: a.comm,
+            duration: a.duration,
+            buffer_kib: a.buffer_kib,
+            attach: a.attach,
+        }
+    }
 }
 
 fn parse_secs(s: &str) -> Result<Duration, String> {
@@ -320,14 +311,10 @@ impl From<TraceArgs> for TraceOptions {
         TraceOptions {
             raw: a.raw,
             format: a.format,
-            pid: a.pid,
-            comm: a.comm,
-            duration: a.duration,
-            buffer_kib: a.buffer_kib,
+            probing: a.probing.into(),
             output: a.output,
             command: a.command,
             record: a.record,
-            attach: a.attach,
         }
     }
 }
@@ -367,13 +354,13 @@ mod tests {
     #[test]
     fn durations() {
         let t = trace_args(&["trace", "--duration", "1.5"]);
-        assert_eq!(t.duration, Some(Duration::from_millis(1500)));
+        assert_eq!(t.probing.duration, Some(Duration::from_millis(1500)));
         assert!(parse(&["trace", "--duration", "0"]).is_err());
         assert!(parse(&["trace", "--duration", "soon"]).is_err());
         assert!(parse(&["trace", "--format", "xml"]).is_err());
         assert!(parse(&["trace", "--buffer-kib", "6"]).is_err());
         assert!(parse(&["trace", "--buffer-kib", "2"]).is_err());
         let t = trace_args(&["trace", "--buffer-kib", "64"]);
-        assert_eq!(t.buffer_kib, 64);
+        assert_eq!(t.probing.buffer_kib, 64);
     }
 }

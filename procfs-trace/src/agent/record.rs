@@ -1,6 +1,6 @@
 //! `record`: the tracer's raw events into a recording, a chunk per tick.
 
-use std::{io, path::PathBuf, time::Duration};
+use std::{io, path::PathBuf};
 
 use anyhow::Context as _;
 use procfs_trace_common::{Chain, NO_ARG};
@@ -8,13 +8,12 @@ use procfs_trace_common::{Chain, NO_ARG};
 use super::{
     child,
     sink::Sink,
-    tracer::{Filters, Stopped, Tracer},
+    tracer::{Probing, Stopped, Tracer},
 };
 use crate::{
     agent::session::open_private,
     events::{decode::Event, render::Symbolize},
     model::kernel::ConfigSource,
-    probes::attach::Method,
     recording::{
         format::{Header, ProbeRecord},
         writer::Writer,
@@ -26,26 +25,15 @@ use crate::{
 pub struct RecordOptions {
     /// The file to write.
     pub output: PathBuf,
-    /// Trace only this process.
-    pub pid: Option<u32>,
-    /// Trace only tasks with this comm.
-    pub comm: Option<String>,
-    /// Stop after this long.
-    pub duration: Option<Duration>,
+    /// What to trace and how.
+    pub probing: Probing,
     /// Command to start and record with its descendants.
     pub command: Vec<String>,
-    /// How probes are attached.
-    pub attach: Method,
 }
 
 /// Records until the command exits, the duration ends or a signal; returns the exit code.
 pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
-    let filters = Filters {
-        pid: opts.pid,
-        comm: opts.comm.clone(),
-        descendants: !opts.command.is_empty(),
-    };
-    let mut tracer = Tracer::start(&filters, 4096, opts.attach)?;
+    let mut tracer = opts.probing.start(!opts.command.is_empty())?;
     let mut command = vec!["procfs-trace".to_owned(), "record".to_owned()];
     command.extend(opts.command.iter().cloned());
     let mut sink = create(&opts.output, &tracer, command)?;
@@ -60,7 +48,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
         false => Some(child::spawn(&opts.command)?),
     };
     let stopped = tracer
-        .stream(child.as_mut(), opts.duration, &mut sink)
+        .stream(child.as_mut(), opts.probing.duration, &mut sink)
         .await?;
     sink.writer.flush_chunk(0)?;
     eprintln!(

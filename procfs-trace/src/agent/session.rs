@@ -1,6 +1,6 @@
 //! `trace` and `check`: attach, run the command or wait, print, summarise.
 
-use std::{fs::OpenOptions, io, path::PathBuf, time::Duration, time::Instant};
+use std::{fs::OpenOptions, io, path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
 
@@ -8,9 +8,9 @@ use super::{
     child,
     record::{self, Tee},
     sink::{FlowSink, Output, RawSink, Sink},
-    tracer::{Filters, Stopped, Tracer},
+    tracer::{Probing, Stopped},
 };
-use crate::{check::Checker, events::render::Format, probes::attach::Method};
+use crate::{check::Checker, events::render::Format};
 
 /// What the user asked `trace` or `check` for.
 #[derive(Debug, Clone)]
@@ -19,22 +19,14 @@ pub struct TraceOptions {
     pub raw: bool,
     /// Output format.
     pub format: Format,
-    /// Trace only this process.
-    pub pid: Option<u32>,
-    /// Trace only tasks with this comm.
-    pub comm: Option<String>,
-    /// Stop after this long.
-    pub duration: Option<Duration>,
-    /// Ring buffer size in KiB.
-    pub buffer_kib: u32,
+    /// What to trace and how.
+    pub probing: Probing,
     /// Where events go (stdout when `None`).
     pub output: Option<PathBuf>,
     /// Command to start and trace (with its descendants).
     pub command: Vec<String>,
     /// Also record the events to this file.
     pub record: Option<PathBuf>,
-    /// How probes are attached.
-    pub attach: Method,
 }
 
 /// `check` exits with this when nothing diverged but evidence was missing.
@@ -42,12 +34,7 @@ pub const EXIT_INCONCLUSIVE: i32 = 3;
 
 /// Runs `trace` (or `check` when `check` is set); returns the exit code.
 pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
-    let filters = Filters {
-        pid: opts.pid,
-        comm: opts.comm.clone(),
-        descendants: !opts.command.is_empty(),
-    };
-    let mut tracer = Tracer::start(&filters, opts.buffer_kib, opts.attach)?;
+    let mut tracer = opts.probing.start(!opts.command.is_empty())?;
     let out = Output::new(match &opts.output {
         // Traces name processes and paths: keep them private to the user.
         Some(path) => Box::new(
@@ -84,10 +71,14 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
     let stopped = match &mut recorder {
         Some(r) => {
             tracer
-                .stream(child.as_mut(), opts.duration, &mut Tee(sink, r))
+                .stream(child.as_mut(), opts.probing.duration, &mut Tee(sink, r))
                 .await?
         }
-        None => tracer.stream(child.as_mut(), opts.duration, sink).await?,
+        None => {
+            tracer
+                .stream(child.as_mut(), opts.probing.duration, sink)
+                .await?
+        }
     };
     sink.flush()?;
     if let Some(r) = &mut recorder {

@@ -39,6 +39,34 @@ pub struct Filters {
     pub descendants: bool,
 }
 
+/// What to trace and how, as `trace`, `check`, `record` and `live` take it.
+#[derive(Debug, Clone)]
+pub struct Probing {
+    /// Only this process.
+    pub pid: Option<u32>,
+    /// Only tasks with this comm (1 to 15 bytes, checked by the CLI).
+    pub comm: Option<String>,
+    /// Stop after this long.
+    pub duration: Option<Duration>,
+    /// Ring buffer size in KiB.
+    pub buffer_kib: u32,
+    /// How probes are attached.
+    pub attach: Method,
+}
+
+impl Probing {
+    /// Attaches the probes; `descendants` limits tracing to a command the
+    /// agent starts (and its children).
+    pub fn start(&self, descendants: bool) -> anyhow::Result<Tracer> {
+        let filters = Filters {
+            pid: self.pid,
+            comm: self.comm.clone(),
+            descendants,
+        };
+        Tracer::start(&filters, self.buffer_kib, self.attach)
+    }
+}
+
 /// Loaded and attached probes.
 pub struct Tracer {
     attached: Attached,

@@ -36,9 +36,8 @@ use self::{
     state::{Meta, Store},
 };
 use crate::{
-    agent::tracer::{Filters, Tracer},
+    agent::tracer::{Probing, Tracer},
     check::Checker,
-    probes::attach::Method,
     replay,
 };
 
@@ -60,20 +59,13 @@ pub struct LiveOptions {
     pub speed: f64,
     /// Plain-text tables instead of the terminal view.
     pub plain: bool,
-    /// End after this long.
-    pub duration: Option<Duration>,
     /// Plain-text tables every this long.
     pub interval: Duration,
-    /// Only this process (in the kernel when live).
-    pub pid: Option<u32>,
-    /// Only tasks with this comm (in the kernel when live).
-    pub comm: Option<String>,
     /// Initial path glob filter of the view.
     pub path: Option<String>,
-    /// Ring buffer size in KiB.
-    pub buffer_kib: u32,
-    /// How probes are attached.
-    pub attach: Method,
+    /// What to trace (pid and comm also select a recording's events), how,
+    /// and for how long.
+    pub probing: Probing,
 }
 
 /// Runs `live`; returns the exit code.
@@ -108,8 +100,8 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             };
             let mut collector = Collector::new(replay::checker(&rec)?, store.clone());
             let only = Only {
-                pid: opts.pid,
-                comm: opts.comm.clone(),
+                pid: opts.probing.pid,
+                comm: opts.probing.comm.clone(),
             };
             let feed = async {
                 source::play(&rec, clock, &only, &mut collector).await?;
@@ -120,12 +112,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             drive(feed, &store, clock, &opts, plain, !plain).await?;
         }
         None => {
-            let filters = Filters {
-                pid: opts.pid,
-                comm: opts.comm.clone(),
-                descendants: false,
-            };
-            let mut tracer = Tracer::start(&filters, opts.buffer_kib, opts.attach)?;
+            let mut tracer = opts.probing.start(false)?;
             let store = new_store(
                 Meta {
                     source: "live".to_owned(),
@@ -239,7 +226,10 @@ async fn plain_loop(
 ) -> anyhow::Result<()> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let deadline = opts
+        .probing
+        .duration
+        .map(|d| tokio::time::Instant::now() + d);
     let mut tick = tokio::time::interval(opts.interval);
     tick.tick().await;
     loop {
@@ -277,7 +267,10 @@ async fn tui_loop(
     use crossterm::event::{self, Event};
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = opts.duration.map(|d| tokio::time::Instant::now() + d);
+    let deadline = opts
+        .probing
+        .duration
+        .map(|d| tokio::time::Instant::now() + d);
     let (mut terminal, _guard) = term::enter()?;
     let mut ui = Ui::default();
     let mut poll = tokio::time::interval(KEY_POLL);
