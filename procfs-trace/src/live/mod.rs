@@ -140,7 +140,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             store.borrow_mut().meta.lost = tracer.lost();
             let elapsed = {
                 let s = store.borrow();
-                s.meta.now_ns.saturating_sub(s.meta.started_ns)
+                s.meta.uptime_ns()
             };
             summary(&store.borrow(), elapsed)?;
             return Ok(0);
@@ -203,7 +203,7 @@ async fn drive(
     if matches!(clock, Clock::Replay { .. }) {
         let _ = started;
         let s = store.borrow();
-        summary(&s, s.meta.now_ns.saturating_sub(s.meta.started_ns))?;
+        summary(&s, s.meta.uptime_ns())?;
     }
     Ok(())
 }
@@ -243,7 +243,7 @@ async fn plain_loop(
         if let Some(now) = clock.now_ns() {
             s.advance(now);
         }
-        let up = s.meta.now_ns.saturating_sub(s.meta.started_ns);
+        let up = s.meta.uptime_ns();
         let mut out = io::stdout().lock();
         match plain::write_tables(
             &s,

@@ -32,7 +32,7 @@ pub fn status(store: &Store) -> String {
         m.source,
         m.kernel,
         m.attach,
-        uptime(m.now_ns.saturating_sub(m.started_ns)),
+        uptime(m.uptime_ns()),
         m.event_rate.per_sec(m.now_ns),
         m.events,
         m.lost,

@@ -295,8 +295,12 @@ pub struct Meta {
     pub attach: String,
     /// Trace time the session started at.
     pub started_ns: u64,
-    /// Trace time now.
+    /// Where the one-second rate windows end: the newest event's time while
+    /// events keep coming (the agent may lag the kernel, and rates should
+    /// describe the events seen), the clock's when they stop (so rates decay).
     pub now_ns: u64,
+    /// Trace time on the clock, for the uptime.
+    pub clock_ns: u64,
     /// Events received.
     pub events: u64,
     /// Events in the last second.
@@ -307,6 +311,15 @@ pub struct Meta {
     pub lost_rate: Rate,
     /// The source has no more events (a recording played to its end).
     pub finished: bool,
+}
+
+impl Meta {
+    /// How long the session has run, in trace time.
+    pub fn uptime_ns(&self) -> u64 {
+        self.clock_ns
+            .max(self.now_ns)
+            .saturating_sub(self.started_ns)
+    }
 }
 
 /// Everything the view reads: session facts, all aggregates, and the
@@ -320,6 +333,8 @@ pub struct Store {
     pub all: State,
     /// The filter and what passed it.
     pub filtered: Option<(Filter, State)>,
+    /// `meta.events` at the last [`Store::advance`].
+    events_at_advance: u64,
 }
 
 impl Store {
@@ -354,9 +369,15 @@ impl Store {
         self.meta.lost_rate.add(self.meta.now_ns, new);
     }
 
-    /// Moves trace time on (rates decay when nothing happens).
+    /// The clock reads `now_ns`: rate windows move to it only if no event
+    /// came since the last call (see [`Meta::now_ns`]).
     pub fn advance(&mut self, now_ns: u64) {
-        self.meta.now_ns = self.meta.now_ns.max(now_ns);
+        let m = &mut self.meta;
+        m.clock_ns = m.clock_ns.max(now_ns);
+        if m.events == self.events_at_advance {
+            m.now_ns = m.now_ns.max(now_ns);
+        }
+        self.events_at_advance = m.events;
     }
 
     /// Sets (or clears, when empty) the filter.
@@ -659,6 +680,22 @@ mod tests {
         assert_eq!(f("proc_single_show"), (FuncKind::Show, 1, 50));
         assert_eq!(f("proc_tgid_stat"), (FuncKind::Show, 1, 30));
         assert_eq!(f("version_proc_show"), (FuncKind::ShowApprox, 1, 70));
+    }
+
+    #[test]
+    fn rates_follow_the_events_while_they_come_and_decay_when_they_stop() {
+        let sec = 1_000_000_000;
+        let mut st = Store::default();
+        // The agent lags: events stamped at 10 s arrive when the clock says 12.
+        for i in 0..100 {
+            st.event(10 * sec + i);
+        }
+        st.advance(12 * sec);
+        assert_eq!(st.meta.event_rate.per_sec(st.meta.now_ns), 100);
+        assert_eq!(st.meta.uptime_ns(), 12 * sec);
+        // Nothing more came: the window moves to the clock.
+        st.advance(12 * sec + 1);
+        assert_eq!(st.meta.event_rate.per_sec(st.meta.now_ns), 0);
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub fn top(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
             m.source,
             m.kernel,
             m.attach,
-            uptime(m.now_ns.saturating_sub(m.started_ns)),
+            uptime(m.uptime_ns()),
             m.event_rate.per_sec(m.now_ns),
         )),
     ];
