@@ -228,9 +228,12 @@ impl Tracer {
             .collect()
     }
 
-    /// Events the kernel could not deliver, so far.
+    /// Events the kernel could not deliver, so far (read afresh, so losses
+    /// after the last tick count too).
     pub fn lost(&self) -> u64 {
-        self.lost_seen
+        self.lost_map
+            .get(&0, 0)
+            .map_or(self.lost_seen, |per_cpu| per_cpu.iter().sum())
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`
@@ -306,6 +309,14 @@ impl Tracer {
         self.lost_seen = total;
         sink.tick(new, total)?;
         Ok(())
+    }
+}
+
+impl Drop for Tracer {
+    /// Disarms before the programs are detached (when `stream` was cut short,
+    /// it could not), so no half-probed flow is reported on the way out.
+    fn drop(&mut self) {
+        let _ = self.armed.set(0, 0, 0);
     }
 }
 

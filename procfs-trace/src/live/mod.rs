@@ -71,22 +71,24 @@ pub struct LiveOptions {
 /// Runs `live`; returns the exit code.
 pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
     let plain = opts.plain || !io::stdout().is_terminal();
-    match &opts.from {
+    let store = match &opts.from {
         Some(file) => {
             let rec = replay::open(file)?;
             let t0 = source::first_ts(&rec);
-            let attach = recorded_methods(&rec);
             let store = new_store(
                 Meta {
                     source: format!(
-                        "replay {} ×{}",
+                        "replay {} {}",
                         file.file_name()
                             .unwrap_or(file.as_os_str())
                             .to_string_lossy(),
-                        opts.speed
+                        match opts.speed {
+                            0.0 => "unpaced".to_owned(),
+                            x => format!("×{x}"),
+                        }
                     ),
                     kernel: rec.header.kernel_release.clone(),
-                    attach,
+                    attach: recorded_methods(&rec),
                     started_ns: t0,
                     now_ns: t0,
                     ..Meta::default()
@@ -110,9 +112,11 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             };
             // A recording that ends leaves the terminal view up until `q`.
             drive(feed, &store, clock, &opts, plain, !plain).await?;
+            store
         }
         None => {
             let mut tracer = opts.probing.start(false)?;
+            let now = source::monotonic_ns();
             let store = new_store(
                 Meta {
                     source: "live".to_owned(),
@@ -120,33 +124,38 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                         .map(|s| s.trim().to_owned())
                         .unwrap_or_default(),
                     attach: live_methods(&tracer),
-                    started_ns: source::monotonic_ns(),
-                    now_ns: source::monotonic_ns(),
+                    started_ns: now,
+                    now_ns: now,
                     ..Meta::default()
                 },
                 &opts,
             );
             let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
             let mut collector = Collector::new(checker, store.clone());
+            // The tracer stops by itself on SIGINT/SIGTERM; when the view ends
+            // first, this future is dropped mid-stream.
             let feed = async {
-                // The tracer stops by itself on SIGINT/SIGTERM; the view's
-                // end drops this future, and the tracer is dropped (probes
-                // detached) when `run` returns.
                 tracer.stream(None, None, &mut collector).await?;
                 Ok(())
             };
             drive(feed, &store, Clock::Live, &opts, plain, false).await?;
             collector.finish();
             store.borrow_mut().meta.lost = tracer.lost();
-            let elapsed = {
-                let s = store.borrow();
-                s.meta.uptime_ns()
-            };
-            summary(&store.borrow(), elapsed)?;
-            return Ok(0);
+            // Dropping the tracer here detaches the probes before the summary.
+            store
         }
+    };
+    let s = store.borrow();
+    match plain::write_tables(
+        &s,
+        &format!("summary after {:.1} s", s.meta.uptime_ns() as f64 / 1e9),
+        SUMMARY_ROWS,
+        &mut io::stdout().lock(),
+    ) {
+        // A reader that closed the pipe (`| head`) has what it wanted.
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(0),
+        r => r.map(|()| 0).map_err(Into::into),
     }
-    Ok(0)
 }
 
 fn new_store(meta: Meta, opts: &LiveOptions) -> Rc<RefCell<Store>> {
@@ -161,8 +170,7 @@ fn new_store(meta: Meta, opts: &LiveOptions) -> Rc<RefCell<Store>> {
 }
 
 /// Runs the source and the front end until the front end ends (key, signal,
-/// duration) or the source does (unless `linger`); then prints the summary
-/// (for replays; live prints it after detaching).
+/// duration) or the source does (unless `linger`).
 async fn drive(
     feed: impl std::future::Future<Output = anyhow::Result<()>>,
     store: &Rc<RefCell<Store>>,
@@ -171,7 +179,6 @@ async fn drive(
     plain: bool,
     linger: bool,
 ) -> anyhow::Result<()> {
-    let started = Instant::now();
     let front = async {
         if plain {
             plain_loop(store, clock, opts).await
@@ -200,22 +207,7 @@ async fn drive(
     if let Some(now) = clock.now_ns() {
         store.borrow_mut().advance(now);
     }
-    if matches!(clock, Clock::Replay { .. }) {
-        let _ = started;
-        let s = store.borrow();
-        summary(&s, s.meta.uptime_ns())?;
-    }
     Ok(())
-}
-
-/// The final summary table on standard output.
-fn summary(store: &Store, elapsed_ns: u64) -> io::Result<()> {
-    plain::write_tables(
-        store,
-        &format!("summary after {:.1} s", elapsed_ns as f64 / 1e9),
-        SUMMARY_ROWS,
-        &mut io::stdout().lock(),
-    )
 }
 
 /// Plain tables every interval until the duration or a signal.
