@@ -1,14 +1,16 @@
 //! Replay throughput: raw decoding alone (the ceiling) against the whole
-//! pipeline (decode, rebuild flows, check against the model), on one thread,
+//! pipeline (decode, rebuild flows, check against the model), and that
+//! pipeline feeding the live view's aggregates, on one thread,
 //! over a large synthetic recording built from the event shapes a real
 //! `cat /proc/PID/limits` produces. Also prints the bytes per event on disk.
 
-use std::io;
+use std::{cell::RefCell, io, rc::Rc};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use procfs_trace::{
     agent::sink::{FlowSink, Output},
     events::{decode::decode, render::Format},
+    live::{collector::Collector, state::Store},
     recording::{
         format::Header,
         reader::{Record, Recording},
@@ -215,6 +217,22 @@ fn bench(c: &mut Criterion) {
                 sink.finish(false).unwrap();
                 assert_eq!(sink.count("divergence"), 0);
                 sink.count("match")
+            })
+        },
+    );
+    g.bench_with_input(
+        BenchmarkId::new("decode + flows + check + live view", events),
+        &file,
+        |b, file| {
+            b.iter(|| {
+                let rec = Recording::parse(file, "bench").unwrap();
+                let store = Rc::new(RefCell::new(Store::default()));
+                let mut collector = Collector::new(replay::checker(&rec).unwrap(), store.clone());
+                replay::feed(&rec, &ReplayOptions::default(), &mut collector).unwrap();
+                collector.finish();
+                let ops = store.borrow().all.ops;
+                assert_eq!(ops, 60_000);
+                ops
             })
         },
     );

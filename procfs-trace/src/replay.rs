@@ -16,7 +16,7 @@ use crate::{
     },
     flows::{builder::FlowBuilder, perfetto},
     model::kernel::KernelFacts,
-    recording::reader::{Record, Recording},
+    recording::reader::{Chunk, Record, Recording},
 };
 
 /// Output of `replay`.
@@ -61,28 +61,42 @@ pub fn open(file: &Path) -> anyhow::Result<Recording> {
 /// Feeds a recording into `sink`, chunk by chunk, with each chunk's losses;
 /// returns (events, undecodable).
 pub fn feed(rec: &Recording, opts: &ReplayOptions, sink: &mut dyn Sink) -> io::Result<(u64, u64)> {
-    let mut symbols: HashMap<u64, String> = HashMap::new();
+    let mut symbols = HashMap::new();
     let (mut events, mut bad, mut total_lost) = (0, 0, 0);
     for chunk in &rec.chunks {
-        for r in &chunk.records {
-            match r {
-                Record::Symbol(addr, name) => {
-                    symbols.insert(*addr, name.clone());
-                }
-                Record::Event(raw) => match decode(raw) {
-                    Ok(ev) if wanted(&ev, opts) => {
-                        events += 1;
-                        sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
-                    }
-                    Ok(_) => {}
-                    Err(_) => bad += 1,
-                },
-            }
+        for (raw, ev) in decode_chunk(chunk, opts, &mut symbols, &mut bad) {
+            events += 1;
+            sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
         total_lost += chunk.lost;
         sink.tick(chunk.lost, total_lost)?;
     }
     Ok((events, bad))
+}
+
+/// A chunk's events that pass `opts`, in order, with their raw bytes; its
+/// function names go into `symbols` and undecodable records are counted in
+/// `bad`. (The writer puts a name before the first event that needs it.)
+pub fn decode_chunk<'a>(
+    chunk: &'a Chunk,
+    opts: &ReplayOptions,
+    symbols: &mut HashMap<u64, String>,
+    bad: &mut u64,
+) -> Vec<(&'a [u8], Event)> {
+    let mut out = Vec::new();
+    for r in &chunk.records {
+        match r {
+            Record::Symbol(addr, name) => {
+                symbols.insert(*addr, name.clone());
+            }
+            Record::Event(raw) => match decode(raw) {
+                Ok(ev) if wanted(&ev, opts) => out.push((raw.as_slice(), ev)),
+                Ok(_) => {}
+                Err(_) => *bad += 1,
+            },
+        }
+    }
+    out
 }
 
 fn wanted(ev: &Event, opts: &ReplayOptions) -> bool {

@@ -32,13 +32,13 @@ use self::{
     app::Ui,
     collector::Collector,
     filter::Filter,
-    source::{Clock, Only},
+    source::Clock,
     state::{Meta, Store},
 };
 use crate::{
     agent::tracer::{Probing, Tracer},
     check::Checker,
-    replay,
+    replay::{self, ReplayOptions},
 };
 
 /// How often the terminal view redraws.
@@ -101,9 +101,10 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 speed: opts.speed,
             };
             let mut collector = Collector::new(replay::checker(&rec)?, store.clone());
-            let only = Only {
+            let only = ReplayOptions {
                 pid: opts.probing.pid,
                 comm: opts.probing.comm.clone(),
+                ..ReplayOptions::default()
             };
             let feed = async {
                 source::play(&rec, clock, &only, &mut collector).await?;

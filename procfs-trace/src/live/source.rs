@@ -6,8 +6,8 @@ use std::{collections::HashMap, time::Instant};
 use super::collector::Collector;
 use crate::{
     agent::sink::Sink as _,
-    events::decode::decode,
-    recording::reader::{Record, Recording},
+    recording::reader::Recording,
+    replay::{self, ReplayOptions},
 };
 
 /// Trace time now: the monotonic clock when live, the recording's time
@@ -63,46 +63,22 @@ pub fn first_ts(rec: &Recording) -> u64 {
         .unwrap_or(0)
 }
 
-/// Which events of a recording are played.
-#[derive(Debug, Clone, Default)]
-pub struct Only {
-    /// Only this process.
-    pub pid: Option<u32>,
-    /// Only tasks with this comm.
-    pub comm: Option<String>,
-}
-
-/// Plays `rec` into `sink`, sleeping so events come at their recorded pace
-/// divided by the clock's speed; returns (events, undecodable).
+/// Plays the events of `rec` that pass `only` (pid and comm) into `sink`,
+/// sleeping so they come at their recorded pace divided by the clock's
+/// speed; returns (events, undecodable).
 pub async fn play(
     rec: &Recording,
     clock: Clock,
-    only: &Only,
+    only: &ReplayOptions,
     sink: &mut Collector,
 ) -> std::io::Result<(u64, u64)> {
-    let mut symbols: HashMap<u64, String> = HashMap::new();
+    let mut symbols = HashMap::new();
     let (mut events, mut bad, mut total_lost) = (0, 0, 0);
     for chunk in &rec.chunks {
-        for r in &chunk.records {
-            match r {
-                Record::Symbol(addr, name) => {
-                    symbols.insert(*addr, name.clone());
-                }
-                Record::Event(raw) => match decode(raw) {
-                    Ok(ev) => {
-                        let o = ev.origin();
-                        if only.pid.is_some_and(|p| p != o.tgid)
-                            || only.comm.as_ref().is_some_and(|c| *c != o.comm)
-                        {
-                            continue;
-                        }
-                        wait_for(clock, o.ts_ns).await;
-                        events += 1;
-                        sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
-                    }
-                    Err(_) => bad += 1,
-                },
-            }
+        for (raw, ev) in replay::decode_chunk(chunk, only, &mut symbols, &mut bad) {
+            wait_for(clock, ev.origin().ts_ns).await;
+            events += 1;
+            sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
         total_lost += chunk.lost;
         sink.tick(chunk.lost, total_lost)?;

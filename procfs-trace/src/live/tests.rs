@@ -10,7 +10,7 @@ use super::{
     app::Ui,
     collector::Collector,
     input, plain, replay,
-    source::{self, Clock, Only},
+    source::{self, Clock},
     state::{Meta, Store},
 };
 use crate::check::Verdict;
@@ -38,8 +38,13 @@ fn tour() -> Rc<RefCell<Store>> {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(source::play(&rec, clock, &Only::default(), &mut collector))
-        .unwrap();
+    rt.block_on(source::play(
+        &rec,
+        clock,
+        &replay::ReplayOptions::default(),
+        &mut collector,
+    ))
+    .unwrap();
     store
 }
 
