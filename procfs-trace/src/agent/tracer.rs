@@ -284,12 +284,8 @@ impl Tracer {
             }
             let _ = child.wait().await;
         }
-        // Nothing new from here: detaching would cut flows short. What the
-        // command submitted before it exited is still in the buffer.
-        self.armed
-            .set(0, 0, 0)
-            .context("disarming the eBPF programs")?;
-        // Take it, but no more than the buffer held.
+        // The command's last events were submitted before it exited: take them
+        // too, but no more than the buffer held, as others may keep writing.
         drain(
             self.ring.get_mut(),
             &self.kallsyms,
@@ -313,8 +309,9 @@ impl Tracer {
 }
 
 impl Drop for Tracer {
-    /// Disarms before the programs are detached (when `stream` was cut short,
-    /// it could not), so no half-probed flow is reported on the way out.
+    /// Disarms before the programs are detached, so no flow half-probed by
+    /// the detaching is reported. (Not at the end of `stream`: the tour
+    /// streams once per scenario, each starting its command beforehand.)
     fn drop(&mut self) {
         let _ = self.armed.set(0, 0, 0);
     }
