@@ -298,6 +298,9 @@ pub mod syscall_flags {
     pub const PATH_FAULT: u8 = 1 << 1;
     /// `ret` holds the return value.
     pub const RET: u8 = 1 << 2;
+    /// On an exit: an event of this syscall, on this thread, could not be
+    /// written (ring buffer full), so its operation is incomplete.
+    pub const LOST: u8 = 1 << 3;
 }
 
 /// Entry into or exit from a syscall that reached a probed procfs function.
@@ -363,6 +366,10 @@ pub struct Pending {
     /// Non-zero when the path starts with /proc, or the syscall copies an fd:
     /// emit even if no probe fires, so the fd it returns can be tied to a path.
     pub force: u32,
+    /// Non-zero once an event of this syscall could not be written.
+    pub lost: u32,
+    /// Always zero; keeps the size a multiple of 8 without implicit padding.
+    pub reserved: u32,
 }
 
 /// Marks a [`Chain`] that is not used.

@@ -49,11 +49,17 @@ pub fn current(cfg: &Config) -> Option<Task> {
     wanted(cfg, task.tgid, &task.comm).then_some(task)
 }
 
+/// Counts an event that could not be written, and marks the thread's
+/// syscall in progress, whose operation is now incomplete.
 #[inline(always)]
-fn count_lost() {
+fn count_lost(tid: u32) {
     if let Some(n) = LOST.get_ptr_mut(0) {
         // SAFETY: per-CPU slot, so no other writer races this increment.
         unsafe { *n += 1 };
+    }
+    if let Some(p) = PENDING.get_ptr_mut(&tid) {
+        // SAFETY: a per-thread slot only this thread writes.
+        unsafe { (*p).lost = 1 };
     }
 }
 
@@ -84,7 +90,7 @@ pub fn flush_syscall(task: &Task) {
     }
     pending.emitted = 1;
     let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
-        count_lost();
+        count_lost(task.tid);
         return;
     };
     let ev = entry.as_mut_ptr();
@@ -129,7 +135,8 @@ pub fn flush_syscall(task: &Task) {
 pub fn emit_syscall_exit(p: &Pending, ret: i64) {
     let task = Task::current();
     let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
-        count_lost();
+        // The exit itself: its operation will lack an end, which says enough.
+        count_lost(task.tid);
         return;
     };
     let ev = entry.as_mut_ptr();
@@ -145,7 +152,11 @@ pub fn emit_syscall_exit(p: &Pending, ret: i64) {
         );
         (*ev).nr = p.nr;
         (*ev).phase = phase::EXIT;
-        (*ev).flags = syscall_flags::RET;
+        (*ev).flags = if p.lost != 0 {
+            syscall_flags::RET | syscall_flags::LOST
+        } else {
+            syscall_flags::RET
+        };
         (*ev).path_len = 0;
         (*ev).at_flags = p.at_flags;
         (*ev).reserved = 0;
@@ -163,7 +174,7 @@ fn start(
     ph: u8,
 ) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<ProbeEvent>> {
     let Some(mut entry) = EVENTS.reserve::<ProbeEvent>(0) else {
-        count_lost();
+        count_lost(task.tid);
         return None;
     };
     let ev = entry.as_mut_ptr();

@@ -68,6 +68,8 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         emitted: 0,
         at_flags,
         force: force as u32,
+        lost: 0,
+        reserved: 0,
     };
     let _ = PENDING.insert(&task.tid, &pending, 0);
     0

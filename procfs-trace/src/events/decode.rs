@@ -103,6 +103,8 @@ pub struct SyscallHit {
     pub at_flags: u32,
     /// Return value (exit).
     pub ret: Option<i64>,
+    /// On an exit: some of this syscall's events could not be written.
+    pub lost: bool,
 }
 
 /// A decoded ring-buffer record.
@@ -233,6 +235,7 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
         path_fault: has(syscall_flags::PATH_FAULT),
         at_flags,
         ret: has(syscall_flags::RET).then_some(ret),
+        lost: has(syscall_flags::LOST),
     })
 }
 
@@ -390,6 +393,12 @@ pub(crate) mod tests {
         ev.flags = syscall_flags::RET;
         ev.fd = 3;
         ev.ret = 1323;
+        let mut lost = ev;
+        lost.flags |= syscall_flags::LOST;
+        let Event::Syscall(got) = decode(&kernel_bytes(&lost)).unwrap() else {
+            panic!("not a syscall")
+        };
+        assert!(got.lost);
         let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
             panic!("not a syscall")
         };

@@ -200,6 +200,9 @@ fn syscall_text(s: &SyscallHit, out: &mut impl Write) -> io::Result<()> {
     if let Some(ret) = s.ret {
         write!(out, " ret={}", format_ret(ret))?;
     }
+    if s.lost {
+        write!(out, " (some of its events were lost)")?;
+    }
     Ok(())
 }
 
@@ -213,6 +216,7 @@ fn syscall_json(s: &SyscallHit, place: Option<&Place>, out: &mut impl Write) -> 
         path: s.path.as_deref(),
         path_fault: s.path_fault,
         ret: s.ret,
+        lost: s.lost,
         depth: place.map(|p| p.depth),
         duration_ns: place.and_then(|p| p.duration_ns),
     };
@@ -282,6 +286,8 @@ struct JsonSyscall<'a> {
     path_fault: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     ret: Option<i64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    lost: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     depth: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -465,6 +471,7 @@ mod tests {
                 path_fault: false,
                 at_flags: 0,
                 ret,
+                lost: false,
             })
         };
         let events = [

@@ -6,9 +6,12 @@
 //! procfs-trace does not follow, or syscalls not attachable) becomes an
 //! operation of its own that ends when its outermost call returns.
 //!
-//! Completed operations are held until [`FlowBuilder::release`], which the
-//! caller invokes right after reading the kernel's lost-event counter: any
-//! loss since the previous release may have hit them, so they are marked.
+//! An operation that lost events is marked, never judged on what is left. A
+//! followed syscall knows: the kernel flags its exit when one of its events,
+//! on its thread, could not be written. Unframed work has no such witness:
+//! completed operations are held until [`FlowBuilder::release`], which the
+//! caller invokes right after reading the kernel's lost-event counter, and
+//! any loss since the previous release marks them all.
 
 use std::collections::HashMap;
 
@@ -63,15 +66,16 @@ impl FlowBuilder {
         }
     }
 
-    /// Completed operations, marked when `lost` says events were lost since the
-    /// last release; operations still open are marked too, as they may be hit.
+    /// Completed operations; when `lost` says events were lost since the last
+    /// release, the unframed ones are marked, and those still open too, as
+    /// they may be hit.
     pub fn release(&mut self, lost: bool) -> Vec<Op> {
         if lost {
-            for op in &mut self.done {
-                op.lost = true;
-            }
-            for open in self.open.values_mut() {
-                open.op.lost = true;
+            let open = self.open.values_mut().map(|o| &mut o.op);
+            for op in self.done.iter_mut().chain(open) {
+                if op.syscall.is_none() {
+                    op.lost = true;
+                }
             }
         }
         std::mem::take(&mut self.done)
@@ -131,6 +135,8 @@ impl FlowBuilder {
         let Some(mut open) = self.open.remove(&s.origin.tid) else {
             return;
         };
+        // The kernel says some of this syscall's events are missing.
+        open.op.lost |= s.lost;
         let Some(sys) = open.op.syscall.as_mut().filter(|sys| sys.name == s.name) else {
             // Not the syscall this operation started with: its exit belongs to
             // work we did not frame; keep the operation as it is.
@@ -330,11 +336,21 @@ pub(crate) mod tests {
                 path_fault: false,
                 at_flags: 0,
                 ret: None,
+                lost: false,
             }));
             self
         }
 
         pub fn sys_ret(&mut self, tid: u32, name: &'static str, ret: i64) -> &mut Self {
+            self.sys_exit(tid, name, ret, false)
+        }
+
+        /// A syscall exit whose events the kernel could not all write.
+        pub fn sys_ret_lost(&mut self, tid: u32, name: &'static str, ret: i64) -> &mut Self {
+            self.sys_exit(tid, name, ret, true)
+        }
+
+        fn sys_exit(&mut self, tid: u32, name: &'static str, ret: i64, lost: bool) -> &mut Self {
             let origin = self.origin(tid);
             self.events.push(Event::Syscall(SyscallHit {
                 origin,
@@ -345,6 +361,7 @@ pub(crate) mod tests {
                 path_fault: false,
                 at_flags: 0,
                 ret: Some(ret),
+                lost,
             }));
             self
         }
@@ -588,13 +605,11 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn losses_mark_held_and_open_operations() {
+    fn losses_mark_held_and_open_unframed_operations() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3)
-            .enter(7, ProbeId::SeqReadIter, None)
+        s.enter(7, ProbeId::SeqReadIter, None)
             .exit(7, ProbeId::SeqReadIter, 1)
-            .sys_ret(7, "read", 1)
-            .sys(8, "read", None, 3);
+            .enter(8, ProbeId::SeqReadIter, None);
         let mut b = FlowBuilder::new();
         for e in &s.events {
             b.push(e, &|_| None);
@@ -609,5 +624,27 @@ pub(crate) mod tests {
             b.push(e, &|_| None);
         }
         assert!(!b.release(false)[0].lost);
+    }
+
+    /// Losses elsewhere do not touch a syscall whose exit says it is whole:
+    /// under a flood, complete operations keep their verdicts.
+    #[test]
+    fn a_syscall_is_marked_only_by_its_own_losses() {
+        let mut s = Script::new();
+        s.sys(7, "read", None, 3)
+            .enter(7, ProbeId::SeqReadIter, None)
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, "read", 1)
+            .sys(8, "read", None, 3)
+            .enter(8, ProbeId::SeqRead, None)
+            .exit(8, ProbeId::SeqRead, 1)
+            .sys_ret_lost(8, "read", 1);
+        let mut b = FlowBuilder::new();
+        for e in &s.events {
+            b.push(e, &|_| None);
+        }
+        let ops = b.release(true);
+        let lost: Vec<_> = ops.iter().map(|o| (o.tid, o.lost)).collect();
+        assert_eq!(lost, [(7, false), (8, true)]);
     }
 }
