@@ -147,11 +147,11 @@ pub struct State {
 
 impl State {
     /// Adds one checked operation.
-    pub fn ingest(&mut self, c: &Checked) {
+    pub fn ingest(&mut self, c: Checked) {
         let op = &c.op;
         let ts = op.start_ns;
         let kernel = op.kernel_ns();
-        let diverged = u64::from(is_divergence(c));
+        let diverged = u64::from(is_divergence(&c));
         self.ops += 1;
         *self.verdicts.entry(c.verdict.name()).or_default() += 1;
 
@@ -232,7 +232,7 @@ impl State {
             }
         }
         self.flows_diverged += usize::from(diverged == 1);
-        self.flows.push_back(c.clone());
+        self.flows.push_back(c);
     }
 }
 
@@ -350,10 +350,10 @@ impl Store {
     pub fn ingest(&mut self, c: Checked) {
         if let Some((f, s)) = &mut self.filtered {
             if f.matches(&c.op) {
-                s.ingest(&c);
+                s.ingest(c.clone());
             }
         }
-        self.all.ingest(&c);
+        self.all.ingest(c);
     }
 
     /// Counts one event at `ts_ns`.
@@ -388,7 +388,7 @@ impl Store {
         }
         let mut s = State::default();
         for c in self.all.flows.iter().filter(|c| filter.matches(&c.op)) {
-            s.ingest(c);
+            s.ingest(c.clone());
         }
         self.filtered = Some((filter, s));
     }
@@ -596,7 +596,7 @@ mod tests {
     fn memory_stays_bounded_and_totals_stay() {
         let mut s = State::default();
         for i in 0..(MAX_ROWS as u32 * 3) {
-            s.ingest(&checked(i, &format!("/proc/x{i}"), u64::from(i)));
+            s.ingest(checked(i, &format!("/proc/x{i}"), u64::from(i)));
         }
         assert!(s.procs.len() <= MAX_ROWS);
         assert!(s.paths.len() <= MAX_ROWS);
@@ -616,17 +616,17 @@ mod tests {
             expected: "a".into(),
             seen: "b".into(),
         };
-        s.ingest(&bad);
+        s.ingest(bad.clone());
         for i in 1..(MAX_FLOWS as u64 * 2) {
-            s.ingest(&checked(2, "/proc/2/stat", i));
+            s.ingest(checked(2, "/proc/2/stat", i));
         }
         assert_eq!(s.flows.len(), MAX_FLOWS);
         assert_eq!(s.flows_diverged, 1);
         assert!(is_divergence(&s.flows[0]), "the divergence was evicted");
         // A quarter of the pane at most: then the oldest divergence goes.
         for i in 0..MAX_FLOWS as u64 {
-            s.ingest(&bad);
-            s.ingest(&checked(2, "/proc/2/stat", i));
+            s.ingest(bad.clone());
+            s.ingest(checked(2, "/proc/2/stat", i));
         }
         assert_eq!(s.flows_diverged, MAX_FLOWS / 4);
         assert_eq!(s.flows.len(), MAX_FLOWS);
@@ -674,7 +674,7 @@ mod tests {
             ),
         ];
         let mut s = State::default();
-        s.ingest(&c);
+        s.ingest(c);
         let f = |n: &str| (s.funcs[n].kind, s.funcs[n].calls, s.funcs[n].total_ns);
         assert_eq!(f("seq_read_iter"), (FuncKind::Probed, 2, 170));
         assert_eq!(f("proc_single_show"), (FuncKind::Show, 1, 50));
