@@ -10,7 +10,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use procfs_trace::{
     agent::sink::{FlowSink, Output},
     events::{decode::decode, render::Format},
-    live::{collector::Collector, state::Store},
+    live::{collector::Collector, store::Store},
     recording::{
         format::Header,
         reader::{Record, Recording},

@@ -4,7 +4,8 @@
 use super::{
     filter::Filter,
     input::Action,
-    state::{FuncSort, PathSort, ProcSort, Store},
+    sort::{FuncSort, PathSort, ProcSort},
+    store::Store,
 };
 use crate::check::Checked;
 

@@ -3,7 +3,7 @@
 
 use std::{cell::RefCell, io, rc::Rc};
 
-use super::state::Store;
+use super::store::Store;
 use crate::{
     agent::sink::Sink,
     check::Checker,

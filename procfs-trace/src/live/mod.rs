@@ -9,9 +9,11 @@ pub mod collector;
 pub mod filter;
 pub mod input;
 pub mod plain;
+pub mod sort;
 pub mod source;
 pub mod state;
 pub mod stats;
+pub mod store;
 pub mod term;
 pub mod view;
 
@@ -33,7 +35,7 @@ use self::{
     collector::Collector,
     filter::Filter,
     source::Clock,
-    state::{Meta, Store},
+    store::{Meta, Store},
 };
 use crate::{
     agent::tracer::{Probing, Tracer},

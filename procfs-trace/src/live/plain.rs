@@ -3,7 +3,11 @@
 
 use std::io::{self, Write};
 
-use super::state::{is_divergence, FuncSort, PathSort, ProcSort, Store};
+use super::{
+    sort::{FuncSort, PathSort, ProcSort},
+    state::is_divergence,
+    store::Store,
+};
 use crate::{
     events::render::{format_duration, Format},
     flows::print,

@@ -11,7 +11,7 @@ use super::{
     collector::Collector,
     input, plain, replay,
     source::{self, Clock},
-    state::{Meta, Store},
+    store::{Meta, Store},
 };
 use crate::check::Verdict;
 

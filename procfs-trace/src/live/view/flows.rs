@@ -9,7 +9,7 @@ use ratatui::{
 };
 
 use super::{
-    super::{app::Pane, app::Ui, state::Store},
+    super::{app::Pane, app::Ui, store::Store},
     block,
 };
 use crate::{

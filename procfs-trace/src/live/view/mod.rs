@@ -14,7 +14,7 @@ use ratatui::{
 
 use super::{
     app::{Pane, Ui},
-    state::Store,
+    store::Store,
 };
 
 /// Draws one frame.

@@ -8,7 +8,7 @@ use ratatui::{
     Frame,
 };
 
-use super::super::{app::Ui, plain::uptime, state::Store};
+use super::super::{app::Ui, plain::uptime, store::Store};
 
 /// Source, kernel, attach method, uptime, events/s, losses, pause, filter.
 pub fn top(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {

@@ -8,12 +8,7 @@ use ratatui::{
 };
 
 use super::{
-    super::{
-        app::Pane,
-        app::Ui,
-        plain::bytes,
-        state::{FuncKind, Store},
-    },
+    super::{app::Pane, app::Ui, plain::bytes, state::FuncKind, store::Store},
     block, selected_style,
 };
 use crate::events::render::format_duration;
