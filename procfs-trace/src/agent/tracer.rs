@@ -228,12 +228,10 @@ impl Tracer {
             .collect()
     }
 
-    /// Events the kernel could not deliver, so far (read afresh, so losses
-    /// after the last tick count too).
+    /// Events the kernel could not deliver, as of the last tick (the figure
+    /// the sink was given, so a summary adds up with the stream).
     pub fn lost(&self) -> u64 {
-        self.lost_map
-            .get(&0, 0)
-            .map_or(self.lost_seen, |per_cpu| per_cpu.iter().sum())
+        self.lost_seen
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`

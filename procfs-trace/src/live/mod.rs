@@ -143,7 +143,6 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             };
             drive(feed, &store, Clock::Live, &opts, plain, false).await?;
             collector.finish();
-            store.borrow_mut().meta.lost = tracer.lost();
             // Dropping the tracer here detaches the probes before the summary.
             store
         }
