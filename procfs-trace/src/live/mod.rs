@@ -171,8 +171,9 @@ fn new_store(meta: Meta, opts: &LiveOptions) -> Rc<RefCell<Store>> {
     Rc::new(RefCell::new(store))
 }
 
-/// Runs the source and the front end until the front end ends (key, signal,
-/// duration) or the source does (unless `linger`).
+/// Runs the source and the front end until the front end ends (`q`), the
+/// duration passes, a signal comes, or the source ends (unless `linger`).
+/// Dropping the terminal view restores the terminal.
 async fn drive(
     feed: impl std::future::Future<Output = anyhow::Result<()>>,
     store: &Rc<RefCell<Store>>,
@@ -181,11 +182,17 @@ async fn drive(
     plain: bool,
     linger: bool,
 ) -> anyhow::Result<()> {
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let deadline = opts
+        .probing
+        .duration
+        .map(|d| tokio::time::Instant::now() + d);
     let front = async {
         if plain {
-            plain_loop(store, clock, opts).await
+            plain_loop(store, clock, opts.interval).await
         } else {
-            tui_loop(store, clock, opts).await
+            tui_loop(store, clock).await
         }
     };
     tokio::pin!(feed);
@@ -204,39 +211,34 @@ async fn drive(
                 r?;
                 break;
             }
+            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => break,
+            _ = sigint.recv() => break,
+            _ = sigterm.recv() => break,
         }
     }
-    if let Some(now) = clock.now_ns() {
-        store.borrow_mut().advance(now);
-    }
+    catch_up(&mut store.borrow_mut(), clock);
     Ok(())
 }
 
-/// Plain tables every interval until the duration or a signal.
+/// Moves the store to the clock's time, when the clock runs on its own.
+fn catch_up(store: &mut Store, clock: Clock) {
+    if let Some(now) = clock.now_ns() {
+        store.advance(now);
+    }
+}
+
+/// Plain tables every `interval`, until standard output closes.
 async fn plain_loop(
     store: &Rc<RefCell<Store>>,
     clock: Clock,
-    opts: &LiveOptions,
+    interval: Duration,
 ) -> anyhow::Result<()> {
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = opts
-        .probing
-        .duration
-        .map(|d| tokio::time::Instant::now() + d);
-    let mut tick = tokio::time::interval(opts.interval);
+    let mut tick = tokio::time::interval(interval);
     tick.tick().await;
     loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
-            _ = sigterm.recv() => return Ok(()),
-        }
+        tick.tick().await;
         let mut s = store.borrow_mut();
-        if let Some(now) = clock.now_ns() {
-            s.advance(now);
-        }
+        catch_up(&mut s, clock);
         let up = s.meta.uptime_ns();
         let mut out = io::stdout().lock();
         match plain::write_tables(
@@ -252,30 +254,15 @@ async fn plain_loop(
     }
 }
 
-/// The terminal view until `q`, the duration or a signal.
-async fn tui_loop(
-    store: &Rc<RefCell<Store>>,
-    clock: Clock,
-    opts: &LiveOptions,
-) -> anyhow::Result<()> {
+/// The terminal view until `q`.
+async fn tui_loop(store: &Rc<RefCell<Store>>, clock: Clock) -> anyhow::Result<()> {
     use crossterm::event::{self, Event};
-    let mut sigint = signal(SignalKind::interrupt())?;
-    let mut sigterm = signal(SignalKind::terminate())?;
-    let deadline = opts
-        .probing
-        .duration
-        .map(|d| tokio::time::Instant::now() + d);
     let (mut terminal, _guard) = term::enter()?;
     let mut ui = Ui::default();
     let mut poll = tokio::time::interval(KEY_POLL);
     let mut drawn: Option<Instant> = None;
     loop {
-        tokio::select! {
-            _ = poll.tick() => {}
-            _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => return Ok(()),
-            _ = sigint.recv() => return Ok(()),
-            _ = sigterm.recv() => return Ok(()),
-        }
+        poll.tick().await;
         let mut dirty = false;
         while event::poll(Duration::ZERO)? {
             match event::read()? {
@@ -293,9 +280,7 @@ async fn tui_loop(
         }
         if dirty || drawn.is_none_or(|t| t.elapsed() >= FRAME) {
             let mut s = store.borrow_mut();
-            if let Some(now) = clock.now_ns() {
-                s.advance(now);
-            }
+            catch_up(&mut s, clock);
             terminal.draw(|f| view::draw(f, &s, &ui))?;
             drawn = Some(Instant::now());
         }
