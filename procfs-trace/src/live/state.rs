@@ -10,7 +10,10 @@ use procfs_trace_common::PROBES;
 
 use crate::{
     check::{Checked, Verdict},
-    flows::op::{Op, OpKind},
+    flows::{
+        call::Call,
+        op::{Op, OpKind},
+    },
     tour::scenarios::normalise,
 };
 
@@ -183,31 +186,27 @@ impl State {
             self.evicted += evict(&mut self.paths, MAX_ROWS, |a| a.last_ns);
         }
 
-        // An unprobed show callback is timed by the innermost call naming it.
-        let mut approx: HashMap<&str, (usize, Option<u64>)> = HashMap::new();
-        for (depth, call) in op.calls.iter().flat_map(|c| with_depth(c, 0)) {
+        for call in op.calls.iter().flat_map(Call::walk) {
             if let Some(d) = call.duration_ns() {
                 self.funcs
                     .entry(call.func().to_owned())
                     .or_default()
                     .record(d, ts);
             }
-            match &call.show {
-                Some(s) if probed(s) => {
-                    self.funcs.entry(s.clone()).or_default().kind = FuncKind::Show;
-                }
-                Some(s) => {
-                    let e = approx.entry(s).or_insert((depth, call.duration_ns()));
-                    if depth > e.0 {
-                        *e = (depth, call.duration_ns());
-                    }
-                }
-                None => {}
+            let Some(show) = &call.show else { continue };
+            if probed(show) {
+                self.funcs.entry(show.clone()).or_default().kind = FuncKind::Show;
+                continue;
             }
-        }
-        for (name, (_, d)) in approx {
-            if let Some(d) = d {
-                let f = self.funcs.entry(name.to_owned()).or_default();
+            // An unprobed show callback is timed by the innermost call naming
+            // it, each time: a splice reads the file more than once.
+            let named_below = call
+                .children
+                .iter()
+                .flat_map(Call::walk)
+                .any(|c| c.show.as_ref() == Some(show));
+            if let (false, Some(d)) = (named_below, call.duration_ns()) {
+                let f = self.funcs.entry(show.clone()).or_default();
                 f.kind = FuncKind::ShowApprox;
                 f.record(d, ts);
             }
@@ -231,17 +230,6 @@ impl State {
         self.flows_diverged += usize::from(diverged == 1);
         self.flows.push_back(c);
     }
-}
-
-fn with_depth(
-    c: &crate::flows::call::Call,
-    depth: usize,
-) -> Vec<(usize, &crate::flows::call::Call)> {
-    let mut out = vec![(depth, c)];
-    for child in &c.children {
-        out.extend(with_depth(child, depth + 1));
-    }
-    out
 }
 
 /// Whether `c` diverged from the model.
@@ -347,9 +335,40 @@ pub(crate) mod tests {
         assert_eq!(s.flows.len(), MAX_FLOWS);
     }
 
+    /// An unprobed show callback named at two depths is timed by the inner
+    /// call; named by two reads (a splice), by both.
+    #[test]
+    fn unprobed_show_callbacks_are_timed_by_each_innermost_call() {
+        let call = |probe, start, end, children| Call {
+            probe,
+            start_ns: start,
+            end_ns: Some(end),
+            name: Some("version".into()),
+            pos_in: None,
+            pos_out: None,
+            ret: Some(1),
+            show: Some("version_proc_show".into()),
+            children,
+        };
+        let mut c = checked(1, "/proc/version", 0);
+        c.op.kind = OpKind::Read;
+        c.op.calls = vec![
+            call(
+                ProbeId::ProcRegReadIter,
+                0,
+                100,
+                vec![call(ProbeId::SeqReadIter, 10, 60, vec![])],
+            ),
+            call(ProbeId::SeqReadIter, 200, 230, vec![]),
+        ];
+        let mut s = State::default();
+        s.ingest(c);
+        let f = &s.funcs["version_proc_show"];
+        assert_eq!((f.kind, f.calls, f.total_ns), (FuncKind::ShowApprox, 2, 80));
+    }
+
     #[test]
     fn show_callbacks_are_timed_exactly_when_probed() {
-        use crate::flows::call::Call;
         let call = |probe, show: Option<&str>, start, end, children| Call {
             probe,
             start_ns: start,
