@@ -59,7 +59,7 @@ macro_rules! for_each_probe {
             (proc_lookupfd, proc_lookupfd_ret, ProcLookupfd, Lookup, Plain),
             (tid_fd_revalidate, tid_fd_revalidate_ret, TidFdRevalidate, Lookup, Plain),
             (proc_task_readdir, proc_task_readdir_ret, ProcTaskReaddir, Readdir, Plain),
-                        (proc_readfd, proc_readfd_ret, ProcReadfd, Readdir, Plain),
+            (proc_readfd, proc_readfd_ret, ProcReadfd, Readdir, Plain),
             (proc_fd_iterate, proc_fd_iterate_ret, ProcFdIterate, Readdir, Plain),
             (proc_pid_readlink, proc_pid_readlink_ret, ProcPidReadlink, Link, Plain),
             (proc_root_link, proc_root_link_ret, ProcRootLink, Link, Plain),
@@ -115,6 +115,16 @@ macro_rules! define_probes {
         #[repr(u16)]
         #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
         pub enum ProbeId { $($id),* }
+
+        impl ProbeId {
+            /// The probe of kernel function `func`, if procfs-trace has one.
+            pub fn by_name(func: &str) -> Option<ProbeId> {
+                match func {
+                    $(stringify!($func) => Some(ProbeId::$id),)*
+                    _ => None,
+                }
+            }
+        }
 
         /// Every kernel function procfs-trace knows how to probe.
         pub const PROBES: &[ProbeDef] = &[
@@ -252,41 +262,130 @@ pub const F_DUPFD: u64 = 0;
 /// `fcntl` command: as [`F_DUPFD`], close-on-exec.
 pub const F_DUPFD_CLOEXEC: u64 = 1030;
 
-/// The syscalls whose procfs work procfs-trace attributes, and those that
-/// copy fds, as `(x86-64 number, name, shape)`. Only x86-64 is supported.
-pub const SYSCALLS: &[(u32, &str, u8)] = &[
-    (0, "read", shape::FD),
-    (2, "open", shape::PATH),
-    (4, "stat", shape::PATH),
-    (6, "lstat", shape::PATH),
-    (17, "pread64", shape::FD),
-    (19, "readv", shape::FD),
-    (32, "dup", shape::DUP),
-    (33, "dup2", shape::DUP),
-    (40, "sendfile", shape::FD1),
-    (59, "execve", shape::PATH),
-    (72, "fcntl", shape::DUP),
-    (78, "getdents", shape::FD),
-    (89, "readlink", shape::PATH),
-    (217, "getdents64", shape::FD),
-    (257, "openat", shape::AT_PATH),
-    (262, "newfstatat", shape::AT_PATH),
-    (267, "readlinkat", shape::AT_PATH),
-    (292, "dup3", shape::DUP),
-    (322, "execveat", shape::AT_PATH),
-    (332, "statx", shape::AT_PATH),
-];
+/// Invokes `$m!` with the syscall table: `(x86-64 number, name, Syscall
+/// variant, shape, operation, final symlink, AT_* flags argument)`.
+///
+/// One list for every side: this crate generates [`Syscall`], [`SYSCALLS`],
+/// [`syscall_shape`] and [`at_flags_arg`] from it (the eBPF programs use the
+/// last two), and the agent's model generates the operation kind and symlink
+/// rule of each syscall from the same rows. The columns:
+/// - shape: a [`shape`] constant, how the syscall names its file;
+/// - operation: `Lookup`, `Readdir`, `Read`, `Readlink`, or `CopyFd` for a
+///   syscall that only copies an fd;
+/// - final symlink: `follow`, `nofollow`, `at_flags` (as `AT_SYMLINK_NOFOLLOW`
+///   says) or `na` (no path walk);
+/// - AT_* flags argument: its index, or `none`.
+///
+/// Only x86-64 is supported.
+#[macro_export]
+macro_rules! for_each_syscall {
+    ($m:ident) => {
+        $m! {
+            (0, read, Read, FD, Read, na, none),
+            (2, open, Open, PATH, Lookup, follow, none),
+            (4, stat, Stat, PATH, Lookup, follow, none),
+            (6, lstat, Lstat, PATH, Lookup, nofollow, none),
+            (17, pread64, Pread64, FD, Read, na, none),
+            (19, readv, Readv, FD, Read, na, none),
+            (32, dup, Dup, DUP, CopyFd, na, none),
+            (33, dup2, Dup2, DUP, CopyFd, na, none),
+            (40, sendfile, Sendfile, FD1, Read, na, none),
+            (59, execve, Execve, PATH, Lookup, follow, none),
+            (72, fcntl, Fcntl, DUP, CopyFd, na, none),
+            (78, getdents, Getdents, FD, Readdir, na, none),
+            (89, readlink, Readlink, PATH, Readlink, nofollow, none),
+            (217, getdents64, Getdents64, FD, Readdir, na, none),
+            (257, openat, Openat, AT_PATH, Lookup, follow, none),
+            (262, newfstatat, Newfstatat, AT_PATH, Lookup, at_flags, 3),
+            (267, readlinkat, Readlinkat, AT_PATH, Readlink, nofollow, none),
+            (292, dup3, Dup3, DUP, CopyFd, na, none),
+            (322, execveat, Execveat, AT_PATH, Lookup, follow, none),
+            (332, statx, Statx, AT_PATH, Lookup, at_flags, 2),
+        }
+    };
+}
 
-/// The [`shape`] of syscall `nr` (a `match`, so the eBPF side needs no loop).
-#[inline(always)]
-pub fn syscall_shape(nr: u64) -> u8 {
-    match nr {
-        0 | 17 | 19 | 78 | 217 => shape::FD,
-        40 => shape::FD1,
-        32 | 33 | 72 | 292 => shape::DUP,
-        2 | 4 | 6 | 59 | 89 => shape::PATH,
-        257 | 262 | 267 | 322 | 332 => shape::AT_PATH,
-        _ => shape::NONE,
+/// `Some(index)` of an AT_* flags column, or `None`.
+macro_rules! at_flags_index {
+    (none) => {
+        None
+    };
+    ($i:literal) => {
+        Some($i)
+    };
+}
+
+/// One row of the syscall table, as this crate uses it.
+#[derive(Clone, Copy, Debug)]
+pub struct SyscallDef {
+    /// The syscall.
+    pub syscall: Syscall,
+    /// Its name.
+    pub name: &'static str,
+    /// How it names its file: one of [`shape`].
+    pub shape: u8,
+}
+
+macro_rules! define_syscalls {
+    ($(($nr:literal, $name:ident, $id:ident, $shape:ident, $op:ident, $follow:ident, $flags:tt)),* $(,)?) => {
+        /// A syscall procfs-trace follows; the discriminant is its x86-64 number.
+        #[repr(u32)]
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum Syscall { $($id = $nr),* }
+
+        /// Every syscall procfs-trace follows, in number order.
+        pub const SYSCALLS: &[SyscallDef] = &[
+            $(SyscallDef { syscall: Syscall::$id, name: stringify!($name), shape: shape::$shape }),*
+        ];
+
+        impl Syscall {
+            /// Its name, as strace spells it.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(Syscall::$id => stringify!($name),)*
+                }
+            }
+
+            /// The followed syscall with number `nr`, if any.
+            #[inline(always)]
+            pub fn from_nr(nr: u64) -> Option<Syscall> {
+                match nr {
+                    $($nr => Some(Syscall::$id),)*
+                    _ => None,
+                }
+            }
+        }
+
+        /// The [`shape`] of syscall `nr` (a `match`, so the eBPF side needs no loop).
+        #[inline(always)]
+        pub fn syscall_shape(nr: u64) -> u8 {
+            match nr {
+                $($nr => shape::$shape,)*
+                _ => shape::NONE,
+            }
+        }
+
+        /// The index of syscall `nr`'s `AT_*` flags argument, if it has one.
+        #[inline(always)]
+        pub fn at_flags_arg(nr: u64) -> Option<usize> {
+            match nr {
+                $($nr => at_flags_index!($flags),)*
+                _ => None,
+            }
+        }
+    };
+}
+for_each_syscall!(define_syscalls);
+
+impl Syscall {
+    /// Its x86-64 number.
+    pub fn nr(self) -> u32 {
+        self as u32
+    }
+
+    /// How it names its file: one of [`shape`].
+    pub fn shape(self) -> u8 {
+        syscall_shape(u64::from(self.nr()))
     }
 }
 
@@ -336,16 +435,6 @@ const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 200);
 
 /// `AT_SYMLINK_NOFOLLOW`: the final symlink is not followed.
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
-
-/// The `AT_*` flags argument of syscall `nr`, as `(index, x86-64 register)`.
-#[inline(always)]
-pub fn at_flags_arg(nr: u64) -> Option<usize> {
-    match nr {
-        262 => Some(3), // newfstatat(dfd, path, statbuf, flags)
-        332 => Some(2), // statx(dfd, path, flags, mask, buf)
-        _ => None,
-    }
-}
 
 /// A syscall in progress on a thread, kept until a probe fires inside it.
 #[repr(C)]
@@ -492,4 +581,16 @@ pub fn entry_key(tid: u32, probe: u16) -> u64 {
 mod user {
     // SAFETY: plain-old-data, #[repr(C)], no implicit padding (sizes asserted above).
     unsafe impl aya::Pod for super::Config {}
+
+    impl serde::Serialize for super::Syscall {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(self.name())
+        }
+    }
+
+    impl serde::Serialize for super::ProbeId {
+        fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            s.serialize_str(self.def().func)
+        }
+    }
 }

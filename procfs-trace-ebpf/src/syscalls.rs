@@ -13,7 +13,9 @@ use aya_ebpf::{
     },
     programs::RawTracePointContext,
 };
-use procfs_trace_common::{at_flags_arg, shape, syscall_shape, Pending, F_DUPFD, F_DUPFD_CLOEXEC};
+use procfs_trace_common::{
+    at_flags_arg, shape, syscall_shape, Pending, Syscall, F_DUPFD, F_DUPFD_CLOEXEC,
+};
 
 use crate::{
     emit::{current, emit_syscall_exit, flush_syscall, Task},
@@ -56,7 +58,7 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         shape::PATH => under_proc(arg0),
         shape::AT_PATH => under_proc(arg1),
         // fcntl is followed only when it duplicates.
-        shape::DUP => nr != 72 || arg1 == F_DUPFD || arg1 == F_DUPFD_CLOEXEC,
+        shape::DUP => nr != Syscall::Fcntl as u64 || arg1 == F_DUPFD || arg1 == F_DUPFD_CLOEXEC,
         _ => false,
     };
     let pending = Pending {

@@ -9,13 +9,14 @@ use std::{cell::RefCell, io, rc::Rc};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use procfs_trace::{
     agent::sink::{FlowSink, Output},
-    events::{decode::decode, render::Format},
+    events::decode::decode,
     live::{collector::Collector, store::Store},
     recording::{
         format::Header,
         reader::{Record, Recording},
         writer::Writer,
     },
+    render::events::Format,
     replay::{self, ReplayOptions},
 };
 use procfs_trace_common::{

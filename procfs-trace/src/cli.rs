@@ -6,8 +6,8 @@ use clap::{Args, Parser, Subcommand};
 
 use procfs_trace::{
     agent::{session::TraceOptions, tracer::Probing},
-    events::render::Format,
     probes::attach::Method,
+    render::events::Format,
 };
 
 /// Traces the Linux kernel's procfs paths with eBPF.
@@ -183,9 +183,9 @@ pub enum OpArg {
     Readlink,
 }
 
-impl From<OpArg> for procfs_trace::flows::op::OpKind {
+impl From<OpArg> for procfs_trace::model::OpKind {
     fn from(op: OpArg) -> Self {
-        use procfs_trace::flows::op::OpKind;
+        use procfs_trace::model::OpKind;
         match op {
             OpArg::Lookup => OpKind::Lookup,
             OpArg::Readdir => OpKind::Readdir,

@@ -4,18 +4,18 @@
 use std::io::{self, Write};
 
 use anyhow::{bail, Context as _};
+use procfs_trace_common::Syscall;
 
 use crate::{
     check::compare::describe_step,
-    flows::op::OpKind,
     kernel::preflight::Host,
     model::{
         self,
         expect::{Prediction, Segment, Step},
         kernel::{ConfigSource, KernelFacts},
-        pid_table::{KernelVersion, MODELLED},
+        version::{KernelVersion, MODELLED},
         walk::{self, Cached, Node, WalkContext},
-        OpFacts,
+        OpFacts, OpKind,
     },
 };
 
@@ -94,10 +94,14 @@ pub fn run(
     };
     for kind in ops {
         let (syscall, ret, what) = match kind {
-            OpKind::Lookup => ("openat", Some(3), "open (path walk)"),
-            OpKind::Read => ("read", Some(1), "read (first read, which finds data)"),
-            OpKind::Readdir => ("getdents64", Some(1), "getdents64 (first call)"),
-            OpKind::Readlink => ("readlinkat", Some(1), "readlink"),
+            OpKind::Lookup => (Syscall::Openat, Some(3), "open (path walk)"),
+            OpKind::Read => (
+                Syscall::Read,
+                Some(1),
+                "read (first read, which finds data)",
+            ),
+            OpKind::Readdir => (Syscall::Getdents64, Some(1), "getdents64 (first call)"),
+            OpKind::Readlink => (Syscall::Readlinkat, Some(1), "readlink"),
         };
         let facts = OpFacts {
             kind,

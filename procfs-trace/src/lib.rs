@@ -16,5 +16,6 @@ pub mod live;
 pub mod model;
 pub mod probes;
 pub mod recording;
+pub mod render;
 pub mod replay;
 pub mod tour;

@@ -3,6 +3,7 @@
 use std::{collections::HashMap, io, path::Path};
 
 use anyhow::Context as _;
+use procfs_trace_common::ProbeId;
 
 use crate::{
     agent::{
@@ -10,13 +11,14 @@ use crate::{
         sink::{FlowSink, Output, Sink},
     },
     check::Checker,
-    events::{
-        decode::{decode, Event},
-        render::{format_duration, Format, Symbolize},
-    },
-    flows::{builder::FlowBuilder, perfetto},
+    events::decode::{decode, Event},
+    flows::builder::FlowBuilder,
     model::kernel::KernelFacts,
     recording::reader::{Chunk, Record, Recording},
+    render::{
+        events::{format_duration, Format, Symbolize},
+        perfetto,
+    },
 };
 
 /// Output of `replay`.
@@ -118,10 +120,11 @@ pub fn kernel(rec: &Recording) -> anyhow::Result<KernelFacts> {
 
 /// A checker set up as the recorder's was.
 pub fn checker(rec: &Recording) -> anyhow::Result<Checker> {
-    let probed = procfs_trace_common::PROBES
+    let probed = rec
+        .header
+        .probes
         .iter()
-        .map(|p| p.func)
-        .filter(|f| rec.header.probes.iter().any(|r| r.func == *f))
+        .filter_map(|r| ProbeId::by_name(&r.func))
         .collect();
     Ok(Checker::new(kernel(rec)?, probed))
 }

@@ -12,12 +12,13 @@ use super::{
 };
 use crate::{
     agent::session::open_private,
-    events::{decode::Event, render::Symbolize},
+    events::decode::Event,
     model::kernel::ConfigSource,
     recording::{
         format::{Header, ProbeRecord},
         writer::Writer,
     },
+    render::events::Symbolize,
 };
 
 /// What the user asked `record` for.

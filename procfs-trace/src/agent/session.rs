@@ -10,7 +10,7 @@ use super::{
     sink::{FlowSink, Output, RawSink, Sink},
     tracer::{Probing, Stopped},
 };
-use crate::{check::Checker, events::render::Format};
+use crate::{check::Checker, render::events::Format};
 
 /// What the user asked `trace` or `check` for.
 #[derive(Debug, Clone)]

@@ -8,11 +8,12 @@ use std::{
 
 use crate::{
     check::{Checked, Checker},
-    events::{
-        decode::Event,
-        render::{self, Format, Renderer, Symbolize},
+    events::decode::Event,
+    flows::{builder::FlowBuilder, op::Op},
+    render::{
+        events::{self as render, Format, Renderer, Symbolize},
+        print,
     },
-    flows::{builder::FlowBuilder, op::Op, print},
 };
 
 /// A consumer of the event stream.

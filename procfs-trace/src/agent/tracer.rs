@@ -4,7 +4,7 @@ use std::{collections::HashSet, io::Read as _, time::Duration};
 
 use anyhow::{bail, Context as _};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use procfs_trace_common::{filter, Config, COMM_LEN};
+use procfs_trace_common::{filter, Config, ProbeId, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     process::Child,
@@ -220,12 +220,8 @@ impl Tracer {
     }
 
     /// Names of the functions actually probed.
-    pub fn probed(&self) -> HashSet<&'static str> {
-        self.attached
-            .attached
-            .iter()
-            .map(|p| p.def().func)
-            .collect()
+    pub fn probed(&self) -> HashSet<ProbeId> {
+        self.attached.attached.iter().copied().collect()
     }
 
     /// Events the kernel could not deliver, as of the last tick (the figure

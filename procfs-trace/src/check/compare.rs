@@ -1,9 +1,13 @@
 //! Compares expected steps with observed calls, tree against tree.
 
+use procfs_trace_common::ProbeId;
+
 use crate::{
-    events::render::format_ret,
     flows::call::Call,
-    model::expect::{Pos, Ret, Step},
+    model::{
+        errno::format_ret,
+        expect::{Pos, Ret, Step},
+    },
 };
 
 /// Where and how an alternative parted from what was seen.
@@ -20,7 +24,7 @@ pub struct Mismatch {
 }
 
 /// Checks that `observed` is exactly `expected`, ignoring calls of `extras`.
-pub fn compare(expected: &[Step], observed: &[Call], extras: &[&str]) -> Result<(), Mismatch> {
+pub fn compare(expected: &[Step], observed: &[Call], extras: &[ProbeId]) -> Result<(), Mismatch> {
     let mut progress = 0;
     compare_level(expected, observed, extras, "", &mut progress)
 }
@@ -28,13 +32,13 @@ pub fn compare(expected: &[Step], observed: &[Call], extras: &[&str]) -> Result<
 fn compare_level(
     expected: &[Step],
     observed: &[Call],
-    extras: &[&str],
+    extras: &[ProbeId],
     at: &str,
     progress: &mut usize,
 ) -> Result<(), Mismatch> {
     let obs: Vec<&Call> = observed
         .iter()
-        .filter(|c| !extras.contains(&c.func()))
+        .filter(|c| !extras.contains(&c.probe))
         .collect();
     let mut j = 0;
     let place = |j: usize| {
@@ -82,13 +86,13 @@ fn compare_level(
 fn one(
     step: &Step,
     call: &Call,
-    extras: &[&str],
+    extras: &[ProbeId],
     at: &str,
     progress: &mut usize,
 ) -> Result<(), Mismatch> {
     // A name the kernel read could not fetch (NULL dentry in RCU walk) is not
     // evidence against the model; any other difference is.
-    let agrees = call.func() == step.func
+    let agrees = step.func == call.probe
         && step
             .name
             .as_ref()
@@ -166,8 +170,6 @@ pub fn describe_call(call: &Call) -> String {
 
 #[cfg(test)]
 mod tests {
-    use procfs_trace_common::ProbeId;
-
     use super::*;
 
     fn call(probe: ProbeId, ret: i64) -> Call {
@@ -186,8 +188,10 @@ mod tests {
 
     #[test]
     fn repeats_stop_at_the_first_call_that_disagrees() {
-        let data = Step::new("seq_read_iter", "").ret(Ret::Positive).repeated();
-        let eof = Step::new("seq_read_iter", "").ret(Ret::Zero);
+        let data = Step::new(ProbeId::SeqReadIter, "")
+            .ret(Ret::Positive)
+            .repeated();
+        let eof = Step::new(ProbeId::SeqReadIter, "").ret(Ret::Zero);
         let seen = [
             call(ProbeId::SeqReadIter, 10),
             call(ProbeId::SeqReadIter, 5),
@@ -206,12 +210,12 @@ mod tests {
 
     #[test]
     fn extras_are_ignored_and_leftovers_reported() {
-        let a = Step::new("proc_root_lookup", "").ret(Ret::Zero);
+        let a = Step::new(ProbeId::ProcRootLookup, "").ret(Ret::Zero);
         let seen = [
             call(ProbeId::ProcSelfGetLink, 0),
             call(ProbeId::ProcRootLookup, 0),
         ];
-        assert!(compare(std::slice::from_ref(&a), &seen, &["proc_self_get_link"]).is_ok());
+        assert!(compare(std::slice::from_ref(&a), &seen, &[ProbeId::ProcSelfGetLink]).is_ok());
         let m = compare(&[a], &seen, &[]).unwrap_err();
         assert_eq!(m.at, "call 1");
         assert!(m.seen.starts_with("proc_self_get_link"));

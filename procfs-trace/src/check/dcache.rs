@@ -3,6 +3,8 @@
 
 use std::collections::HashMap;
 
+use procfs_trace_common::ProbeId;
+
 use crate::{flows::op::Op, model::walk::Cached};
 
 /// Dentries' cache state by full path, as learned from checked operations.
@@ -39,7 +41,7 @@ impl Dcache {
         let invalidated = op
             .all_calls()
             .iter()
-            .any(|c| c.func() == "pid_revalidate" && c.ret == Some(0));
+            .any(|c| c.probe == ProbeId::PidRevalidate && c.ret == Some(0));
         for d in dentries {
             if ok && !invalidated {
                 self.known.insert(d.clone(), true);

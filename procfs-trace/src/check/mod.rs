@@ -11,11 +11,13 @@ pub mod dcache;
 
 use std::collections::HashSet;
 
+use procfs_trace_common::{ProbeId, Syscall};
+
 use serde::Serialize;
 
 use crate::{
-    flows::op::{Op, OpKind},
-    model::{self, expect::Prediction, kernel::KernelFacts, OpFacts},
+    flows::{call::Call, op::Op},
+    model::{self, expect::Prediction, func::Func, kernel::KernelFacts, OpFacts, OpKind},
 };
 use compare::{compare, Mismatch};
 use dcache::Dcache;
@@ -80,13 +82,13 @@ pub struct Checked {
 /// Checks operations in trace order, tracking what the dcache must hold.
 pub struct Checker {
     kernel: KernelFacts,
-    probed: HashSet<&'static str>,
+    probed: HashSet<ProbeId>,
     dcache: Dcache,
 }
 
 impl Checker {
     /// A checker for `kernel`, where the functions in `probed` were traced.
-    pub fn new(kernel: KernelFacts, probed: HashSet<&'static str>) -> Checker {
+    pub fn new(kernel: KernelFacts, probed: HashSet<ProbeId>) -> Checker {
         Checker {
             kernel,
             probed,
@@ -114,7 +116,8 @@ impl Checker {
                 why: match &op.syscall {
                     Some(s) => format!(
                         "the path of {}(fd {}) is unknown: the fd was opened before tracing began",
-                        s.name, s.fd
+                        s.syscall.name(),
+                        s.fd
                     ),
                     None => "no followed syscall framed it, so its path is unknown".to_owned(),
                 },
@@ -122,7 +125,7 @@ impl Checker {
         };
         let facts = OpFacts {
             kind: op.kind,
-            syscall: op.syscall.as_ref().map(|s| s.name),
+            syscall: op.syscall.as_ref().map(|s| s.syscall),
             at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
             path,
             tgid: op.tgid,
@@ -133,11 +136,15 @@ impl Checker {
         let (mut prediction, dentries) =
             match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
                 Ok(p) => p,
-                Err(why) => return Verdict::Unknown { why },
+                Err(why) => {
+                    return Verdict::Unknown {
+                        why: why.to_string(),
+                    }
+                }
             };
         let probed = &self.probed;
         let expected = prediction.step_count();
-        prediction.retain_probed(&|f| probed.contains(f));
+        prediction.retain_probed(&|f: Func| f.probe().is_some_and(|id| probed.contains(&id)));
         if expected > 0 && prediction.step_count() == 0 {
             // Matching nothing against nothing would be a match on no evidence.
             return Verdict::Unknown {
@@ -155,9 +162,13 @@ impl Checker {
 
 /// Compares every alternative; a match wins, else the one that agreed longest.
 fn judge(prediction: &Prediction, op: &Op) -> Verdict {
-    let extras: Vec<&str> = prediction.extras.iter().map(|(f, _)| *f).collect();
+    let extras: Vec<ProbeId> = prediction.extras.iter().map(|(f, _)| *f).collect();
     let mut best: Option<Mismatch> = None;
-    let calls = if op.syscall.as_ref().is_some_and(|s| s.name == "execve") {
+    let calls = if op
+        .syscall
+        .as_ref()
+        .is_some_and(|s| s.syscall == Syscall::Execve)
+    {
         first_walk(op)
     } else {
         &op.calls[..]
@@ -186,11 +197,11 @@ fn judge(prediction: &Prediction, op: &Op) -> Verdict {
 
 /// exec walks its path more than once; the first walk ends with the first call
 /// that follows the final link, or covers everything when there is none.
-fn first_walk(op: &Op) -> &[crate::flows::call::Call] {
+fn first_walk(op: &Op) -> &[Call] {
     let end = op
         .calls
         .iter()
-        .position(|c| c.func() == "proc_pid_get_link")
+        .position(|c| c.probe == ProbeId::ProcPidGetLink)
         .map_or(op.calls.len(), |i| i + 1);
     &op.calls[..end]
 }
@@ -200,13 +211,13 @@ mod tests {
     use procfs_trace_common::{ProbeId, PROBES};
 
     use super::*;
-    use crate::flows::builder::tests::Script;
-    use crate::model::pid_table::KernelVersion;
+    use crate::flows::script::Script;
+    use crate::model::version::KernelVersion;
 
     fn checker() -> Checker {
         Checker::new(
             KernelFacts::debian(KernelVersion::new(6, 1)),
-            PROBES.iter().map(|p| p.func).collect(),
+            PROBES.iter().map(|p| p.id).collect(),
         )
     }
 
@@ -217,18 +228,18 @@ mod tests {
 
     /// `cat /proc/7/limits` on a cold dcache, as the kernel does it.
     fn cat_limits(s: &mut Script) {
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .pid_lookup(7, "7")
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
             .exit(7, ProbeId::ProcPidentLookup, 0)
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
     }
 
     /// The read: show addresses resolve as "fn_<hex>" in the test builder.
     fn read_limits(s: &mut Script, single_show: u64, entry_show: u64, entry: ProbeId) {
-        s.sys(7, "read", None, 3)
+        s.sys(7, Syscall::Read, None, 3)
             .enter_with(7, ProbeId::SeqRead, Some("limits"), None, Some(single_show))
             .enter_with(
                 7,
@@ -249,7 +260,7 @@ mod tests {
             .exit(7, ProbeId::ProcSingleShow, 0)
             .exit(7, ProbeId::SeqReadIter, 1323)
             .exit(7, ProbeId::SeqRead, 1323)
-            .sys_ret(7, "read", 1323);
+            .sys_ret(7, Syscall::Read, 1323);
     }
 
     #[test]
@@ -266,7 +277,7 @@ mod tests {
     #[test]
     fn a_skipped_pid_lookup_is_a_divergence() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .enter(7, ProbeId::ProcRootLookup, Some("7"))
             .enter(7, ProbeId::ProcLookup, Some("7"))
             .exit(7, ProbeId::ProcLookup, 0)
@@ -275,7 +286,7 @@ mod tests {
             .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
             .exit(7, ProbeId::ProcPidentLookup, 0)
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         let Verdict::Divergence { expected, seen, at } = &v[0] else {
             panic!("{v:?}")
@@ -356,12 +367,12 @@ mod tests {
         );
         let mut s = Script::new();
         cat_limits(&mut s);
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .enter(7, ProbeId::PidRevalidate, Some("7"))
             .exit(7, ProbeId::PidRevalidate, 1)
             .enter(7, ProbeId::PidRevalidate, Some("limits"))
             .exit(7, ProbeId::PidRevalidate, 1)
-            .sys_ret(7, "openat", 4);
+            .sys_ret(7, Syscall::Openat, 4);
         let v = verdicts(&s);
         assert!(
             matches!(&v[1], Verdict::Match { assumed } if assumed.is_empty()),
@@ -372,14 +383,14 @@ mod tests {
     #[test]
     fn readdir_phases_out_of_order_diverge() {
         let mut s = Script::new();
-        s.sys(7, "getdents64", None, 3)
+        s.sys(7, Syscall::Getdents64, None, 3)
             .enter_with(7, ProbeId::ProcRootReaddir, None, Some(0), None)
             .enter_with(7, ProbeId::ProcPidReaddir, None, Some(0), None)
             .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(4194562))
             .enter_with(7, ProbeId::ProcReaddir, None, Some(4194562), None)
             .exit_with(7, ProbeId::ProcReaddir, 1, Some(4194562))
             .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(4194562))
-            .sys_ret(7, "getdents64", 100);
+            .sys_ret(7, Syscall::Getdents64, 100);
         let mut ops = s.ops();
         ops[0].path = Some("/proc".into());
         let mut c = checker();
@@ -390,7 +401,7 @@ mod tests {
     #[test]
     fn readdir_in_order_matches() {
         let mut s = Script::new();
-        s.sys(7, "getdents64", None, 3)
+        s.sys(7, Syscall::Getdents64, None, 3)
             .enter_with(7, ProbeId::ProcRootReaddir, None, Some(0), None)
             .enter_with(7, ProbeId::ProcReaddir, None, Some(0), None)
             .enter_with(7, ProbeId::ProcReaddirDe, None, Some(0), None)
@@ -399,7 +410,7 @@ mod tests {
             .enter_with(7, ProbeId::ProcPidReaddir, None, Some(256), None)
             .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(4194562))
             .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(4194562))
-            .sys_ret(7, "getdents64", 100);
+            .sys_ret(7, Syscall::Getdents64, 100);
         let mut ops = s.ops();
         ops[0].path = Some("/proc".into());
         let v = checker().check(ops.remove(0)).verdict;
@@ -409,7 +420,7 @@ mod tests {
     #[test]
     fn a_missing_exit_or_lost_events_are_never_a_match() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .enter(7, ProbeId::ProcRootLookup, Some("7"))
             .enter(7, ProbeId::ProcPidLookup, Some("7"))
             .exit(7, ProbeId::ProcRootLookup, 0)
@@ -417,7 +428,7 @@ mod tests {
             .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
             .exit(7, ProbeId::ProcPidentLookup, 0)
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Inconclusive { why } if why.contains("proc_pid_lookup")),
@@ -437,13 +448,14 @@ mod tests {
     #[test]
     fn nothing_probed_is_unknown_not_a_match() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3).sys_ret(7, "read", 12);
+        s.sys(7, Syscall::Read, None, 3)
+            .sys_ret(7, Syscall::Read, 12);
         let mut op = s.ops().remove(0);
         op.path = Some("/proc/7/cmdline".into());
         let probed = PROBES
             .iter()
-            .map(|p| p.func)
-            .filter(|f| *f != "proc_pid_cmdline_read")
+            .map(|p| p.id)
+            .filter(|id| *id != ProbeId::ProcPidCmdlineRead)
             .collect();
         let mut c = Checker::new(KernelFacts::debian(KernelVersion::new(6, 1)), probed);
         let v = c.check(op).verdict;
@@ -456,20 +468,20 @@ mod tests {
     #[test]
     fn unknown_paths_say_why() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/sys/kernel/pid_max"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/sys/kernel/pid_max"), -100)
             .enter(7, ProbeId::ProcRootLookup, Some("sys"))
             .exit(7, ProbeId::ProcRootLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Unknown { why } if why.contains("sys")),
             "{v:?}"
         );
         let mut s = Script::new();
-        s.sys(7, "read", None, 9)
+        s.sys(7, Syscall::Read, None, 9)
             .enter(7, ProbeId::SeqReadIter, None)
             .exit(7, ProbeId::SeqReadIter, 0)
-            .sys_ret(7, "read", 0);
+            .sys_ret(7, Syscall::Read, 0);
         assert!(matches!(&verdicts(&s)[0], Verdict::Unknown { why } if why.contains("fd 9")));
     }
 }

@@ -6,8 +6,8 @@
 
 use bytes::Buf;
 use procfs_trace_common::{
-    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN, NAME_LEN,
-    PATH_LEN, SYSCALLS,
+    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, Syscall, SyscallEvent, COMM_LEN,
+    NAME_LEN, PATH_LEN,
 };
 use thiserror::Error;
 
@@ -89,8 +89,8 @@ pub struct ProbeHit {
 pub struct SyscallHit {
     /// Who and when (entry time for entries).
     pub origin: Origin,
-    /// Syscall name.
-    pub name: &'static str,
+    /// The syscall.
+    pub syscall: Syscall,
     /// Entry or exit.
     pub phase: Phase,
     /// The fd or directory-fd argument.
@@ -212,11 +212,7 @@ fn decode_probe(origin: Origin, mut buf: &[u8]) -> Result<ProbeHit, DecodeError>
 /// The body of a syscall event; `buf` holds at least the body's bytes.
 fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeError> {
     let nr = buf.get_u32_le();
-    let name = SYSCALLS
-        .iter()
-        .find(|(n, _, _)| *n == nr)
-        .map(|(_, name, _)| *name)
-        .ok_or(DecodeError::UnknownSyscall(nr))?;
+    let syscall = Syscall::from_nr(u64::from(nr)).ok_or(DecodeError::UnknownSyscall(nr))?;
     let phase = decode_phase(buf.get_u8())?;
     let fl = buf.get_u8();
     let path_len = usize::from(buf.get_u16_le()).min(PATH_LEN);
@@ -228,7 +224,7 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
     let has = |bit: u8| fl & bit != 0;
     Ok(SyscallHit {
         origin,
-        name,
+        syscall,
         phase,
         fd,
         path: has(syscall_flags::PATH).then(|| c_string(&path[..path_len])),
@@ -383,7 +379,7 @@ pub(crate) mod tests {
         let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
             panic!("not a syscall")
         };
-        assert_eq!(got.name, "openat");
+        assert_eq!(got.syscall, Syscall::Openat);
         assert_eq!(got.phase, Phase::Entry);
         assert_eq!(got.path.as_deref(), Some("/proc/1/limits"));
         assert_eq!((got.fd, got.ret, got.path_fault), (-100, None, false));
@@ -403,8 +399,8 @@ pub(crate) mod tests {
             panic!("not a syscall")
         };
         assert_eq!(
-            (got.name, got.fd, got.ret, got.path),
-            ("read", 3, Some(1323), None)
+            (got.syscall, got.fd, got.ret, got.path),
+            (Syscall::Read, 3, Some(1323), None)
         );
 
         let mut ev = syscall_event(4, phase::ENTRY, "");
@@ -417,17 +413,16 @@ pub(crate) mod tests {
 
     #[test]
     fn every_followed_syscall_decodes_and_others_are_refused() {
-        for (nr, name, _) in SYSCALLS {
-            let ev = syscall_event(*nr, phase::ENTRY, "");
+        for def in procfs_trace_common::SYSCALLS {
+            let nr = def.syscall.nr();
+            let ev = syscall_event(nr, phase::ENTRY, "");
             let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
                 panic!("not a syscall")
             };
-            assert_eq!(got.name, *name);
-            assert_ne!(
-                procfs_trace_common::syscall_shape(u64::from(*nr)),
-                procfs_trace_common::shape::NONE,
-                "{name}"
-            );
+            assert_eq!(got.syscall, def.syscall);
+            assert_eq!(got.syscall.name(), def.name);
+            assert_ne!(def.shape, procfs_trace_common::shape::NONE, "{}", def.name);
+            assert_eq!(procfs_trace_common::syscall_shape(u64::from(nr)), def.shape);
         }
         let ev = syscall_event(1, phase::ENTRY, "");
         assert_eq!(

@@ -1,4 +1,3 @@
-//! Events from the kernel: decoding, symbol names, and rendering.
+//! Events from the kernel, decoded from ring-buffer records.
 
 pub mod decode;
-pub mod render;

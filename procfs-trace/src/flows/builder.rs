@@ -15,17 +15,20 @@
 
 use std::collections::HashMap;
 
+use procfs_trace_common::{shape, ProbeId, Syscall};
+
 use super::{
     call::Call,
-    op::{Op, OpKind, Syscall},
+    fd_table::FdTable,
+    op::{Op, SyscallFrame},
 };
-use crate::events::decode::{Event, Phase, ProbeHit, SyscallHit};
-use procfs_trace_common::{shape, SYSCALLS};
+use crate::{
+    events::decode::{Event, Phase, ProbeHit, SyscallHit},
+    model::OpKind,
+};
 
 /// Open calls deeper than this on one thread mean exits were lost.
 const MAX_DEPTH: usize = 64;
-/// Processes whose fd table is remembered; the oldest is forgotten beyond it.
-const MAX_FD_TABLES: usize = 4096;
 
 /// A thread's operation in progress.
 struct Open {
@@ -41,9 +44,7 @@ struct Open {
 pub struct FlowBuilder {
     open: HashMap<u32, Open>,
     done: Vec<Op>,
-    /// Path each (tgid, fd) was opened with, from successful open syscalls.
-    fds: HashMap<u32, HashMap<i64, String>>,
-    fd_order: Vec<u32>,
+    fds: FdTable,
 }
 
 impl FlowBuilder {
@@ -96,19 +97,15 @@ impl FlowBuilder {
         }
         let path = match &s.path {
             Some(p) => Some(p.clone()),
-            None => self
-                .fds
-                .get(&s.origin.tgid)
-                .and_then(|t| t.get(&s.fd))
-                .cloned(),
+            None => self.fds.path(s.origin.tgid, s.fd).cloned(),
         };
         let op = Op {
-            kind: OpKind::of_syscall(s.name).unwrap_or(OpKind::Lookup),
+            kind: OpKind::of_syscall(s.syscall).unwrap_or(OpKind::Lookup),
             tgid: s.origin.tgid,
             tid: s.origin.tid,
             comm: s.origin.comm.clone(),
-            syscall: Some(Syscall {
-                name: s.name,
+            syscall: Some(SyscallFrame {
+                syscall: s.syscall,
                 path: s.path.clone(),
                 fd: s.fd,
                 at_flags: s.at_flags,
@@ -137,7 +134,12 @@ impl FlowBuilder {
         };
         // The kernel says some of this syscall's events are missing.
         open.op.lost |= s.lost;
-        let Some(sys) = open.op.syscall.as_mut().filter(|sys| sys.name == s.name) else {
+        let Some(sys) = open
+            .op
+            .syscall
+            .as_mut()
+            .filter(|sys| sys.syscall == s.syscall)
+        else {
             // Not the syscall this operation started with: its exit belongs to
             // work we did not frame; keep the operation as it is.
             self.done.push(open.op);
@@ -145,25 +147,18 @@ impl FlowBuilder {
         };
         sys.ret = s.ret;
         let new_fd = s.ret.filter(|r| *r >= 0);
-        if syscall_shape_of(sys.name) == shape::DUP {
-            // Bookkeeping, not procfs work: the copy names what the original did.
+        if sys.syscall.shape() == shape::DUP {
+            // Bookkeeping, not procfs work.
             if let Some(new) = new_fd {
-                let tgid = s.origin.tgid;
-                match self.fds.get(&tgid).and_then(|t| t.get(&sys.fd)).cloned() {
-                    Some(path) => self.remember_fd(tgid, new, path),
-                    None => {
-                        if let Some(t) = self.fds.get_mut(&tgid) {
-                            t.remove(&new);
-                        }
-                    }
-                }
+                self.fds.copied(s.origin.tgid, sys.fd, new);
             }
             if open.op.calls.is_empty() {
                 return;
             }
         }
+        let opens = matches!(sys.syscall, Syscall::Open | Syscall::Openat);
         let opened = match (new_fd, &sys.path) {
-            (Some(fd), Some(path)) if sys.name.contains("open") => Some((fd, path.clone())),
+            (Some(fd), Some(path)) if opens => Some((fd, path.clone())),
             _ => None,
         };
         open.op.end_ns = Some(s.origin.ts_ns);
@@ -171,20 +166,9 @@ impl FlowBuilder {
             open.op.path = infer_dir(&open.op);
         }
         if let Some((fd, path)) = opened {
-            self.remember_fd(s.origin.tgid, fd, path);
+            self.fds.opened(s.origin.tgid, fd, path);
         }
         self.done.push(open.op);
-    }
-
-    fn remember_fd(&mut self, tgid: u32, fd: i64, path: String) {
-        if !self.fds.contains_key(&tgid) {
-            if self.fd_order.len() >= MAX_FD_TABLES {
-                let oldest = self.fd_order.remove(0);
-                self.fds.remove(&oldest);
-            }
-            self.fd_order.push(tgid);
-        }
-        self.fds.entry(tgid).or_default().insert(fd, path);
     }
 
     fn probe_entry(&mut self, p: &ProbeHit, show: Option<String>) {
@@ -246,21 +230,13 @@ impl FlowBuilder {
     }
 }
 
-/// The [`shape`] of the syscall named `name`.
-fn syscall_shape_of(name: &str) -> u8 {
-    SYSCALLS
-        .iter()
-        .find(|(_, n, _)| *n == name)
-        .map_or(shape::NONE, |(_, _, sh)| *sh)
-}
-
 /// The directory a listing works on, when its calls say it without the fd
 /// table: the proc root's own readdir, or a pid directory's (named by its pid).
 fn infer_dir(op: &Op) -> Option<String> {
     let first = op.calls.first()?;
-    match first.func() {
-        "proc_root_readdir" => Some("/proc".to_owned()),
-        "proc_tgid_base_readdir" => first
+    match first.probe {
+        ProbeId::ProcRootReaddir => Some("/proc".to_owned()),
+        ProbeId::ProcTgidBaseReaddir => first
             .name
             .as_ref()
             .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
@@ -288,163 +264,20 @@ fn call_at<'a>(calls: &'a mut [Call], path: &[usize]) -> &'a mut Call {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use procfs_trace_common::ProbeId;
 
     use super::*;
-    use crate::events::decode::Origin;
-
-    /// Builds event streams for tests, one thread at a time.
-    pub(crate) struct Script {
-        pub events: Vec<Event>,
-        ts: u64,
-    }
-
-    impl Script {
-        pub fn new() -> Script {
-            Script {
-                events: Vec::new(),
-                ts: 1_000,
-            }
-        }
-
-        fn origin(&mut self, tid: u32) -> Origin {
-            self.ts += 10;
-            Origin {
-                ts_ns: self.ts,
-                tgid: tid,
-                tid,
-                cpu: 0,
-                comm: "cat".into(),
-            }
-        }
-
-        pub fn sys(
-            &mut self,
-            tid: u32,
-            name: &'static str,
-            path: Option<&str>,
-            fd: i64,
-        ) -> &mut Self {
-            let origin = self.origin(tid);
-            self.events.push(Event::Syscall(SyscallHit {
-                origin,
-                name,
-                phase: Phase::Entry,
-                fd,
-                path: path.map(String::from),
-                path_fault: false,
-                at_flags: 0,
-                ret: None,
-                lost: false,
-            }));
-            self
-        }
-
-        pub fn sys_ret(&mut self, tid: u32, name: &'static str, ret: i64) -> &mut Self {
-            self.sys_exit(tid, name, ret, false)
-        }
-
-        /// A syscall exit whose events the kernel could not all write.
-        pub fn sys_ret_lost(&mut self, tid: u32, name: &'static str, ret: i64) -> &mut Self {
-            self.sys_exit(tid, name, ret, true)
-        }
-
-        fn sys_exit(&mut self, tid: u32, name: &'static str, ret: i64, lost: bool) -> &mut Self {
-            let origin = self.origin(tid);
-            self.events.push(Event::Syscall(SyscallHit {
-                origin,
-                name,
-                phase: Phase::Exit,
-                fd: 0,
-                path: None,
-                path_fault: false,
-                at_flags: 0,
-                ret: Some(ret),
-                lost,
-            }));
-            self
-        }
-
-        pub fn enter(&mut self, tid: u32, probe: ProbeId, name: Option<&str>) -> &mut Self {
-            self.enter_with(tid, probe, name, None, None)
-        }
-
-        pub fn enter_with(
-            &mut self,
-            tid: u32,
-            probe: ProbeId,
-            name: Option<&str>,
-            pos: Option<i64>,
-            addr: Option<u64>,
-        ) -> &mut Self {
-            let origin = self.origin(tid);
-            self.events.push(Event::Probe(ProbeHit {
-                origin,
-                probe,
-                phase: Phase::Entry,
-                name: name.map(String::from),
-                pos,
-                ret: None,
-                addr,
-                faults: vec![],
-            }));
-            self
-        }
-
-        pub fn exit(&mut self, tid: u32, probe: ProbeId, ret: i64) -> &mut Self {
-            self.exit_with(tid, probe, ret, None)
-        }
-
-        pub fn exit_with(
-            &mut self,
-            tid: u32,
-            probe: ProbeId,
-            ret: i64,
-            pos: Option<i64>,
-        ) -> &mut Self {
-            let origin = self.origin(tid);
-            self.events.push(Event::Probe(ProbeHit {
-                origin,
-                probe,
-                phase: Phase::Exit,
-                name: None,
-                pos,
-                ret: Some(ret),
-                addr: None,
-                faults: vec![],
-            }));
-            self
-        }
-
-        /// A cold lookup of pid `name` in the proc root: proc_root_lookup →
-        /// proc_pid_lookup, both returning 0.
-        pub fn pid_lookup(&mut self, tid: u32, name: &str) -> &mut Self {
-            self.enter(tid, ProbeId::ProcRootLookup, Some(name))
-                .enter(tid, ProbeId::ProcPidLookup, Some(name))
-                .exit(tid, ProbeId::ProcPidLookup, 0)
-                .exit(tid, ProbeId::ProcRootLookup, 0)
-        }
-
-        /// Runs the events through a builder and returns every operation.
-        pub fn ops(&self) -> Vec<Op> {
-            let mut b = FlowBuilder::new();
-            let names = |a: u64| Some(format!("fn_{a:x}"));
-            for e in &self.events {
-                b.push(e, &names);
-            }
-            b.finish(false)
-        }
-    }
+    use crate::flows::script::Script;
 
     #[test]
     fn a_syscall_frames_its_call_tree() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .pid_lookup(7, "7")
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let ops = s.ops();
         assert_eq!(ops.len(), 1);
         let op = &ops[0];
@@ -459,18 +292,18 @@ pub(crate) mod tests {
     #[test]
     fn reads_take_the_path_their_fd_was_opened_with() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, "openat", 3)
-            .sys(7, "read", None, 3)
+            .sys_ret(7, Syscall::Openat, 3)
+            .sys(7, Syscall::Read, None, 3)
             .enter_with(7, ProbeId::SeqReadIter, Some("limits"), None, Some(0xabc))
             .exit(7, ProbeId::SeqReadIter, 100)
-            .sys_ret(7, "read", 100)
-            .sys(7, "read", None, 4)
+            .sys_ret(7, Syscall::Read, 100)
+            .sys(7, Syscall::Read, None, 4)
             .enter(7, ProbeId::SeqReadIter, Some("stat"))
             .exit(7, ProbeId::SeqReadIter, 100)
-            .sys_ret(7, "read", 100);
+            .sys_ret(7, Syscall::Read, 100);
         let ops = s.ops();
         assert_eq!(ops[1].kind, OpKind::Read);
         assert_eq!(ops[1].path.as_deref(), Some("/proc/7/limits"));
@@ -482,25 +315,25 @@ pub(crate) mod tests {
     #[test]
     fn reads_through_a_copied_fd_keep_the_path() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/stat"), -100)
-            .sys_ret(7, "openat", 3)
-            .sys(7, "dup2", None, 3)
-            .sys_ret(7, "dup2", 0)
-            .sys(7, "read", None, 0)
+        s.sys(7, Syscall::Openat, Some("/proc/7/stat"), -100)
+            .sys_ret(7, Syscall::Openat, 3)
+            .sys(7, Syscall::Dup2, None, 3)
+            .sys_ret(7, Syscall::Dup2, 0)
+            .sys(7, Syscall::Read, None, 0)
             .enter(7, ProbeId::SeqReadIter, Some("stat"))
             .exit(7, ProbeId::SeqReadIter, 1)
-            .sys_ret(7, "read", 1)
+            .sys_ret(7, Syscall::Read, 1)
             // fd 0 copied from an fd opened outside the trace: the old path goes.
-            .sys(7, "dup2", None, 9)
-            .sys_ret(7, "dup2", 0)
-            .sys(7, "read", None, 0)
+            .sys(7, Syscall::Dup2, None, 9)
+            .sys_ret(7, Syscall::Dup2, 0)
+            .sys(7, Syscall::Read, None, 0)
             .enter(7, ProbeId::SeqReadIter, Some("limits"))
             .exit(7, ProbeId::SeqReadIter, 1)
-            .sys_ret(7, "read", 1);
+            .sys_ret(7, Syscall::Read, 1);
         let ops = s.ops();
         let names: Vec<_> = ops
             .iter()
-            .map(|o| o.syscall.as_ref().unwrap().name)
+            .map(|o| o.syscall.as_ref().unwrap().syscall.name())
             .collect();
         assert_eq!(
             names,
@@ -514,14 +347,14 @@ pub(crate) mod tests {
     #[test]
     fn interleaved_threads_stay_apart() {
         let mut s = Script::new();
-        s.sys(1, "getdents64", None, 3)
-            .sys(2, "openat", Some("/proc/meminfo"), -100)
+        s.sys(1, Syscall::Getdents64, None, 3)
+            .sys(2, Syscall::Openat, Some("/proc/meminfo"), -100)
             .enter_with(1, ProbeId::ProcRootReaddir, None, Some(0), None)
             .enter(2, ProbeId::ProcRootLookup, Some("meminfo"))
             .exit_with(1, ProbeId::ProcRootReaddir, 0, Some(300))
             .exit(2, ProbeId::ProcRootLookup, 0)
-            .sys_ret(2, "openat", 3)
-            .sys_ret(1, "getdents64", 80);
+            .sys_ret(2, Syscall::Openat, 3)
+            .sys_ret(1, Syscall::Getdents64, 80);
         let ops = s.ops();
         assert_eq!(ops.len(), 2);
         let readdir = ops.iter().find(|o| o.tid == 1).unwrap();
@@ -535,12 +368,12 @@ pub(crate) mod tests {
     #[test]
     fn a_missing_exit_leaves_the_call_open_and_the_op_incomplete() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .enter(7, ProbeId::ProcRootLookup, Some("7"))
             .enter(7, ProbeId::ProcPidLookup, Some("7"))
             // proc_pid_lookup's exit is lost
             .exit(7, ProbeId::ProcRootLookup, 0)
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let ops = s.ops();
         let op = &ops[0];
         assert!(op.missing_exit().is_some());
@@ -551,9 +384,9 @@ pub(crate) mod tests {
     #[test]
     fn an_exit_without_entry_is_recorded() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3)
+        s.sys(7, Syscall::Read, None, 3)
             .exit(7, ProbeId::SeqReadIter, 10)
-            .sys_ret(7, "read", 10);
+            .sys_ret(7, Syscall::Read, 10);
         let ops = s.ops();
         assert_eq!(ops[0].orphan_exits, vec!["seq_read_iter"]);
         assert!(ops[0].missing_exit().is_some());
@@ -562,12 +395,12 @@ pub(crate) mod tests {
     #[test]
     fn recursion_pairs_innermost_first() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3)
+        s.sys(7, Syscall::Read, None, 3)
             .enter(7, ProbeId::SeqReadIter, Some("a"))
             .enter(7, ProbeId::SeqReadIter, Some("b"))
             .exit(7, ProbeId::SeqReadIter, 1)
             .exit(7, ProbeId::SeqReadIter, 2)
-            .sys_ret(7, "read", 2);
+            .sys_ret(7, Syscall::Read, 2);
         let op = &s.ops()[0];
         assert_eq!(op.calls.len(), 1);
         assert_eq!(op.calls[0].ret, Some(2));
@@ -577,11 +410,8 @@ pub(crate) mod tests {
     #[test]
     fn a_thread_that_vanishes_mid_flow_is_kept_incomplete() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/status"), -100).enter(
-            7,
-            ProbeId::ProcRootLookup,
-            Some("7"),
-        );
+        s.sys(7, Syscall::Openat, Some("/proc/7/status"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"));
         let ops = s.ops();
         assert_eq!(ops.len(), 1);
         assert!(ops[0].missing_exit().is_some());
@@ -631,14 +461,14 @@ pub(crate) mod tests {
     #[test]
     fn a_syscall_is_marked_only_by_its_own_losses() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3)
+        s.sys(7, Syscall::Read, None, 3)
             .enter(7, ProbeId::SeqReadIter, None)
             .exit(7, ProbeId::SeqReadIter, 1)
-            .sys_ret(7, "read", 1)
-            .sys(8, "read", None, 3)
+            .sys_ret(7, Syscall::Read, 1)
+            .sys(8, Syscall::Read, None, 3)
             .enter(8, ProbeId::SeqRead, None)
             .exit(8, ProbeId::SeqRead, 1)
-            .sys_ret_lost(8, "read", 1);
+            .sys_ret_lost(8, Syscall::Read, 1);
         let mut b = FlowBuilder::new();
         for e in &s.events {
             b.push(e, &|_| None);

@@ -1,63 +1,17 @@
 //! A user-level operation: the probed calls one syscall caused on one thread.
 
-use procfs_trace_common::{Group, ProbeId};
+use procfs_trace_common::Syscall;
 use serde::Serialize;
 
 use super::call::Call;
+use crate::model::OpKind;
 
-/// What a user-level operation does to procfs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OpKind {
-    /// A path walk (open, stat, exec): lookups and revalidations.
-    Lookup,
-    /// A directory listing (getdents).
-    Readdir,
-    /// A read of an open file.
-    Read,
-    /// Reading a symlink.
-    Readlink,
-}
-
-impl OpKind {
-    /// The kind of work a syscall does.
-    pub fn of_syscall(name: &str) -> Option<OpKind> {
-        Some(match name {
-            "open" | "openat" | "stat" | "lstat" | "newfstatat" | "statx" | "execve"
-            | "execveat" => OpKind::Lookup,
-            "getdents" | "getdents64" => OpKind::Readdir,
-            "read" | "pread64" | "readv" | "sendfile" => OpKind::Read,
-            "readlink" | "readlinkat" => OpKind::Readlink,
-            _ => return None,
-        })
-    }
-
-    /// The kind suggested by the first call, for work no followed syscall framed.
-    pub fn of_call(probe: ProbeId) -> OpKind {
-        match probe.def().group {
-            Group::Lookup => OpKind::Lookup,
-            Group::Readdir => OpKind::Readdir,
-            Group::Read | Group::Show => OpKind::Read,
-            Group::Link => OpKind::Readlink,
-        }
-    }
-
-    /// Lower-case name, as in JSON output.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OpKind::Lookup => "lookup",
-            OpKind::Readdir => "readdir",
-            OpKind::Read => "read",
-            OpKind::Readlink => "readlink",
-        }
-    }
-}
-
-/// The syscall that framed an operation.
+/// The syscall that framed an operation, with its arguments and result.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Syscall {
-    /// Its name.
-    pub name: &'static str,
+pub struct SyscallFrame {
+    /// The syscall.
+    #[serde(rename = "name")]
+    pub syscall: Syscall,
     /// The path argument, for path syscalls.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -84,7 +38,7 @@ pub struct Op {
     pub comm: String,
     /// The framing syscall, when syscalls were followed.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub syscall: Option<Syscall>,
+    pub syscall: Option<SyscallFrame>,
     /// The procfs path it concerns, when known (from the syscall's path, or the
     /// path an fd was opened with).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -116,7 +70,7 @@ impl Op {
         }
         if self.end_ns.is_none() {
             return Some(match &self.syscall {
-                Some(s) => format!("the exit of {}() never came", s.name),
+                Some(s) => format!("the exit of {}() never came", s.syscall.name()),
                 None => "the operation never finished".to_owned(),
             });
         }

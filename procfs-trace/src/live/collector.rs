@@ -5,10 +5,8 @@ use std::{cell::RefCell, io, rc::Rc};
 
 use super::store::Store;
 use crate::{
-    agent::sink::Sink,
-    check::Checker,
-    events::{decode::Event, render::Symbolize},
-    flows::builder::FlowBuilder,
+    agent::sink::Sink, check::Checker, events::decode::Event, flows::builder::FlowBuilder,
+    render::events::Symbolize,
 };
 
 /// Turns events into checked flows in a shared [`Store`].

@@ -9,8 +9,8 @@ use super::{
     store::Store,
 };
 use crate::{
-    events::render::{format_duration, Format},
-    flows::print,
+    render::events::{format_duration, Format},
+    render::print,
 };
 
 /// `1:02:03` from nanoseconds.

@@ -10,10 +10,8 @@ use procfs_trace_common::PROBES;
 
 use crate::{
     check::{Checked, Verdict},
-    flows::{
-        call::Call,
-        op::{Op, OpKind},
-    },
+    flows::{call::Call, op::Op},
+    model::OpKind,
     tour::scenarios::normalise,
 };
 
@@ -272,7 +270,7 @@ fn evict<K: Clone + Eq + std::hash::Hash, V>(
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::flows::op::OpKind;
+    use crate::model::OpKind;
     use procfs_trace_common::ProbeId;
 
     /// A matching lookup of `path` by process `tgid` at `ts`.

@@ -4,6 +4,10 @@
 
 use std::fmt;
 
+use procfs_trace_common::ProbeId;
+
+use super::{errno::Errno, func::Func};
+
 /// What a return value must be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ret {
@@ -11,8 +15,8 @@ pub enum Ret {
     Any,
     /// Exactly 0 (a lookup that found its dentry returns NULL from d_splice_alias).
     Zero,
-    /// Exactly this negative errno.
-    Errno(i64),
+    /// Exactly this error.
+    Errno(Errno),
     /// 1: a revalidation that kept the dentry.
     Valid,
     /// More than 0 (bytes read, entries emitted).
@@ -26,7 +30,7 @@ impl Ret {
             (Ret::Any, _) => true,
             (_, None) => false,
             (Ret::Zero, Some(r)) => r == 0,
-            (Ret::Errno(e), Some(r)) => r == e,
+            (Ret::Errno(e), Some(r)) => r == e.ret(),
             (Ret::Valid, Some(r)) => r == 1,
             (Ret::Positive, Some(r)) => r > 0,
         }
@@ -38,7 +42,7 @@ impl fmt::Display for Ret {
         match self {
             Ret::Any => write!(f, "any"),
             Ret::Zero => write!(f, "0"),
-            Ret::Errno(e) => write!(f, "{}", crate::events::render::format_ret(*e)),
+            Ret::Errno(e) => write!(f, "{e}"),
             Ret::Valid => write!(f, "1 (valid)"),
             Ret::Positive => write!(f, "> 0"),
         }
@@ -86,7 +90,7 @@ impl fmt::Display for Pos {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Step {
     /// Kernel function.
-    pub func: &'static str,
+    pub func: Func,
     /// Expected name argument, when the model knows it.
     pub name: Option<String>,
     /// Expected show callback, for read functions.
@@ -107,9 +111,9 @@ pub struct Step {
 
 impl Step {
     /// A call of `func` with no constraint but its existence.
-    pub fn new(func: &'static str, why: impl Into<String>) -> Step {
+    pub fn new(func: impl Into<Func>, why: impl Into<String>) -> Step {
         Step {
-            func,
+            func: func.into(),
             name: None,
             show: None,
             ret: Ret::Any,
@@ -159,7 +163,7 @@ impl Step {
     }
 
     /// Removes steps whose function is not probed, lifting their children.
-    fn retain_probed(steps: Vec<Step>, probed: &dyn Fn(&str) -> bool) -> Vec<Step> {
+    fn retain_probed(steps: Vec<Step>, probed: &dyn Fn(Func) -> bool) -> Vec<Step> {
         steps
             .into_iter()
             .flat_map(|mut s| {
@@ -194,7 +198,7 @@ pub struct Prediction {
     /// The expected flow, in order.
     pub segments: Vec<Segment>,
     /// Functions that may also appear anywhere without being predicted, with why.
-    pub extras: Vec<(&'static str, &'static str)>,
+    pub extras: Vec<(ProbeId, &'static str)>,
     /// Notes for the reader (assumptions made).
     pub notes: Vec<String>,
 }
@@ -228,7 +232,7 @@ impl Prediction {
     }
 
     /// Drops every step whose function this trace did not probe.
-    pub fn retain_probed(&mut self, probed: &dyn Fn(&str) -> bool) {
+    pub fn retain_probed(&mut self, probed: &dyn Fn(Func) -> bool) {
         for seg in &mut self.segments {
             match seg {
                 Segment::Fixed(steps) => {
@@ -303,7 +307,8 @@ mod tests {
     fn rules_accept_what_they_say() {
         assert!(Ret::Zero.accepts(Some(0)) && !Ret::Zero.accepts(Some(1)));
         assert!(!Ret::Zero.accepts(None) && Ret::Any.accepts(None));
-        assert!(Ret::Errno(-2).accepts(Some(-2)) && !Ret::Errno(-2).accepts(Some(0)));
+        let enoent = Ret::Errno(Errno::ENOENT);
+        assert!(enoent.accepts(Some(-2)) && !enoent.accepts(Some(0)));
         assert!(Ret::Valid.accepts(Some(1)) && !Ret::Valid.accepts(Some(0)));
         assert!(Ret::Positive.accepts(Some(5)) && !Ret::Positive.accepts(Some(0)));
         assert!(Pos::Below(256).accepts(Some(0)) && !Pos::Below(256).accepts(Some(256)));
@@ -332,7 +337,7 @@ mod tests {
         assert_eq!(alts.len(), 4);
         let funcs: Vec<Vec<&str>> = alts
             .iter()
-            .map(|(_, s)| s.iter().map(|s| s.func).collect())
+            .map(|(_, s)| s.iter().map(|s| s.func.name()).collect())
             .collect();
         assert_eq!(funcs[0], ["a", "b", "c"]);
         assert_eq!(funcs[3], ["a", "d"]);
@@ -347,8 +352,8 @@ mod tests {
             .calls(vec![
                 Step::new("hidden", "").calls(vec![Step::new("inner", "")])
             ])]);
-        p.retain_probed(&|f| f != "hidden");
+        p.retain_probed(&|f| f.name() != "hidden");
         let (_, steps) = &p.alternatives(4)[0];
-        assert_eq!(steps[0].children[0].func, "inner");
+        assert_eq!(steps[0].children[0].func.name(), "inner");
     }
 }

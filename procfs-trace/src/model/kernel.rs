@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 
-use super::pid_table::KernelVersion;
+use super::version::KernelVersion;
 
 /// Config options the model's tables depend on that the modelled Debian cloud
 /// kernels set (=y or =m), from their `config-*` files; used when the running

@@ -14,9 +14,12 @@
 //! The same on 5.10, 6.1, 6.12 and 7.2 (checked in each version's
 //! fs/proc/base.c, inode.c and the files below).
 
+use procfs_trace_common::ProbeId;
+
 use super::{
     expect::{Prediction, Ret, Step},
     pid_table::EntryKind,
+    unmodelled::Unmodelled,
     walk::Node,
 };
 
@@ -61,20 +64,20 @@ pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
 /// Predicts a read of the file at `node`; `produced` says whether the read
 /// returned data (`Some(true)`), hit end of file (`Some(false)`), or is unknown;
 /// `splice` marks sendfile, which reads in a loop.
-pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Prediction, String> {
+pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
     let (name, outer, seq): (&str, Step, Option<(&'static str, Step)>) = match node {
         Node::PidEntry(_, e) => match e.kind {
             EntryKind::One => (
                 e.name,
                 Step::new(
-                    "seq_read",
+                    ProbeId::SeqRead,
                     "ONE entries use proc_single_file_operations, whose .read is seq_read",
                 ),
                 Some((
                     "proc_single_show",
                     Step::new(
-                        "proc_single_show",
+                        ProbeId::ProcSingleShow,
                         format!(
                             "the seq_file's show for ONE entries; it calls {}",
                             e.handler
@@ -88,7 +91,12 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                 )),
             ),
             EntryKind::Reg => match e.read {
-                Some(f) if f != "seq_read" && f != "seq_read_iter" => {
+                Some(f)
+                    if !matches!(
+                        ProbeId::by_name(f),
+                        Some(ProbeId::SeqRead | ProbeId::SeqReadIter)
+                    ) =>
+                {
                     let mut step = Step::new(
                         f,
                         format!("{} has its own file operations ({})", e.name, e.handler),
@@ -99,41 +107,47 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                     return Ok(p);
                 }
                 _ => {
-                    return Err(format!(
-                        "reading {} ({}) is outside the model",
-                        e.name, e.handler
-                    ))
+                    return Err(Unmodelled::Read {
+                        what: format!("{} ({})", e.name, e.handler),
+                    })
                 }
             },
             _ => {
-                return Err(format!(
-                    "reading {} ({:?}) is outside the model",
-                    e.name, e.kind
-                ))
+                return Err(Unmodelled::Read {
+                    what: format!("{} ({:?})", e.name, e.kind),
+                })
             }
         },
         Node::RootEntry(name) => {
             let Some((_, file, _)) = ROOT_FILES.iter().find(|(n, _, _)| n == name) else {
-                return Err(format!("reading /proc/{name} is outside the model"));
+                return Err(Unmodelled::Read {
+                    what: format!("/proc/{name}"),
+                });
             };
             let outer = Step::new(
-                "proc_reg_read_iter",
+                ProbeId::ProcRegReadIter,
                 "root PDE files are read through proc_ops' proc_read_iter",
             );
             let show = match file {
-                RootFile::Single(f) => (*f, Step::new(f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
-                RootFile::Seq(f) => (*f, Step::new(f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
+                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
+                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
             };
             (name.as_str(), outer, Some(show))
         }
-        other => return Err(format!("reading {other:?} is outside the model")),
+        other => {
+            return Err(Unmodelled::Read {
+                what: format!("{other:?}"),
+            })
+        }
     };
     let Some((show_fn, show_step)) = seq else {
-        return Err("no seq_file".to_owned());
+        return Err(Unmodelled::Read {
+            what: format!("{name} without a seq_file"),
+        });
     };
     let iter = |children: Vec<Step>, ret: Ret| {
         Step::new(
-            "seq_read_iter",
+            ProbeId::SeqReadIter,
             format!("the seq_file machinery; its show is {show_fn}"),
         )
         .name(name)
@@ -199,8 +213,12 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::func::Func;
     use crate::model::kernel::KernelFacts;
-    use crate::model::pid_table::{self, KernelVersion, Table};
+    use crate::model::{
+        pid_table::{self, Table},
+        version::KernelVersion,
+    };
 
     fn entry(name: &str) -> Node {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
@@ -215,18 +233,18 @@ mod tests {
     fn one_entries_go_through_proc_single_show() {
         let p = read(&entry("limits"), Some(true), false).unwrap();
         let s = &p.alternatives(1)[0].1[0];
-        assert_eq!(s.func, "seq_read");
+        assert_eq!(s.func, ProbeId::SeqRead);
         let iter = &s.children[0];
         assert_eq!(
             (iter.func, iter.show),
-            ("seq_read_iter", Some("proc_single_show"))
+            (Func::from(ProbeId::SeqReadIter), Some("proc_single_show"))
         );
         let single = &iter.children[0];
         assert_eq!(
             (single.func, single.show),
-            ("proc_single_show", Some("proc_pid_limits"))
+            (Func::from(ProbeId::ProcSingleShow), Some("proc_pid_limits"))
         );
-        assert_eq!(single.children[0].func, "proc_pid_limits");
+        assert_eq!(single.children[0].func, ProbeId::ProcPidLimits);
         // A later read is served from the seq_file's buffer, with no show call.
         let alts = p.alternatives(4);
         assert_eq!(alts.len(), 2);
@@ -256,7 +274,7 @@ mod tests {
     #[test]
     fn reg_entries_use_their_own_read() {
         let p = read(&entry("cmdline"), Some(true), false).unwrap();
-        assert_eq!(p.alternatives(1)[0].1[0].func, "proc_pid_cmdline_read");
+        assert_eq!(p.alternatives(1)[0].1[0].func, ProbeId::ProcPidCmdlineRead);
     }
 
     #[test]
@@ -264,7 +282,7 @@ mod tests {
         let p = read(&Node::RootEntry("meminfo".into()), None, false).unwrap();
         assert_eq!(p.alternatives(4).len(), 3);
         let s = &p.alternatives(4)[0].1[0];
-        assert_eq!(s.func, "proc_reg_read_iter");
+        assert_eq!(s.func, ProbeId::ProcRegReadIter);
         assert_eq!(s.children[0].show, Some("meminfo_proc_show"));
         assert!(!s.children[0].children[0].repeat);
         let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false).unwrap();

@@ -8,20 +8,25 @@
 //! tgid at `TGID_OFFSET + tgid` (258 + tgid) in ascending order. A pid
 //! directory lists `.`, `..` and its pid_entry table in table order.
 
+use procfs_trace_common::ProbeId;
+
 use super::{
     expect::{Pos, Prediction, Ret, Step},
+    func::Func,
     kernel::KernelFacts,
-    pid_table::{self, KernelVersion, Table},
+    pid_table::{self, Table},
+    unmodelled::Unmodelled,
+    version::KernelVersion,
     walk::Node,
 };
 
 /// The fd directory's `iterate_shared`: `proc_readfd` in 5.10 and 6.1,
 /// `proc_fd_iterate` in 6.12 and 7.2 (fs/proc/fd.c of each; renamed in between).
-fn fd_readdir(kernel: &KernelFacts) -> &'static str {
+fn fd_readdir(kernel: &KernelFacts) -> ProbeId {
     if kernel.version < KernelVersion::new(6, 12) {
-        "proc_readfd"
+        ProbeId::ProcReadfd
     } else {
-        "proc_fd_iterate"
+        ProbeId::ProcFdIterate
     }
 }
 
@@ -29,7 +34,7 @@ fn fd_readdir(kernel: &KernelFacts) -> &'static str {
 pub const FIRST_PROCESS_ENTRY: i64 = 256;
 
 /// Predicts one getdents on the directory `node`, starting at `pos_in`.
-pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Prediction, String> {
+pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
     match node {
         Node::Root => root(&mut p, pos_in),
@@ -37,8 +42,9 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
             let entries = pid_table::entries(*table, kernel.version, &|c| kernel.has(c));
             let end = 2 + entries.len() as i64;
             let (func, table_name) = match table {
-                Table::Tgid => ("proc_tgid_base_readdir", "tgid_base_stuff"),
-                Table::Tid => ("proc_tid_base_readdir", "tid_base_stuff"),
+                Table::Tgid => (Func::from(ProbeId::ProcTgidBaseReaddir), "tgid_base_stuff"),
+                // Not probed: predicted for explain, dropped before comparison.
+                Table::Tid => (Func::named("proc_tid_base_readdir"), "tid_base_stuff"),
             };
             let step = Step::new(
                 func,
@@ -53,7 +59,7 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
             p.fixed(vec![step]);
         }
         Node::TaskDir => p.fixed(vec![Step::new(
-            "proc_task_readdir",
+            ProbeId::ProcTaskReaddir,
             "emits . and .., then one entry per thread",
         )
         .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
@@ -64,7 +70,11 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
         )
         .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
         .ret(Ret::Zero)]),
-        other => return Err(format!("listing {other:?} is outside the model")),
+        other => {
+            return Err(Unmodelled::Listing {
+                what: format!("{other:?}"),
+            })
+        }
     }
     Ok(p)
 }
@@ -72,14 +82,14 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
 fn root(p: &mut Prediction, pos_in: i64) {
     let pids = |from: i64| {
         Step::new(
-            "proc_pid_readdir",
+            ProbeId::ProcPidReaddir,
             "phase 2: self at 256, thread-self at 257, then each tgid at 258 + tgid, ascending",
         )
         .pos(Pos::Eq(from), Pos::AtLeast(from))
         .ret(Ret::Zero)
     };
     let root = |children: Vec<Step>| {
-        Step::new("proc_root_readdir", "getdents on /proc")
+        Step::new(ProbeId::ProcRootReaddir, "getdents on /proc")
             .pos(Pos::Eq(pos_in), Pos::Any)
             .calls(children)
     };
@@ -89,13 +99,13 @@ fn root(p: &mut Prediction, pos_in: i64) {
     }
     let statics = |ret: Ret| {
         Step::new(
-            "proc_readdir",
+            ProbeId::ProcReaddir,
             "phase 1: pos < FIRST_PROCESS_ENTRY, so the static PDE entries come first",
         )
         .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
         .ret(ret)
         .calls(vec![Step::new(
-            "proc_readdir_de",
+            ProbeId::ProcReaddirDe,
             ". and .., then the root's PDE children in rbtree order",
         )
         .pos(Pos::Eq(pos_in), Pos::Below(FIRST_PROCESS_ENTRY))
@@ -119,7 +129,7 @@ fn root(p: &mut Prediction, pos_in: i64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pid_table::KernelVersion;
+    use crate::model::version::KernelVersion;
 
     #[test]
     fn root_listing_has_two_phases_in_order() {
@@ -127,9 +137,9 @@ mod tests {
         let p = readdir(&Node::Root, 0, &k).unwrap();
         let alts = p.alternatives(4);
         let root = &alts[0].1[0];
-        assert_eq!(root.func, "proc_root_readdir");
-        assert_eq!(root.children[0].func, "proc_readdir");
-        assert_eq!(root.children[1].func, "proc_pid_readdir");
+        assert_eq!(root.func, ProbeId::ProcRootReaddir);
+        assert_eq!(root.children[0].func, ProbeId::ProcReaddir);
+        assert_eq!(root.children[1].func, ProbeId::ProcPidReaddir);
         assert_eq!(root.children[1].pos_in, Pos::Eq(256));
         assert_eq!(
             alts[1].1[0].children.len(),
@@ -144,7 +154,7 @@ mod tests {
         let p = readdir(&Node::Root, 300, &k).unwrap();
         let alts = p.alternatives(4);
         assert_eq!(alts.len(), 1);
-        assert_eq!(alts[0].1[0].children[0].func, "proc_pid_readdir");
+        assert_eq!(alts[0].1[0].children[0].func, ProbeId::ProcPidReaddir);
         assert_eq!(alts[0].1[0].children[0].pos_in, Pos::Eq(300));
     }
 
@@ -154,7 +164,7 @@ mod tests {
         let n = pid_table::entries(Table::Tgid, k.version, &|c| k.has(c)).len() as i64;
         let p = readdir(&Node::PidDir(Table::Tgid), 0, &k).unwrap();
         let step = &p.alternatives(1)[0].1[0];
-        assert_eq!(step.func, "proc_tgid_base_readdir");
+        assert_eq!(step.func, ProbeId::ProcTgidBaseReaddir);
         assert_eq!(step.pos_out, Pos::Eq(2 + n));
         assert!(readdir(&Node::LeftProc, 0, &k).is_err());
     }
@@ -168,7 +178,7 @@ mod tests {
                 .1[0]
                 .func
         };
-        assert_eq!(fd(KernelVersion::new(6, 1)), "proc_readfd");
-        assert_eq!(fd(KernelVersion::new(6, 12)), "proc_fd_iterate");
+        assert_eq!(fd(KernelVersion::new(6, 1)), ProbeId::ProcReadfd);
+        assert_eq!(fd(KernelVersion::new(6, 12)), ProbeId::ProcFdIterate);
     }
 }

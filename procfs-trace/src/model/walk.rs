@@ -14,10 +14,16 @@
 //!   `get_link`: `proc_self_get_link` for /proc/self, `proc_pid_get_link` with
 //!   the entry's own function (`proc_cwd_link`, ...) for pid links.
 
+use procfs_trace_common::ProbeId;
+
 use super::{
+    errno::Errno,
     expect::{Prediction, Ret, Step},
+    func::Func,
     kernel::KernelFacts,
-    pid_table::{self, EntryKind, KernelVersion, PidEntry, Table},
+    pid_table::{self, EntryKind, PidEntry, Table},
+    unmodelled::Unmodelled,
+    version::KernelVersion,
 };
 
 /// Whether a dentry is in the dcache, as far as the trace has shown.
@@ -70,7 +76,7 @@ pub struct Walk {
     /// The expected calls.
     pub prediction: Prediction,
     /// The end node, when the walk stays inside the model.
-    pub end: Result<Node, String>,
+    pub end: Result<Node, Unmodelled>,
     /// Dentries the walk looks up or revalidates, by full path, in order.
     pub dentries: Vec<String>,
 }
@@ -97,9 +103,9 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         .strip_prefix("/proc")
         .filter(|r| r.is_empty() || r.starts_with('/'))
     else {
-        w.end = Err(format!(
-            "{path} is not under /proc (relative paths depend on a cwd the trace does not show)"
-        ));
+        w.end = Err(Unmodelled::NotUnderProc {
+            path: path.to_owned(),
+        });
         return w;
     };
     let mut comps: Vec<String> = rest
@@ -123,13 +129,13 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     cx,
                     &here,
                     Step::new(
-                        "pid_revalidate",
+                        ProbeId::PidRevalidate,
                         "the task's dentry is cached, so it is revalidated",
                     )
                     .name(&comp)
                     .ret(Ret::Valid),
                     Step::new(
-                        "proc_task_lookup",
+                        ProbeId::ProcTaskLookup,
                         "task directories look tids up among the process's threads",
                     )
                     .name(&comp)
@@ -143,13 +149,13 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     cx,
                     &here,
                     Step::new(
-                        "tid_fd_revalidate",
+                        ProbeId::TidFdRevalidate,
                         "the fd's dentry is cached, so it is revalidated",
                     )
                     .name(&comp)
                     .ret(Ret::Valid),
                     Step::new(
-                        "proc_lookupfd",
+                        ProbeId::ProcLookupfd,
                         "fd directories look the number up in the task's fd table",
                     )
                     .name(&comp)
@@ -157,12 +163,12 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                 );
                 if follow {
                     w.prediction.fixed(vec![Step::new(
-                        "proc_pid_get_link",
+                        ProbeId::ProcPidGetLink,
                         "fd entries are symlinks to the open file",
                     )
                     .name(&comp)
                     .calls(vec![Step::new(
-                        "proc_fd_link",
+                        ProbeId::ProcFdLink,
                         "the fd entry's get_link finds the file's path",
                     )
                     .name(&comp)
@@ -172,15 +178,19 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     Ok(Node::FdLink)
                 }
             }
-            Node::LeftProc => Err(format!("{here}: the walk left procfs through a symlink")),
-            Node::RootEntry(name) => {
-                Err(format!("{here}: below /proc/{name} is outside the model"))
-            }
-            Node::PidEntry(_, e) => Err(format!(
-                "{here}: below {} ({:?}) is outside the model",
-                e.name, e.kind
-            )),
-            Node::FdLink => Err(format!("{here}: below an fd link is outside the model")),
+            Node::LeftProc => Err(Unmodelled::LeftProc { at: here.clone() }),
+            Node::RootEntry(name) => Err(Unmodelled::Below {
+                what: format!("/proc/{name}"),
+                at: here.clone(),
+            }),
+            Node::PidEntry(_, e) => Err(Unmodelled::Below {
+                at: here.clone(),
+                what: format!("{} ({:?})", e.name, e.kind),
+            }),
+            Node::FdLink => Err(Unmodelled::Below {
+                at: here.clone(),
+                what: "an fd link".to_owned(),
+            }),
         };
         match next {
             Ok(n) => {
@@ -210,10 +220,10 @@ const PID_REVALIDATE_RCU_SINCE: KernelVersion = KernelVersion::new(6, 1);
 
 /// Whether `func` refuses RCU walk (returns -ECHILD) on this kernel.
 /// `tid_fd_revalidate` does on every modelled version (fs/proc/fd.c).
-fn refuses_rcu(func: &str, kernel: &KernelFacts) -> bool {
-    match func {
-        "tid_fd_revalidate" => true,
-        "pid_revalidate" => kernel.version < PID_REVALIDATE_RCU_SINCE,
+fn refuses_rcu(func: Func, kernel: &KernelFacts) -> bool {
+    match func.probe() {
+        Some(ProbeId::TidFdRevalidate) => true,
+        Some(ProbeId::PidRevalidate) => kernel.version < PID_REVALIDATE_RCU_SINCE,
         _ => false,
     }
 }
@@ -226,7 +236,7 @@ fn revalidations(warm: Step, kernel: &KernelFacts) -> Vec<(String, Vec<Step>)> {
         return vec![("cached".to_owned(), vec![warm])];
     }
     let refused = Step {
-        ret: Ret::Errno(-10),
+        ret: Ret::Errno(Errno::ECHILD),
         why: format!("{} refuses RCU walk with -ECHILD", warm.func),
         ..warm.clone()
     };
@@ -270,23 +280,23 @@ fn cache_choice(
 /// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
 fn root_pde_lookup(name: &str) -> Step {
     Step::new(
-        "proc_root_lookup",
+        ProbeId::ProcRootLookup,
         "a dcache miss in /proc: try the name as a pid first",
     )
     .name(name)
     .ret(Ret::Zero)
     .calls(vec![
         Step::new(
-            "proc_pid_lookup",
+            ProbeId::ProcPidLookup,
             "name_to_int rejects a non-numeric name, so the pid lookup fails fast",
         )
         .name(name)
-        .ret(Ret::Errno(-2)),
-        Step::new("proc_lookup", "then the PDE tree of /proc")
+        .ret(Ret::Errno(Errno::ENOENT)),
+        Step::new(ProbeId::ProcLookup, "then the PDE tree of /proc")
             .name(name)
             .ret(Ret::Zero)
             .calls(vec![Step::new(
-                "proc_lookup_de",
+                ProbeId::ProcLookupDe,
                 "pde_subdir_find finds the entry among the root's children",
             )
             .name(name)
@@ -301,7 +311,7 @@ fn root_component(
     here: &str,
     follow: bool,
     comps: &mut Vec<String>,
-) -> Result<Node, String> {
+) -> Result<Node, Unmodelled> {
     if comp == "self" || comp == "thread-self" {
         // /proc/self is a PDE symlink; a cached one costs no probed call.
         cache_choice(
@@ -315,12 +325,12 @@ fn root_component(
             return Ok(Node::RootEntry(comp.to_owned()));
         }
         if comp == "thread-self" {
-            return Err(format!(
-                "{here}: following thread-self (proc_thread_self_get_link) is outside the model"
-            ));
+            return Err(Unmodelled::ThreadSelf {
+                at: here.to_owned(),
+            });
         }
         let mut link = Step::new(
-            "proc_self_get_link",
+            ProbeId::ProcSelfGetLink,
             "following /proc/self yields the walking task's tgid",
         );
         // In RCU walk the dentry is NULL, so its name cannot be checked.
@@ -335,19 +345,19 @@ fn root_component(
             cx,
             here,
             Step::new(
-                "pid_revalidate",
+                ProbeId::PidRevalidate,
                 "the pid's dentry is cached, so it is revalidated",
             )
             .name(comp)
             .ret(Ret::Valid),
             Step::new(
-                "proc_root_lookup",
+                ProbeId::ProcRootLookup,
                 "a dcache miss in /proc: try the name as a pid first",
             )
             .name(comp)
             .ret(Ret::Zero)
             .calls(vec![Step::new(
-                "proc_pid_lookup",
+                ProbeId::ProcPidLookup,
                 "name_to_int parses the pid and find_task_by_pid_ns finds the task",
             )
             .name(comp)
@@ -373,11 +383,11 @@ fn pid_component(
     here: &str,
     last: bool,
     follow: bool,
-) -> Result<Node, String> {
+) -> Result<Node, Unmodelled> {
     let entries = pid_table::entries(table, cx.kernel.version, &|c| cx.kernel.has(c));
     let (base, table_name) = match table {
-        Table::Tgid => ("proc_tgid_base_lookup", "tgid_base_stuff"),
-        Table::Tid => ("proc_tid_base_lookup", "tid_base_stuff"),
+        Table::Tgid => (ProbeId::ProcTgidBaseLookup, "tgid_base_stuff"),
+        Table::Tid => (ProbeId::ProcTidBaseLookup, "tid_base_stuff"),
     };
     let Some(entry) = entries.iter().copied().find(|e| e.name == comp) else {
         // A failed lookup leaves no dentry behind, so it is always a lookup.
@@ -386,24 +396,25 @@ fn pid_component(
             format!("look the name up in {table_name}"),
         )
         .name(comp)
-        .ret(Ret::Errno(-2))
+        .ret(Ret::Errno(Errno::ENOENT))
         .calls(vec![Step::new(
-            "proc_pident_lookup",
+            ProbeId::ProcPidentLookup,
             format!("{comp} is not in {table_name} on this kernel"),
         )
         .name(comp)
-        .ret(Ret::Errno(-2))])]);
-        return Err(format!(
-            "{here}: no such entry in {table_name} for kernel {}",
-            cx.kernel.version
-        ));
+        .ret(Ret::Errno(Errno::ENOENT))])]);
+        return Err(Unmodelled::NoSuchEntry {
+            at: here.to_owned(),
+            table: table_name,
+            version: cx.kernel.version,
+        });
     };
     cached_or_lookup(
         w,
         cx,
         here,
         Step::new(
-            "pid_revalidate",
+            ProbeId::PidRevalidate,
             "the entry's dentry is cached, so it is revalidated",
         )
         .name(comp)
@@ -412,7 +423,7 @@ fn pid_component(
             .name(comp)
             .ret(Ret::Zero)
             .calls(vec![Step::new(
-                "proc_pident_lookup",
+                ProbeId::ProcPidentLookup,
                 format!("{comp} is a {:?} entry of {table_name}", entry.kind),
             )
             .name(comp)
@@ -423,11 +434,16 @@ fn pid_component(
             (Table::Tgid, "task") => Node::TaskDir,
             (_, "fd") => Node::FdDir,
             _ if last => Node::PidEntry(table, entry),
-            _ => return Err(format!("{here}/...: below {comp} is outside the model")),
+            _ => {
+                return Err(Unmodelled::Below {
+                    at: format!("{here}/..."),
+                    what: comp.to_owned(),
+                })
+            }
         }),
         EntryKind::Lnk if follow => {
             w.prediction.fixed(vec![Step::new(
-                "proc_pid_get_link",
+                ProbeId::ProcPidGetLink,
                 "pid symlinks resolve through proc_pid_get_link",
             )
             .name(comp)
@@ -439,7 +455,9 @@ fn pid_component(
             .ret(Ret::Zero)])]);
             Ok(Node::LeftProc)
         }
-        _ if !last => Err(format!("{here} is not a directory")),
+        _ if !last => Err(Unmodelled::NotADirectory {
+            at: here.to_owned(),
+        }),
         _ => Ok(Node::PidEntry(table, entry)),
     }
 }
@@ -447,7 +465,7 @@ fn pid_component(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::pid_table::KernelVersion;
+    use crate::model::version::KernelVersion;
 
     fn kernel() -> KernelFacts {
         KernelFacts::debian(KernelVersion::new(6, 1))
@@ -472,7 +490,7 @@ mod tests {
             .map(|s| {
                 let kids = funcs(&s.children);
                 if kids.is_empty() {
-                    s.func.to_owned()
+                    s.func.to_string()
                 } else {
                     format!("{}[{}]", s.func, kids.join(","))
                 }
@@ -526,7 +544,7 @@ mod tests {
             funcs(&alts[0].1),
             ["proc_root_lookup[proc_pid_lookup,proc_lookup[proc_lookup_de]]"]
         );
-        assert_eq!(alts[0].1[0].children[0].ret, Ret::Errno(-2));
+        assert_eq!(alts[0].1[0].children[0].ret, Ret::Errno(Errno::ENOENT));
         assert_eq!(w.end, Ok(Node::RootEntry("meminfo".into())));
         // A cached PDE dentry costs nothing probed.
         let w = run("/proc/meminfo", &|_| Cached::Yes, true);
@@ -596,7 +614,7 @@ mod tests {
                 "tid_fd_revalidate"
             ]
         );
-        assert_eq!(alts[0].1[2].ret, Ret::Errno(-10));
+        assert_eq!(alts[0].1[2].ret, Ret::Errno(Errno::ECHILD));
         assert_eq!(
             funcs(&alts[1].1),
             ["pid_revalidate", "pid_revalidate", "tid_fd_revalidate"]
@@ -632,7 +650,7 @@ mod tests {
         let w = run("/proc/42/nonesuch", &|_| Cached::No, true);
         assert!(w.end.is_err());
         let steps = &w.prediction.alternatives(8)[0].1;
-        assert_eq!(steps[1].ret, Ret::Errno(-2));
+        assert_eq!(steps[1].ret, Ret::Errno(Errno::ENOENT));
         assert!(run("/etc/passwd", &|_| Cached::No, true).end.is_err());
         assert!(run("/proc/sys/kernel/pid_max", &|_| Cached::No, true)
             .end

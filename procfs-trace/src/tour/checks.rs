@@ -4,7 +4,8 @@ use std::{fs, os::unix::fs::MetadataExt as _, path::Path};
 
 use crate::model::{
     kernel::KernelFacts,
-    pid_table::{self, KernelVersion, Table},
+    pid_table::{self, Table},
+    version::KernelVersion,
 };
 
 /// First version seen where `task_statm` sums the per-CPU rss counters exactly

@@ -18,10 +18,10 @@ use crate::{
         tracer::{Filters, Stopped, Tracer},
     },
     check::{Checked, Checker, Verdict},
-    events::render::{format_duration, Format},
-    flows::print,
     model::pid_table::Table,
     probes::attach::Method,
+    render::events::{format_duration, Format},
+    render::print,
 };
 use scenarios::{matches, Scenario, SCENARIOS};
 

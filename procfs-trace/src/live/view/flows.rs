@@ -14,8 +14,8 @@ use super::{
 };
 use crate::{
     check::{Checked, Verdict},
-    events::render::Format,
-    flows::print,
+    render::events::Format,
+    render::print,
 };
 
 /// Calls shown per flow in the pane; the popup shows all.

@@ -11,7 +11,7 @@ use super::{
     super::{app::Pane, app::Ui, plain::bytes, state::FuncKind, store::Store},
     block, selected_style,
 };
-use crate::events::render::format_duration;
+use crate::render::events::format_duration;
 
 fn header(cells: &[&'static str]) -> Row<'static> {
     Row::new(cells.to_vec()).style(Style::new().add_modifier(Modifier::BOLD))

@@ -5,10 +5,11 @@ use std::io::{self, Write};
 
 use serde::Serialize;
 
-use super::{call::Call, op::Op};
 use crate::{
     check::{Checked, Verdict},
-    events::render::{format_duration, format_ret, Format},
+    flows::{call::Call, op::Op},
+    model::errno::format_ret,
+    render::events::{format_duration, Format},
 };
 
 /// Writes one checked operation.
@@ -56,9 +57,11 @@ pub fn headline(op: &Op) -> String {
     match &op.syscall {
         Some(sys) => {
             match (&sys.path, &op.path) {
-                (Some(p), _) => s.push_str(&format!("{}({p:?})", sys.name)),
-                (None, Some(p)) => s.push_str(&format!("{}(fd {} = {p:?})", sys.name, sys.fd)),
-                (None, None) => s.push_str(&format!("{}(fd {})", sys.name, sys.fd)),
+                (Some(p), _) => s.push_str(&format!("{}({p:?})", sys.syscall.name())),
+                (None, Some(p)) => {
+                    s.push_str(&format!("{}(fd {} = {p:?})", sys.syscall.name(), sys.fd))
+                }
+                (None, None) => s.push_str(&format!("{}(fd {})", sys.syscall.name(), sys.fd)),
             }
             if let Some(r) = sys.ret {
                 s.push_str(&format!(" = {}", format_ret(r)));
@@ -122,14 +125,16 @@ mod tests {
     use procfs_trace_common::ProbeId;
 
     use super::*;
-    use crate::flows::builder::tests::Script;
+    use procfs_trace_common::Syscall;
+
+    use crate::flows::script::Script;
 
     #[test]
     fn text_tree_and_divergence_lines() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .pid_lookup(7, "7")
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let op = s.ops().remove(0);
         let c = Checked {
             op,
@@ -166,10 +171,10 @@ mod tests {
     #[test]
     fn jsonl_flow_line() {
         let mut s = Script::new();
-        s.sys(7, "read", None, 3)
+        s.sys(7, Syscall::Read, None, 3)
             .enter(7, ProbeId::SeqReadIter, Some("stat"))
             .exit(7, ProbeId::SeqReadIter, 10)
-            .sys_ret(7, "read", 10);
+            .sys_ret(7, Syscall::Read, 10);
         let c = Checked {
             op: s.ops().remove(0),
             verdict: Verdict::Unknown { why: "fd".into() },

@@ -8,7 +8,8 @@ use std::{collections::HashMap, io, io::Write};
 use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
-use super::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
+use crate::events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
+use crate::model::errno::format_ret;
 
 /// Output format of `trace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -69,7 +70,7 @@ impl Renderer {
         let t0 = *self.t0.get_or_insert(o.ts_ns);
         let (frame, phase) = match ev {
             Event::Probe(p) => (Frame::Probe(p.probe), p.phase),
-            Event::Syscall(s) => (Frame::Syscall(s.name), s.phase),
+            Event::Syscall(s) => (Frame::Syscall(s.syscall.name()), s.phase),
         };
         let place = self.indent.then(|| self.place(o, frame, phase));
         match (self.format, ev) {
@@ -190,7 +191,7 @@ fn probe_json(
 }
 
 fn syscall_text(s: &SyscallHit, out: &mut impl Write) -> io::Result<()> {
-    write!(out, "{}()", s.name)?;
+    write!(out, "{}()", s.syscall.name())?;
     match (&s.path, s.phase) {
         (Some(path), _) => write!(out, " path={path:?}")?,
         (None, Phase::Entry) if s.path_fault => write!(out, " path=<fault>")?,
@@ -210,7 +211,7 @@ fn syscall_json(s: &SyscallHit, place: Option<&Place>, out: &mut impl Write) -> 
     let line = JsonSyscall {
         kind: "syscall",
         origin: JsonOrigin::from(&s.origin),
-        syscall: s.name,
+        syscall: s.syscall.name(),
         phase: s.phase,
         fd: s.fd,
         path: s.path.as_deref(),
@@ -303,43 +304,6 @@ pub fn write_lost(format: Format, new: u64, total: u64, out: &mut impl Write) ->
             "!! {new} events lost (ring buffer full), {total} in all: what ran around here is incomplete"
         ),
     }
-}
-
-/// Errno names for the values procfs functions return.
-const ERRNOS: &[(i64, &str)] = &[
-    (1, "EPERM"),
-    (2, "ENOENT"),
-    (3, "ESRCH"),
-    (4, "EINTR"),
-    (5, "EIO"),
-    (9, "EBADF"),
-    (10, "ECHILD"),
-    (11, "EAGAIN"),
-    (12, "ENOMEM"),
-    (13, "EACCES"),
-    (14, "EFAULT"),
-    (20, "ENOTDIR"),
-    (21, "EISDIR"),
-    (22, "EINVAL"),
-    (36, "ENAMETOOLONG"),
-    (40, "ELOOP"),
-    (95, "EOPNOTSUPP"),
-];
-
-/// A return value as a reader wants it: `-ENOENT`, a kernel pointer in hex, or a number.
-pub fn format_ret(ret: i64) -> String {
-    if (-4095..0).contains(&ret) {
-        return match ERRNOS.iter().find(|(n, _)| *n == -ret) {
-            Some((_, name)) => format!("-{name}"),
-            None => ret.to_string(),
-        };
-    }
-    // Kernel pointers (lookups return dentries, get_link a string) live at the
-    // top of the address space: 0xffff8... with 4-level paging, 0xff1... with 5.
-    if (ret as u64) >= 0xff00_0000_0000_0000 {
-        return format!("{:#x}", ret as u64);
-    }
-    ret.to_string()
 }
 
 /// A duration in the unit that reads best.
@@ -464,7 +428,7 @@ mod tests {
         let open = |phase, ts, ret| {
             Event::Syscall(SyscallHit {
                 origin: origin(ts, 1),
-                name: "openat",
+                syscall: procfs_trace_common::Syscall::Openat,
                 phase,
                 fd: -100,
                 path: (phase == Phase::Entry).then(|| "/proc/1/limits".to_owned()),
@@ -498,18 +462,6 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("← openat() ret=3"), "{text}");
-    }
-
-    #[test]
-    fn return_values() {
-        assert_eq!(format_ret(0), "0");
-        assert_eq!(format_ret(-2), "-ENOENT");
-        assert_eq!(format_ret(-4000), "-4000");
-        assert_eq!(format_ret(4096), "4096");
-        assert_eq!(
-            format_ret(0xffff_8880_0123_4567u64 as i64),
-            "0xffff888001234567"
-        );
     }
 
     #[test]

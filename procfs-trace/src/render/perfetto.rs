@@ -6,8 +6,9 @@ use std::io::{self, Write};
 
 use serde_json::{json, Value};
 
-use super::{call::Call, print::headline};
+use super::print::headline;
 use crate::check::{Checked, Verdict};
+use crate::flows::call::Call;
 
 /// Writes the whole trace as one JSON document.
 pub fn write(ops: &[Checked], out: &mut impl Write) -> io::Result<()> {
@@ -91,14 +92,16 @@ fn last_end(calls: &[Call]) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::flows::builder::tests::Script;
+    use procfs_trace_common::Syscall;
+
+    use crate::flows::script::Script;
 
     #[test]
     fn nested_slices_per_thread_with_verdicts() {
         let mut s = Script::new();
-        s.sys(7, "openat", Some("/proc/7/limits"), -100)
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
             .pid_lookup(7, "7")
-            .sys_ret(7, "openat", 3);
+            .sys_ret(7, Syscall::Openat, 3);
         let c = Checked {
             op: s.ops().remove(0),
             verdict: Verdict::Match {
