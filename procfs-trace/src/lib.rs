@@ -1,12 +1,13 @@
 //! procfs-trace: an eBPF tracer of the Linux kernel's procfs paths, and a
 //! model of procfs that every traced flow is checked against.
 //!
-//! The binary (`main.rs`, `cli.rs`) is a thin shell over these modules; the
-//! library exists so the fuzz target and the benchmarks can reach the reader,
-//! the decoder and the flow pipeline.
+//! The binary (`main.rs`) parses the command line (`cli`, one module per
+//! subcommand) and runs it; the library also serves the fuzz target, the
+//! benchmarks and the tests.
 
 pub mod agent;
 pub mod check;
+pub mod cli;
 pub mod doctor;
 pub mod events;
 pub mod explain;

@@ -32,8 +32,66 @@ pub struct TraceOptions {
 /// `check` exits with this when nothing diverged but evidence was missing.
 pub const EXIT_INCONCLUSIVE: i32 = 3;
 
-/// Runs `trace` (or `check` when `check` is set); returns the exit code.
-pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
+/// What a session prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Printing {
+    /// The flat event stream.
+    Raw,
+    /// Checked flows.
+    Flows,
+}
+
+/// How a session ended.
+struct Outcome {
+    stopped: Stopped,
+    /// The flows and their verdicts, when they were built.
+    flows: Option<FlowSink>,
+    /// Events the kernel could not deliver.
+    lost: u64,
+}
+
+impl Outcome {
+    /// The traced command's exit status (0 when none ran to the end).
+    fn command_code(&self) -> i32 {
+        match self.stopped {
+            Stopped::Exited(code) => code,
+            Stopped::Duration | Stopped::Signal(_) => 0,
+        }
+    }
+}
+
+/// `trace`: prints what happened; returns the traced command's status.
+pub async fn trace(opts: TraceOptions) -> anyhow::Result<i32> {
+    let printing = if opts.raw {
+        Printing::Raw
+    } else {
+        Printing::Flows
+    };
+    Ok(session(opts, "trace", printing).await?.command_code())
+}
+
+/// `check`: prints the checked flows; returns 0 on a pass, 1 when the kernel
+/// diverged from the model, [`EXIT_INCONCLUSIVE`] when evidence was missing.
+pub async fn check(opts: TraceOptions) -> anyhow::Result<i32> {
+    let outcome = session(opts, "check", Printing::Flows).await?;
+    let command_code = outcome.command_code();
+    let flows = outcome.flows.expect("check always builds flows");
+    let (code, verdict) = if flows.count("divergence") > 0 {
+        (1, "FAIL: the kernel diverged from the model")
+    } else if outcome.lost > 0 || flows.count("inconclusive") > 0 {
+        (
+            EXIT_INCONCLUSIVE,
+            "INCONCLUSIVE: events were lost or incomplete, so this is not a pass",
+        )
+    } else {
+        (0, "PASS: every operation the model covers matched")
+    };
+    eprintln!("procfs-trace: check: {verdict} (command exited with {command_code})");
+    Ok(code)
+}
+
+/// Attaches, runs the command or waits, prints, and summarises on stderr.
+async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::Result<Outcome> {
     let mut tracer = opts.probing.start(!opts.command.is_empty())?;
     let out = Output::new(match &opts.output {
         // Traces name processes and paths: keep them private to the user.
@@ -52,7 +110,6 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
     };
     let mut recorder = match &opts.record {
         Some(path) => {
-            let verb = if check { "check" } else { "trace" };
             let mut command = vec!["procfs-trace".to_owned(), verb.to_owned()];
             command.extend(opts.command.iter().cloned());
             Some(record::create(path, &tracer, command)?)
@@ -61,12 +118,15 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
     };
     let mut raw_sink;
     let mut flow_sink = None;
-    let sink: &mut dyn Sink = if opts.raw && !check {
-        raw_sink = RawSink::new(opts.format, false, out);
-        &mut raw_sink
-    } else {
-        let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
-        flow_sink.insert(FlowSink::new(checker, opts.format, out))
+    let sink: &mut dyn Sink = match printing {
+        Printing::Raw => {
+            raw_sink = RawSink::new(opts.format, false, out);
+            &mut raw_sink
+        }
+        Printing::Flows => {
+            let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+            flow_sink.insert(FlowSink::new(checker, opts.format, out))
+        }
     };
     let stopped = match &mut recorder {
         Some(r) => {
@@ -87,7 +147,6 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
     if let Some(f) = &mut flow_sink {
         f.finish(false)?;
     }
-    let flows = flow_sink;
     let lost = tracer.lost();
     eprintln!(
         "procfs-trace: {} events in {:.1} s, {lost} lost (ring buffer full){}{}",
@@ -97,31 +156,16 @@ pub async fn run(opts: TraceOptions, check: bool) -> anyhow::Result<i32> {
             0 => String::new(),
             n => format!(", {n} undecodable"),
         },
-        flows
+        flow_sink
             .as_ref()
             .map(|f| format!("; {}", f.summary()))
             .unwrap_or_default(),
     );
-    let command_code = match stopped {
-        Stopped::Exited(code) => code,
-        Stopped::Duration | Stopped::Signal(_) => 0,
-    };
-    if !check {
-        return Ok(command_code);
-    }
-    let flows = flows.expect("check always builds flows");
-    let (code, verdict) = if flows.count("divergence") > 0 {
-        (1, "FAIL: the kernel diverged from the model")
-    } else if lost > 0 || flows.count("inconclusive") > 0 {
-        (
-            EXIT_INCONCLUSIVE,
-            "INCONCLUSIVE: events were lost or incomplete, so this is not a pass",
-        )
-    } else {
-        (0, "PASS: every operation the model covers matched")
-    };
-    eprintln!("procfs-trace: check: {verdict} (command exited with {command_code})");
-    Ok(code)
+    Ok(Outcome {
+        stopped,
+        flows: flow_sink,
+        lost,
+    })
 }
 
 /// Creates (or truncates) a file readable only by its owner.

@@ -1,0 +1,131 @@
+//! The command line: one module per subcommand, each owning its `Args` and a
+//! `run(args)` that returns the process's exit code.
+
+pub mod check;
+pub mod doctor;
+pub mod explain;
+pub mod info;
+pub mod live;
+pub mod probing;
+pub mod record;
+pub mod replay;
+pub mod tour;
+pub mod trace;
+
+use clap::{Parser, Subcommand};
+
+/// Traces the Linux kernel's procfs paths with eBPF.
+#[derive(Debug, Parser)]
+#[command(name = "procfs-trace", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Attach the probes and print procfs activity as checked call flows
+    /// (needs root and a kernel with kprobes).
+    Trace(trace::Args),
+    /// Like trace, and exit 1 if any flow diverges from the model (3 if events
+    /// were lost or incomplete, so nothing can pass).
+    Check(trace::Args),
+    /// Run each scenario of the procfs documents under the tracer, check its
+    /// flows and print a table of verdicts (exit 1 unless all match).
+    Tour(tour::Args),
+    /// Record the tracer's events to a file (mode 0600) that replay, check and
+    /// info read anywhere, without root.
+    Record(record::Args),
+    /// Replay a recording's flows, checked against the model (no root needed).
+    Replay(replay::Args),
+    /// Summarise a recording: kernel, time span, events, operations, losses.
+    Info(info::Args),
+    /// Check what this machine allows (BTF, kprobes, fentry, lockdown, ring
+    /// buffers, the probed functions) and say whether procfs-trace can trace here.
+    Doctor,
+    /// Show the model's predicted kernel flow for a /proc path, with a reason
+    /// for every call (no root or BPF needed).
+    Explain(explain::Args),
+    /// A live, top-like view of procfs activity: processes, hot paths, kernel
+    /// functions with latencies, recent flows and their verdicts (needs root
+    /// and kprobes, or --from a recording).
+    Live(live::Args),
+}
+
+/// Runs the chosen subcommand; returns the exit code.
+pub async fn run(cli: Cli) -> anyhow::Result<i32> {
+    match cli.command {
+        Command::Trace(args) => trace::run(args).await,
+        Command::Check(args) => check::run(args).await,
+        Command::Tour(args) => tour::run(args).await,
+        Command::Record(args) => record::run(args).await,
+        Command::Replay(args) => replay::run(args),
+        Command::Info(args) => info::run(args),
+        Command::Doctor => doctor::run(),
+        Command::Explain(args) => explain::run(args),
+        Command::Live(args) => live::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::render::events::Format;
+
+    fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
+        Cli::try_parse_from(std::iter::once("procfs-trace").chain(args.iter().copied()))
+    }
+
+    fn trace_args(args: &[&str]) -> trace::Args {
+        match parse(args).unwrap().command {
+            Command::Trace(t) | Command::Check(t) => t,
+            other => panic!("not trace: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn trace_with_command() {
+        let t = trace_args(&[
+            "trace",
+            "--raw",
+            "--format",
+            "jsonl",
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/$$/limits",
+        ]);
+        assert!(t.raw);
+        assert_eq!(t.format, Format::Jsonl);
+        assert_eq!(t.command, ["sh", "-c", "cat /proc/$$/limits"]);
+    }
+
+    #[test]
+    fn durations() {
+        let t = trace_args(&["trace", "--duration", "1.5"]);
+        assert_eq!(t.probing.duration, Some(Duration::from_millis(1500)));
+        assert!(parse(&["trace", "--duration", "0"]).is_err());
+        assert!(parse(&["trace", "--duration", "soon"]).is_err());
+        assert!(parse(&["trace", "--format", "xml"]).is_err());
+        assert!(parse(&["trace", "--buffer-kib", "6"]).is_err());
+        assert!(parse(&["trace", "--buffer-kib", "2"]).is_err());
+        let t = trace_args(&["trace", "--buffer-kib", "64"]);
+        assert_eq!(t.probing.buffer_kib, 64);
+    }
+
+    #[test]
+    fn check_reads_the_same_arguments_as_trace() {
+        match parse(&["check", "--comm", "cat", "--", "cat", "/proc/self/stat"])
+            .unwrap()
+            .command
+        {
+            Command::Check(t) => assert_eq!(t.probing.comm.as_deref(), Some("cat")),
+            other => panic!("not check: {other:?}"),
+        }
+        assert!(parse(&["check", "--comm", "a-name-longer-than-15"]).is_err());
+    }
+}
