@@ -216,8 +216,8 @@ fn bench(c: &mut Criterion) {
                 sink.print = false;
                 replay::feed(&rec, &ReplayOptions::default(), &mut sink).unwrap();
                 sink.finish(false).unwrap();
-                assert_eq!(sink.count("divergence"), 0);
-                sink.count("match")
+                assert_eq!(sink.tally.count("divergence"), 0);
+                sink.tally.count("match")
             })
         },
     );

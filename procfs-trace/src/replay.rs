@@ -6,11 +6,8 @@ use anyhow::Context as _;
 use procfs_trace_common::ProbeId;
 
 use crate::{
-    agent::{
-        session::EXIT_INCONCLUSIVE,
-        sink::{FlowSink, Output, Sink},
-    },
-    check::Checker,
+    agent::sink::{FlowSink, Output, Sink},
+    check::{tally::Gaps, Checker},
     events::decode::{decode, Event},
     flows::builder::FlowBuilder,
     model::kernel::KernelFacts,
@@ -169,18 +166,18 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
         } else {
             format!(", {} damaged regions", rec.damage.len())
         },
-        sink.summary()
+        sink.tally.summary()
     );
+    eprintln!("procfs-trace: {}", sink.tally.coverage());
     if !opts.check {
         return Ok(0);
     }
-    Ok(if sink.count("divergence") > 0 {
-        1
-    } else if rec.lost() > 0 || sink.count("inconclusive") > 0 || !rec.damage.is_empty() {
-        EXIT_INCONCLUSIVE
-    } else {
-        0
-    })
+    let verdict = sink.tally.outcome(Gaps {
+        lost: rec.lost(),
+        damaged: rec.damage.len(),
+    });
+    eprintln!("procfs-trace: check: {}", verdict.message());
+    Ok(verdict.code())
 }
 
 /// `info`: what a recording holds.

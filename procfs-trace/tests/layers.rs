@@ -62,7 +62,11 @@ fn deps(module: &str, text: &str, modules: &BTreeSet<String>) -> BTreeSet<String
                 let mut m = base.to_owned();
                 let mut best = None;
                 for seg in path.split("::") {
-                    m = if m.is_empty() { seg.to_owned() } else { format!("{m}/{seg}") };
+                    m = if m.is_empty() {
+                        seg.to_owned()
+                    } else {
+                        format!("{m}/{seg}")
+                    };
                     if modules.contains(&m) {
                         best = Some(m.clone());
                     }
@@ -167,7 +171,11 @@ fn top_level_modules_depend_one_way() {
     let g = graph();
     for (m, deps) in &g {
         let entry = tops.entry(top(m)).or_default();
-        entry.extend(deps.iter().map(|d| top(d).to_owned()).filter(|d| d != top(m)));
+        entry.extend(
+            deps.iter()
+                .map(|d| top(d).to_owned())
+                .filter(|d| d != top(m)),
+        );
     }
     // Depth-first search for a cycle.
     fn visit<'a>(
@@ -194,15 +202,25 @@ fn top_level_modules_depend_one_way() {
     }
     // The checker comes after flows and the model, printing after the checker.
     let check = &tops["check"];
-    assert!(check.iter().all(|d| d == "flows" || d == "model"), "check imports {check:?}");
-    assert!(tops["events"].iter().all(|d| d == "model"), "events: {:?}", tops["events"]);
+    assert!(
+        check.iter().all(|d| d == "flows" || d == "model"),
+        "check imports {check:?}"
+    );
+    assert!(
+        tops["events"].iter().all(|d| d == "model"),
+        "events: {:?}",
+        tops["events"]
+    );
 }
 
 #[test]
 fn no_file_outgrows_a_reader() {
     for (module, text) in sources() {
         let lines = code(&text).lines().count();
-        assert!(lines <= MAX_LINES, "{module}.rs has {lines} lines before its tests");
+        assert!(
+            lines <= MAX_LINES,
+            "{module}.rs has {lines} lines before its tests"
+        );
     }
 }
 

@@ -10,7 +10,10 @@ use super::{
     sink::{FlowSink, Output, RawSink, Sink},
     tracer::{Probing, Stopped},
 };
-use crate::{check::Checker, render::events::Format};
+use crate::{
+    check::{tally::Gaps, Checker},
+    render::events::Format,
+};
 
 /// What the user asked `trace` or `check` for.
 #[derive(Debug, Clone)]
@@ -28,9 +31,6 @@ pub struct TraceOptions {
     /// Also record the events to this file.
     pub record: Option<PathBuf>,
 }
-
-/// `check` exits with this when nothing diverged but evidence was missing.
-pub const EXIT_INCONCLUSIVE: i32 = 3;
 
 /// What a session prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -70,24 +70,21 @@ pub async fn trace(opts: TraceOptions) -> anyhow::Result<i32> {
     Ok(session(opts, "trace", printing).await?.command_code())
 }
 
-/// `check`: prints the checked flows; returns 0 on a pass, 1 when the kernel
-/// diverged from the model, [`EXIT_INCONCLUSIVE`] when evidence was missing.
+/// `check`: prints the checked flows; returns the exit code of their
+/// [`Outcome`](crate::check::tally::Outcome): 0 only for a pass with evidence.
 pub async fn check(opts: TraceOptions) -> anyhow::Result<i32> {
     let outcome = session(opts, "check", Printing::Flows).await?;
     let command_code = outcome.command_code();
     let flows = outcome.flows.expect("check always builds flows");
-    let (code, verdict) = if flows.count("divergence") > 0 {
-        (1, "FAIL: the kernel diverged from the model")
-    } else if outcome.lost > 0 || flows.count("inconclusive") > 0 {
-        (
-            EXIT_INCONCLUSIVE,
-            "INCONCLUSIVE: events were lost or incomplete, so this is not a pass",
-        )
-    } else {
-        (0, "PASS: every operation the model covers matched")
-    };
-    eprintln!("procfs-trace: check: {verdict} (command exited with {command_code})");
-    Ok(code)
+    let verdict = flows.tally.outcome(Gaps {
+        lost: outcome.lost,
+        damaged: 0,
+    });
+    eprintln!(
+        "procfs-trace: check: {} (command exited with {command_code})",
+        verdict.message()
+    );
+    Ok(verdict.code())
 }
 
 /// Attaches, runs the command or waits, prints, and summarises on stderr.
@@ -158,9 +155,12 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
         },
         flow_sink
             .as_ref()
-            .map(|f| format!("; {}", f.summary()))
+            .map(|f| format!("; {}", f.tally.summary()))
             .unwrap_or_default(),
     );
+    if let Some(f) = &flow_sink {
+        eprintln!("procfs-trace: {}", f.tally.coverage());
+    }
     Ok(Outcome {
         stopped,
         flows: flow_sink,

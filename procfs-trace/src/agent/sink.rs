@@ -1,13 +1,10 @@
 //! Where streamed events go: the raw event printer, or flows checked against
 //! the model.
 
-use std::{
-    collections::BTreeMap,
-    io::{self, Write},
-};
+use std::io::{self, Write};
 
 use crate::{
-    check::{Checked, Checker},
+    check::{tally::Tally, Checked, Checker},
     events::decode::Event,
     flows::{builder::FlowBuilder, op::Op},
     render::{
@@ -94,8 +91,8 @@ pub struct FlowSink {
     checker: Checker,
     format: Format,
     out: Output,
-    /// Operations per verdict name.
-    pub counts: BTreeMap<&'static str, u64>,
+    /// Checked operations counted so far.
+    pub tally: Tally,
     /// Checked operations kept for the caller (tour), when asked to.
     pub kept: Option<Vec<Checked>>,
     /// Whether operations are printed.
@@ -112,7 +109,7 @@ impl FlowSink {
             checker,
             format,
             out,
-            counts: BTreeMap::new(),
+            tally: Tally::default(),
             kept: None,
             print: true,
             filter: None,
@@ -126,25 +123,6 @@ impl FlowSink {
         self.out.write(|w| w.flush())
     }
 
-    /// Number of operations with this verdict.
-    pub fn count(&self, verdict: &str) -> u64 {
-        self.counts.get(verdict).copied().unwrap_or(0)
-    }
-
-    /// "12 match, 1 divergence, ..." for the summary.
-    pub fn summary(&self) -> String {
-        let parts: Vec<String> = self
-            .counts
-            .iter()
-            .map(|(v, n)| format!("{n} {v}"))
-            .collect();
-        if parts.is_empty() {
-            "no procfs operations".to_owned()
-        } else {
-            format!("operations: {}", parts.join(", "))
-        }
-    }
-
     fn emit(&mut self, ops: Vec<Op>) -> io::Result<()> {
         for op in ops {
             // Every operation is checked, so the dcache state stays whole.
@@ -152,7 +130,7 @@ impl FlowSink {
             if self.filter.as_ref().is_some_and(|f| !f(&checked.op)) {
                 continue;
             }
-            *self.counts.entry(checked.verdict.name()).or_default() += 1;
+            self.tally.add(&checked);
             if self.print {
                 let format = self.format;
                 self.out

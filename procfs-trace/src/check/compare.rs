@@ -23,101 +23,116 @@ pub struct Mismatch {
     pub seen: String,
 }
 
-/// Checks that `observed` is exactly `expected`, ignoring calls of `extras`.
-pub fn compare(expected: &[Step], observed: &[Call], extras: &[ProbeId]) -> Result<(), Mismatch> {
-    let mut progress = 0;
-    compare_level(expected, observed, extras, "", &mut progress)
-}
+/// What an agreeing alternative could not verify: values the model expects
+/// that the kernel read could not fetch (a name in RCU walk, say), as
+/// "the name of proc_pid_lookup at call 1 > call 1".
+pub type Unread = Vec<String>;
 
-fn compare_level(
+/// Checks that `observed` is exactly `expected`, ignoring calls of `extras`;
+/// agreement lists what could not be read, so it cannot count as evidence.
+pub fn compare(
     expected: &[Step],
     observed: &[Call],
     extras: &[ProbeId],
-    at: &str,
-    progress: &mut usize,
-) -> Result<(), Mismatch> {
-    let obs: Vec<&Call> = observed
-        .iter()
-        .filter(|c| !extras.contains(&c.probe))
-        .collect();
-    let mut j = 0;
-    let place = |j: usize| {
-        if at.is_empty() {
-            format!("call {}", j + 1)
-        } else {
-            format!("{at} > call {}", j + 1)
-        }
+) -> Result<Unread, Mismatch> {
+    let mut walk = Walk {
+        extras,
+        progress: 0,
+        unread: Vec::new(),
     };
-    for step in expected {
-        let Some(call) = obs.get(j) else {
-            return Err(Mismatch {
-                progress: *progress,
-                at: place(j),
-                expected: describe_step(step),
-                seen: "no further call".to_owned(),
-            });
-        };
-        one(step, call, extras, &place(j), progress)?;
-        j += 1;
-        if step.repeat {
-            // Take further calls while they agree; the first that does not is
-            // left for the next step (a read at end of file after the data).
-            while let Some(next) = obs.get(j) {
-                let mut trial = *progress;
-                if one(step, next, extras, &place(j), &mut trial).is_err() {
-                    break;
-                }
-                *progress = trial;
-                j += 1;
-            }
-        }
-    }
-    if let Some(extra) = obs.get(j) {
-        return Err(Mismatch {
-            progress: *progress,
-            at: place(j),
-            expected: "no further call".to_owned(),
-            seen: describe_call(extra),
-        });
-    }
-    Ok(())
+    walk.level(expected, observed, "")?;
+    Ok(walk.unread)
 }
 
-fn one(
-    step: &Step,
-    call: &Call,
-    extras: &[ProbeId],
-    at: &str,
-    progress: &mut usize,
-) -> Result<(), Mismatch> {
-    // A name the kernel read could not fetch (NULL dentry in RCU walk) is not
-    // evidence against the model; any other difference is.
-    let agrees = step.func == call.probe
-        && step
-            .name
-            .as_ref()
-            .is_none_or(|n| call.name.as_ref().is_none_or(|c| c == n))
-        && step.show.is_none_or(|s| call.show.as_deref() == Some(s))
-        && step.ret.accepts(call.ret)
-        && step.pos_in.accepts(call.pos_in)
-        && step.pos_out.accepts(call.pos_out);
-    if !agrees {
-        return Err(Mismatch {
-            progress: *progress,
-            at: at.to_owned(),
-            expected: describe_step(step),
-            seen: describe_call(call),
-        });
+/// One comparison in progress.
+struct Walk<'a> {
+    extras: &'a [ProbeId],
+    /// Steps that agreed so far.
+    progress: usize,
+    unread: Unread,
+}
+
+impl Walk<'_> {
+    fn mismatch(&self, at: String, expected: String, seen: String) -> Mismatch {
+        Mismatch {
+            progress: self.progress,
+            at,
+            expected,
+            seen,
+        }
     }
-    *progress += 1;
-    let inner = format!("{at} {}", call.func());
-    compare_level(
-        &step.children,
-        &call.children,
-        extras,
-        inner.trim(),
-        progress,
-    )
+
+    fn level(&mut self, expected: &[Step], observed: &[Call], at: &str) -> Result<(), Mismatch> {
+        let obs: Vec<&Call> = observed
+            .iter()
+            .filter(|c| !self.extras.contains(&c.probe))
+            .collect();
+        let mut j = 0;
+        let place = |j: usize| {
+            if at.is_empty() {
+                format!("call {}", j + 1)
+            } else {
+                format!("{at} > call {}", j + 1)
+            }
+        };
+        for step in expected {
+            let Some(call) = obs.get(j) else {
+                return Err(self.mismatch(
+                    place(j),
+                    describe_step(step),
+                    "no further call".to_owned(),
+                ));
+            };
+            self.one(step, call, &place(j))?;
+            j += 1;
+            if step.repeat {
+                // Take further calls while they agree; the first that does not is
+                // left for the next step (a read at end of file after the data).
+                while let Some(next) = obs.get(j) {
+                    let (progress, unread) = (self.progress, self.unread.len());
+                    if self.one(step, next, &place(j)).is_err() {
+                        self.progress = progress;
+                        self.unread.truncate(unread);
+                        break;
+                    }
+                    j += 1;
+                }
+            }
+        }
+        if let Some(extra) = obs.get(j) {
+            return Err(self.mismatch(
+                place(j),
+                "no further call".to_owned(),
+                describe_call(extra),
+            ));
+        }
+        Ok(())
+    }
+
+    fn one(&mut self, step: &Step, call: &Call, at: &str) -> Result<(), Mismatch> {
+        // A name the kernel read could not fetch (NULL dentry in RCU walk) is
+        // not evidence against the model, nor for it: it is noted as unread.
+        let name_agrees = match (&step.name, &call.name) {
+            (Some(n), Some(c)) => c == n,
+            _ => true,
+        };
+        let agrees = step.func == call.probe
+            && name_agrees
+            && step.show.is_none_or(|s| call.show.as_deref() == Some(s))
+            && step.ret.accepts(call.ret)
+            && step.pos_in.accepts(call.pos_in)
+            && step.pos_out.accepts(call.pos_out);
+        if !agrees {
+            return Err(self.mismatch(at.to_owned(), describe_step(step), describe_call(call)));
+        }
+        if step.name.is_some() && call.name.is_none() {
+            self.unread
+                .push(format!("the name of {} at {at}", step.func));
+        }
+        self.progress += 1;
+        let inner = format!("{at} {}", call.probe.def().func);
+        self.level(&step.children, &call.children, inner.trim())
+    }
 }
 
 /// A step as a reader wants it: `proc_pid_lookup(name="7", show=f) = 0`.
@@ -157,7 +172,7 @@ pub fn describe_call(call: &Call) -> String {
     if let Some(p) = call.pos_in {
         args.push(format!("pos {p}"));
     }
-    let mut s = format!("{}({})", call.func(), args.join(", "));
+    let mut s = format!("{}({})", call.probe.def().func, args.join(", "));
     match call.ret {
         Some(r) => s.push_str(&format!(" = {}", format_ret(r))),
         None => s.push_str(" (no exit)"),

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod dcache;
+pub mod tally;
 
 use std::collections::HashSet;
 
@@ -17,7 +18,13 @@ use serde::Serialize;
 
 use crate::{
     flows::{call::Call, op::Op},
-    model::{self, expect::Prediction, func::Func, kernel::KernelFacts, OpFacts, OpKind},
+    model::{
+        self,
+        expect::{Prediction, Step},
+        func::Func,
+        kernel::KernelFacts,
+        OpFacts, OpKind,
+    },
 };
 use compare::{compare, Mismatch};
 use dcache::Dcache;
@@ -77,6 +84,10 @@ pub struct Checked {
     /// Its verdict.
     #[serde(flatten)]
     pub verdict: Verdict,
+    /// Steps of the model compared with what was seen, for a match: 0 when
+    /// the matching alternative expected no probed call, so verified nothing.
+    #[serde(skip)]
+    pub evidence: usize,
 }
 
 /// Checks operations in trace order, tracking what the dcache must hold.
@@ -98,21 +109,28 @@ impl Checker {
 
     /// Checks one operation (operations must come in trace order).
     pub fn check(&mut self, op: Op) -> Checked {
-        let verdict = self.verdict(&op);
-        Checked { op, verdict }
+        let (verdict, evidence) = match self.verdict(&op) {
+            Judged::Verdict(v) => (v, 0),
+            Judged::Match { assumed, evidence } => (Verdict::Match { assumed }, evidence),
+        };
+        Checked {
+            op,
+            verdict,
+            evidence,
+        }
     }
 
-    fn verdict(&mut self, op: &Op) -> Verdict {
+    fn verdict(&mut self, op: &Op) -> Judged {
         if op.lost {
-            return Verdict::Inconclusive {
+            return Judged::Verdict(Verdict::Inconclusive {
                 why: "events were lost while it ran (ring buffer full)".to_owned(),
-            };
+            });
         }
         if let Some(missing) = op.missing_exit() {
-            return Verdict::Inconclusive { why: missing };
+            return Judged::Verdict(Verdict::Inconclusive { why: missing });
         }
         let Some(path) = op.path.as_deref() else {
-            return Verdict::Unknown {
+            return Judged::Verdict(Verdict::Unknown {
                 why: match &op.syscall {
                     Some(s) => format!(
                         "the path of {}(fd {}) is unknown: the fd was opened before tracing began",
@@ -121,7 +139,7 @@ impl Checker {
                     ),
                     None => "no followed syscall framed it, so its path is unknown".to_owned(),
                 },
-            };
+            });
         };
         let facts = OpFacts {
             kind: op.kind,
@@ -133,26 +151,19 @@ impl Checker {
             ret: op.syscall.as_ref().and_then(|s| s.ret),
         };
         let dcache = &self.dcache;
-        let (mut prediction, dentries) =
+        let (prediction, dentries) =
             match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
                 Ok(p) => p,
                 Err(why) => {
-                    return Verdict::Unknown {
+                    return Judged::Verdict(Verdict::Unknown {
                         why: why.to_string(),
-                    }
+                    })
                 }
             };
         let probed = &self.probed;
-        let expected = prediction.step_count();
-        prediction.retain_probed(&|f: Func| f.probe().is_some_and(|id| probed.contains(&id)));
-        if expected > 0 && prediction.step_count() == 0 {
-            // Matching nothing against nothing would be a match on no evidence.
-            return Verdict::Unknown {
-                why: "none of the functions this operation goes through are probed on this kernel"
-                    .to_owned(),
-            };
-        }
-        let verdict = judge(&prediction, op);
+        let verdict = judge(&prediction, op, &|f: Func| {
+            f.probe().is_some_and(|id| probed.contains(&id))
+        });
         if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
             self.dcache.record(op, &dentries);
         }
@@ -160,10 +171,25 @@ impl Checker {
     }
 }
 
-/// Compares every alternative; a match wins, else the one that agreed longest.
-fn judge(prediction: &Prediction, op: &Op) -> Verdict {
+/// A verdict, with a match's evidence.
+enum Judged {
+    Match {
+        assumed: Vec<String>,
+        /// Steps compared.
+        evidence: usize,
+    },
+    Verdict(Verdict),
+}
+
+/// Compares every alternative, narrowed to what this trace probed: a match
+/// wins, else the one that agreed longest explains the divergence. An
+/// alternative narrowed to nothing cannot be seen, so agreeing with it is
+/// no match; agreeing only where a value could not be read is inconclusive.
+fn judge(prediction: &Prediction, op: &Op, probed: &dyn Fn(Func) -> bool) -> Judged {
     let extras: Vec<ProbeId> = prediction.extras.iter().map(|(f, _)| *f).collect();
     let mut best: Option<Mismatch> = None;
+    let mut unread: Option<Vec<String>> = None;
+    let mut unseen = 0;
     let calls = if op
         .syscall
         .as_ref()
@@ -173,9 +199,25 @@ fn judge(prediction: &Prediction, op: &Op) -> Verdict {
     } else {
         &op.calls[..]
     };
-    for (labels, steps) in prediction.alternatives(MAX_ALTERNATIVES) {
+    let alternatives = prediction.alternatives(MAX_ALTERNATIVES);
+    let count = alternatives.len();
+    for (labels, steps) in alternatives {
+        let expected = steps.len();
+        let steps = Step::retain_probed(steps, probed);
+        if expected > 0 && steps.is_empty() {
+            unseen += 1;
+            continue;
+        }
         match compare(&steps, calls, &extras) {
-            Ok(()) => return Verdict::Match { assumed: labels },
+            Ok(missing) if missing.is_empty() => {
+                return Judged::Match {
+                    assumed: labels,
+                    evidence: Step::count(&steps),
+                }
+            }
+            Ok(missing) => {
+                unread.get_or_insert(missing);
+            }
             Err(m) => {
                 if best.as_ref().is_none_or(|b| m.progress > b.progress) {
                     best = Some(m);
@@ -183,16 +225,35 @@ fn judge(prediction: &Prediction, op: &Op) -> Verdict {
             }
         }
     }
-    match best {
-        Some(m) => Verdict::Divergence {
+    Judged::Verdict(if let Some(missing) = unread {
+        Verdict::Inconclusive {
+            why: format!(
+                "it agrees with the model only where values could not be read: {}",
+                missing.join(", ")
+            ),
+        }
+    } else if unseen > 0 && (unseen == count || calls_seen(calls, &extras) == 0) {
+        // Matching nothing against nothing would be a match on no evidence.
+        Verdict::Unknown {
+            why: "none of the functions this operation goes through are probed on this kernel"
+                .to_owned(),
+        }
+    } else if let Some(m) = best {
+        Verdict::Divergence {
             at: m.at,
             expected: m.expected,
             seen: m.seen,
-        },
-        None => Verdict::Unknown {
+        }
+    } else {
+        Verdict::Unknown {
             why: "the model offered no alternative".to_owned(),
-        },
-    }
+        }
+    })
+}
+
+/// Calls that are not extras.
+fn calls_seen(calls: &[Call], extras: &[ProbeId]) -> usize {
+    calls.iter().filter(|c| !extras.contains(&c.probe)).count()
 }
 
 /// exec walks its path more than once; the first walk ends with the first call
@@ -270,6 +331,65 @@ mod tests {
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Match { assumed } if assumed == &["cold dcache", "cold dcache"]),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn a_match_carries_its_evidence() {
+        let mut s = Script::new();
+        cat_limits(&mut s);
+        let mut c = checker();
+        let checked = c.check(s.ops().remove(0));
+        assert_eq!(checked.evidence, 4, "two lookups with a child each");
+    }
+
+    /// Names the kernel read could not fetch neither refute nor confirm.
+    #[test]
+    fn agreement_on_unread_names_is_inconclusive() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
+            .enter(7, ProbeId::ProcRootLookup, None)
+            .enter(7, ProbeId::ProcPidLookup, None)
+            .exit(7, ProbeId::ProcPidLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, Syscall::Openat, 3);
+        let v = verdicts(&s);
+        assert!(
+            matches!(&v[0], Verdict::Inconclusive { why } if why.contains("the name of proc_root_lookup")),
+            "{v:?}"
+        );
+    }
+
+    /// An alternative whose every function is unprobed cannot be seen: an
+    /// operation with no calls does not match it.
+    #[test]
+    fn an_alternative_narrowed_to_nothing_is_no_match() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
+            .sys_ret(7, Syscall::Openat, 3);
+        let probed = PROBES
+            .iter()
+            .map(|p| p.id)
+            .filter(|id| {
+                !matches!(
+                    id,
+                    ProbeId::ProcRootLookup
+                        | ProbeId::ProcPidLookup
+                        | ProbeId::PidRevalidate
+                        | ProbeId::ProcTgidBaseLookup
+                        | ProbeId::ProcPidentLookup
+                )
+            })
+            .collect();
+        let mut c = Checker::new(KernelFacts::debian(KernelVersion::new(6, 1)), probed);
+        let v = c.check(s.ops().remove(0)).verdict;
+        assert!(
+            matches!(&v, Verdict::Unknown { why } if why.contains("probed")),
             "{v:?}"
         );
     }

@@ -9,7 +9,6 @@ use crate::events::decode::ProbeHit;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Call {
     /// The function.
-    #[serde(serialize_with = "ser_probe")]
     pub probe: ProbeId,
     /// Entry time.
     pub start_ns: u64,
@@ -33,10 +32,6 @@ pub struct Call {
     /// Calls made from this one, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Call>,
-}
-
-fn ser_probe<S: serde::Serializer>(p: &ProbeId, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(p.def().func)
 }
 
 impl Call {

@@ -290,6 +290,7 @@ pub(crate) mod tests {
                 lost: false,
             },
             verdict: Verdict::Match { assumed: vec![] },
+            evidence: 1,
         }
     }
 

@@ -162,8 +162,13 @@ impl Step {
         self
     }
 
+    /// Steps in `steps`, nested calls included.
+    pub fn count(steps: &[Step]) -> usize {
+        steps.iter().map(|s| 1 + Step::count(&s.children)).sum()
+    }
+
     /// Removes steps whose function is not probed, lifting their children.
-    fn retain_probed(steps: Vec<Step>, probed: &dyn Fn(Func) -> bool) -> Vec<Step> {
+    pub fn retain_probed(steps: Vec<Step>, probed: &dyn Fn(Func) -> bool) -> Vec<Step> {
         steps
             .into_iter()
             .flat_map(|mut s| {
@@ -229,36 +234,6 @@ impl Prediction {
             why: why.into(),
             options,
         });
-    }
-
-    /// Drops every step whose function this trace did not probe.
-    pub fn retain_probed(&mut self, probed: &dyn Fn(Func) -> bool) {
-        for seg in &mut self.segments {
-            match seg {
-                Segment::Fixed(steps) => {
-                    *steps = Step::retain_probed(std::mem::take(steps), probed)
-                }
-                Segment::Choice { options, .. } => {
-                    for (_, steps) in options {
-                        *steps = Step::retain_probed(std::mem::take(steps), probed);
-                    }
-                }
-            }
-        }
-    }
-
-    /// Steps in all segments and options (nested calls included).
-    pub fn step_count(&self) -> usize {
-        fn count(steps: &[Step]) -> usize {
-            steps.iter().map(|s| 1 + count(&s.children)).sum()
-        }
-        self.segments
-            .iter()
-            .map(|seg| match seg {
-                Segment::Fixed(steps) => count(steps),
-                Segment::Choice { options, .. } => options.iter().map(|(_, s)| count(s)).sum(),
-            })
-            .sum()
     }
 
     /// Every combination of choices, as complete step lists (at most `limit`).
@@ -352,8 +327,8 @@ mod tests {
             .calls(vec![
                 Step::new("hidden", "").calls(vec![Step::new("inner", "")])
             ])]);
-        p.retain_probed(&|f| f.name() != "hidden");
-        let (_, steps) = &p.alternatives(4)[0];
+        let (_, steps) = p.alternatives(4).remove(0);
+        let steps = Step::retain_probed(steps, &|f| f.name() != "hidden");
         assert_eq!(steps[0].children[0].func.name(), "inner");
     }
 }

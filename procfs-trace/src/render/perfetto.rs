@@ -107,6 +107,7 @@ mod tests {
             verdict: Verdict::Match {
                 assumed: vec!["cold dcache".into()],
             },
+            evidence: 0,
         };
         let mut out = Vec::new();
         write(&[c], &mut out).unwrap();

@@ -143,6 +143,7 @@ mod tests {
                 expected: "proc_tgid_base_lookup(name=\"limits\") = 0".into(),
                 seen: "no further call".into(),
             },
+            evidence: 0,
         };
         let mut out = Vec::new();
         print(&c, Format::Text, &mut out).unwrap();
@@ -178,6 +179,7 @@ mod tests {
         let c = Checked {
             op: s.ops().remove(0),
             verdict: Verdict::Unknown { why: "fd".into() },
+            evidence: 0,
         };
         let mut out = Vec::new();
         print(&c, Format::Jsonl, &mut out).unwrap();
