@@ -63,13 +63,31 @@ pub fn render(
         s.push_str(&format!("export {name}={}\n", quote(value)));
     }
     s.push_str("cd /tmp\n");
+    // What the kernel logged and its taint before the command, so that only
+    // what happens during the run counts against it.
+    s.push_str(
+        "taint0=$(/bin/busybox cat /proc/sys/kernel/tainted)\n\
+         klog0=$(/bin/busybox dmesg | /bin/busybox wc -l)\n",
+    );
     let words: Vec<String> = command.iter().map(|w| quote(w)).collect();
     s.push_str(&words.join(" "));
     s.push_str("\nrc=$?\n");
     // Each output goes back over ttyS1 before the result line, which ends the transfer.
     s.push_str(&send_outputs(outputs, nonce, "/dev/ttyS1"));
+    // The first line the kernel logged during the run that shows a bug.
     s.push_str(&format!(
-        "echo \"{} nonce={nonce} rc=$rc\" > /dev/ttyS1\n",
+        concat!(
+            "taint1=$(/bin/busybox cat /proc/sys/kernel/tainted)\n",
+            "/bin/busybox dmesg | /bin/busybox tail -n +$((klog0 + 1)) ",
+            "| /bin/busybox grep -E {pattern} | /bin/busybox head -n 1 ",
+            "| while IFS= read -r l; do echo \"{tag} nonce={nonce} $l\"; done > /dev/ttyS1\n",
+        ),
+        pattern = quote(&marker::SICK.join("|")),
+        tag = marker::KLOG_TAG,
+        nonce = nonce,
+    ));
+    s.push_str(&format!(
+        "echo \"{} nonce={nonce} rc=$rc taint=$taint0>$taint1\" > /dev/ttyS1\n",
         marker::TAG
     ));
     // sysrq 'o' powers off at once; poweroff -f is the fallback. If both fail, init exits,
@@ -158,7 +176,14 @@ mod tests {
         assert!(s.starts_with("#!/bin/busybox sh\n"));
         assert!(s.contains("export PROCFS_TRACE_BIN='/bin/procfs-trace'\n"));
         assert!(s.contains("\n'sh' '-c' 'cat /proc/$$/limits; exit 3'\nrc=$?\n"));
-        assert!(s.contains("echo \"PROCFS_TRACE_RESULT nonce=abc123 rc=$rc\" > /dev/ttyS1\n"));
+        assert!(s.contains(
+            "echo \"PROCFS_TRACE_RESULT nonce=abc123 rc=$rc taint=$taint0>$taint1\" > /dev/ttyS1\n"
+        ));
+        // The kernel log is read from where it stood before the command.
+        let before = s.find("klog0=").unwrap();
+        let command = s.find("'sh' '-c'").unwrap();
+        let klog = s.find("PROCFS_TRACE_KLOG nonce=abc123").unwrap();
+        assert!(before < command && command < klog && klog < s.find("PROCFS_TRACE_RESULT").unwrap());
     }
 
     #[test]

@@ -134,7 +134,13 @@ pub fn boot(
 
     let reported = fs::read_to_string(result_file).unwrap_or_default();
     let outcome = marker::parse(&reported, nonce);
-    if let Outcome::Finished(rc) = outcome {
+    if let Outcome::Finished { rc, sick } = outcome {
+        if let Some(line) = sick {
+            bail!(
+                "the guest kernel reported `{line}` while the command ran (it exited with {rc}); \
+                 a kernel in this state cannot vouch for the run; last console lines:\n{tail_text}"
+            );
+        }
         if matches!(end, End::TimedOut) {
             eprintln!(
                 "vm: warning: the guest reported its result but did not power off; qemu was killed"
