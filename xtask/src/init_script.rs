@@ -183,7 +183,9 @@ mod tests {
         let before = s.find("klog0=").unwrap();
         let command = s.find("'sh' '-c'").unwrap();
         let klog = s.find("PROCFS_TRACE_KLOG nonce=abc123").unwrap();
-        assert!(before < command && command < klog && klog < s.find("PROCFS_TRACE_RESULT").unwrap());
+        assert!(
+            before < command && command < klog && klog < s.find("PROCFS_TRACE_RESULT").unwrap()
+        );
     }
 
     #[test]

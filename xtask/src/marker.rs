@@ -126,8 +126,9 @@ mod tests {
                 sick: Some("Oops: 0000 [#1] SMP".into())
             }
         );
-        let Outcome::Finished { sick: Some(why), .. } =
-            parse("PROCFS_TRACE_RESULT nonce=ab12 rc=0 taint=0>4608\n", "ab12")
+        let Outcome::Finished {
+            sick: Some(why), ..
+        } = parse("PROCFS_TRACE_RESULT nonce=ab12 rc=0 taint=0>4608\n", "ab12")
         else {
             panic!("a taint change is sickness")
         };

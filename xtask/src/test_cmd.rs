@@ -73,8 +73,12 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         timeout: Duration::from_secs(args.timeout),
         interactive: false,
     };
+    let kernels = kernels(&args.kernels);
+    if let Some(first) = kernels.first() {
+        harness_catches_a_sick_kernel(first, &opts)?;
+    }
     let mut runs = Vec::new();
-    for name in kernels(&args.kernels) {
+    for name in kernels {
         println!("test: VM tests on kernel {name}");
         let run = match kernel::resolve(name).and_then(|k| Ok((vm::run(&k, &guest, &opts)?, k))) {
             Ok((done, k)) => KernelRun {
@@ -116,6 +120,30 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         bail!("VM tests failed on {failed} of {} kernels", runs.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Proves on one kernel that the harness fails a run whose kernel logged an
+/// oops although its command exited 0, before any result is trusted.
+fn harness_catches_a_sick_kernel(name: &str, opts: &Options) -> Result<()> {
+    const INJECTED: &str = "Oops: 0000 [#1] SMP (injected by cargo xtask test)";
+    println!("test: the VM harness must fail a run whose kernel logs an oops (kernel {name})");
+    let guest = Guest {
+        files: Vec::new(),
+        command: [
+            "sh".to_owned(),
+            "-c".to_owned(),
+            format!("echo '{INJECTED}' > /dev/kmsg; exit 0"),
+        ]
+        .to_vec(),
+        env: Vec::new(),
+        outputs: Vec::new(),
+    };
+    let kernel = kernel::resolve(name)?;
+    match vm::run(&kernel, &guest, opts) {
+        Ok(_) => bail!("the VM harness called a run green although its kernel logged `{INJECTED}`"),
+        Err(e) if format!("{e:#}").contains(INJECTED) => Ok(()),
+        Err(e) => Err(e.context("the VM harness's sick-kernel check failed for another reason")),
+    }
 }
 
 /// Every kernel the matrix knows: `--kernels all`.

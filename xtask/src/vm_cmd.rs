@@ -26,7 +26,7 @@ pub struct VmArgs {
     /// terminal of our size (for `procfs-trace live`).
     #[arg(long)]
     interactive: bool,
-    /// Command to run in the guest (default: procfs-trace tracing a read of /proc/$$/limits).
+    /// Command to run in the guest (default: `procfs-trace tour`, the documents' scenarios).
     #[arg(last = true, value_name = "GUEST-COMMAND")]
     command: Vec<String>,
 }
