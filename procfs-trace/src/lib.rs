@@ -6,6 +6,7 @@
 //! benchmarks and the tests.
 
 pub mod agent;
+pub mod bounded;
 pub mod check;
 pub mod cli;
 pub mod doctor;
@@ -15,6 +16,7 @@ pub mod flows;
 pub mod kernel;
 pub mod live;
 pub mod model;
+pub mod paths;
 pub mod probes;
 pub mod recording;
 pub mod render;

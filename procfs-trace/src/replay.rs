@@ -11,6 +11,7 @@ use crate::{
     events::decode::{decode, Event},
     flows::builder::FlowBuilder,
     model::kernel::KernelFacts,
+    paths::glob_match,
     recording::reader::{Chunk, Record, Recording},
     render::{
         events::{format_duration, Format, Symbolize},
@@ -263,35 +264,5 @@ impl Sink for OpCounter {
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
-    }
-}
-
-/// Shell-style matching: `*` any run within a path component, `?` one character.
-pub fn glob_match(pattern: &str, text: &str) -> bool {
-    fn go(p: &[u8], t: &[u8]) -> bool {
-        match (p.first(), t.first()) {
-            (None, None) => true,
-            (Some(b'*'), _) => {
-                go(&p[1..], t) || (t.first().is_some_and(|c| *c != b'/') && go(p, &t[1..]))
-            }
-            (Some(b'?'), Some(c)) if *c != b'/' => go(&p[1..], &t[1..]),
-            (Some(a), Some(b)) if a == b => go(&p[1..], &t[1..]),
-            _ => false,
-        }
-    }
-    go(pattern.as_bytes(), text.as_bytes())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn globs() {
-        assert!(glob_match("/proc/*/limits", "/proc/42/limits"));
-        assert!(!glob_match("/proc/*/limits", "/proc/42/task/42/limits"));
-        assert!(glob_match("/proc/?/stat*", "/proc/7/statm"));
-        assert!(glob_match("/proc", "/proc"));
-        assert!(!glob_match("/proc/*", "/proc"));
     }
 }

@@ -1,7 +1,9 @@
 //! The tracing session: preflight, plan, attach, stream, report.
 
 pub mod child;
+pub mod output;
 pub mod record;
 pub mod session;
 pub mod sink;
 pub mod tracer;
+pub mod user;

@@ -7,11 +7,12 @@ use procfs_trace_common::{Chain, NO_ARG};
 
 use super::{
     child,
+    output::open_private,
     sink::Sink,
     tracer::{Probing, Stopped, Tracer},
+    user::RunAs,
 };
 use crate::{
-    agent::session::open_private,
     events::decode::Event,
     model::kernel::ConfigSource,
     recording::{
@@ -30,6 +31,8 @@ pub struct RecordOptions {
     pub probing: Probing,
     /// Command to start and record with its descendants.
     pub command: Vec<String>,
+    /// Who the command runs as (the caller when `None`).
+    pub user: Option<RunAs>,
 }
 
 /// Records until the command exits, the duration ends or a signal; returns the exit code.
@@ -46,7 +49,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
             );
             None
         }
-        false => Some(child::spawn(&opts.command)?),
+        false => Some(child::spawn(&opts.command, opts.user.as_ref())?),
     };
     let stopped = tracer
         .stream(child.as_mut(), opts.probing.duration, &mut sink)
@@ -135,24 +138,6 @@ fn clock(id: libc::clockid_t) -> u64 {
 pub struct RecordSink<W: io::Write> {
     /// The recording being written.
     pub writer: Writer<W>,
-}
-
-/// Sends everything to two sinks (the tour checks and records at once).
-pub struct Tee<'a>(pub &'a mut dyn Sink, pub &'a mut dyn Sink);
-
-impl Sink for Tee<'_> {
-    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
-        self.0.event(raw, ev, symbolize)?;
-        self.1.event(raw, ev, symbolize)
-    }
-    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
-        self.0.tick(new, total)?;
-        self.1.tick(new, total)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.flush()?;
-        self.1.flush()
-    }
 }
 
 /// Creates `path` (mode 0600) and writes the header of this tracer's recording.

@@ -1,14 +1,16 @@
 //! `trace` and `check`: attach, run the command or wait, print, summarise.
 
-use std::{fs::OpenOptions, io, path::PathBuf, time::Instant};
+use std::{io, path::PathBuf, time::Instant};
 
 use anyhow::Context as _;
 
 use super::{
     child,
-    record::{self, Tee},
+    output::{open_private, Tee},
+    record,
     sink::{FlowSink, Output, RawSink, Sink},
     tracer::{Probing, Stopped},
+    user::RunAs,
 };
 use crate::{
     check::{tally::Gaps, Checker},
@@ -28,6 +30,8 @@ pub struct TraceOptions {
     pub output: Option<PathBuf>,
     /// Command to start and trace (with its descendants).
     pub command: Vec<String>,
+    /// Who the command runs as (the caller when `None`).
+    pub user: Option<RunAs>,
     /// Also record the events to this file.
     pub record: Option<PathBuf>,
 }
@@ -103,7 +107,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     let started = Instant::now();
     let mut child = match opts.command.is_empty() {
         true => None,
-        false => Some(child::spawn(&opts.command)?),
+        false => Some(child::spawn(&opts.command, opts.user.as_ref())?),
     };
     let mut recorder = match &opts.record {
         Some(path) => {
@@ -166,15 +170,4 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
         flows: flow_sink,
         lost,
     })
-}
-
-/// Creates (or truncates) a file readable only by its owner.
-pub fn open_private(path: &std::path::Path) -> io::Result<std::fs::File> {
-    use std::os::unix::fs::OpenOptionsExt as _;
-    OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
 }

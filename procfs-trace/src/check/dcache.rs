@@ -1,21 +1,27 @@
 //! What the trace has shown about the dcache, so the model can say whether a
 //! dentry must be revalidated or looked up.
 
-use std::collections::HashMap;
-
 use procfs_trace_common::ProbeId;
 
-use crate::{flows::op::Op, model::walk::Cached};
+use crate::{bounded::BoundedMap, flows::op::Op, model::walk::Cached};
 
 /// Dentries' cache state by full path, as learned from checked operations.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Dcache {
-    known: HashMap<String, bool>,
+    known: BoundedMap<String, bool>,
 }
 
-/// Paths remembered at most; beyond it the state is forgotten (unknown again),
-/// which only makes the model more permissive.
+/// Paths remembered at most; beyond it the least recently used state is
+/// forgotten (unknown again), which only makes the model more permissive.
 const MAX_KNOWN: usize = 1 << 16;
+
+impl Default for Dcache {
+    fn default() -> Self {
+        Dcache {
+            known: BoundedMap::new(MAX_KNOWN),
+        }
+    }
+}
 
 impl Dcache {
     /// The state of the dentry at `path`.
@@ -30,9 +36,6 @@ impl Dcache {
     /// Learns from a finished walk over `dentries`: a successful syscall leaves
     /// every dentry it walked in the cache; a revalidation that failed drops one.
     pub fn record(&mut self, op: &Op, dentries: &[String]) {
-        if self.known.len() > MAX_KNOWN {
-            self.known.clear();
-        }
         let ok = op
             .syscall
             .as_ref()

@@ -5,5 +5,5 @@ use crate::agent::session;
 
 /// Runs `check`: 0 on a pass, 1 on a divergence, 3 when evidence was missing.
 pub async fn run(args: Args) -> anyhow::Result<i32> {
-    session::check(args.options()).await
+    session::check(args.options()?).await
 }

@@ -5,7 +5,10 @@ use std::path::PathBuf;
 use clap::Args as ClapArgs;
 
 use super::probing::ProbingArgs;
-use crate::agent::record::{self, RecordOptions};
+use crate::agent::{
+    record::{self, RecordOptions},
+    user::RunAs,
+};
 
 /// Arguments of `record`.
 #[derive(Debug, ClapArgs)]
@@ -15,6 +18,10 @@ pub struct Args {
     pub output: PathBuf,
     #[command(flatten)]
     pub probing: ProbingArgs,
+    /// Run the command as this user (a name, or a numeric uid that needs no
+    /// /etc/passwd), with its groups; by default it runs as the caller.
+    #[arg(long, value_name = "USER", requires = "command")]
+    pub user: Option<String>,
     /// Command to run and record with its children.
     #[arg(last = true, value_name = "CMD")]
     pub command: Vec<String>,
@@ -25,6 +32,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
     record::run(RecordOptions {
         output: args.output,
         probing: args.probing.probing(),
+        user: args.user.as_deref().map(RunAs::resolve).transpose()?,
         command: args.command,
     })
     .await

@@ -4,14 +4,24 @@
 
 use std::collections::HashMap;
 
-/// Processes whose fd table is remembered; the oldest is forgotten beyond it.
+use crate::bounded::BoundedMap;
+
+/// Processes whose fd table is remembered; the least recently used is
+/// forgotten beyond it.
 const MAX_FD_TABLES: usize = 4096;
 
 /// fd → path, per process, for a bounded number of processes.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FdTable {
-    fds: HashMap<u32, HashMap<i64, String>>,
-    order: Vec<u32>,
+    fds: BoundedMap<u32, HashMap<i64, String>>,
+}
+
+impl Default for FdTable {
+    fn default() -> Self {
+        FdTable {
+            fds: BoundedMap::new(MAX_FD_TABLES),
+        }
+    }
 }
 
 impl FdTable {
@@ -22,14 +32,7 @@ impl FdTable {
 
     /// Records that `tgid` opened `path` as `fd`.
     pub fn opened(&mut self, tgid: u32, fd: i64, path: String) {
-        if !self.fds.contains_key(&tgid) {
-            if self.order.len() >= MAX_FD_TABLES {
-                let oldest = self.order.remove(0);
-                self.fds.remove(&oldest);
-            }
-            self.order.push(tgid);
-        }
-        self.fds.entry(tgid).or_default().insert(fd, path);
+        self.fds.entry(tgid).insert(fd, path);
     }
 
     /// Records that `tgid` copied fd `from` to `to`: the copy names what the
@@ -63,7 +66,7 @@ mod tests {
     }
 
     #[test]
-    fn the_oldest_process_is_forgotten() {
+    fn the_least_recently_used_process_is_forgotten() {
         let mut t = FdTable::default();
         for tgid in 0..=MAX_FD_TABLES as u32 {
             t.opened(tgid, 3, format!("/proc/{tgid}/stat"));

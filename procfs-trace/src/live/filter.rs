@@ -2,7 +2,20 @@
 
 use std::fmt;
 
-use crate::{flows::op::Op, replay::glob_match};
+use thiserror::Error;
+
+use crate::{flows::op::Op, paths::glob_match};
+
+/// A filter text that does not parse.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum FilterError {
+    /// `pid:`, `comm:` or `path:` with nothing after it.
+    #[error("{0}: needs a value")]
+    Empty(&'static str),
+    /// A pid that is not a number.
+    #[error("{0:?} is not a process id")]
+    NotAPid(String),
+}
 
 /// Which operations the view shows.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -18,24 +31,26 @@ pub struct Filter {
 impl Filter {
     /// Parses `pid:N comm:NAME path:GLOB`; a bare term is a pid when numeric,
     /// a path glob when it has a `/`, else a comm.
-    pub fn parse(text: &str) -> Result<Filter, String> {
+    pub fn parse(text: &str) -> Result<Filter, FilterError> {
         let mut f = Filter::default();
         for term in text.split_whitespace() {
             let (key, value) = match term.split_once(':') {
-                Some((k, v)) if ["pid", "comm", "path"].contains(&k) => (k, v),
+                Some(("pid", v)) => ("pid", v),
+                Some(("comm", v)) => ("comm", v),
+                Some(("path", v)) => ("path", v),
                 _ if term.bytes().all(|b| b.is_ascii_digit()) => ("pid", term),
                 _ if term.contains('/') => ("path", term),
                 _ => ("comm", term),
             };
             if value.is_empty() {
-                return Err(format!("{key}: needs a value"));
+                return Err(FilterError::Empty(key));
             }
             match key {
                 "pid" => {
                     f.pid = Some(
                         value
                             .parse()
-                            .map_err(|_| format!("{value:?} is not a process id"))?,
+                            .map_err(|_| FilterError::NotAPid(value.to_owned()))?,
                     )
                 }
                 "comm" => f.comm = Some(value.to_owned()),

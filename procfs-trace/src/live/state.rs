@@ -3,16 +3,17 @@
 //! whatever the event rate: the least recently active rows are evicted, and
 //! old flows leave the ring while their counts stay in the aggregates.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 use super::stats::{Histogram, Rate};
-use procfs_trace_common::PROBES;
+use crate::bounded::BoundedMap;
+use procfs_trace_common::ProbeId;
 
 use crate::{
     check::{Checked, Verdict},
     flows::{call::Call, op::Op},
     model::OpKind,
-    tour::scenarios::normalise,
+    paths::fold,
 };
 
 /// Recent flows kept for the flows pane.
@@ -39,7 +40,6 @@ pub struct ProcAgg {
     pub kernel_ns: u64,
     /// Operations that diverged from the model.
     pub diverged: u64,
-    last_ns: u64,
 }
 
 /// One process's share of a path.
@@ -51,11 +51,10 @@ pub struct PidShare {
     pub ops: u64,
     /// Kernel time.
     pub kernel_ns: u64,
-    last_ns: u64,
 }
 
 /// Activity on one path, pids folded to `[pid]`.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct PathAgg {
     /// Operations.
     pub ops: u64,
@@ -66,8 +65,7 @@ pub struct PathAgg {
     /// Operations that diverged.
     pub diverged: u64,
     /// Per process, capped at [`MAX_PIDS_PER_PATH`].
-    pub by_pid: HashMap<u32, PidShare>,
-    last_ns: u64,
+    pub by_pid: BoundedMap<u32, PidShare>,
 }
 
 /// How a function row was timed.
@@ -94,7 +92,6 @@ pub struct FuncAgg {
     pub total_ns: u64,
     /// Their latencies.
     pub latency: Histogram,
-    last_ns: u64,
 }
 
 impl FuncKind {
@@ -109,28 +106,22 @@ impl FuncKind {
 }
 
 impl FuncAgg {
-    fn record(&mut self, d: u64, ts: u64) {
+    fn record(&mut self, d: u64) {
         self.calls += 1;
         self.total_ns += d;
         self.latency.record(d);
-        self.last_ns = ts;
     }
 }
 
-/// Whether procfs-trace probes the function `name`.
-fn probed(name: &str) -> bool {
-    PROBES.iter().any(|p| p.func == name)
-}
-
 /// Aggregates over a stream of checked operations.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct State {
     /// Per process id.
-    pub procs: HashMap<u32, ProcAgg>,
-    /// Per normalised path.
-    pub paths: HashMap<String, PathAgg>,
+    pub procs: BoundedMap<u32, ProcAgg>,
+    /// Per folded path.
+    pub paths: BoundedMap<String, PathAgg>,
     /// Per function, probed or show callback.
-    pub funcs: HashMap<String, FuncAgg>,
+    pub funcs: BoundedMap<String, FuncAgg>,
     /// Most recent flows, newest last (divergences kept longer).
     pub flows: VecDeque<Checked>,
     /// Divergences among `flows`.
@@ -139,11 +130,40 @@ pub struct State {
     pub verdicts: BTreeMap<&'static str, u64>,
     /// Operations seen.
     pub ops: u64,
-    /// Rows evicted to keep memory bounded.
-    pub evicted: u64,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            procs: BoundedMap::new(MAX_ROWS),
+            paths: BoundedMap::new(MAX_ROWS),
+            funcs: BoundedMap::new(MAX_ROWS),
+            flows: VecDeque::new(),
+            flows_diverged: 0,
+            verdicts: BTreeMap::new(),
+            ops: 0,
+        }
+    }
+}
+
+impl Default for PathAgg {
+    fn default() -> Self {
+        PathAgg {
+            ops: 0,
+            rate: Rate::default(),
+            kernel_ns: 0,
+            diverged: 0,
+            by_pid: BoundedMap::new(MAX_PIDS_PER_PATH),
+        }
+    }
 }
 
 impl State {
+    /// Rows of the process, path and function tables evicted to keep memory bounded.
+    pub fn evicted(&self) -> u64 {
+        self.procs.evicted() + self.paths.evicted() + self.funcs.evicted()
+    }
+
     /// Adds one checked operation.
     pub fn ingest(&mut self, c: Checked) {
         let op = &c.op;
@@ -153,7 +173,7 @@ impl State {
         self.ops += 1;
         *self.verdicts.entry(c.verdict.name()).or_default() += 1;
 
-        let p = self.procs.entry(op.tgid).or_default();
+        let p = self.procs.entry(op.tgid);
         p.tgid = op.tgid;
         if p.comm != op.comm {
             p.comm.clone_from(&op.comm);
@@ -163,37 +183,28 @@ impl State {
         p.bytes += bytes_read(op);
         p.kernel_ns += kernel;
         p.diverged += diverged;
-        p.last_ns = ts;
-        self.evicted += evict(&mut self.procs, MAX_ROWS, |p| p.last_ns);
 
         if let Some(path) = &op.path {
-            let a = self.paths.entry(normalise(path)).or_default();
+            let a = self.paths.entry(fold(path));
             a.ops += 1;
             a.rate.add(ts, 1);
             a.kernel_ns += kernel;
             a.diverged += diverged;
-            a.last_ns = ts;
-            let s = a.by_pid.entry(op.tgid).or_default();
+            let s = a.by_pid.entry(op.tgid);
             if s.comm != op.comm {
                 s.comm.clone_from(&op.comm);
             }
             s.ops += 1;
             s.kernel_ns += kernel;
-            s.last_ns = ts;
-            evict(&mut a.by_pid, MAX_PIDS_PER_PATH, |s| s.last_ns);
-            self.evicted += evict(&mut self.paths, MAX_ROWS, |a| a.last_ns);
         }
 
         for call in op.calls.iter().flat_map(Call::walk) {
             if let Some(d) = call.duration_ns() {
-                self.funcs
-                    .entry(call.func().to_owned())
-                    .or_default()
-                    .record(d, ts);
+                self.funcs.entry(call.func().to_owned()).record(d);
             }
             let Some(show) = &call.show else { continue };
-            if probed(show) {
-                self.funcs.entry(show.clone()).or_default().kind = FuncKind::Show;
+            if ProbeId::by_name(show).is_some() {
+                self.funcs.entry(show.clone()).kind = FuncKind::Show;
                 continue;
             }
             // An unprobed show callback is timed by the innermost call naming
@@ -204,12 +215,11 @@ impl State {
                 .flat_map(Call::walk)
                 .any(|c| c.show.as_ref() == Some(show));
             if let (false, Some(d)) = (named_below, call.duration_ns()) {
-                let f = self.funcs.entry(show.clone()).or_default();
+                let f = self.funcs.entry(show.clone());
                 f.kind = FuncKind::ShowApprox;
-                f.record(d, ts);
+                f.record(d);
             }
         }
-        self.evicted += evict(&mut self.funcs, MAX_ROWS, |f| f.last_ns);
 
         if self.flows.len() == MAX_FLOWS {
             // Divergences are what a user looks for: under a flood they
@@ -246,25 +256,6 @@ fn bytes_read(op: &Op) -> u64 {
         .and_then(|s| s.ret)
         .or_else(|| op.calls.first().and_then(|c| c.ret));
     ret.map_or(0, |r| r.max(0) as u64)
-}
-
-/// Drops the least recently active tenth when `map` is over `cap`; returns how many.
-fn evict<K: Clone + Eq + std::hash::Hash, V>(
-    map: &mut HashMap<K, V>,
-    cap: usize,
-    last: impl Fn(&V) -> u64,
-) -> u64 {
-    if map.len() <= cap {
-        return 0;
-    }
-    // Evicting a batch keeps the cost of the sort amortised.
-    let mut ages: Vec<(u64, K)> = map.iter().map(|(k, v)| (last(v), k.clone())).collect();
-    ages.sort_unstable_by_key(|(t, _)| *t);
-    let n = (map.len() - cap + cap / 10).min(map.len());
-    for (_, k) in ages.into_iter().take(n) {
-        map.remove(&k);
-    }
-    n as u64
 }
 
 #[cfg(test)]
@@ -304,7 +295,7 @@ pub(crate) mod tests {
         assert!(s.paths.len() <= MAX_ROWS);
         assert_eq!(s.flows.len(), MAX_FLOWS);
         assert_eq!(s.ops, MAX_ROWS as u64 * 3);
-        assert!(s.evicted > 0);
+        assert!(s.evicted() > 0);
         // The newest survive.
         assert!(s.procs.contains_key(&(MAX_ROWS as u32 * 3 - 1)));
     }

@@ -13,15 +13,18 @@ use tokio::io::AsyncReadExt as _;
 use crate::{
     agent::{
         child,
-        record::{self, Tee},
+        output::{open_private, Tee},
+        record,
         sink::{FlowSink, Output, Sink},
         tracer::{Filters, Stopped, Tracer},
     },
     check::{Checked, Checker, Verdict},
     model::pid_table::Table,
     probes::attach::Method,
-    render::events::{format_duration, Format},
-    render::print,
+    render::{
+        events::{format_duration, Format},
+        print,
+    },
 };
 use scenarios::{matches, Scenario, SCENARIOS};
 
@@ -136,8 +139,7 @@ pub async fn run(
         // The live flows beside the recording, so a replay can be compared with them.
         let live = live_flows_path(path);
         let mut f = std::io::BufWriter::new(
-            crate::agent::session::open_private(&live)
-                .with_context(|| format!("cannot create {}", live.display()))?,
+            open_private(&live).with_context(|| format!("cannot create {}", live.display()))?,
         );
         for c in &all {
             print::print(c, Format::Jsonl, &mut f)?;

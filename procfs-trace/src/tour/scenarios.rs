@@ -1,8 +1,10 @@
 //! The scenarios the reference documents walk through, as real workloads.
 
+use crate::paths::fold;
+
 /// One scenario: a shell script run under the tracer, and the paths whose
 /// operations it is judged by. In scripts `$$` is the shell's pid; in paths a
-/// process's number is written `[pid]` (see [`normalise`]).
+/// process's number is written `[pid]` (see [`fold`]).
 #[derive(Debug, Clone, Copy)]
 pub struct Scenario {
     /// What it shows, as a reader would type it.
@@ -10,7 +12,7 @@ pub struct Scenario {
     /// The `sh -c` script. Scripts end with `exit 0` so the shell forks its
     /// commands instead of exec'ing the last one over itself.
     pub script: &'static str,
-    /// Operations on paths matching this (normalised) pattern decide the verdict;
+    /// Operations on paths matching this (folded) pattern decide the verdict;
     /// a trailing `*` matches any rest.
     pub path: &'static str,
 }
@@ -89,31 +91,9 @@ pub const SCENARIOS: &[Scenario] = &[
     },
 ];
 
-/// `path` with its numbers named for what they are: `[fd]` under `fd` and
-/// `fdinfo`, `[tid]` under `task`, else `[pid]`; a trailing `/` is dropped.
-pub fn normalise(path: &str) -> String {
-    let mut parent = "";
-    let mut out = Vec::new();
-    let path = match path.strip_suffix('/') {
-        Some(p) if !p.is_empty() => p,
-        _ => path,
-    };
-    for c in path.split('/') {
-        let numeric = !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
-        out.push(match (numeric, parent) {
-            (false, _) => c,
-            (true, "fd" | "fdinfo") => "[fd]",
-            (true, "task") => "[tid]",
-            (true, _) => "[pid]",
-        });
-        parent = c;
-    }
-    out.join("/")
-}
-
 /// Whether `path` matches a scenario pattern.
 pub fn matches(pattern: &str, path: &str) -> bool {
-    let path = normalise(path);
+    let path = fold(path);
     match pattern.strip_suffix('*') {
         Some(prefix) => path.starts_with(prefix),
         None => path == pattern,
@@ -126,14 +106,6 @@ mod tests {
 
     #[test]
     fn patterns() {
-        assert_eq!(
-            normalise("/proc/123/task/124/stat"),
-            "/proc/[pid]/task/[tid]/stat"
-        );
-        assert_eq!(normalise("/proc/7/fd/3"), "/proc/[pid]/fd/[fd]");
-        assert_eq!(normalise("/proc/7/fdinfo/12"), "/proc/[pid]/fdinfo/[fd]");
-        assert_eq!(normalise("/proc/7/"), "/proc/[pid]");
-        assert_eq!(normalise("/"), "/");
         assert!(matches("/proc/[pid]/limits", "/proc/77/limits"));
         assert!(!matches("/proc/[pid]/limits", "/proc/77/limits2"));
         assert!(matches("/proc/[pid]/stat*", "/proc/77/statm"));
