@@ -14,8 +14,37 @@ use crate::kernel::{
     preflight::{can_trace, effective_caps, Host, PreflightError},
 };
 
-/// The outcome of one check: Ok with a detail, or Err with the reason.
-pub type Check = Result<String, String>;
+/// The outcome of one check, with the detail or the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    /// It works here.
+    Yes(String),
+    /// It does not.
+    No(String),
+}
+
+impl Check {
+    /// A check from a result, its error told with the whole chain of causes.
+    fn of(result: anyhow::Result<String>) -> Check {
+        match result {
+            Ok(detail) => Check::Yes(detail),
+            Err(e) => Check::No(format!("{e:#}")),
+        }
+    }
+
+    /// Whether it works here.
+    pub fn yes(&self) -> bool {
+        matches!(self, Check::Yes(_))
+    }
+
+    /// Why not, when it does not.
+    fn why_not(&self) -> Option<&str> {
+        match self {
+            Check::Yes(_) => None,
+            Check::No(why) => Some(why),
+        }
+    }
+}
 
 /// Where each probed function stands on this kernel.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -54,26 +83,34 @@ pub struct Report {
 impl Report {
     /// The attach method `--attach auto` would use.
     pub fn auto_method(&self) -> Option<&'static str> {
-        match (&self.fentry, &self.kprobes) {
-            (Ok(_), _) => Some("fentry (kprobes for any function a trampoline cannot reach)"),
-            (Err(_), Ok(_)) => Some("kprobe"),
+        match (self.fentry.yes(), self.kprobes.yes()) {
+            (true, _) => Some("fentry (kprobes for any function a trampoline cannot reach)"),
+            (false, true) => Some("kprobe"),
             _ => None,
         }
     }
 
+    /// Whether procfs-trace can trace here (known only with privileges).
+    pub fn can_trace(&self) -> bool {
+        self.privileges.yes()
+            && self.auto_method().is_some()
+            && self.btf.yes()
+            && self.ring_buffer.yes()
+    }
+
     /// One line: can procfs-trace trace here, and if not, what to do.
     pub fn verdict(&self) -> String {
-        if let Err(why) = &self.privileges {
+        if let Some(why) = self.privileges.why_not() {
             return format!("cannot tell yet: {why}; run `sudo procfs-trace doctor`");
         }
         let mut missing = Vec::new();
-        if let Err(why) = &self.kprobes {
+        if let Some(why) = self.kprobes.why_not() {
             missing.push(format!("no kprobes ({why})"));
         }
-        if let Err(why) = &self.btf {
+        if let Some(why) = self.btf.why_not() {
             missing.push(format!("no BTF ({why})"));
         }
-        if let Err(why) = &self.ring_buffer {
+        if let Some(why) = self.ring_buffer.why_not() {
             missing.push(format!("no ring buffer maps ({why})"));
         }
         if !missing.is_empty() {
@@ -102,8 +139,8 @@ impl Report {
     /// The report as lines of text.
     pub fn write(&self, out: &mut impl Write) -> io::Result<()> {
         let line = |out: &mut dyn Write, name: &str, c: &Check| match c {
-            Ok(s) => writeln!(out, "{name:12} yes: {s}"),
-            Err(s) => writeln!(out, "{name:12} no: {s}"),
+            Check::Yes(s) => writeln!(out, "{name:12} yes: {s}"),
+            Check::No(s) => writeln!(out, "{name:12} no: {s}"),
         };
         writeln!(out, "{:12} {}", "kernel", self.release)?;
         line(out, "privileges", &self.privileges)?;
@@ -159,40 +196,45 @@ pub fn examine() -> Report {
     let caps = effective_caps(&status).unwrap_or(0);
     let privileged = can_trace(caps);
     let privileges = if privileged {
-        Ok(format!("effective capabilities {caps:#x}"))
+        Check::Yes(format!("effective capabilities {caps:#x}"))
     } else {
-        Err("not root, and no CAP_BPF + CAP_PERFMON".to_owned())
+        Check::No("not root, and no CAP_BPF + CAP_PERFMON".to_owned())
     };
-    let btf = Btf::from_file(&host.btf_path());
-    let btf_check = match &btf {
-        Ok(_) => Ok(host.btf_path().display().to_string()),
-        Err(e) => Err(e.to_string()),
+    let (btf, btf_check) = match Btf::from_file(&host.btf_path()) {
+        Ok(b) => (Some(b), Check::Yes(host.btf_path().display().to_string())),
+        Err(e) => (None, Check::of(Err(e.into()))),
     };
     let kallsyms = Kallsyms::from_file(&host.path("proc/kallsyms")).ok();
+    let not_without_root = || Check::No("not tried without root".to_owned());
     let kprobes = match host.check_kprobes() {
-        Err(PreflightError::NoKprobes { why, .. }) => Err(why),
-        Err(e) => Err(e.to_string()),
+        Err(PreflightError::NoKprobes { why, .. }) => Check::No(why),
+        Err(e) => Check::of(Err(e.into())),
         Ok(()) if !privileged => {
-            Ok("kprobe PMU present (attaching not tried without root)".to_owned())
+            Check::Yes("kprobe PMU present (attaching not tried without root)".to_owned())
         }
-        Ok(()) => try_attach(Method::Kprobe),
+        Ok(()) => Check::of(try_attach(Method::Kprobe)),
     };
     let fentry = match (&btf, privileged) {
-        (_, false) => Err("not tried without root".to_owned()),
-        (Err(_), _) => Err("needs BTF".to_owned()),
-        (Ok(b), true) => match b.func_id("proc_root_lookup") {
-            None => Err("proc_root_lookup is not in BTF".to_owned()),
+        (_, false) => not_without_root(),
+        (None, _) => Check::No("needs BTF".to_owned()),
+        (Some(b), true) => match b.func_id("proc_root_lookup") {
+            None => Check::No("proc_root_lookup is not in BTF".to_owned()),
             // First whether the kernel allows trampolines at all, then whether
             // procfs-trace's own programs load (they need Linux 5.17+ helpers).
-            Some(id) => bpf_probe::fentry(id).and_then(|()| try_attach(Method::Fentry)),
+            Some(id) => Check::of(
+                bpf_probe::fentry(id)
+                    .map_err(anyhow::Error::from)
+                    .and_then(|()| try_attach(Method::Fentry)),
+            ),
         },
     };
-    let ring_buffer = if privileged {
-        bpf_probe::ring_buffer()
-            .map(|()| "created a ring buffer map".to_owned())
-            .map_err(|e| e.to_string())
-    } else {
-        Err("not tried without root".to_owned())
+    let ring_buffer = match privileged {
+        true => Check::of(
+            bpf_probe::ring_buffer()
+                .map(|()| "created a ring buffer map".to_owned())
+                .map_err(Into::into),
+        ),
+        false => not_without_root(),
     };
     let lockdown = std::fs::read_to_string(host.path("sys/kernel/security/lockdown"))
         .ok()
@@ -202,7 +244,7 @@ pub fn examine() -> Report {
                 .map(|w| w.trim_matches(['[', ']']).to_owned())
         })
         .unwrap_or_else(|| "unknown (no /sys/kernel/security/lockdown)".to_owned());
-    let functions = kallsyms.map(|k| classify(&k, btf.as_ref().ok()));
+    let functions = kallsyms.map(|k| classify(&k, btf.as_ref()));
     Report {
         release: host.release(),
         privileges,
@@ -233,23 +275,18 @@ pub fn classify(k: &Kallsyms, btf: Option<&Btf>) -> Functions {
 }
 
 /// Attaches procfs-trace's own programs with `method` only, then detaches them.
-fn try_attach(method: Method) -> Check {
+fn try_attach(method: Method) -> anyhow::Result<String> {
     let host = Host::real();
-    let btf = Btf::from_file(&host.btf_path()).map_err(|e| e.to_string())?;
-    let k = Kallsyms::from_file(&host.path("proc/kallsyms")).map_err(|e| e.to_string())?;
-    let plan = crate::probes::plan::Plan::new(&btf, &k).map_err(|e| e.to_string())?;
-    let a = crate::probes::attach::attach(&plan, &plan.config, 4096, method)
-        .map_err(|e| e.to_string())?;
-    let detail = format!(
+    let btf = Btf::from_file(&host.btf_path())?;
+    let k = Kallsyms::from_file(&host.path("proc/kallsyms"))?;
+    let plan = crate::probes::plan::Plan::new(&btf, &k)?;
+    let a = crate::probes::attach::attach(&plan, &plan.config, 4096, method)?;
+    Ok(format!(
         "{} of {} probes attached with {} (and detached)",
         a.attached.len(),
         plan.probes.len(),
         method.as_str()
-    );
-    match a.failed.first() {
-        Some((f, why)) if a.attached.is_empty() => Err(format!("{f}: {why}")),
-        _ => Ok(detail),
-    }
+    ))
 }
 
 #[cfg(test)]
@@ -259,12 +296,12 @@ mod tests {
     fn report() -> Report {
         Report {
             release: "6.1.0-test".into(),
-            privileges: Ok("root".into()),
-            btf: Ok("/sys/kernel/btf/vmlinux".into()),
-            kprobes: Ok("attached".into()),
-            fentry: Ok("attached".into()),
+            privileges: Check::Yes("root".into()),
+            btf: Check::Yes("/sys/kernel/btf/vmlinux".into()),
+            kprobes: Check::Yes("attached".into()),
+            fentry: Check::Yes("attached".into()),
             lockdown: "none".into(),
-            ring_buffer: Ok("created".into()),
+            ring_buffer: Check::Yes("created".into()),
             functions: Some(Functions {
                 present: vec!["proc_root_lookup"],
                 inlined: vec!["proc_lookup"],
@@ -275,6 +312,7 @@ mod tests {
 
     #[test]
     fn a_working_kernel_says_how_it_traces() {
+        assert!(report().can_trace());
         let v = report().verdict();
         assert!(
             v.starts_with("procfs-trace can trace here with fentry"),
@@ -286,7 +324,7 @@ mod tests {
     #[test]
     fn kprobes_alone_are_enough() {
         let mut r = report();
-        r.fentry = Err("helpers missing".into());
+        r.fentry = Check::No("helpers missing".into());
         assert_eq!(r.auto_method(), Some("kprobe"));
         assert!(r
             .verdict()
@@ -296,8 +334,9 @@ mod tests {
     #[test]
     fn this_host_without_kprobes_is_told_to_use_the_vm() {
         let mut r = report();
-        r.kprobes = Err("CONFIG_KPROBES is not set".into());
-        r.fentry = Err("loading an fentry program failed: Operation not permitted (denied)".into());
+        r.kprobes = Check::No("CONFIG_KPROBES is not set".into());
+        r.fentry =
+            Check::No("loading an fentry program failed: Operation not permitted (denied)".into());
         let v = r.verdict();
         assert!(
             v.contains("tracing is impossible")
@@ -306,6 +345,7 @@ mod tests {
             "{v}"
         );
         assert_eq!(r.auto_method(), None);
+        assert!(!r.can_trace());
         let mut out = Vec::new();
         r.write(&mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -322,7 +362,8 @@ mod tests {
     #[test]
     fn without_privileges_nothing_is_claimed() {
         let mut r = report();
-        r.privileges = Err("not root".into());
+        r.privileges = Check::No("not root".into());
         assert!(r.verdict().contains("sudo procfs-trace doctor"));
+        assert!(!r.can_trace(), "unknown is not a yes");
     }
 }

@@ -86,7 +86,11 @@ fn doctor_explains_this_host() {
     }
     let out = run(&["doctor"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "tracing is impossible here: {text}"
+    );
     assert!(text.contains("kprobes      no: CONFIG_KPROBES"), "{text}");
     assert!(
         text.contains("tracing is impossible on this kernel"),

@@ -135,11 +135,6 @@ impl Tracer {
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
-        if let Some(why) = &attached.syscalls_missing {
-            warn(&format!(
-                "syscalls are not followed, so operations have no paths: {why}"
-            ));
-        }
         if let Some(pid) = filters.pid {
             let map = attached
                 .ebpf
@@ -197,11 +192,6 @@ impl Tracer {
             ring_records: (buffer_kib as usize * 1024)
                 / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8),
         })
-    }
-
-    /// Whether syscalls are followed.
-    pub fn syscalls(&self) -> bool {
-        self.attached.syscalls_missing.is_none()
     }
 
     /// Probes attached, with the symbol each is attached to and how.

@@ -44,9 +44,20 @@ pub fn ring_buffer() -> io::Result<()> {
     bpf(BPF_MAP_CREATE, &mut attr).map(close)
 }
 
+/// Why a trivial fentry program could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FentryError {
+    /// The kernel refused to load it.
+    #[error("loading an fentry program failed: {}", describe(.0))]
+    Load(io::Error),
+    /// The kernel loaded it but refused to attach it.
+    #[error("attaching an fentry program failed: {}", describe(.0))]
+    Attach(io::Error),
+}
+
 /// Loads a trivial fentry program for the function with BTF id `btf_id` and
 /// attaches it (then detaches both).
-pub fn fentry(btf_id: u32) -> Result<(), String> {
+pub fn fentry(btf_id: u32) -> Result<(), FentryError> {
     // r0 = 0; exit
     let insns: [u64; 2] = [0x0000_0000_0000_00b7, 0x0000_0000_0000_0095];
     let license = b"GPL\0";
@@ -57,14 +68,13 @@ pub fn fentry(btf_id: u32) -> Result<(), String> {
     attr[2] = license.as_ptr() as u64; // license
     put_u32(&mut attr, 68, BPF_TRACE_FENTRY); // expected_attach_type
     put_u32(&mut attr, 108, btf_id); // attach_btf_id
-    let prog = bpf(BPF_PROG_LOAD, &mut attr)
-        .map_err(|e| format!("loading an fentry program failed: {}", describe(&e)))?;
+    let prog = bpf(BPF_PROG_LOAD, &mut attr).map_err(FentryError::Load)?;
     let mut link = [0u64; 8];
     put_u32(&mut link, 0, prog as u32); // prog_fd
     put_u32(&mut link, 8, BPF_TRACE_FENTRY); // attach_type
     let result = bpf(BPF_LINK_CREATE, &mut link)
         .map(close)
-        .map_err(|e| format!("attaching an fentry program failed: {}", describe(&e)));
+        .map_err(FentryError::Attach);
     close(prog);
     result
 }

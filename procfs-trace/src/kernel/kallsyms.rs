@@ -12,14 +12,14 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, thiserror::Error)]
 pub enum KallsymsError {
     /// Reading from the supplied reader failed.
-    #[error("cannot read kallsyms data: {source}; retry, or check the source is readable")]
+    #[error("cannot read kallsyms data; retry, or check the source is readable")]
     Read {
         /// Underlying error.
         source: std::io::Error,
     },
     /// Opening or reading the file failed.
     #[error(
-        "cannot read {}: {source}; procfs must be mounted at /proc and the file readable \
+        "cannot read {}; procfs must be mounted at /proc and the file readable \
          (run as root to see addresses)", path.display()
     )]
     Io {

@@ -19,7 +19,7 @@ pub enum AttachError {
     #[error("loading the eBPF object into the kernel failed (is BPF enabled, and is the ring buffer map type supported? Linux 5.8 or later is needed)")]
     Load(#[source] EbpfError),
     /// The verifier rejected a program: a bug in procfs-trace for this kernel.
-    #[error("the kernel rejected the eBPF program `{program}`; please report this with the kernel release: {source}")]
+    #[error("the kernel rejected the eBPF program `{program}`; please report this with the kernel release")]
     Verify {
         /// Program name.
         program: String,
@@ -33,6 +33,33 @@ pub enum AttachError {
     /// Not a single probe attached.
     #[error("no probe could be attached; first failure: {0}")]
     NoneAttached(String),
+    /// `--attach kprobe` or `--attach fentry` could not attach every planned probe.
+    #[error("--attach {method} could not attach {}; use --attach auto to fall back per function", .functions.join(", "))]
+    Forced {
+        /// The method asked for.
+        method: &'static str,
+        /// Each function that failed, with the kernel's reason.
+        functions: Vec<String>,
+    },
+    /// The syscall tracepoints, without which operations have no paths.
+    #[error("the raw tracepoint {tracepoint} could not be attached, so syscalls cannot be followed and no operation would have a path: {why}")]
+    Syscalls {
+        /// `sys_enter` or `sys_exit`.
+        tracepoint: &'static str,
+        /// The kernel's answer.
+        why: String,
+    },
+}
+
+/// Why one program did not attach.
+#[derive(Debug, Error)]
+enum ProgramFailure {
+    /// The embedded object lacks it (a stale build).
+    #[error("the embedded eBPF object has no program `{0}`")]
+    Missing(String),
+    /// The kernel refused it.
+    #[error(transparent)]
+    Refused(#[from] ProgramError),
 }
 
 /// Programs in the kernel, detached when dropped.
@@ -45,8 +72,6 @@ pub struct Attached {
     pub methods: Vec<Method>,
     /// Probes whose attach failed, with the kernel's reason.
     pub failed: Vec<(&'static str, String)>,
-    /// Why syscalls are not followed, when they are not.
-    pub syscalls_missing: Option<String>,
 }
 
 /// How a probe is attached.
@@ -98,7 +123,7 @@ pub fn attach(
         // A compiler clone (.isra.0) has no BTF prototype a trampoline could use.
         let try_fentry = method != Method::Kprobe && p.symbol == func;
         let fentry = match (&btf, try_fentry) {
-            (Some(btf), true) => attach_fentry(&mut ebpf, func, btf),
+            (Some(btf), true) => attach_fentry(&mut ebpf, func, btf).map_err(|e| error_chain(&e)),
             (None, true) => Err("kernel BTF could not be loaded".to_owned()),
             (_, false) => Err("attached as a compiler clone, so kprobes only".to_owned()),
         };
@@ -119,10 +144,21 @@ pub fn attach(
             Err(Failure::Fatal(e)) => return Err(e),
         }
     }
-    let syscalls_missing = ["sys_enter", "sys_exit"]
-        .into_iter()
-        .try_for_each(|tp| attach_raw_tracepoint(&mut ebpf, tp))
-        .err();
+    for tracepoint in ["sys_enter", "sys_exit"] {
+        attach_raw_tracepoint(&mut ebpf, tracepoint).map_err(|e| AttachError::Syscalls {
+            tracepoint,
+            why: error_chain(&e),
+        })?;
+    }
+    if method != Method::Auto && !failed.is_empty() {
+        return Err(AttachError::Forced {
+            method: method.as_str(),
+            functions: failed
+                .iter()
+                .map(|(f, why)| format!("{f} ({why})"))
+                .collect(),
+        });
+    }
     if attached.is_empty() {
         let first = failed
             .first()
@@ -135,30 +171,27 @@ pub fn attach(
         attached,
         methods,
         failed,
-        syscalls_missing,
     })
 }
 
 /// Loads and attaches `fe_<func>` and `fx_<func>` to `func`; on failure
 /// neither stays attached (the caller falls back to kprobes).
-fn attach_fentry(ebpf: &mut Ebpf, func: &str, btf: &Btf) -> Result<(), String> {
+fn attach_fentry(ebpf: &mut Ebpf, func: &str, btf: &Btf) -> Result<(), ProgramFailure> {
     let entry = format!("fe_{func}");
     let exit = format!("fx_{func}");
     let prog: &mut FEntry = ebpf
         .program_mut(&entry)
-        .ok_or_else(|| format!("no program {entry}"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
-    prog.load(func, btf).map_err(|e| error_chain(&e))?;
-    let entry_link = prog.attach().map_err(|e| error_chain(&e))?;
+        .ok_or_else(|| ProgramFailure::Missing(entry.clone()))?
+        .try_into()?;
+    prog.load(func, btf)?;
+    let entry_link = prog.attach()?;
     let attached_exit = (|| {
         let prog: &mut FExit = ebpf
             .program_mut(&exit)
-            .ok_or_else(|| format!("no program {exit}"))?
-            .try_into()
-            .map_err(|e: ProgramError| e.to_string())?;
-        prog.load(func, btf).map_err(|e| error_chain(&e))?;
-        prog.attach().map(|_| ()).map_err(|e| error_chain(&e))
+            .ok_or_else(|| ProgramFailure::Missing(exit.clone()))?
+            .try_into()?;
+        prog.load(func, btf)?;
+        prog.attach().map(|_| ()).map_err(ProgramFailure::from)
     })();
     if attached_exit.is_err() {
         if let Some(Ok(prog)) = ebpf.program_mut(&entry).map(<&mut FEntry>::try_from) {
@@ -193,14 +226,14 @@ fn attach_one(ebpf: &mut Ebpf, program: &str, symbol: &str) -> Result<(), Failur
 }
 
 /// Attaches the program named after raw tracepoint `tp` to it.
-fn attach_raw_tracepoint(ebpf: &mut Ebpf, tp: &str) -> Result<(), String> {
+fn attach_raw_tracepoint(ebpf: &mut Ebpf, tp: &str) -> Result<(), ProgramFailure> {
     let prog: &mut RawTracePoint = ebpf
         .program_mut(tp)
-        .ok_or_else(|| format!("the embedded eBPF object has no program `{tp}`"))?
-        .try_into()
-        .map_err(|e: ProgramError| e.to_string())?;
-    prog.load().map_err(|e| error_chain(&e))?;
-    prog.attach(tp).map(|_| ()).map_err(|e| error_chain(&e))
+        .ok_or_else(|| ProgramFailure::Missing(tp.to_owned()))?
+        .try_into()?;
+    prog.load()?;
+    prog.attach(tp)?;
+    Ok(())
 }
 
 /// An error and its sources on one line.

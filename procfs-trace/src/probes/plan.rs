@@ -51,7 +51,7 @@ impl KernelSymbols for Kallsyms {
 #[derive(Debug, Error)]
 pub enum PlanError {
     /// A struct member the filters or syscall attribution cannot work without.
-    #[error("kernel BTF lacks {what}, which procfs-trace needs to {why}: {source}")]
+    #[error("kernel BTF lacks {what}, which procfs-trace needs to {why}")]
     MissingLayout {
         /// What it is needed for.
         why: &'static str,

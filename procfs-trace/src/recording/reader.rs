@@ -204,49 +204,62 @@ fn find_chunk(bytes: &[u8], from: usize) -> Option<usize> {
     None
 }
 
-fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<Vec<Record>, String> {
+/// What is wrong with a chunk whose header is sound.
+#[derive(Debug, thiserror::Error)]
+enum ChunkDamage {
+    #[error("a chunk whose payload checksum does not match")]
+    Checksum,
+    #[error("a chunk that does not decompress ({0})")]
+    Compression(std::io::Error),
+    #[error("a chunk of {got} bytes where its header says {said}")]
+    Length { got: usize, said: u32 },
+    #[error("a record header cut at byte {0} of its chunk")]
+    CutHeader(usize),
+    #[error("a record at byte {0} of its chunk longer than the chunk")]
+    LongRecord(usize),
+    #[error("an unknown record type {kind} at byte {at} of its chunk")]
+    UnknownRecord { kind: u8, at: usize },
+    #[error("{got} records where its header says {said}")]
+    Count { got: usize, said: u32 },
+}
+
+fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<Vec<Record>, ChunkDamage> {
     if crc32fast::hash(payload) != h.payload_crc {
-        return Err("a chunk whose payload checksum does not match".to_owned());
+        return Err(ChunkDamage::Checksum);
     }
-    let raw = zstd::bulk::decompress(payload, h.raw_len as usize)
-        .map_err(|e| format!("a chunk that does not decompress ({e})"))?;
+    let raw =
+        zstd::bulk::decompress(payload, h.raw_len as usize).map_err(ChunkDamage::Compression)?;
     if raw.len() != h.raw_len as usize {
-        return Err(format!(
-            "a chunk of {} bytes where its header says {}",
-            raw.len(),
-            h.raw_len
-        ));
+        return Err(ChunkDamage::Length {
+            got: raw.len(),
+            said: h.raw_len,
+        });
     }
     let mut records = Vec::with_capacity((h.records as usize).min(1 << 20));
     let mut at = 0;
     while at < raw.len() {
         let (kind, len) = match (raw.get(at), raw.get(at + 1..at + 5)) {
             (Some(k), Some(l)) => (*k, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize),
-            _ => return Err(format!("a record header cut at byte {at} of its chunk")),
+            _ => return Err(ChunkDamage::CutHeader(at)),
         };
         let body = raw
             .get(at + 5..(at + 5).saturating_add(len))
-            .ok_or_else(|| format!("a record at byte {at} of its chunk longer than the chunk"))?;
+            .ok_or(ChunkDamage::LongRecord(at))?;
         records.push(match kind {
             record::EVENT => Record::Event(body.to_vec()),
             record::SYMBOL if body.len() >= 8 => {
                 let addr = u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8]));
                 Record::Symbol(addr, String::from_utf8_lossy(&body[8..]).into_owned())
             }
-            other => {
-                return Err(format!(
-                    "an unknown record type {other} at byte {at} of its chunk"
-                ))
-            }
+            kind => return Err(ChunkDamage::UnknownRecord { kind, at }),
         });
         at += 5 + len;
     }
     if records.len() != h.records as usize {
-        return Err(format!(
-            "{} records where its header says {}",
-            records.len(),
-            h.records
-        ));
+        return Err(ChunkDamage::Count {
+            got: records.len(),
+            said: h.records,
+        });
     }
     Ok(records)
 }

@@ -118,7 +118,8 @@ pub async fn run(
             if let Some(extra) = extra_check(s, &output, &tracer) {
                 match extra {
                     Ok(note) => writeln!(stdout, "   ✓ {note}")?,
-                    Err(why) => {
+                    Err(e) => {
+                        let why = format!("{:#}", anyhow::Error::from(e));
                         writeln!(stdout, "   ✗ {why}")?;
                         row.verdict = format!("divergence: {why}");
                         row.pass = false;
@@ -203,7 +204,11 @@ fn judge(s: &Scenario, ops: &[&Checked], code: i32) -> Row {
 }
 
 /// The documents' claims beyond the flows, for the scenarios that carry one.
-fn extra_check(s: &Scenario, output: &str, tracer: &Tracer) -> Option<Result<String, String>> {
+fn extra_check(
+    s: &Scenario,
+    output: &str,
+    tracer: &Tracer,
+) -> Option<Result<String, checks::ClaimError>> {
     match s.name {
         "cat /proc/PID/stat /proc/PID/statm" => {
             let mut lines = output.lines();
