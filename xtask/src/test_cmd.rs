@@ -11,7 +11,7 @@ use crate::qemu::Options;
 use crate::report::{self, KernelRun};
 use crate::{artifact, kernel, run, vm, workspace};
 
-/// Where the tour VM test leaves its summary (see procfs-trace/tests/vm.rs).
+/// Where the tour VM test leaves its summary (see procfs-trace/tests/vm/tour.rs).
 const TOUR_REPORT_GUEST_PATH: &str = "/tmp/tour-report.json";
 
 /// Where the VM test binary lives inside the guest.
@@ -36,6 +36,10 @@ pub struct TestArgs {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
     memory: u32,
+    /// Run only the VM tests whose name contains this (e.g. `check::` or
+    /// `a_killed_recorder`), as libtest filters.
+    #[arg(long, value_name = "NAME")]
+    filter: Option<String>,
 }
 
 /// Runs the subcommand; fails if any host test or any kernel's VM tests fail.
@@ -63,8 +67,10 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             "--test-threads=1",
             "--show-output",
         ]
+        .into_iter()
         .map(String::from)
-        .to_vec(),
+        .chain(args.filter.clone())
+        .collect(),
         env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
         outputs: vec![TOUR_REPORT_GUEST_PATH.into()],
     };
@@ -178,7 +184,7 @@ pub fn first_line(err: &anyhow::Error) -> String {
 
 /// Builds procfs-trace's `vm` integration test and returns its executable.
 fn build_vm_tests() -> Result<std::path::PathBuf> {
-    let source = workspace::root().join("procfs-trace/tests/vm.rs");
+    let source = workspace::root().join("procfs-trace/tests/vm/main.rs");
     if !source.is_file() {
         bail!(
             "{} does not exist, so there are no VM tests to run; pass --no-vm to run only the host tests",

@@ -195,3 +195,13 @@ pub fn flows(text: &str) -> Vec<Value> {
     v.sort_by_key(|f| (f["start_ns"].as_u64(), f["tid"].as_u64()));
     v
 }
+
+/// The running kernel's major and minor version.
+pub fn kernel_version() -> (u32, u32) {
+    let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let mut parts = release
+        .trim()
+        .split(['.', '-'])
+        .map(|p| p.parse::<u32>().unwrap_or(0));
+    (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
+}

@@ -1,0 +1,93 @@
+//! `procfs-trace check`: flows rebuilt and checked, and a pass only with evidence.
+
+use crate::support;
+
+/// `check` rebuilds the open and the reads of `cat /proc/PID/limits` into
+/// flows with their paths, and the model matches each of them.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn check_matches_the_flows_of_cat_limits() {
+    let out_file = std::env::temp_dir().join("check-limits.jsonl");
+    let out = support::run(&[
+        "check",
+        "--format",
+        "jsonl",
+        "-o",
+        out_file.to_str().unwrap(),
+        "--",
+        "sh",
+        "-c",
+        "cat /proc/$$/limits >/dev/null; exit 0",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("PASS"), "{stderr}");
+    let flows: Vec<serde_json::Value> = std::fs::read_to_string(&out_file)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|v: &serde_json::Value| v["type"] == "flow")
+        .collect();
+    let on_limits: Vec<_> = flows
+        .iter()
+        .filter(|f| f["path"].as_str().is_some_and(|p| p.ends_with("/limits")))
+        .collect();
+    let kinds: Vec<&str> = on_limits
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["lookup", "read", "read"], "{on_limits:?}");
+    for f in &on_limits {
+        assert_eq!(f["verdict"], "match", "{f}");
+    }
+    let read = on_limits[1];
+    assert_eq!(read["calls"][0]["probe"], "seq_read");
+    assert_eq!(read["calls"][0]["children"][0]["show"], "proc_single_show");
+}
+
+/// A check that verified nothing is no pass: with a comm filter that matches
+/// no task, nothing is traced, and check says so with its own exit code.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn a_check_that_verified_nothing_is_no_pass() {
+    let out = support::run(&[
+        "check",
+        "--comm",
+        "nosuchtask",
+        "--",
+        "cat",
+        "/proc/self/status",
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{stderr}");
+    assert!(stderr.contains("NOTHING VERIFIED"), "{stderr}");
+    let out = support::run(&["check", "--", "cat", "/proc/self/status"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("coverage: "), "{stderr}");
+    assert!(!stderr.contains("coverage: 0 verified"), "{stderr}");
+}
+
+/// `--user` runs the command as that user; a numeric id needs no /etc/passwd
+/// (the test initramfs has none).
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn the_command_runs_as_the_user_asked_for() {
+    let out = support::run(&[
+        "trace",
+        "--user",
+        "65534",
+        "-o",
+        "/dev/null",
+        "--",
+        "id",
+        "-u",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "65534");
+}
