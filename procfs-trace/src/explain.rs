@@ -72,6 +72,7 @@ pub fn run(
     let end = walk::walk(
         path,
         &WalkContext {
+            absent_at: None,
             kernel: &kernel,
             tgid: me,
             follow_final: true,

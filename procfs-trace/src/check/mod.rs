@@ -289,8 +289,16 @@ mod tests {
 
     /// `cat /proc/7/limits` on a cold dcache, as the kernel does it.
     fn cat_limits(s: &mut Script) {
+        open_limits(s, Some("7"));
+    }
+
+    /// The open, with the pid's name as the kernel read could fetch it.
+    fn open_limits(s: &mut Script, pid: Option<&str>) {
         s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
-            .pid_lookup(7, "7")
+            .enter(7, ProbeId::ProcRootLookup, pid)
+            .enter(7, ProbeId::ProcPidLookup, pid)
+            .exit(7, ProbeId::ProcPidLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0)
             .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
             .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
             .exit(7, ProbeId::ProcPidentLookup, 0)
@@ -348,16 +356,7 @@ mod tests {
     #[test]
     fn agreement_on_unread_names_is_inconclusive() {
         let mut s = Script::new();
-        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::ProcRootLookup, None)
-            .enter(7, ProbeId::ProcPidLookup, None)
-            .exit(7, ProbeId::ProcPidLookup, 0)
-            .exit(7, ProbeId::ProcRootLookup, 0)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
-            .sys_ret(7, Syscall::Openat, 3);
+        open_limits(&mut s, None);
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Inconclusive { why } if why.contains("the name of proc_root_lookup")),
@@ -392,6 +391,37 @@ mod tests {
             matches!(&v, Verdict::Unknown { why } if why.contains("probed")),
             "{v:?}"
         );
+    }
+
+    /// `cat /proc/99999/stat` for a pid that does not exist: the root lookup
+    /// tries the pid, then the PDE tree, and fails with -ENOENT.
+    fn open_missing_pid(s: &mut Script, root_ret: i64) {
+        let name = Some("99999");
+        s.sys(7, Syscall::Openat, Some("/proc/99999/stat"), -100)
+            .enter(7, ProbeId::ProcRootLookup, name)
+            .enter(7, ProbeId::ProcPidLookup, name)
+            .exit(7, ProbeId::ProcPidLookup, -2)
+            .enter(7, ProbeId::ProcLookup, name)
+            .enter(7, ProbeId::ProcLookupDe, name)
+            .exit(7, ProbeId::ProcLookupDe, -2)
+            .exit(7, ProbeId::ProcLookup, -2)
+            .exit(7, ProbeId::ProcRootLookup, root_ret)
+            .sys_ret(7, Syscall::Openat, -2);
+    }
+
+    #[test]
+    fn a_walk_to_a_missing_pid_is_checked() {
+        let mut s = Script::new();
+        open_missing_pid(&mut s, -2);
+        let v = verdicts(&s);
+        assert!(
+            matches!(&v[0], Verdict::Match { assumed } if assumed[0].starts_with("/proc/99999 is absent")),
+            "{v:?}"
+        );
+        let mut s = Script::new();
+        open_missing_pid(&mut s, 0);
+        let v = verdicts(&s);
+        assert!(matches!(&v[0], Verdict::Divergence { .. }), "{v:?}");
     }
 
     #[test]

@@ -20,6 +20,7 @@ pub mod walk;
 
 use procfs_trace_common::{ProbeId, Syscall};
 
+use errno::Errno;
 use expect::{Prediction, Ret, Step};
 use kernel::KernelFacts;
 pub use op::{follows_final, OpFacts, OpKind};
@@ -37,9 +38,15 @@ pub fn predict(
         tgid: op.tgid,
         follow_final,
         cached,
+        absent_at: None,
     };
     if let Some(ret) = op.ret.filter(|r| *r < 0 && op.kind != OpKind::Read) {
-        return Err(Unmodelled::FailedWalk { ret });
+        let follow = op.syscall.and_then(|s| follows_final(s, op.at_flags));
+        let walks_only = matches!(op.kind, OpKind::Lookup | OpKind::Readlink);
+        return match (ret == Errno::ENOENT.ret() && walks_only, follow) {
+            (true, Some(follow)) => failing_walk(op.path, &cx(follow), ret),
+            _ => Err(Unmodelled::FailedWalk { ret }),
+        };
     }
     match op.kind {
         OpKind::Lookup => {
@@ -122,9 +129,59 @@ pub fn predict(
     }
 }
 
+/// Components a failing walk is tried at, at most (links add components).
+const MAX_COMPONENTS: usize = 32;
+
+/// A walk that failed with -ENOENT: the kernel walked up to a name the
+/// directory does not have and stopped there. Which name, the model cannot
+/// know (a pid that exited, a mistyped entry), so each component the model
+/// can see missing is an alternative, and the trace settles it.
+fn failing_walk(
+    path: &str,
+    cx: &WalkContext,
+    ret: i64,
+) -> Result<(Prediction, Vec<String>), Unmodelled> {
+    let mut options = Vec::new();
+    let mut dentries = Vec::new();
+    for at in 0..MAX_COMPONENTS {
+        let w = walk::walk(
+            path,
+            &WalkContext {
+                absent_at: Some(at),
+                ..*cx
+            },
+        );
+        match (&w.end, w.absent) {
+            (Ok(Node::Absent), Some(missing)) => {
+                for (labels, steps) in w.prediction.alternatives(MAX_OPTIONS) {
+                    let label = std::iter::once(format!("{missing} is absent"))
+                        .chain(labels)
+                        .collect::<Vec<_>>()
+                        .join(", ");
+                    options.push((label, steps));
+                }
+                dentries = w.dentries;
+            }
+            // The walk ended before reaching component `at`: no further one can be missing.
+            (Ok(_), _) => break,
+            (Err(_), _) => {}
+        }
+    }
+    if options.is_empty() {
+        return Err(Unmodelled::FailedWalk { ret });
+    }
+    let mut p = Prediction::new();
+    p.choice("which name of the path is missing", options);
+    Ok((p, dentries))
+}
+
+/// Alternatives kept per failing component.
+const MAX_OPTIONS: usize = 16;
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use func::Func;
     use version::KernelVersion;
 
     fn facts(kind: OpKind, syscall: Syscall, path: &'static str) -> OpFacts<'static> {
@@ -156,10 +213,10 @@ mod tests {
     }
 
     #[test]
-    fn failing_syscalls_and_unknown_follow_are_outside() {
+    fn other_failures_and_unknown_follow_are_outside() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/42/limits");
-        f.ret = Some(-2);
+        f.ret = Some(-13);
         assert!(predict(&f, &k, &|_| Cached::No).is_err());
         let mut f = facts(OpKind::Lookup, Syscall::Newfstatat, "/proc/42/cwd");
         f.syscall = None;
@@ -187,6 +244,72 @@ mod tests {
         assert!(
             predict(&f, &k, &|_| Cached::No).is_ok(),
             "no link at the end: follow does not matter"
+        );
+    }
+
+    /// Every alternative's failing call, as `func(name) = ret` at the end of its steps.
+    fn failing_calls(p: &Prediction) -> Vec<(String, String)> {
+        p.alternatives(64)
+            .into_iter()
+            .map(|(labels, steps)| {
+                let last = steps.last().expect("a failing lookup");
+                (
+                    labels.join(", "),
+                    format!("{}({:?}) = {}", last.func, last.name, last.ret),
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_walk_that_fails_ends_at_a_missing_name() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/99999/stat");
+        f.ret = Some(Errno::ENOENT.ret());
+        let (p, _) = predict(&f, &k, &|_| Cached::Unknown).unwrap();
+        assert_eq!(
+            failing_calls(&p),
+            [(
+                "/proc/99999 is absent".to_owned(),
+                "proc_root_lookup(Some(\"99999\")) = -ENOENT".to_owned()
+            )],
+            "stat is in every pid directory: only the pid can be missing"
+        );
+        let root = &p.alternatives(1)[0].1[0];
+        let funcs: Vec<_> = root.children.iter().map(|c| (c.func, c.ret)).collect();
+        let enoent = Ret::Errno(Errno::ENOENT);
+        assert_eq!(
+            funcs,
+            [
+                (Func::from(ProbeId::ProcPidLookup), enoent),
+                (Func::from(ProbeId::ProcLookup), enoent)
+            ]
+        );
+
+        let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/42/no_such_entry");
+        f.ret = Some(Errno::ENOENT.ret());
+        let (p, _) = predict(&f, &k, &|_| Cached::Yes).unwrap();
+        let calls = failing_calls(&p);
+        assert!(
+            calls
+                .iter()
+                .any(|(l, c)| l.starts_with("/proc/42/no_such_entry is absent")
+                    && c == "proc_tgid_base_lookup(Some(\"no_such_entry\")) = -ENOENT"),
+            "{calls:?}"
+        );
+        assert!(calls
+            .iter()
+            .any(|(l, _)| l.starts_with("/proc/42 is absent")));
+    }
+
+    #[test]
+    fn failures_other_than_a_missing_name_stay_outside() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/42/environ");
+        f.ret = Some(-13);
+        assert_eq!(
+            predict(&f, &k, &|_| Cached::No).unwrap_err(),
+            Unmodelled::FailedWalk { ret: -13 }
         );
     }
 

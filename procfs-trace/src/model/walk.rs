@@ -56,6 +56,8 @@ pub enum Node {
     FdLink,
     /// A followed link out of procfs.
     LeftProc,
+    /// A name the directory does not have: the walk ends there with -ENOENT.
+    Absent,
 }
 
 /// The walk's facts beyond the path.
@@ -68,6 +70,9 @@ pub struct WalkContext<'a> {
     pub follow_final: bool,
     /// The dcache state of a dentry by its full path ("/proc/42/limits").
     pub cached: &'a dyn Fn(&str) -> Cached,
+    /// For a walk that failed with -ENOENT: the index of the component taken
+    /// to be missing (components a symlink added count too).
+    pub absent_at: Option<usize>,
 }
 
 /// A walk the model can predict, and where it ends.
@@ -79,6 +84,8 @@ pub struct Walk {
     pub end: Result<Node, Unmodelled>,
     /// Dentries the walk looks up or revalidates, by full path, in order.
     pub dentries: Vec<String>,
+    /// The path of the missing component, when the walk ends at one.
+    pub absent: Option<String>,
 }
 
 /// The kernel's `name_to_int`: a decimal without sign or leading zero.
@@ -98,6 +105,7 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         prediction: Prediction::new(),
         end: Ok(Node::Root),
         dentries: Vec::new(),
+        absent: None,
     };
     let Some(rest) = path
         .strip_prefix("/proc")
@@ -116,10 +124,27 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
     comps.reverse(); // a stack: links push their targets
     let mut node = Node::Root;
     let mut dir = String::from("/proc");
+    let mut index = 0;
     while let Some(comp) = comps.pop() {
         let last = comps.is_empty();
         let follow = !last || cx.follow_final;
         let here = format!("{dir}/{comp}");
+        if cx.absent_at == Some(index) {
+            // The kernel stops at the missing name; nothing after it is walked.
+            w.end = match absent_lookup(&node, &comp, cx) {
+                Some(step) => {
+                    w.prediction.fixed(vec![step]);
+                    w.absent = Some(here);
+                    Ok(Node::Absent)
+                }
+                None => Err(Unmodelled::Below {
+                    what: format!("{node:?}"),
+                    at: here,
+                }),
+            };
+            return w;
+        }
+        index += 1;
         let next = match &node {
             Node::Root => root_component(&mut w, cx, &comp, &here, follow, &mut comps),
             Node::PidDir(table) => pid_component(&mut w, cx, *table, &comp, &here, last, follow),
@@ -190,6 +215,10 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
             Node::FdLink => Err(Unmodelled::Below {
                 at: here.clone(),
                 what: "an fd link".to_owned(),
+            }),
+            Node::Absent => Err(Unmodelled::Below {
+                at: here.clone(),
+                what: "a missing name".to_owned(),
             }),
         };
         match next {
@@ -274,6 +303,78 @@ fn cache_choice(
         Err(options) => w
             .prediction
             .choice(format!("{here} may already be in the dcache"), options),
+    }
+}
+
+/// The lookup that fails with -ENOENT for `name` missing from the directory
+/// at `node`; `None` where the model cannot see that name missing (/proc/self
+/// always exists; a pid table entry the kernel has cannot be absent).
+fn absent_lookup(node: &Node, name: &str, cx: &WalkContext) -> Option<Step> {
+    let enoent = Ret::Errno(Errno::ENOENT);
+    Some(match node {
+        Node::Root if name == "self" || name == "thread-self" => return None,
+        Node::Root => Step::new(
+            ProbeId::ProcRootLookup,
+            "a dcache miss in /proc (a failed lookup leaves no dentry): try the name as a pid first",
+        )
+        .name(name)
+        .ret(enoent)
+        .calls(vec![
+            Step::new(
+                ProbeId::ProcPidLookup,
+                "no task has this pid in the mount's namespace, or name_to_int rejects the name",
+            )
+            .name(name)
+            .ret(enoent),
+            Step::new(ProbeId::ProcLookup, "then the PDE tree of /proc")
+                .name(name)
+                .ret(enoent)
+                .calls(vec![Step::new(
+                    ProbeId::ProcLookupDe,
+                    "pde_subdir_find finds no such entry among the root's children",
+                )
+                .name(name)
+                .ret(enoent)]),
+        ]),
+        Node::PidDir(table) => {
+            let entries = pid_table::entries(*table, cx.kernel.version, &|c| cx.kernel.has(c));
+            if entries.iter().any(|e| e.name == name) {
+                return None;
+            }
+            missing_pid_entry(*table, name)
+        }
+        Node::TaskDir => Step::new(
+            ProbeId::ProcTaskLookup,
+            "no thread of the process has this tid",
+        )
+        .name(name)
+        .ret(enoent),
+        Node::FdDir => Step::new(ProbeId::ProcLookupfd, "no such open fd")
+            .name(name)
+            .ret(enoent),
+        _ => return None,
+    })
+}
+
+/// The lookup of a name a pid table does not have (on this kernel).
+fn missing_pid_entry(table: Table, name: &str) -> Step {
+    let (base, table_name) = table_lookup(table);
+    Step::new(base, format!("look the name up in {table_name}"))
+        .name(name)
+        .ret(Ret::Errno(Errno::ENOENT))
+        .calls(vec![Step::new(
+            ProbeId::ProcPidentLookup,
+            format!("{name} is not in {table_name} on this kernel"),
+        )
+        .name(name)
+        .ret(Ret::Errno(Errno::ENOENT))])
+}
+
+/// A pid table's lookup function and the table's name in the source.
+fn table_lookup(table: Table) -> (ProbeId, &'static str) {
+    match table {
+        Table::Tgid => (ProbeId::ProcTgidBaseLookup, "tgid_base_stuff"),
+        Table::Tid => (ProbeId::ProcTidBaseLookup, "tid_base_stuff"),
     }
 }
 
@@ -385,24 +486,10 @@ fn pid_component(
     follow: bool,
 ) -> Result<Node, Unmodelled> {
     let entries = pid_table::entries(table, cx.kernel.version, &|c| cx.kernel.has(c));
-    let (base, table_name) = match table {
-        Table::Tgid => (ProbeId::ProcTgidBaseLookup, "tgid_base_stuff"),
-        Table::Tid => (ProbeId::ProcTidBaseLookup, "tid_base_stuff"),
-    };
+    let (base, table_name) = table_lookup(table);
     let Some(entry) = entries.iter().copied().find(|e| e.name == comp) else {
         // A failed lookup leaves no dentry behind, so it is always a lookup.
-        w.prediction.fixed(vec![Step::new(
-            base,
-            format!("look the name up in {table_name}"),
-        )
-        .name(comp)
-        .ret(Ret::Errno(Errno::ENOENT))
-        .calls(vec![Step::new(
-            ProbeId::ProcPidentLookup,
-            format!("{comp} is not in {table_name} on this kernel"),
-        )
-        .name(comp)
-        .ret(Ret::Errno(Errno::ENOENT))])]);
+        w.prediction.fixed(vec![missing_pid_entry(table, comp)]);
         return Err(Unmodelled::NoSuchEntry {
             at: here.to_owned(),
             table: table_name,
@@ -476,6 +563,7 @@ mod tests {
         walk(
             path,
             &WalkContext {
+                absent_at: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: follow,
@@ -629,6 +717,7 @@ mod tests {
         let w = walk(
             "/proc/42",
             &WalkContext {
+                absent_at: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: true,
