@@ -473,8 +473,28 @@ fn root_component(
         vec![("cached".to_owned(), vec![])],
         vec![root_pde_lookup(comp)],
     );
-    Ok(Node::RootEntry(comp.to_owned()))
+    match ROOT_LINKS.iter().find(|(name, _)| *name == comp) {
+        Some((_, target)) if follow => {
+            // proc_get_link is not probed: the step explains, the trace shows
+            // the walk going on in the root with the target's components.
+            w.prediction.fixed(vec![Step::new(
+                Func::named("proc_get_link"),
+                format!(
+                    "/proc/{comp} is a PDE symlink to {target}; its get_link returns the target"
+                ),
+            )]);
+            comps.extend(target.rsplit('/').map(String::from));
+            Ok(Node::Root)
+        }
+        _ => Ok(Node::RootEntry(comp.to_owned())),
+    }
 }
+
+/// The symlinks among the root's PDE entries, with their targets relative to
+/// /proc: `proc_symlink("mounts", NULL, "self/mounts")` in proc_root_init
+/// (fs/proc/root.c) and `proc_symlink("net", NULL, "self/net")` in
+/// proc_net_init (fs/proc/proc_net.c), on every modelled kernel.
+const ROOT_LINKS: &[(&str, &str)] = &[("mounts", "self/mounts"), ("net", "self/net")];
 
 fn pid_component(
     w: &mut Walk,
@@ -663,6 +683,48 @@ mod tests {
         );
         assert_eq!(alts[0].1[1].name.as_deref(), Some("42"));
         assert_eq!(w.dentries, ["/proc/self", "/proc/42", "/proc/42/stat"]);
+    }
+
+    /// `mount` opens /proc/mounts, a PDE symlink to self/mounts: after the
+    /// root lookup the walk goes on through /proc/self into the pid directory.
+    #[test]
+    fn root_pde_symlinks_are_followed_into_their_target() {
+        let w = run(
+            "/proc/mounts",
+            &|p| match p {
+                "/proc/mounts" | "/proc/self" => Cached::Yes,
+                _ => Cached::No,
+            },
+            true,
+        );
+        assert_eq!(w.end, Ok(Node::PidEntry(Table::Tgid, w_entry("mounts"))));
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(
+            funcs(&alts[0].1),
+            [
+                "proc_get_link",
+                "proc_self_get_link",
+                "proc_root_lookup[proc_pid_lookup]",
+                "proc_tgid_base_lookup[proc_pident_lookup]"
+            ]
+        );
+        assert_eq!(
+            w.dentries,
+            ["/proc/mounts", "/proc/self", "/proc/42", "/proc/42/mounts"]
+        );
+        let w = run("/proc/mounts", &|_| Cached::Yes, false);
+        assert_eq!(
+            w.end,
+            Ok(Node::RootEntry("mounts".into())),
+            "lstat stops at the link"
+        );
+    }
+
+    fn w_entry(name: &str) -> &'static PidEntry {
+        pid_table::entries(Table::Tgid, kernel().version, &|c| kernel().has(c))
+            .into_iter()
+            .find(|e| e.name == name)
+            .unwrap()
     }
 
     #[test]
