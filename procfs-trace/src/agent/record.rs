@@ -7,7 +7,7 @@ use procfs_trace_common::{Chain, NO_ARG};
 
 use super::{
     child,
-    output::open_private,
+    output::{open_private, DurableFile},
     sink::Sink,
     tracer::{Probing, Stopped, Tracer},
     user::RunAs,
@@ -146,9 +146,9 @@ pub fn create(
     path: &std::path::Path,
     tracer: &Tracer,
     command: Vec<String>,
-) -> anyhow::Result<RecordSink<io::BufWriter<std::fs::File>>> {
-    let file = open_private(path).with_context(|| format!("cannot create {}", path.display()))?;
-    let writer = Writer::new(io::BufWriter::new(file), &header(tracer, command))
+) -> anyhow::Result<RecordSink<DurableFile>> {
+    let file = open_private(path)?;
+    let writer = Writer::new(DurableFile::new(file), &header(tracer, command))
         .with_context(|| format!("writing {}", path.display()))?;
     Ok(RecordSink { writer })
 }

@@ -2,8 +2,6 @@
 
 use std::{io, path::PathBuf, time::Instant};
 
-use anyhow::Context as _;
-
 use super::{
     child,
     output::{open_private, Tee},
@@ -96,9 +94,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     let mut tracer = opts.probing.start(!opts.command.is_empty())?;
     let out = Output::new(match &opts.output {
         // Traces name processes and paths: keep them private to the user.
-        Some(path) => Box::new(
-            open_private(path).with_context(|| format!("cannot create {}", path.display()))?,
-        ),
+        Some(path) => Box::new(open_private(path)?),
         None => Box::new(io::stdout()),
     });
     if opts.command.is_empty() {

@@ -139,9 +139,7 @@ pub async fn run(
         r.writer.flush_chunk(0)?;
         // The live flows beside the recording, so a replay can be compared with them.
         let live = live_flows_path(path);
-        let mut f = std::io::BufWriter::new(
-            open_private(&live).with_context(|| format!("cannot create {}", live.display()))?,
-        );
+        let mut f = std::io::BufWriter::new(open_private(&live)?);
         for c in &all {
             print::print(c, Format::Jsonl, &mut f)?;
         }
