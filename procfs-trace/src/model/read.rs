@@ -155,10 +155,19 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
         .ret(ret)
         .calls(children)
     };
+    let show_step = show_step.name(name);
+    // A single record that shows no text (cgroup with no hierarchy mounted,
+    // say) ends the file on its first read: show runs, the read returns 0.
+    let empty = (!show_step.repeat).then(|| {
+        vec![outer
+            .clone()
+            .name(name)
+            .calls(vec![iter(vec![show_step.clone()], Ret::Zero)])]
+    });
     let data = vec![outer
         .clone()
         .name(name)
-        .calls(vec![iter(vec![show_step.name(name)], Ret::Positive)])];
+        .calls(vec![iter(vec![show_step], Ret::Positive)])];
     // seq_read_iter first copies out what an earlier read left in the
     // seq_file's buffer, and calls show only when that did not fill the
     // read; ONE and single files have one record, so every read after the
@@ -197,14 +206,26 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                 ("served from the buffer".to_owned(), buffered),
             ],
         ),
-        (Some(false), _) => p.fixed(eof),
+        (Some(false), _) => match empty {
+            Some(empty) => p.choice(
+                "whether an earlier read took the text, or the file has none",
+                vec![
+                    ("end of file".to_owned(), eof),
+                    ("no text: show wrote nothing".to_owned(), empty),
+                ],
+            ),
+            None => p.fixed(eof),
+        },
         (None, _) => p.choice(
             "whether the read found data, buffered text or end of file",
-            vec![
+            [
                 ("data".to_owned(), data),
                 ("served from the buffer".to_owned(), buffered),
                 ("end of file".to_owned(), eof),
-            ],
+            ]
+            .into_iter()
+            .chain(empty.map(|e| ("no text: show wrote nothing".to_owned(), e)))
+            .collect(),
         ),
     }
     Ok(p)
@@ -227,6 +248,21 @@ mod tests {
             .find(|e| e.name == name)
             .unwrap();
         Node::PidEntry(Table::Tgid, e)
+    }
+
+    /// A ONE file with no text (cgroup where no hierarchy is mounted) ends on
+    /// its first read after show ran; a seq file with no record never shows.
+    #[test]
+    fn an_end_of_file_read_may_be_an_empty_show() {
+        let p = read(&entry("cgroup"), Some(false), false).unwrap();
+        let alts = p.alternatives(4);
+        let shows: Vec<usize> = alts
+            .iter()
+            .map(|(_, s)| s[0].children[0].children.len())
+            .collect();
+        assert_eq!(shows, [0, 1]);
+        let p = read(&Node::RootEntry("cpuinfo".into()), Some(false), false).unwrap();
+        assert_eq!(p.alternatives(4).len(), 1, "no record, no show");
     }
 
     #[test]
@@ -280,7 +316,7 @@ mod tests {
     #[test]
     fn root_files_single_and_seq() {
         let p = read(&Node::RootEntry("meminfo".into()), None, false).unwrap();
-        assert_eq!(p.alternatives(4).len(), 3);
+        assert_eq!(p.alternatives(8).len(), 4, "data, buffer, end, empty show");
         let s = &p.alternatives(4)[0].1[0];
         assert_eq!(s.func, ProbeId::ProcRegReadIter);
         assert_eq!(s.children[0].show, Some("meminfo_proc_show"));
