@@ -68,8 +68,22 @@ fn every_fixture_replays_to_the_live_tour_and_matches_the_model() {
         let live =
             flows(&std::fs::read_to_string(&live_path).expect("live flows beside the fixture"));
         assert_eq!(live.len(), replayed.len(), "{}", path.display());
+        // The calls and verdicts must agree; the names of the choices the
+        // model settled may have changed since the live run was recorded.
+        let unlabelled = |f: &serde_json::Value| {
+            let mut f = f.clone();
+            if let Some(o) = f.as_object_mut() {
+                o.remove("assumed");
+            }
+            f
+        };
         for (l, r) in live.iter().zip(&replayed) {
-            assert_eq!(l, r, "{}: replay differs from the live run", path.display());
+            assert_eq!(
+                unlabelled(l),
+                unlabelled(r),
+                "{}: replay differs from the live run",
+                path.display()
+            );
         }
     }
 }
