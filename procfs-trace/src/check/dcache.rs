@@ -6,7 +6,7 @@ use procfs_trace_common::ProbeId;
 use crate::{bounded::BoundedMap, flows::op::Op, model::walk::Cached};
 
 /// Dentries' cache state by full path, as learned from checked operations.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Dcache {
     known: BoundedMap<String, bool>,
 }

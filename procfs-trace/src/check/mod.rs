@@ -91,6 +91,7 @@ pub struct Checked {
 }
 
 /// Checks operations in trace order, tracking what the dcache must hold.
+#[derive(Debug, Clone)]
 pub struct Checker {
     kernel: KernelFacts,
     probed: HashSet<ProbeId>,
@@ -552,12 +553,12 @@ mod tests {
     fn readdir_in_order_matches() {
         let mut s = Script::new();
         s.sys(7, Syscall::Getdents64, None, 3)
-            .enter_with(7, ProbeId::ProcRootReaddir, None, Some(0), None)
-            .enter_with(7, ProbeId::ProcReaddir, None, Some(0), None)
-            .enter_with(7, ProbeId::ProcReaddirDe, None, Some(0), None)
+            .enter_with(7, ProbeId::ProcRootReaddir, Some("/"), Some(0), None)
+            .enter_with(7, ProbeId::ProcReaddir, Some("/"), Some(0), None)
+            .enter_with(7, ProbeId::ProcReaddirDe, Some("/"), Some(0), None)
             .exit_with(7, ProbeId::ProcReaddirDe, 1, Some(56))
             .exit_with(7, ProbeId::ProcReaddir, 1, Some(56))
-            .enter_with(7, ProbeId::ProcPidReaddir, None, Some(256), None)
+            .enter_with(7, ProbeId::ProcPidReaddir, Some("/"), Some(256), None)
             .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(4194562))
             .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(4194562))
             .sys_ret(7, Syscall::Getdents64, 100);

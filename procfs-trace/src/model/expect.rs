@@ -21,6 +21,8 @@ pub enum Ret {
     Valid,
     /// More than 0 (bytes read, entries emitted).
     Positive,
+    /// A kernel pointer: neither NULL nor an error (a get_link's target string).
+    Pointer,
 }
 
 impl Ret {
@@ -33,6 +35,7 @@ impl Ret {
             (Ret::Errno(e), Some(r)) => r == e.ret(),
             (Ret::Valid, Some(r)) => r == 1,
             (Ret::Positive, Some(r)) => r > 0,
+            (Ret::Pointer, Some(r)) => r != 0 && Errno::from_ret(r).is_none(),
         }
     }
 }
@@ -45,6 +48,7 @@ impl fmt::Display for Ret {
             Ret::Errno(e) => write!(f, "{e}"),
             Ret::Valid => write!(f, "1 (valid)"),
             Ret::Positive => write!(f, "> 0"),
+            Ret::Pointer => write!(f, "a pointer"),
         }
     }
 }
@@ -286,6 +290,9 @@ mod tests {
         assert!(enoent.accepts(Some(-2)) && !enoent.accepts(Some(0)));
         assert!(Ret::Valid.accepts(Some(1)) && !Ret::Valid.accepts(Some(0)));
         assert!(Ret::Positive.accepts(Some(5)) && !Ret::Positive.accepts(Some(0)));
+        let pointer = 0xffff_8880_0000_1000_u64 as i64;
+        assert!(Ret::Pointer.accepts(Some(pointer)) && !Ret::Pointer.accepts(Some(0)));
+        assert!(!Ret::Pointer.accepts(Some(-2)));
         assert!(Pos::Below(256).accepts(Some(0)) && !Pos::Below(256).accepts(Some(256)));
         assert!(Pos::AtLeast(256).accepts(Some(256)) && !Pos::Eq(3).accepts(None));
     }

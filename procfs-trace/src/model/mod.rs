@@ -73,7 +73,14 @@ pub fn predict(
             let w = walk::walk(op.path, &cx(true));
             let node = w.end?;
             let pos_in = op.pos_in.ok_or(Unmodelled::NoStartPosition)?;
-            Ok((readdir::readdir(&node, pos_in, kernel)?, Vec::new()))
+            // The directory's dentry name: the walk's last component (a
+            // followed /proc/self ends at the pid), `/` for the root itself.
+            let dir = w
+                .dentries
+                .last()
+                .and_then(|d| d.rsplit_once('/'))
+                .map_or("/", |(_, last)| last);
+            Ok((readdir::readdir(&node, pos_in, kernel, dir)?, Vec::new()))
         }
         OpKind::Read => {
             let w = walk::walk(op.path, &cx(true));
@@ -115,7 +122,8 @@ pub fn predict(
                     vec![Step::new(
                         ProbeId::ProcSelfGetLink,
                         "/proc/self has no readlink: its get_link gives the tgid",
-                    )]
+                    )
+                    .ret(Ret::Pointer)]
                 }
                 other => {
                     return Err(Unmodelled::Readlink {

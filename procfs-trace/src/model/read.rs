@@ -84,10 +84,13 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                         ),
                     )
                     .show(e.handler)
+                    .ret(Ret::Zero)
                     .calls(vec![Step::new(
                         e.handler,
                         format!("{}'s show function formats the text", e.name),
-                    )]),
+                    )
+                    .name(e.name)
+                    .ret(Ret::Zero)]),
                 )),
             ),
             EntryKind::Reg => match e.read {
@@ -102,6 +105,13 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                         format!("{} has its own file operations ({})", e.name, e.handler),
                     )
                     .name(e.name);
+                    // A plain read returns what the syscall returns; a splice
+                    // loop calls it until the count or the end.
+                    step.ret = match (splice, produced) {
+                        (false, Some(true)) => Ret::Positive,
+                        (false, Some(false)) => Ret::Zero,
+                        _ => Ret::Any,
+                    };
                     step.repeat = splice;
                     p.fixed(vec![step]);
                     return Ok(p);
@@ -129,8 +139,8 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
                 "root PDE files are read through proc_ops' proc_read_iter",
             );
             let show = match file {
-                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer"))),
-                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).repeated()),
+                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer")).ret(Ret::Zero)),
+                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).ret(Ret::Zero).repeated()),
             };
             (name.as_str(), outer, Some(show))
         }
@@ -156,27 +166,30 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
         .calls(children)
     };
     let show_step = show_step.name(name);
-    // A single record that shows no text (cgroup with no hierarchy mounted,
-    // say) ends the file on its first read: show runs, the read returns 0.
-    let empty = (!show_step.repeat).then(|| {
-        vec![outer
+    // The entry point returns what the syscall returns, and seq_read reports
+    // the seq_file's show as seq_read_iter does.
+    let reports_show = outer.func == ProbeId::SeqRead;
+    let wrap = |children: Vec<Step>, ret: Ret| {
+        let mut o = outer
             .clone()
             .name(name)
-            .calls(vec![iter(vec![show_step.clone()], Ret::Zero)])]
-    });
-    let data = vec![outer
-        .clone()
-        .name(name)
-        .calls(vec![iter(vec![show_step], Ret::Positive)])];
+            .ret(ret)
+            .calls(vec![iter(children, ret)]);
+        if reports_show {
+            o.show = Some(show_fn);
+        }
+        vec![o]
+    };
+    // A single record that shows no text (cgroup with no hierarchy mounted,
+    // say) ends the file on its first read: show runs, the read returns 0.
+    let empty = (!show_step.repeat).then(|| wrap(vec![show_step.clone()], Ret::Zero));
+    let data = wrap(vec![show_step], Ret::Positive);
     // seq_read_iter first copies out what an earlier read left in the
     // seq_file's buffer, and calls show only when that did not fill the
     // read; ONE and single files have one record, so every read after the
     // first is served from the buffer or finds the end.
-    let buffered = vec![outer
-        .clone()
-        .name(name)
-        .calls(vec![iter(vec![], Ret::Positive)])];
-    let eof = vec![outer.name(name).calls(vec![iter(vec![], Ret::Zero)])];
+    let buffered = wrap(vec![], Ret::Positive);
+    let eof = wrap(vec![], Ret::Zero);
     let then = |a: &[Step], b: &[Step]| [a, b].concat();
     match (produced, splice) {
         // sendfile splices until its count is met or the file ends: reads

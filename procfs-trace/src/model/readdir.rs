@@ -11,7 +11,7 @@
 use procfs_trace_common::ProbeId;
 
 use super::{
-    expect::{Pos, Prediction, Ret, Step},
+    expect::{Pos, Prediction, Ret, Segment, Step},
     func::Func,
     kernel::KernelFacts,
     pid_table::{self, Table},
@@ -34,7 +34,14 @@ fn fd_readdir(kernel: &KernelFacts) -> ProbeId {
 pub const FIRST_PROCESS_ENTRY: i64 = 256;
 
 /// Predicts one getdents on the directory `node`, starting at `pos_in`.
-pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Prediction, Unmodelled> {
+/// `dir` is the directory's dentry name, which every readdir function of it
+/// reports: `/` for the proc root.
+pub fn readdir(
+    node: &Node,
+    pos_in: i64,
+    kernel: &KernelFacts,
+    dir: &str,
+) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
     match node {
         Node::Root => root(&mut p, pos_in),
@@ -76,7 +83,23 @@ pub fn readdir(node: &Node, pos_in: i64, kernel: &KernelFacts) -> Result<Predict
             })
         }
     }
+    for seg in &mut p.segments {
+        match seg {
+            Segment::Fixed(steps) => name_all(steps, dir),
+            Segment::Choice { options, .. } => options
+                .iter_mut()
+                .for_each(|(_, steps)| name_all(steps, dir)),
+        }
+    }
     Ok(p)
+}
+
+/// Every readdir function of a directory reports the directory's name.
+fn name_all(steps: &mut [Step], dir: &str) {
+    for s in steps {
+        s.name = Some(dir.to_owned());
+        name_all(&mut s.children, dir);
+    }
 }
 
 fn root(p: &mut Prediction, pos_in: i64) {
@@ -89,9 +112,13 @@ fn root(p: &mut Prediction, pos_in: i64) {
         .ret(Ret::Zero)
     };
     let root = |children: Vec<Step>| {
-        Step::new(ProbeId::ProcRootReaddir, "getdents on /proc")
-            .pos(Pos::Eq(pos_in), Pos::Any)
-            .calls(children)
+        Step::new(
+            ProbeId::ProcRootReaddir,
+            "getdents on /proc: 0, or the error of a phase",
+        )
+        .pos(Pos::Eq(pos_in), Pos::Any)
+        .ret(Ret::Zero)
+        .calls(children)
     };
     if pos_in >= FIRST_PROCESS_ENTRY {
         p.fixed(vec![root(vec![pids(pos_in)])]);
@@ -134,7 +161,7 @@ mod tests {
     #[test]
     fn root_listing_has_two_phases_in_order() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::Root, 0, &k).unwrap();
+        let p = readdir(&Node::Root, 0, &k, "/").unwrap();
         let alts = p.alternatives(4);
         let root = &alts[0].1[0];
         assert_eq!(root.func, ProbeId::ProcRootReaddir);
@@ -151,7 +178,7 @@ mod tests {
     #[test]
     fn a_continued_root_listing_goes_straight_to_pids() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::Root, 300, &k).unwrap();
+        let p = readdir(&Node::Root, 300, &k, "/").unwrap();
         let alts = p.alternatives(4);
         assert_eq!(alts.len(), 1);
         assert_eq!(alts[0].1[0].children[0].func, ProbeId::ProcPidReaddir);
@@ -162,17 +189,17 @@ mod tests {
     fn pid_directory_ends_after_its_table() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let n = pid_table::entries(Table::Tgid, k.version, &|c| k.has(c)).len() as i64;
-        let p = readdir(&Node::PidDir(Table::Tgid), 0, &k).unwrap();
+        let p = readdir(&Node::PidDir(Table::Tgid), 0, &k, "42").unwrap();
         let step = &p.alternatives(1)[0].1[0];
         assert_eq!(step.func, ProbeId::ProcTgidBaseReaddir);
         assert_eq!(step.pos_out, Pos::Eq(2 + n));
-        assert!(readdir(&Node::LeftProc, 0, &k).is_err());
+        assert!(readdir(&Node::LeftProc, 0, &k, "x").is_err());
     }
 
     #[test]
     fn the_fd_directory_function_was_renamed() {
         let fd = |v| {
-            readdir(&Node::FdDir, 0, &KernelFacts::debian(v))
+            readdir(&Node::FdDir, 0, &KernelFacts::debian(v), "fd")
                 .unwrap()
                 .alternatives(1)[0]
                 .1[0]

@@ -189,9 +189,10 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                 if follow {
                     w.prediction.fixed(vec![Step::new(
                         ProbeId::ProcPidGetLink,
-                        "fd entries are symlinks to the open file",
+                        "fd entries are symlinks to the open file; nd_jump_link, then NULL",
                     )
                     .name(&comp)
+                    .ret(Ret::Zero)
                     .calls(vec![Step::new(
                         ProbeId::ProcFdLink,
                         "the fd entry's get_link finds the file's path",
@@ -432,8 +433,9 @@ fn root_component(
         }
         let mut link = Step::new(
             ProbeId::ProcSelfGetLink,
-            "following /proc/self yields the walking task's tgid",
-        );
+            "following /proc/self yields the walking task's tgid, as a string",
+        )
+        .ret(Ret::Pointer);
         // In RCU walk the dentry is NULL, so its name cannot be checked.
         link.name = None;
         w.prediction.fixed(vec![link]);
@@ -551,9 +553,10 @@ fn pid_component(
         EntryKind::Lnk if follow => {
             w.prediction.fixed(vec![Step::new(
                 ProbeId::ProcPidGetLink,
-                "pid symlinks resolve through proc_pid_get_link",
+                "pid symlinks resolve through proc_pid_get_link: nd_jump_link, then NULL",
             )
             .name(comp)
+            .ret(Ret::Zero)
             .calls(vec![Step::new(
                 entry.handler,
                 format!("{comp}'s get_link function"),
