@@ -112,6 +112,7 @@ pub fn run(
             tgid: me,
             pos_in: Some(0),
             ret,
+            first_read: None,
         };
         writeln!(out, "\n{what}:")?;
         match model::predict(&facts, &kernel, &unknown) {

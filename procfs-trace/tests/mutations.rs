@@ -181,7 +181,7 @@ fn mutants_of_matched_operations_are_killed() {
     // dropped lookup or revalidation is allowed), and a read may be served
     // from a seq_file buffer filled before. The kill rate may only go up.
     assert!(
-        killed * 1000 >= total * 955,
-        "{killed} of {total} killed, below 95.5 %"
+        killed * 1000 >= total * 956,
+        "{killed} of {total} killed, below 95.6 %"
     );
 }

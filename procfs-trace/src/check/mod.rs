@@ -150,6 +150,7 @@ impl Checker {
             tgid: op.tgid,
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
+            first_read: op.first_read,
         };
         let dcache = &self.dcache;
         let (prediction, dentries) =

@@ -99,8 +99,14 @@ impl FlowBuilder {
             Some(p) => Some(p.clone()),
             None => self.fds.path(s.origin.tgid, s.fd).cloned(),
         };
+        let kind = OpKind::of_syscall(s.syscall).unwrap_or(OpKind::Lookup);
+        // pread's offset is not traced: one at 0 starts the seq_file afresh.
+        let first_read = match kind {
+            OpKind::Read if s.syscall != Syscall::Pread64 => self.fds.read(s.origin.tgid, s.fd),
+            _ => None,
+        };
         let op = Op {
-            kind: OpKind::of_syscall(s.syscall).unwrap_or(OpKind::Lookup),
+            kind,
             tgid: s.origin.tgid,
             tid: s.origin.tid,
             comm: s.origin.comm.clone(),
@@ -117,6 +123,7 @@ impl FlowBuilder {
             calls: Vec::new(),
             orphan_exits: Vec::new(),
             lost: false,
+            first_read,
         };
         self.open.insert(
             s.origin.tid,
@@ -185,6 +192,7 @@ impl FlowBuilder {
                 calls: Vec::new(),
                 orphan_exits: Vec::new(),
                 lost: false,
+                first_read: None,
             },
             stack: Vec::new(),
             framed: false,

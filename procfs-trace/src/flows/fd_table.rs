@@ -1,6 +1,8 @@
 //! Which path each open fd of each process was opened with, so a read or a
-//! listing through an fd is tied to its procfs path. Learned from successful
-//! opens and followed through fd copies (dup, dup2, dup3, fcntl F_DUPFD).
+//! listing through an fd is tied to its procfs path, and whether it has been
+//! read since (a seq_file's first read cannot be served from its buffer).
+//! Learned from successful opens and followed through fd copies (dup, dup2,
+//! dup3, fcntl F_DUPFD).
 
 use std::collections::HashMap;
 
@@ -10,10 +12,19 @@ use crate::bounded::BoundedMap;
 /// forgotten beyond it.
 const MAX_FD_TABLES: usize = 4096;
 
-/// fd → path, per process, for a bounded number of processes.
+/// fd → what it was opened as, per process, for a bounded number of processes.
 #[derive(Debug)]
 pub struct FdTable {
-    fds: BoundedMap<u32, HashMap<i64, String>>,
+    fds: BoundedMap<u32, HashMap<i64, OpenFd>>,
+}
+
+/// An fd the trace saw opened.
+#[derive(Debug, Clone)]
+struct OpenFd {
+    path: String,
+    /// Whether it was read since the open; `None` once copies share it, as
+    /// reads through either move the one file's position.
+    read: Option<bool>,
 }
 
 impl Default for FdTable {
@@ -27,24 +38,46 @@ impl Default for FdTable {
 impl FdTable {
     /// The path fd `fd` of process `tgid` was opened with, if the trace saw it.
     pub fn path(&self, tgid: u32, fd: i64) -> Option<&String> {
-        self.fds.get(&tgid).and_then(|t| t.get(&fd))
+        self.fds
+            .get(&tgid)
+            .and_then(|t| t.get(&fd))
+            .map(|f| &f.path)
     }
 
     /// Records that `tgid` opened `path` as `fd`.
     pub fn opened(&mut self, tgid: u32, fd: i64, path: String) {
-        self.fds.entry(tgid).insert(fd, path);
+        let fd_entry = OpenFd {
+            path,
+            read: Some(false),
+        };
+        self.fds.entry(tgid).insert(fd, fd_entry);
+    }
+
+    /// Records a read of `fd`: whether it is the first since the open, when known.
+    pub fn read(&mut self, tgid: u32, fd: i64) -> Option<bool> {
+        let f = self.fds.get_mut(&tgid)?.get_mut(&fd)?;
+        let first = f.read.map(|read| !read);
+        if f.read.is_some() {
+            f.read = Some(true);
+        }
+        first
     }
 
     /// Records that `tgid` copied fd `from` to `to`: the copy names what the
     /// original did, and an original the trace never saw opened leaves the
     /// copy unknown (whatever `to` was before is closed).
     pub fn copied(&mut self, tgid: u32, from: i64, to: i64) {
-        match self.path(tgid, from).cloned() {
-            Some(path) => self.opened(tgid, to, path),
+        let Some(t) = self.fds.get_mut(&tgid) else {
+            return;
+        };
+        match t.get_mut(&from) {
+            Some(original) => {
+                original.read = None;
+                let copy = original.clone();
+                t.insert(to, copy);
+            }
             None => {
-                if let Some(t) = self.fds.get_mut(&tgid) {
-                    t.remove(&to);
-                }
+                t.remove(&to);
             }
         }
     }
@@ -60,9 +93,22 @@ mod tests {
         t.opened(7, 3, "/proc/7/stat".into());
         t.copied(7, 3, 0);
         assert_eq!(t.path(7, 0).map(String::as_str), Some("/proc/7/stat"));
+        assert_eq!(t.read(7, 0), None, "shared with fd 3: unknown");
+        assert_eq!(t.read(7, 3), None);
         t.copied(7, 9, 0);
         assert_eq!(t.path(7, 0), None);
         assert_eq!(t.path(8, 3), None, "per process");
+    }
+
+    #[test]
+    fn the_first_read_after_an_open_is_known() {
+        let mut t = FdTable::default();
+        t.opened(7, 3, "/proc/7/stat".into());
+        assert_eq!(t.read(7, 3), Some(true));
+        assert_eq!(t.read(7, 3), Some(false));
+        t.opened(7, 3, "/proc/7/limits".into());
+        assert_eq!(t.read(7, 3), Some(true), "a new open starts again");
+        assert_eq!(t.read(7, 4), None, "never seen opened");
     }
 
     #[test]

@@ -57,6 +57,10 @@ pub struct Op {
     /// Whether events may have been lost while it ran.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub lost: bool,
+    /// For a read: whether it is the first through its fd since the open,
+    /// when the trace saw the open and no copy shares the fd.
+    #[serde(skip)]
+    pub first_read: Option<bool>,
 }
 
 impl Op {

@@ -279,6 +279,7 @@ pub(crate) mod tests {
                 calls: vec![],
                 orphan_exits: vec![],
                 lost: false,
+                first_read: None,
             },
             verdict: Verdict::Match { assumed: vec![] },
             evidence: 1,

@@ -90,7 +90,10 @@ pub fn predict(
                 return Err(Unmodelled::FailedRead);
             }
             let splice = op.syscall == Some(Syscall::Sendfile);
-            Ok((read::read(&node, produced, splice)?, Vec::new()))
+            Ok((
+                read::read(&node, produced, splice, op.first_read)?,
+                Vec::new(),
+            ))
         }
         OpKind::Readlink => {
             let w = walk::walk(op.path, &cx(false));
@@ -201,6 +204,7 @@ mod tests {
             tgid: 42,
             pos_in: Some(0),
             ret: Some(3),
+            first_read: None,
         }
     }
 

@@ -108,6 +108,8 @@ pub struct OpFacts<'a> {
     pub pos_in: Option<i64>,
     /// The syscall's result, when seen.
     pub ret: Option<i64>,
+    /// For a read: whether it is the first through its open file, when known.
+    pub first_read: Option<bool>,
 }
 
 #[cfg(test)]

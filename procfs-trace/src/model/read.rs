@@ -63,8 +63,14 @@ pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
 
 /// Predicts a read of the file at `node`; `produced` says whether the read
 /// returned data (`Some(true)`), hit end of file (`Some(false)`), or is unknown;
-/// `splice` marks sendfile, which reads in a loop.
-pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Prediction, Unmodelled> {
+/// `splice` marks sendfile, which reads in a loop; `first` says whether this
+/// is the first read of the open file, which nothing can be buffered for.
+pub fn read(
+    node: &Node,
+    produced: Option<bool>,
+    splice: bool,
+    first: Option<bool>,
+) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
     let (name, outer, seq): (&str, Step, Option<(&'static str, Step)>) = match node {
         Node::PidEntry(_, e) => match e.kind {
@@ -191,55 +197,65 @@ pub fn read(node: &Node, produced: Option<bool>, splice: bool) -> Result<Predict
     let buffered = wrap(vec![], Ret::Positive);
     let eof = wrap(vec![], Ret::Zero);
     let then = |a: &[Step], b: &[Step]| [a, b].concat();
-    match (produced, splice) {
+    // Each alternative, and whether a first read (nothing buffered, nothing
+    // taken yet) can take it.
+    let single = empty.is_some();
+    let (why, options): (&str, Vec<(&str, Vec<Step>, bool)>) = match (produced, splice) {
         // sendfile splices until its count is met or the file ends: reads
         // with data (the first may be served from the buffer), then possibly
         // the read that finds the end.
         (Some(true), true) => {
             let mut fresh = data.clone();
             fresh[0].repeat = true;
-            p.choice(
+            (
                 "whether sendfile's splice loop reached end of file, and where its text came from",
                 vec![
-                    ("read to end of file".to_owned(), then(&fresh, &eof)),
-                    ("count met".to_owned(), fresh.clone()),
+                    ("read to end of file", then(&fresh, &eof), true),
+                    ("count met", fresh.clone(), true),
                     (
-                        "buffer, then to end of file".to_owned(),
+                        "buffer, then to end of file",
                         then(&then(&buffered, &fresh), &eof),
+                        false,
                     ),
-                    ("buffer, then end of file".to_owned(), then(&buffered, &eof)),
-                    ("count met from the buffer".to_owned(), buffered.clone()),
+                    ("buffer, then end of file", then(&buffered, &eof), false),
+                    ("count met from the buffer", buffered.clone(), false),
                 ],
-            );
+            )
         }
-        (Some(true), false) => p.choice(
+        (Some(true), false) => (
             "whether the seq_file's buffer held text from an earlier read",
             vec![
-                ("buffer empty: show fills it".to_owned(), data),
-                ("served from the buffer".to_owned(), buffered),
+                ("buffer empty: show fills it", data, true),
+                ("served from the buffer", buffered, false),
             ],
         ),
-        (Some(false), _) => match empty {
-            Some(empty) => p.choice(
-                "whether an earlier read took the text, or the file has none",
-                vec![
-                    ("end of file".to_owned(), eof),
-                    ("no text: show wrote nothing".to_owned(), empty),
-                ],
-            ),
-            None => p.fixed(eof),
-        },
-        (None, _) => p.choice(
+        (Some(false), _) => (
+            "whether an earlier read took the text, or the file has none",
+            std::iter::once(("end of file", eof, !single))
+                .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
+                .collect(),
+        ),
+        (None, _) => (
             "whether the read found data, buffered text or end of file",
             [
-                ("data".to_owned(), data),
-                ("served from the buffer".to_owned(), buffered),
-                ("end of file".to_owned(), eof),
+                ("data", data, true),
+                ("served from the buffer", buffered, false),
+                ("end of file", eof, !single),
             ]
             .into_iter()
-            .chain(empty.map(|e| ("no text: show wrote nothing".to_owned(), e)))
+            .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
             .collect(),
         ),
+    };
+    let mut options: Vec<(String, Vec<Step>)> = options
+        .into_iter()
+        .filter(|(_, _, on_first)| *on_first || first != Some(true))
+        .map(|(label, steps, _)| (label.to_owned(), steps))
+        .collect();
+    if options.len() == 1 {
+        p.fixed(options.remove(0).1);
+    } else {
+        p.choice(why, options);
     }
     Ok(p)
 }
@@ -267,20 +283,45 @@ mod tests {
     /// its first read after show ran; a seq file with no record never shows.
     #[test]
     fn an_end_of_file_read_may_be_an_empty_show() {
-        let p = read(&entry("cgroup"), Some(false), false).unwrap();
+        let p = read(&entry("cgroup"), Some(false), false, None).unwrap();
         let alts = p.alternatives(4);
         let shows: Vec<usize> = alts
             .iter()
             .map(|(_, s)| s[0].children[0].children.len())
             .collect();
         assert_eq!(shows, [0, 1]);
-        let p = read(&Node::RootEntry("cpuinfo".into()), Some(false), false).unwrap();
+        let p = read(&Node::RootEntry("cpuinfo".into()), Some(false), false, None).unwrap();
         assert_eq!(p.alternatives(4).len(), 1, "no record, no show");
+    }
+
+    /// Nothing is buffered before an open file's first read, and a single
+    /// record's first read always runs show.
+    #[test]
+    fn a_first_read_cannot_be_served_from_the_buffer() {
+        let labels = |first| {
+            read(&entry("status"), Some(true), false, first)
+                .unwrap()
+                .alternatives(8)
+                .len()
+        };
+        assert_eq!((labels(None), labels(Some(true))), (2, 1));
+        let eof = read(&entry("cgroup"), Some(false), false, Some(true)).unwrap();
+        let alts = eof.alternatives(8);
+        assert_eq!(alts.len(), 1);
+        assert_eq!(alts[0].1[0].children[0].children.len(), 1, "show ran");
+        let p = read(
+            &Node::RootEntry("meminfo".into()),
+            Some(true),
+            true,
+            Some(true),
+        )
+        .unwrap();
+        assert_eq!(p.alternatives(8).len(), 2, "to end of file, or count met");
     }
 
     #[test]
     fn one_entries_go_through_proc_single_show() {
-        let p = read(&entry("limits"), Some(true), false).unwrap();
+        let p = read(&entry("limits"), Some(true), false, None).unwrap();
         let s = &p.alternatives(1)[0].1[0];
         assert_eq!(s.func, ProbeId::SeqRead);
         let iter = &s.children[0];
@@ -300,13 +341,13 @@ mod tests {
         let buffered = &alts[1].1[0].children[0];
         assert!(buffered.children.is_empty());
         assert_eq!(buffered.ret, Ret::Positive);
-        let eof = read(&entry("limits"), Some(false), false).unwrap();
+        let eof = read(&entry("limits"), Some(false), false, None).unwrap();
         assert!(eof.alternatives(1)[0].1[0].children[0].children.is_empty());
     }
 
     #[test]
     fn sendfile_reads_until_end_of_file() {
-        let p = read(&Node::RootEntry("meminfo".into()), Some(true), true).unwrap();
+        let p = read(&Node::RootEntry("meminfo".into()), Some(true), true, None).unwrap();
         let alts = p.alternatives(8);
         assert_eq!(alts.len(), 5);
         let to_eof = &alts[0].1;
@@ -322,20 +363,20 @@ mod tests {
 
     #[test]
     fn reg_entries_use_their_own_read() {
-        let p = read(&entry("cmdline"), Some(true), false).unwrap();
+        let p = read(&entry("cmdline"), Some(true), false, None).unwrap();
         assert_eq!(p.alternatives(1)[0].1[0].func, ProbeId::ProcPidCmdlineRead);
     }
 
     #[test]
     fn root_files_single_and_seq() {
-        let p = read(&Node::RootEntry("meminfo".into()), None, false).unwrap();
+        let p = read(&Node::RootEntry("meminfo".into()), None, false, None).unwrap();
         assert_eq!(p.alternatives(8).len(), 4, "data, buffer, end, empty show");
         let s = &p.alternatives(4)[0].1[0];
         assert_eq!(s.func, ProbeId::ProcRegReadIter);
         assert_eq!(s.children[0].show, Some("meminfo_proc_show"));
         assert!(!s.children[0].children[0].repeat);
-        let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false).unwrap();
+        let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false, None).unwrap();
         assert!(p.alternatives(1)[0].1[0].children[0].children[0].repeat);
-        assert!(read(&Node::RootEntry("zoneinfo".into()), None, false).is_err());
+        assert!(read(&Node::RootEntry("zoneinfo".into()), None, false, None).is_err());
     }
 }
