@@ -23,6 +23,10 @@ use super::{
     walk::Node,
 };
 
+/// An alternative of a read: its label, its steps, and whether the first
+/// read of an open file can take it.
+type ReadAlternative = (&'static str, Vec<Step>, bool);
+
 /// How a root PDE file produces its text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RootFile {
@@ -200,7 +204,7 @@ pub fn read(
     // Each alternative, and whether a first read (nothing buffered, nothing
     // taken yet) can take it.
     let single = empty.is_some();
-    let (why, options): (&str, Vec<(&str, Vec<Step>, bool)>) = match (produced, splice) {
+    let (why, options): (&str, Vec<ReadAlternative>) = match (produced, splice) {
         // sendfile splices until its count is met or the file ends: reads
         // with data (the first may be served from the buffer), then possibly
         // the read that finds the end.
