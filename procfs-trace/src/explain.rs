@@ -73,6 +73,7 @@ pub fn run(
         path,
         &WalkContext {
             absent_at: None,
+            link_error: None,
             kernel: &kernel,
             tgid: me,
             follow_final: true,

@@ -426,6 +426,30 @@ mod tests {
         assert!(matches!(&v[0], Verdict::Divergence { .. }), "{v:?}");
     }
 
+    /// `pidof` reads /proc/2/exe: a kernel thread has no exe, so the link's
+    /// own function fails and readlink returns -ENOENT after a whole walk.
+    #[test]
+    fn a_link_whose_function_fails_is_checked() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Readlink, Some("/proc/2/exe"), -100)
+            .enter(7, ProbeId::PidRevalidate, Some("2"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("exe"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("exe"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .enter(7, ProbeId::ProcPidReadlink, Some("exe"))
+            .enter(7, ProbeId::ProcExeLink, Some("exe"))
+            .exit(7, ProbeId::ProcExeLink, -2)
+            .exit(7, ProbeId::ProcPidReadlink, -2)
+            .sys_ret(7, Syscall::Readlink, -2);
+        let v = verdicts(&s);
+        assert!(
+            matches!(&v[0], Verdict::Match { assumed } if assumed[0].starts_with("the link cannot be read")),
+            "{v:?}"
+        );
+    }
+
     #[test]
     fn a_skipped_pid_lookup_is_a_divergence() {
         let mut s = Script::new();

@@ -11,6 +11,10 @@ impl Errno {
     pub const ENOENT: Errno = Errno(-2);
     /// No child processes: what `d_revalidate` returns to refuse RCU walk.
     pub const ECHILD: Errno = Errno(-10);
+    /// Operation not permitted.
+    pub const EPERM: Errno = Errno(-1);
+    /// Permission denied.
+    pub const EACCES: Errno = Errno(-13);
 
     /// The error a negative return value `ret` stands for, if it is one.
     pub fn from_ret(ret: i64) -> Option<Errno> {

@@ -22,6 +22,7 @@ use procfs_trace_common::{ProbeId, Syscall};
 
 use errno::Errno;
 use expect::{Prediction, Ret, Step};
+use func::Func;
 use kernel::KernelFacts;
 pub use op::{follows_final, OpFacts, OpKind};
 pub use unmodelled::Unmodelled;
@@ -39,12 +40,13 @@ pub fn predict(
         follow_final,
         cached,
         absent_at: None,
+        link_error: None,
     };
     if let Some(ret) = op.ret.filter(|r| *r < 0 && op.kind != OpKind::Read) {
         let follow = op.syscall.and_then(|s| follows_final(s, op.at_flags));
         let walks_only = matches!(op.kind, OpKind::Lookup | OpKind::Readlink);
-        return match (ret == Errno::ENOENT.ret() && walks_only, follow) {
-            (true, Some(follow)) => failing_walk(op.path, &cx(follow), ret),
+        return match (walks_only, follow) {
+            (true, Some(follow)) => failing_walk(op, &cx(follow), ret),
             _ => Err(Unmodelled::FailedWalk { ret }),
         };
     }
@@ -143,51 +145,128 @@ pub fn predict(
 /// Components a failing walk is tried at, at most (links add components).
 const MAX_COMPONENTS: usize = 32;
 
-/// A walk that failed with -ENOENT: the kernel walked up to a name the
-/// directory does not have and stopped there. Which name, the model cannot
-/// know (a pid that exited, a mistyped entry), so each component the model
-/// can see missing is an alternative, and the trace settles it.
+/// Alternatives kept per way of failing.
+const MAX_OPTIONS: usize = 16;
+
+/// A walk that failed with `ret`. The model cannot know why (a pid that
+/// exited, a mistyped entry, a kernel thread without an exe, a ptrace check
+/// that refused), so each way the kernel fails with that error is an
+/// alternative, and the trace settles which:
+/// - -ENOENT at a name its directory does not have: the walk stops there;
+/// - the final symlink's resolution failing (its own function, or the ptrace
+///   access check for -EACCES);
+/// - -EACCES or -EPERM from the file's open after a whole walk (environ, mem).
 fn failing_walk(
-    path: &str,
+    op: &OpFacts,
     cx: &WalkContext,
     ret: i64,
 ) -> Result<(Prediction, Vec<String>), Unmodelled> {
+    let Some(e) = Errno::from_ret(ret) else {
+        return Err(Unmodelled::FailedWalk { ret });
+    };
     let mut options = Vec::new();
     let mut dentries = Vec::new();
-    for at in 0..MAX_COMPONENTS {
-        let w = walk::walk(
-            path,
-            &WalkContext {
-                absent_at: Some(at),
-                ..*cx
-            },
-        );
-        match (&w.end, w.absent) {
-            (Ok(Node::Absent), Some(missing)) => {
-                for (labels, steps) in w.prediction.alternatives(MAX_OPTIONS) {
-                    let label = std::iter::once(format!("{missing} is absent"))
-                        .chain(labels)
-                        .collect::<Vec<_>>()
-                        .join(", ");
-                    options.push((label, steps));
+    let mut add = |label: &str, w: walk::Walk, options: &mut Vec<(String, Vec<Step>)>| {
+        for (labels, steps) in w.prediction.alternatives(MAX_OPTIONS) {
+            let label = std::iter::once(label.to_owned())
+                .chain(labels)
+                .collect::<Vec<_>>()
+                .join(", ");
+            options.push((label, steps));
+        }
+        if w.dentries.len() > dentries.len() {
+            dentries = w.dentries;
+        }
+    };
+    if e == Errno::ENOENT {
+        for at in 0..MAX_COMPONENTS {
+            let w = walk::walk(
+                op.path,
+                &WalkContext {
+                    absent_at: Some(at),
+                    ..*cx
+                },
+            );
+            match (&w.end, w.absent.clone()) {
+                (Ok(Node::Absent), Some(missing)) => {
+                    add(&format!("{missing} is absent"), w, &mut options)
                 }
-                dentries = w.dentries;
+                // The walk ended before component `at`: no further one can be missing.
+                (Ok(_), _) => break,
+                (Err(_), _) => {}
             }
-            // The walk ended before reaching component `at`: no further one can be missing.
-            (Ok(_), _) => break,
-            (Err(_), _) => {}
+        }
+    }
+    match op.kind {
+        OpKind::Readlink => {
+            let mut w = walk::walk(op.path, cx);
+            let link = match &w.end {
+                Ok(Node::PidEntry(_, entry)) if entry.kind == pid_table::EntryKind::Lnk => {
+                    Some((Func::named(entry.handler), entry.name))
+                }
+                Ok(Node::FdLink) => Some((Func::from(ProbeId::ProcFdLink), "")),
+                _ => None,
+            };
+            if let Some((handler, name)) = link {
+                walk::link_failure(
+                    &mut w.prediction,
+                    e,
+                    |ret, children| readlink_step(name).ret(ret).calls(children),
+                    |ret| {
+                        let own = Step::new(handler, "the link's own function").ret(ret);
+                        if name.is_empty() {
+                            own
+                        } else {
+                            own.name(name.to_owned())
+                        }
+                    },
+                );
+                add("the link cannot be read", w, &mut options);
+            }
+        }
+        _ => {
+            let w = walk::walk(
+                op.path,
+                &WalkContext {
+                    link_error: Some(e),
+                    ..*cx
+                },
+            );
+            if let (Ok(Node::Absent), Some(at)) = (&w.end, w.absent.clone()) {
+                add(&format!("{at} cannot be followed"), w, &mut options);
+            }
+            let w = walk::walk(op.path, cx);
+            let refused = e == Errno::EACCES || e == Errno::EPERM;
+            if refused && matches!(w.end, Ok(Node::PidEntry(..))) {
+                add(
+                    &format!("the walk reached the file; its open returned {e}"),
+                    w,
+                    &mut options,
+                );
+            }
         }
     }
     if options.is_empty() {
         return Err(Unmodelled::FailedWalk { ret });
     }
     let mut p = Prediction::new();
-    p.choice("which name of the path is missing", options);
+    p.choice("how the walk failed", options);
     Ok((p, dentries))
 }
 
-/// Alternatives kept per failing component.
-const MAX_OPTIONS: usize = 16;
+/// proc_pid_readlink on the link `name` (an fd link's name is its number,
+/// which the model does not keep).
+fn readlink_step(name: &str) -> Step {
+    let s = Step::new(
+        ProbeId::ProcPidReadlink,
+        "pid and fd symlinks implement readlink with proc_pid_readlink",
+    );
+    if name.is_empty() {
+        s
+    } else {
+        s.name(name.to_owned())
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -228,7 +307,7 @@ mod tests {
     fn other_failures_and_unknown_follow_are_outside() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/42/limits");
-        f.ret = Some(-13);
+        f.ret = Some(-12);
         assert!(predict(&f, &k, &|_| Cached::No).is_err());
         let mut f = facts(OpKind::Lookup, Syscall::Newfstatat, "/proc/42/cwd");
         f.syscall = None;
@@ -315,13 +394,23 @@ mod tests {
     }
 
     #[test]
-    fn failures_other_than_a_missing_name_stay_outside() {
+    fn a_refused_open_walks_the_whole_path_and_other_failures_stay_outside() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/42/environ");
-        f.ret = Some(-13);
+        f.ret = Some(Errno::EACCES.ret());
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
+        let calls = failing_calls(&p);
+        assert!(
+            calls
+                .iter()
+                .any(|(l, c)| l.starts_with("the walk reached the file")
+                    && c == "proc_tgid_base_lookup(Some(\"environ\")) = 0"),
+            "{calls:?}"
+        );
+        f.ret = Some(-5);
         assert_eq!(
             predict(&f, &k, &|_| Cached::No).unwrap_err(),
-            Unmodelled::FailedWalk { ret: -13 }
+            Unmodelled::FailedWalk { ret: -5 }
         );
     }
 

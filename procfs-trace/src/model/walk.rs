@@ -73,6 +73,10 @@ pub struct WalkContext<'a> {
     /// For a walk that failed with -ENOENT: the index of the component taken
     /// to be missing (components a symlink added count too).
     pub absent_at: Option<usize>,
+    /// For a walk that failed: the error its final symlink's get_link is
+    /// taken to have returned (a kernel thread has no exe; ptrace access
+    /// refused).
+    pub link_error: Option<Errno>,
 }
 
 /// A walk the model can predict, and where it ends.
@@ -187,19 +191,14 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     .ret(Ret::Zero),
                 );
                 if follow {
-                    w.prediction.fixed(vec![Step::new(
-                        ProbeId::ProcPidGetLink,
-                        "fd entries are symlinks to the open file; nd_jump_link, then NULL",
-                    )
-                    .name(&comp)
-                    .ret(Ret::Zero)
-                    .calls(vec![Step::new(
-                        ProbeId::ProcFdLink,
-                        "the fd entry's get_link finds the file's path",
-                    )
-                    .name(&comp)
-                    .ret(Ret::Zero)])]);
-                    Ok(Node::LeftProc)
+                    Ok(follow_pid_link(
+                        &mut w,
+                        cx,
+                        &comp,
+                        &here,
+                        last,
+                        Func::from(ProbeId::ProcFdLink),
+                    ))
                 } else {
                     Ok(Node::FdLink)
                 }
@@ -305,6 +304,71 @@ fn cache_choice(
             .prediction
             .choice(format!("{here} may already be in the dcache"), options),
     }
+}
+
+/// Follows a pid or fd symlink through proc_pid_get_link and its own
+/// function (`proc_cwd_link`, `proc_fd_link`, ...). When the walk failed
+/// there (`link_error` on the last component), either the ptrace access
+/// check refused (-EACCES, before the function runs) or the function found
+/// nothing to link to.
+fn follow_pid_link(
+    w: &mut Walk,
+    cx: &WalkContext,
+    comp: &str,
+    here: &str,
+    last: bool,
+    handler: Func,
+) -> Node {
+    let get_link = |ret: Ret, children: Vec<Step>| {
+        Step::new(
+            ProbeId::ProcPidGetLink,
+            "pid and fd symlinks resolve through proc_pid_get_link: nd_jump_link, then NULL",
+        )
+        .name(comp)
+        .ret(ret)
+        .calls(children)
+    };
+    let own = |ret: Ret| {
+        Step::new(handler, format!("{comp}'s get_link function"))
+            .name(comp)
+            .ret(ret)
+    };
+    match cx.link_error.filter(|_| last) {
+        None => {
+            w.prediction
+                .fixed(vec![get_link(Ret::Zero, vec![own(Ret::Zero)])]);
+            Node::LeftProc
+        }
+        Some(e) => {
+            link_failure(&mut w.prediction, e, get_link, own);
+            w.absent = Some(here.to_owned());
+            Node::Absent
+        }
+    }
+}
+
+/// The ways a link's resolution fails with `e`: refused by the ptrace access
+/// check before its own function runs (only -EACCES), or its own function
+/// failing. `outer` builds the step that checks access (proc_pid_get_link or
+/// proc_pid_readlink) around its children, `own` the link's own function.
+pub fn link_failure(
+    p: &mut Prediction,
+    e: Errno,
+    outer: impl Fn(Ret, Vec<Step>) -> Step,
+    own: impl Fn(Ret) -> Step,
+) {
+    let failed = Ret::Errno(e);
+    let mut options = vec![(
+        format!("the link's function returned {e}"),
+        vec![outer(failed, vec![own(failed)])],
+    )];
+    if e == Errno::EACCES {
+        options.push((
+            "ptrace access refused".to_owned(),
+            vec![outer(failed, Vec::new())],
+        ));
+    }
+    p.choice("why the link could not be resolved", options);
 }
 
 /// The lookup that fails with -ENOENT for `name` missing from the directory
@@ -550,21 +614,14 @@ fn pid_component(
                 })
             }
         }),
-        EntryKind::Lnk if follow => {
-            w.prediction.fixed(vec![Step::new(
-                ProbeId::ProcPidGetLink,
-                "pid symlinks resolve through proc_pid_get_link: nd_jump_link, then NULL",
-            )
-            .name(comp)
-            .ret(Ret::Zero)
-            .calls(vec![Step::new(
-                entry.handler,
-                format!("{comp}'s get_link function"),
-            )
-            .name(comp)
-            .ret(Ret::Zero)])]);
-            Ok(Node::LeftProc)
-        }
+        EntryKind::Lnk if follow => Ok(follow_pid_link(
+            w,
+            cx,
+            comp,
+            here,
+            last,
+            Func::named(entry.handler),
+        )),
         _ if !last => Err(Unmodelled::NotADirectory {
             at: here.to_owned(),
         }),
@@ -587,6 +644,7 @@ mod tests {
             path,
             &WalkContext {
                 absent_at: None,
+                link_error: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: follow,
@@ -783,6 +841,7 @@ mod tests {
             "/proc/42",
             &WalkContext {
                 absent_at: None,
+                link_error: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: true,
