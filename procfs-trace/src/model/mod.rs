@@ -357,7 +357,12 @@ mod tests {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/99999/stat");
         f.ret = Some(Errno::ENOENT.ret());
-        let (p, _) = predict(&f, &k, &|_| Cached::Unknown).unwrap();
+        let (stale, _) = predict(&f, &k, &|_| Cached::Unknown).unwrap();
+        let alts = stale.alternatives(8);
+        assert_eq!(alts.len(), 2, "cached while the pid lived, or never");
+        assert_eq!(alts[0].1[0].func, ProbeId::PidRevalidate);
+        assert_eq!(alts[0].1[0].ret, Ret::Zero, "found stale");
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
         assert_eq!(
             failing_calls(&p),
             [(

@@ -137,7 +137,25 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
             // The kernel stops at the missing name; nothing after it is walked.
             w.end = match absent_lookup(&node, &comp, cx) {
                 Some(step) => {
-                    w.prediction.fixed(vec![step]);
+                    // A dentry cached while the pid, tid or fd lived is
+                    // revalidated first, found stale (0), dropped, and looked
+                    // up again.
+                    let stale = stale_revalidation(&node, &comp);
+                    match stale.filter(|_| (cx.cached)(&here) != Cached::No) {
+                        Some(stale) => {
+                            let mut options: Vec<_> = revalidations(stale, cx.kernel)
+                                .into_iter()
+                                .map(|(label, mut steps)| {
+                                    steps.push(step.clone());
+                                    (format!("{label}, then gone"), steps)
+                                })
+                                .collect();
+                            options.push(("never cached".to_owned(), vec![step]));
+                            w.prediction
+                                .choice(format!("{here} may have been cached"), options);
+                        }
+                        None => w.prediction.fixed(vec![step]),
+                    }
                     w.absent = Some(here);
                     Ok(Node::Absent)
                 }
@@ -419,6 +437,25 @@ fn absent_lookup(node: &Node, name: &str, cx: &WalkContext) -> Option<Step> {
             .ret(enoent),
         _ => return None,
     })
+}
+
+/// The revalidation that finds a cached dentry of `name` in `node` stale,
+/// where such a dentry can exist (a pid, a tid or an fd that went away).
+fn stale_revalidation(node: &Node, name: &str) -> Option<Step> {
+    let (func, what) = match node {
+        Node::Root if name_to_int(name).is_some() => (ProbeId::PidRevalidate, "the pid"),
+        Node::TaskDir => (ProbeId::PidRevalidate, "the thread"),
+        Node::FdDir => (ProbeId::TidFdRevalidate, "the fd"),
+        _ => return None,
+    };
+    Some(
+        Step::new(
+            func,
+            format!("{what} is gone, so the cached dentry is stale"),
+        )
+        .name(name)
+        .ret(Ret::Zero),
+    )
 }
 
 /// The lookup of a name a pid table does not have (on this kernel).
