@@ -11,6 +11,7 @@ mod support;
 mod attach;
 mod check;
 mod doctor;
+mod everyday;
 mod live;
 mod record;
 mod tour;

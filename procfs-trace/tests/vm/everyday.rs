@@ -1,0 +1,40 @@
+//! Everyday procfs clients under `check`: busybox ps, top, free, uptime,
+//! mount, pidof, cat of common files, ls -l of a pid's ns and fd
+//! directories, and walks that fail. Nothing may diverge; the share of
+//! operations outside the model is printed for the matrix report.
+
+use crate::support;
+
+/// The workload: what a user's shell does to /proc every day.
+const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
+    uptime >/dev/null; mount >/dev/null; pidof sh >/dev/null; \
+    cat /proc/self/cgroup /proc/self/status /proc/meminfo /proc/stat /proc/loadavg \
+        /proc/uptime /proc/version /proc/vmstat /proc/filesystems /proc/mounts >/dev/null; \
+    ls -l /proc/self/ns /proc/self/fd >/dev/null 2>&1; \
+    cat /proc/999999/stat /proc/nonexistent /proc/self/nonexist 2>/dev/null; \
+    cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; exit 0";
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn everyday_clients_never_diverge() {
+    let out = support::run(&["check", "--format", "jsonl", "--", "sh", "-c", CLIENTS]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let flows = support::flows(&String::from_utf8_lossy(&out.stdout));
+    let count = |v: &str| flows.iter().filter(|f| f["verdict"] == v).count();
+    let diverged: Vec<_> = flows
+        .iter()
+        .filter(|f| f["verdict"] == "divergence")
+        .collect();
+    let unknown = count("unknown");
+    println!(
+        "EVERYDAY: {} operations: {} match, {unknown} unknown ({:.1} %), {} divergence, {} inconclusive",
+        flows.len(),
+        count("match"),
+        100.0 * unknown as f64 / flows.len().max(1) as f64,
+        diverged.len(),
+        count("inconclusive"),
+    );
+    assert!(diverged.is_empty(), "false divergences: {diverged:#?}");
+    assert!(flows.len() > 500, "{} operations: {stderr}", flows.len());
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+}
