@@ -63,6 +63,46 @@ pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
         RootFile::Seq("show_cpuinfo"),
         "arch/x86/kernel/cpu/proc.c: cpuinfo_op",
     ),
+    (
+        "stat",
+        RootFile::Single("show_stat"),
+        "fs/proc/stat.c: stat_open -> single_open_size(show_stat)",
+    ),
+    (
+        "loadavg",
+        RootFile::Single("loadavg_proc_show"),
+        "fs/proc/loadavg.c",
+    ),
+    (
+        "uptime",
+        RootFile::Single("uptime_proc_show"),
+        "fs/proc/uptime.c",
+    ),
+    (
+        "version",
+        RootFile::Single("version_proc_show"),
+        "fs/proc/version.c",
+    ),
+    (
+        "softirqs",
+        RootFile::Single("show_softirqs"),
+        "fs/proc/softirqs.c",
+    ),
+    (
+        "vmstat",
+        RootFile::Seq("vmstat_show"),
+        "mm/vmstat.c: vmstat_op",
+    ),
+    (
+        "zoneinfo",
+        RootFile::Seq("zoneinfo_show"),
+        "mm/vmstat.c: zoneinfo_op",
+    ),
+    (
+        "buddyinfo",
+        RootFile::Seq("frag_show"),
+        "mm/vmstat.c: fragmentation_op",
+    ),
 ];
 
 /// Predicts a read of the file at `node`; `produced` says whether the read
@@ -381,6 +421,6 @@ mod tests {
         assert!(!s.children[0].children[0].repeat);
         let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false, None).unwrap();
         assert!(p.alternatives(1)[0].1[0].children[0].children[0].repeat);
-        assert!(read(&Node::RootEntry("zoneinfo".into()), None, false, None).is_err());
+        assert!(read(&Node::RootEntry("swaps".into()), None, false, None).is_err());
     }
 }
