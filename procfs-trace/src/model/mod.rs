@@ -100,37 +100,19 @@ pub fn predict(
         OpKind::Readlink => {
             let w = walk::walk(op.path, &cx(false));
             let mut p = w.prediction;
-            let tail = match w.end? {
-                Node::PidEntry(_, e) if e.kind == pid_table::EntryKind::Lnk => vec![Step::new(
-                    ProbeId::ProcPidReadlink,
-                    "pid symlinks implement readlink with proc_pid_readlink",
-                )
-                .name(e.name)
-                .ret(Ret::Positive)
-                .calls(vec![Step::new(
-                    e.handler,
-                    format!("{}'s get_link function finds the target", e.name),
-                )
-                .name(e.name)
-                .ret(Ret::Zero)])],
-                Node::FdLink => vec![Step::new(
-                    ProbeId::ProcPidReadlink,
-                    "fd links implement readlink with proc_pid_readlink",
-                )
-                .ret(Ret::Positive)
-                .calls(vec![Step::new(
-                    ProbeId::ProcFdLink,
-                    "finds the open file's path",
-                )
-                .ret(Ret::Zero)])],
-                Node::RootEntry(name) if name == "self" => {
+            let end = w.end?;
+            let tail = match (readlink_target(&end), end) {
+                (Some((handler, name)), _) => vec![readlink_step(name)
+                    .ret(Ret::Positive)
+                    .calls(vec![own_link_step(handler, name).ret(Ret::Zero)])],
+                (None, Node::RootEntry(name)) if name == "self" => {
                     vec![Step::new(
                         ProbeId::ProcSelfGetLink,
                         "/proc/self has no readlink: its get_link gives the tgid",
                     )
                     .ret(Ret::Pointer)]
                 }
-                other => {
+                (None, other) => {
                     return Err(Unmodelled::Readlink {
                         what: format!("{other:?}"),
                     })
@@ -200,26 +182,13 @@ fn failing_walk(
     match op.kind {
         OpKind::Readlink => {
             let mut w = walk::walk(op.path, cx);
-            let link = match &w.end {
-                Ok(Node::PidEntry(_, entry)) if entry.kind == pid_table::EntryKind::Lnk => {
-                    Some((Func::named(entry.handler), entry.name))
-                }
-                Ok(Node::FdLink) => Some((Func::from(ProbeId::ProcFdLink), "")),
-                _ => None,
-            };
+            let link = w.end.as_ref().ok().and_then(readlink_target);
             if let Some((handler, name)) = link {
                 walk::link_failure(
                     &mut w.prediction,
                     e,
                     |ret, children| readlink_step(name).ret(ret).calls(children),
-                    |ret| {
-                        let own = Step::new(handler, "the link's own function").ret(ret);
-                        if name.is_empty() {
-                            own
-                        } else {
-                            own.name(name.to_owned())
-                        }
-                    },
+                    |ret| own_link_step(handler, name).ret(ret),
                 );
                 add("the link cannot be read", w, &mut options);
             }
@@ -254,18 +223,45 @@ fn failing_walk(
     Ok((p, dentries))
 }
 
-/// proc_pid_readlink on the link `name` (an fd link's name is its number,
-/// which the model does not keep).
-fn readlink_step(name: &str) -> Step {
-    let s = Step::new(
-        ProbeId::ProcPidReadlink,
-        "pid and fd symlinks implement readlink with proc_pid_readlink",
-    );
-    if name.is_empty() {
-        s
-    } else {
-        s.name(name.to_owned())
+/// The symlink a readlink of `node` reads through proc_pid_readlink: its own
+/// function, and its name ("" for an fd link, whose number the model does
+/// not keep).
+fn readlink_target(node: &Node) -> Option<(Func, &'static str)> {
+    match node {
+        Node::PidEntry(_, e) if e.kind == pid_table::EntryKind::Lnk => {
+            Some((Func::named(e.handler), e.name))
+        }
+        Node::FdLink => Some((Func::from(ProbeId::ProcFdLink), "")),
+        _ => None,
     }
+}
+
+/// A step on the link `name`, named when the model knows the name.
+fn on_link(step: Step, name: &str) -> Step {
+    if name.is_empty() {
+        step
+    } else {
+        step.name(name.to_owned())
+    }
+}
+
+/// proc_pid_readlink on the link `name`.
+fn readlink_step(name: &str) -> Step {
+    on_link(
+        Step::new(
+            ProbeId::ProcPidReadlink,
+            "pid and fd symlinks implement readlink with proc_pid_readlink",
+        ),
+        name,
+    )
+}
+
+/// The link's own function (`proc_cwd_link`, `proc_fd_link`, ...).
+fn own_link_step(handler: Func, name: &str) -> Step {
+    on_link(
+        Step::new(handler, "the link's own function finds its target"),
+        name,
+    )
 }
 
 #[cfg(test)]

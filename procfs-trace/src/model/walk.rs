@@ -396,29 +396,7 @@ fn absent_lookup(node: &Node, name: &str, cx: &WalkContext) -> Option<Step> {
     let enoent = Ret::Errno(Errno::ENOENT);
     Some(match node {
         Node::Root if name == "self" || name == "thread-self" => return None,
-        Node::Root => Step::new(
-            ProbeId::ProcRootLookup,
-            "a dcache miss in /proc (a failed lookup leaves no dentry): try the name as a pid first",
-        )
-        .name(name)
-        .ret(enoent)
-        .calls(vec![
-            Step::new(
-                ProbeId::ProcPidLookup,
-                "no task has this pid in the mount's namespace, or name_to_int rejects the name",
-            )
-            .name(name)
-            .ret(enoent),
-            Step::new(ProbeId::ProcLookup, "then the PDE tree of /proc")
-                .name(name)
-                .ret(enoent)
-                .calls(vec![Step::new(
-                    ProbeId::ProcLookupDe,
-                    "pde_subdir_find finds no such entry among the root's children",
-                )
-                .name(name)
-                .ret(enoent)]),
-        ]),
+        Node::Root => root_pde_lookup(name, false),
         Node::PidDir(table) => {
             let entries = pid_table::entries(*table, cx.kernel.version, &|c| cx.kernel.has(c));
             if entries.iter().any(|e| e.name == name) {
@@ -481,29 +459,38 @@ fn table_lookup(table: Table) -> (ProbeId, &'static str) {
 }
 
 /// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
-fn root_pde_lookup(name: &str) -> Step {
+/// When `found` is false, the same walk through both for a name the root
+/// does not have: every call fails with -ENOENT, and no dentry is left.
+fn root_pde_lookup(name: &str, found: bool) -> Step {
+    let enoent = Ret::Errno(Errno::ENOENT);
+    let (ret, why_pid, why_de) = match found {
+        true => (
+            Ret::Zero,
+            "name_to_int rejects a non-numeric name, so the pid lookup fails fast",
+            "pde_subdir_find finds the entry among the root's children",
+        ),
+        false => (
+            enoent,
+            "no task has this pid in the mount's namespace, or name_to_int rejects the name",
+            "pde_subdir_find finds no such entry among the root's children",
+        ),
+    };
     Step::new(
         ProbeId::ProcRootLookup,
         "a dcache miss in /proc: try the name as a pid first",
     )
     .name(name)
-    .ret(Ret::Zero)
+    .ret(ret)
     .calls(vec![
-        Step::new(
-            ProbeId::ProcPidLookup,
-            "name_to_int rejects a non-numeric name, so the pid lookup fails fast",
-        )
-        .name(name)
-        .ret(Ret::Errno(Errno::ENOENT)),
+        Step::new(ProbeId::ProcPidLookup, why_pid)
+            .name(name)
+            .ret(enoent),
         Step::new(ProbeId::ProcLookup, "then the PDE tree of /proc")
             .name(name)
-            .ret(Ret::Zero)
-            .calls(vec![Step::new(
-                ProbeId::ProcLookupDe,
-                "pde_subdir_find finds the entry among the root's children",
-            )
-            .name(name)
-            .ret(Ret::Zero)]),
+            .ret(ret)
+            .calls(vec![Step::new(ProbeId::ProcLookupDe, why_de)
+                .name(name)
+                .ret(ret)]),
     ])
 }
 
@@ -522,7 +509,7 @@ fn root_component(
             cx,
             here,
             vec![("cached".to_owned(), vec![])],
-            vec![root_pde_lookup(comp)],
+            vec![root_pde_lookup(comp, true)],
         );
         if !follow {
             return Ok(Node::RootEntry(comp.to_owned()));
@@ -574,7 +561,7 @@ fn root_component(
         cx,
         here,
         vec![("cached".to_owned(), vec![])],
-        vec![root_pde_lookup(comp)],
+        vec![root_pde_lookup(comp, true)],
     );
     match ROOT_LINKS.iter().find(|(name, _)| *name == comp) {
         Some((_, target)) if follow => {
