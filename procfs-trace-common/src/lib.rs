@@ -389,6 +389,17 @@ impl Syscall {
     }
 }
 
+/// Slots of the kernel side's per-CPU loss counters (the `LOST` map).
+pub mod loss {
+    /// Events not written because the ring buffer was full.
+    pub const RING: u32 = 0;
+    /// Map inserts that failed (a full table): a syscall not framed, a
+    /// readdir position or a descendant not remembered.
+    pub const MAP_INSERT: u32 = 1;
+    /// Number of slots.
+    pub const SLOTS: u32 = 2;
+}
+
 /// Bits of [`SyscallEvent::flags`].
 pub mod syscall_flags {
     /// `path` holds the path argument.

@@ -6,14 +6,14 @@ use aya_ebpf::helpers::{
     bpf_probe_read_user_str_bytes,
 };
 use procfs_trace_common::{
-    entry_key, flags, kind, phase, shape, syscall_flags, syscall_shape, Chain, Config, EventHeader,
-    Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
+    entry_key, flags, kind, loss, phase, shape, syscall_flags, syscall_shape, Chain, Config,
+    EventHeader, Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
 };
 
 use crate::{
     extract::{base, read_name, walk, Args, Read, OK},
     filter::wanted,
-    maps::{config, ARMED, ENTRY_ARGS, EVENTS, LOST, PENDING},
+    maps::{config, count_loss, inserted, ARMED, ENTRY_ARGS, EVENTS, PENDING},
 };
 
 /// The current task, if the filters want it reported.
@@ -53,10 +53,7 @@ pub fn current(cfg: &Config) -> Option<Task> {
 /// syscall in progress, whose operation is now incomplete.
 #[inline(always)]
 fn count_lost(tid: u32) {
-    if let Some(n) = LOST.get_ptr_mut(0) {
-        // SAFETY: per-CPU slot, so no other writer races this increment.
-        unsafe { *n += 1 };
-    }
+    count_loss(loss::RING);
     if let Some(p) = PENDING.get_ptr_mut(&tid) {
         // SAFETY: a per-thread slot only this thread writes.
         unsafe { (*p).lost = 1 };
@@ -210,7 +207,7 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
 
     let pos_base = base(ctx, &spec.pos);
     if pos_base.state == OK {
-        let _ = ENTRY_ARGS.insert(&entry_key(task.tid, probe as u16), &pos_base.value, 0);
+        inserted(ENTRY_ARGS.insert(&entry_key(task.tid, probe as u16), &pos_base.value, 0));
     }
 
     let Some(mut entry) = start(&task, probe, phase::ENTRY) else {

@@ -3,7 +3,7 @@
 use aya_ebpf::helpers::{bpf_get_current_task, bpf_probe_read_kernel};
 use procfs_trace_common::{filter, Config, COMM_LEN, MAX_ANCESTORS};
 
-use crate::maps::TRACED;
+use crate::maps::{inserted, TRACED};
 
 /// True when the current task passes the configured pid/descendant and comm filters.
 #[inline(always)]
@@ -65,7 +65,7 @@ fn adopt_descendant(cfg: &Config, tgid: u32) -> bool {
             Err(_) => return false,
         };
         if ancestor == cfg.self_tgid || is_traced(ancestor) {
-            let _ = TRACED.insert(&tgid, &1, 0);
+            inserted(TRACED.insert(&tgid, &1, 0));
             return true;
         }
         if ancestor <= 1 {

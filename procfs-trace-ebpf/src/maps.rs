@@ -4,7 +4,7 @@ use aya_ebpf::{
     macros::map,
     maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
 };
-use procfs_trace_common::{Config, Pending};
+use procfs_trace_common::{loss, Config, Pending};
 
 /// Set by user space at load time (`EbpfLoader::set_global`); read with `read_volatile`
 /// so the compiler does not fold the all-zero initial value.
@@ -22,9 +22,26 @@ pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 #[map]
 pub static ARMED: Array<u32> = Array::with_max_entries(1, 0);
 
-/// Reservations that failed because `EVENTS` was full, per CPU (index 0).
+/// Losses per CPU, by kind: slots of `procfs_trace_common::loss`.
 #[map]
-pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(1, 0);
+pub static LOST: PerCpuArray<u64> = PerCpuArray::with_max_entries(loss::SLOTS, 0);
+
+/// Counts one loss of `kind` (a slot of `procfs_trace_common::loss`).
+#[inline(always)]
+pub fn count_loss(kind: u32) {
+    if let Some(n) = LOST.get_ptr_mut(kind) {
+        // SAFETY: per-CPU slot, so no other writer races this increment.
+        unsafe { *n += 1 };
+    }
+}
+
+/// Counts a failed map insert; the caller carries on without the entry.
+#[inline(always)]
+pub fn inserted<E>(r: Result<(), E>) {
+    if r.is_err() {
+        count_loss(loss::MAP_INSERT);
+    }
+}
 
 /// Traced tgids: set by user space for `--pid`, and extended with descendants
 /// of the agent once they are seen (so a reparented task stays traced).

@@ -19,7 +19,7 @@ use procfs_trace_common::{
 
 use crate::{
     emit::{current, emit_syscall_exit, flush_syscall, Task},
-    maps::{config, PENDING},
+    maps::{config, inserted, PENDING},
 };
 
 /// Whether the user path at `ptr` is `/proc` or starts with `/proc/`.
@@ -73,7 +73,7 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         lost: 0,
         reserved: 0,
     };
-    let _ = PENDING.insert(&task.tid, &pending, 0);
+    inserted(PENDING.insert(&task.tid, &pending, 0));
     0
 }
 

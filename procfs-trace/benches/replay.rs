@@ -12,8 +12,8 @@ use procfs_trace::{
     events::decode::decode,
     live::{collector::Collector, store::Store},
     recording::{
-        format::Header,
-        reader::{Record, Recording},
+        format::{self, Header},
+        reader::{Item, Reader, Record},
         writer::Writer,
     },
     render::events::Format,
@@ -132,8 +132,9 @@ impl Gen {
     }
 }
 
-/// A recording of `n` cat runs by fresh processes, as the recorder chunks it.
-fn recording(n: u32) -> Vec<u8> {
+/// A recording of `n` cat runs by fresh processes, as the recorder chunks
+/// it, and its number of events.
+fn recording(n: u32) -> (Vec<u8>, u64) {
     let mut g = Gen {
         ts: 1,
         out: Vec::new(),
@@ -148,7 +149,7 @@ fn recording(n: u32) -> Vec<u8> {
         kernel_config_source: "debian 6.1".into(),
         probes: procfs_trace_common::PROBES
             .iter()
-            .map(|p| procfs_trace::recording::format::ProbeRecord {
+            .map(|p| format::ProbeRecord {
                 func: p.func.into(),
                 symbol: p.func.into(),
                 method: "kprobe".into(),
@@ -161,25 +162,26 @@ fn recording(n: u32) -> Vec<u8> {
         clock_realtime_ns: 0,
         syscalls: true,
         command: vec![],
+        layout: format::layout_fingerprint(),
+        event_layout: format::event_fingerprint(),
+        probe_table: format::probe_table(),
     };
     let mut w = Writer::new(Vec::new(), &h).unwrap();
     w.symbol(0x1000, "proc_single_show");
     w.symbol(0x2000, "proc_pid_limits");
     for (i, (raw, ts)) in g.out.iter().enumerate() {
-        w.event(raw, *ts);
+        w.event(raw, *ts).unwrap();
         // About what a recorder at full speed gathers in one 250 ms tick.
         if i % 20_000 == 19_999 {
             w.flush_chunk(0).unwrap();
         }
     }
     w.flush_chunk(0).unwrap();
-    w.into_inner()
+    (w.into_inner(), g.out.len() as u64)
 }
 
 fn bench(c: &mut Criterion) {
-    let file = recording(20_000);
-    let rec = Recording::parse(&file, "bench").unwrap();
-    let events = rec.events() as u64;
+    let (file, events) = recording(20_000);
     println!(
         "recording: {events} events, {} bytes on disk, {:.2} bytes per event (raw records are 136 and 200 bytes)",
         file.len(),
@@ -190,15 +192,17 @@ fn bench(c: &mut Criterion) {
     g.sample_size(10);
     g.bench_with_input(BenchmarkId::new("decode only", events), &file, |b, file| {
         b.iter(|| {
-            let rec = Recording::parse(file, "bench").unwrap();
+            let mut rec = Reader::new(file.as_slice(), "bench").unwrap();
             let mut n = 0u64;
-            for chunk in &rec.chunks {
-                for r in &chunk.records {
+            while let Some(item) = rec.next_item().unwrap() {
+                let Item::Chunk(chunk) = item else { continue };
+                for r in chunk.records() {
                     if let Record::Event(raw) = r {
                         n += decode(raw).is_ok() as u64;
                     }
                 }
             }
+            assert_eq!(n, events);
             n
         })
     });
@@ -207,14 +211,14 @@ fn bench(c: &mut Criterion) {
         &file,
         |b, file| {
             b.iter(|| {
-                let rec = Recording::parse(file, "bench").unwrap();
+                let mut rec = Reader::new(file.as_slice(), "bench").unwrap();
                 let mut sink = FlowSink::new(
-                    replay::checker(&rec).unwrap(),
+                    replay::checker(rec.header()).unwrap(),
                     Format::Jsonl,
                     Output::new(Box::new(io::sink())),
                 );
                 sink.print = false;
-                replay::feed(&rec, &ReplayOptions::default(), &mut sink).unwrap();
+                replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
                 sink.finish(false).unwrap();
                 assert_eq!(sink.tally.count("divergence"), 0);
                 sink.tally.count("match")
@@ -226,10 +230,11 @@ fn bench(c: &mut Criterion) {
         &file,
         |b, file| {
             b.iter(|| {
-                let rec = Recording::parse(file, "bench").unwrap();
+                let mut rec = Reader::new(file.as_slice(), "bench").unwrap();
                 let store = Rc::new(RefCell::new(Store::default()));
-                let mut collector = Collector::new(replay::checker(&rec).unwrap(), store.clone());
-                replay::feed(&rec, &ReplayOptions::default(), &mut collector).unwrap();
+                let mut collector =
+                    Collector::new(replay::checker(rec.header()).unwrap(), store.clone());
+                replay::feed(&mut rec, &ReplayOptions::default(), &mut collector).unwrap();
                 collector.finish();
                 let ops = store.borrow().all.ops;
                 assert_eq!(ops, 60_000);

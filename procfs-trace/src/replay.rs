@@ -1,6 +1,11 @@
 //! `replay` and `info`: recordings read back offline, without root or BPF.
 
-use std::{collections::HashMap, io, path::Path};
+use std::{
+    collections::HashMap,
+    fs::File,
+    io::{self, BufReader, Read},
+    path::Path,
+};
 
 use anyhow::Context as _;
 use procfs_trace_common::ProbeId;
@@ -8,11 +13,14 @@ use procfs_trace_common::ProbeId;
 use crate::{
     agent::sink::{FlowSink, Output, Sink},
     check::{tally::Gaps, Checker},
-    events::decode::{decode, Event},
+    events::decode::{decode_as, Event},
     flows::builder::FlowBuilder,
     model::kernel::KernelFacts,
     paths::glob_match,
-    recording::reader::{Chunk, Record, Recording},
+    recording::{
+        format::{Header, VERSION},
+        reader::{Chunk, Damage, Item, ProbeTable, Reader, Record},
+    },
     render::{
         events::{format_duration, Format, Symbolize},
         perfetto,
@@ -43,54 +51,64 @@ pub struct ReplayOptions {
     pub path: Option<String>,
 }
 
-/// Reads `file`, warning about damage on standard error.
-pub fn open(file: &Path) -> anyhow::Result<Recording> {
-    let rec = Recording::open(file)?;
-    for d in &rec.damage {
-        eprintln!(
-            "procfs-trace: warning: {}: at byte {} ({} bytes skipped): {}",
-            file.display(),
-            d.offset,
-            d.skipped,
-            d.what
-        );
-    }
-    Ok(rec)
+/// Opens a recording and reads its header; chunks are read as they are fed.
+pub fn open(file: &Path) -> anyhow::Result<Reader<BufReader<File>>> {
+    Ok(Reader::open(file)?)
 }
 
-/// Feeds a recording into `sink`, chunk by chunk, with each chunk's losses;
-/// returns (events, undecodable).
-pub fn feed(rec: &Recording, opts: &ReplayOptions, sink: &mut dyn Sink) -> io::Result<(u64, u64)> {
+/// Warns about a damaged region on standard error.
+pub fn warn(name: &str, d: &Damage) {
+    eprintln!(
+        "procfs-trace: warning: {name}: at byte {} ({} bytes skipped): {}",
+        d.offset, d.skipped, d.what
+    );
+}
+
+/// Feeds a recording into `sink`, chunk by chunk, with each chunk's losses,
+/// warning about damage as it is found; returns (events, undecodable).
+pub fn feed<R: Read>(
+    rec: &mut Reader<R>,
+    opts: &ReplayOptions,
+    sink: &mut dyn Sink,
+) -> anyhow::Result<(u64, u64)> {
     let mut symbols = HashMap::new();
-    let (mut events, mut bad, mut total_lost) = (0, 0, 0);
-    for chunk in &rec.chunks {
-        for (raw, ev) in decode_chunk(chunk, opts, &mut symbols, &mut bad) {
+    let (mut events, mut bad) = (0, 0);
+    while let Some(item) = rec.next_item()? {
+        let chunk = match item {
+            Item::Chunk(c) => c,
+            Item::Damage(d) => {
+                warn(rec.name(), &d);
+                continue;
+            }
+        };
+        for (raw, ev) in decode_chunk(&chunk, rec.probes(), opts, &mut symbols, &mut bad) {
             events += 1;
             sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
-        total_lost += chunk.lost;
-        sink.tick(chunk.lost, total_lost)?;
+        sink.tick(chunk.lost, rec.totals().lost)?;
     }
     Ok((events, bad))
 }
 
-/// A chunk's events that pass `opts`, in order, with their raw bytes; its
-/// function names go into `symbols` and undecodable records are counted in
-/// `bad`. (The writer puts a name before the first event that needs it.)
+/// A chunk's events that pass `opts`, in order, with their raw bytes, probe
+/// ids read through the file's `probes`; its function names go into
+/// `symbols` and undecodable records are counted in `bad`. (The writer puts a
+/// name before the first event that needs it.)
 pub fn decode_chunk<'a>(
     chunk: &'a Chunk,
+    probes: &ProbeTable,
     opts: &ReplayOptions,
     symbols: &mut HashMap<u64, String>,
     bad: &mut u64,
 ) -> Vec<(&'a [u8], Event)> {
     let mut out = Vec::new();
-    for r in &chunk.records {
+    for r in chunk.records() {
         match r {
             Record::Symbol(addr, name) => {
-                symbols.insert(*addr, name.clone());
+                symbols.insert(addr, name.into_owned());
             }
-            Record::Event(raw) => match decode(raw) {
-                Ok(ev) if wanted(&ev, opts) => out.push((raw.as_slice(), ev)),
+            Record::Event(raw) => match decode_as(raw, |id| probes.get(id)) {
+                Ok(ev) if wanted(&ev, opts) => out.push((raw, ev)),
                 Ok(_) => {}
                 Err(_) => *bad += 1,
             },
@@ -105,37 +123,34 @@ fn wanted(ev: &Event, opts: &ReplayOptions) -> bool {
 }
 
 /// The model's view of the recorded kernel.
-pub fn kernel(rec: &Recording) -> anyhow::Result<KernelFacts> {
-    KernelFacts::recorded(&rec.header.kernel_release, &rec.header.kernel_config).with_context(
-        || {
-            format!(
-                "the recording's kernel release {:?} cannot be parsed",
-                rec.header.kernel_release
-            )
-        },
-    )
+pub fn kernel(header: &Header) -> anyhow::Result<KernelFacts> {
+    KernelFacts::recorded(&header.kernel_release, &header.kernel_config).with_context(|| {
+        format!(
+            "the recording's kernel release {:?} cannot be parsed",
+            header.kernel_release
+        )
+    })
 }
 
 /// A checker set up as the recorder's was.
-pub fn checker(rec: &Recording) -> anyhow::Result<Checker> {
-    let probed = rec
-        .header
+pub fn checker(header: &Header) -> anyhow::Result<Checker> {
+    let probed = header
         .probes
         .iter()
         .filter_map(|r| ProbeId::by_name(&r.func))
         .collect();
-    Ok(Checker::new(kernel(rec)?, probed))
+    Ok(Checker::new(kernel(header)?, probed))
 }
 
 /// `replay`: prints the recording's flows; returns the exit code.
 pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::Result<i32> {
-    let rec = open(file)?;
+    let mut rec = open(file)?;
     let out_format = match format {
         ReplayFormat::Jsonl => Format::Jsonl,
         ReplayFormat::Tree | ReplayFormat::Perfetto => Format::Text,
     };
     let mut sink = FlowSink::new(
-        checker(&rec)?,
+        checker(rec.header())?,
         out_format,
         Output::new(Box::new(io::stdout())),
     );
@@ -148,7 +163,8 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
         sink.print = false;
         sink.kept = Some(Vec::new());
     }
-    let (events, bad) = feed(&rec, opts, &mut sink)?;
+    let (events, bad) = feed(&mut rec, opts, &mut sink)?;
+    let t = rec.totals();
     sink.finish(false)?;
     if let Some(kept) = &sink.kept {
         perfetto::write(kept, &mut io::stdout())?;
@@ -156,16 +172,16 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
     eprintln!(
         "procfs-trace: replayed {events} events from {} ({} lost in the kernel{}{}); {}",
         file.display(),
-        rec.lost(),
+        t.lost,
         if bad > 0 {
             format!(", {bad} undecodable")
         } else {
             String::new()
         },
-        if rec.damage.is_empty() {
+        if t.damaged == 0 {
             String::new()
         } else {
-            format!(", {} damaged regions", rec.damage.len())
+            format!(", {} damaged regions", t.damaged)
         },
         sink.tally.summary()
     );
@@ -174,8 +190,8 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
         return Ok(0);
     }
     let verdict = sink.tally.outcome(Gaps {
-        lost: rec.lost(),
-        damaged: rec.damage.len(),
+        lost: t.lost,
+        damaged: t.damaged as usize,
     });
     eprintln!("procfs-trace: check: {}", verdict.message());
     Ok(verdict.code())
@@ -183,22 +199,15 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
 
 /// `info`: what a recording holds.
 pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
-    let rec = open(file)?;
-    let h = &rec.header;
+    let mut rec = open(file)?;
     let mut counter = OpCounter {
         builder: FlowBuilder::new(),
         ops: 0,
     };
-    feed(&rec, &ReplayOptions::default(), &mut counter)?;
+    feed(&mut rec, &ReplayOptions::default(), &mut counter)?;
     let flows = counter.ops + counter.builder.finish(false).len();
-    let first = rec
-        .chunks
-        .iter()
-        .map(|c| c.first_ts)
-        .filter(|t| *t > 0)
-        .min();
-    let last = rec.chunks.iter().map(|c| c.last_ts).max();
-    writeln!(out, "file:        {} ({} bytes)", file.display(), rec.size)?;
+    let (h, t) = (rec.header(), rec.totals());
+    writeln!(out, "file:        {} ({} bytes)", file.display(), t.bytes)?;
     writeln!(out, "written by:  {}", h.tool)?;
     writeln!(out, "command:     {}", h.command.join(" "))?;
     writeln!(
@@ -219,29 +228,29 @@ pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
             "; syscalls not followed"
         }
     )?;
-    match (first, last) {
-        (Some(f), Some(l)) => writeln!(
+    match (t.first_ts, t.last_ts) {
+        (0, _) => writeln!(out, "time span:   no events")?,
+        (f, l) => writeln!(
             out,
             "time span:   {} (monotonic {f} to {l} ns)",
             format_duration(l.saturating_sub(f))
         )?,
-        _ => writeln!(out, "time span:   no events")?,
     }
+    writeln!(out, "events:      {} in {} chunks", t.events, t.chunks)?;
     writeln!(
         out,
-        "events:      {} in {} chunks",
-        rec.events(),
-        rec.chunks.len()
+        "layout:      {} (format version {})",
+        h.layout, VERSION
     )?;
     writeln!(out, "operations:  {flows}")?;
-    writeln!(out, "lost:        {} events lost in the kernel", rec.lost())?;
+    writeln!(out, "lost:        {} events lost in the kernel", t.lost)?;
     writeln!(
         out,
         "damage:      {}",
-        if rec.damage.is_empty() {
+        if t.damaged == 0 {
             "none".to_owned()
         } else {
-            format!("{} regions, see the warnings above", rec.damage.len())
+            format!("{} regions, see the warnings above", t.damaged)
         }
     )?;
     Ok(())

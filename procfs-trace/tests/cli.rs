@@ -98,3 +98,25 @@ fn doctor_explains_this_host() {
     );
     assert!(text.contains("cargo xtask vm"), "{text}");
 }
+
+#[test]
+fn a_recording_of_the_previous_layout_is_refused_not_misread() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/previous-layout/tour-6.1-v1.pftrace"
+    );
+    for cmd in [&["replay", "--check", file][..], &["info", file]] {
+        let out = run(cmd);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{cmd:?}: {stderr}");
+        assert!(
+            stderr.contains("written by procfs-trace 0.1.0 in recording format version 1"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("record it again"), "{stderr}");
+        assert!(
+            out.stdout.is_empty(),
+            "{cmd:?} printed flows from a misread file"
+        );
+    }
+}

@@ -28,15 +28,15 @@ fn fixtures() -> Vec<PathBuf> {
 
 /// Every operation of a recording, checked, in trace order.
 fn checked(path: &Path) -> Vec<Checked> {
-    let rec = replay::open(path).unwrap();
+    let mut rec = replay::open(path).unwrap();
     let mut sink = FlowSink::new(
-        replay::checker(&rec).unwrap(),
+        replay::checker(rec.header()).unwrap(),
         Format::Jsonl,
         Output::new(Box::new(std::io::sink())),
     );
     sink.print = false;
     sink.kept = Some(Vec::new());
-    replay::feed(&rec, &ReplayOptions::default(), &mut sink).unwrap();
+    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
     sink.finish(false).unwrap();
     sink.kept.unwrap()
 }
@@ -150,7 +150,7 @@ fn mutants_of_matched_operations_are_killed() {
     for path in fixtures() {
         let ops = checked(&path);
         let rec = replay::open(&path).unwrap();
-        let mut checker = replay::checker(&rec).unwrap();
+        let mut checker = replay::checker(rec.header()).unwrap();
         for c in ops {
             if matches!(c.verdict, Verdict::Match { .. }) && c.evidence > 0 {
                 for (what, m) in mutants(&c.op) {

@@ -16,7 +16,7 @@ use crate::{
     events::decode::Event,
     model::kernel::ConfigSource,
     recording::{
-        format::{Header, ProbeRecord},
+        format::{event_fingerprint, layout_fingerprint, probe_table, Header, ProbeRecord},
         writer::Writer,
     },
     render::events::Symbolize,
@@ -120,6 +120,9 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
         // Attaching fails when the syscall tracepoints cannot be attached.
         syscalls: true,
         command,
+        layout: layout_fingerprint(),
+        event_layout: event_fingerprint(),
+        probe_table: probe_table(),
     }
 }
 
@@ -162,8 +165,7 @@ impl<W: io::Write> Sink for RecordSink<W> {
                 }
             }
         }
-        self.writer.event(raw, ev.origin().ts_ns);
-        Ok(())
+        self.writer.event(raw, ev.origin().ts_ns)
     }
     fn tick(&mut self, new: u64, _total: u64) -> io::Result<()> {
         self.writer.flush_chunk(new)

@@ -146,9 +146,10 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     }
     let lost = tracer.lost();
     eprintln!(
-        "procfs-trace: {} events in {:.1} s, {lost} lost (ring buffer full){}{}",
+        "procfs-trace: {} events in {:.1} s, {}{}{}",
         tracer.events,
         started.elapsed().as_secs_f64(),
+        tracer.losses(),
         match tracer.undecodable {
             0 => String::new(),
             n => format!(", {n} undecodable"),

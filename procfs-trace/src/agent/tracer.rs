@@ -4,14 +4,18 @@ use std::{collections::HashSet, io::Read as _, time::Duration};
 
 use anyhow::{bail, Context as _};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
-use procfs_trace_common::{filter, Config, ProbeId, COMM_LEN};
+use procfs_trace_common::{filter, loss, Config, ProbeId, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     process::Child,
     signal::unix::{signal, SignalKind},
 };
 
-use super::{child, sink::Sink};
+use super::{
+    child,
+    losses::{skipped_runs, Losses},
+    sink::Sink,
+};
 use crate::{
     events::decode::decode,
     kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
@@ -25,7 +29,7 @@ use crate::{
 /// Records handled per wake-up before the loop looks at its other inputs.
 const BATCH: usize = 4096;
 
-/// How often the kernel's lost-event counter is read (and flows released).
+/// How often the kernel's loss counters are read (and flows released).
 const TICK: Duration = Duration::from_millis(250);
 
 /// Which tasks to trace.
@@ -76,7 +80,7 @@ pub struct Tracer {
     pub config: Config,
     ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
-    lost_seen: u64,
+    losses: Losses,
     /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
     armed: Array<MapData, u32>,
     kallsyms: Kallsyms,
@@ -183,7 +187,7 @@ impl Tracer {
             config,
             ring,
             lost_map,
-            lost_seen: 0,
+            losses: Losses::default(),
             armed,
             kallsyms,
             kernel,
@@ -217,7 +221,12 @@ impl Tracer {
     /// Events the kernel could not deliver, as of the last tick (the figure
     /// the sink was given, so a summary adds up with the stream).
     pub fn lost(&self) -> u64 {
-        self.lost_seen
+        self.losses.total()
+    }
+
+    /// Losses so far, by cause (as of the last tick).
+    pub fn losses(&self) -> Losses {
+        self.losses
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`
@@ -270,7 +279,7 @@ impl Tracer {
         }
         // The command's last events were submitted before it exited: take them
         // too, but no more than the buffer held, as others may keep writing.
-        drain(
+        let emptied = drain(
             self.ring.get_mut(),
             &self.kallsyms,
             &mut self.events,
@@ -278,16 +287,29 @@ impl Tracer {
             sink,
             self.ring_records,
         )?;
+        if !emptied {
+            // What the cap left behind is lost to this session: count it
+            // (bounded, as writers may still be adding).
+            let ring = self.ring.get_mut();
+            while self.losses.unread < self.ring_records as u64 * 4 && ring.next().is_some() {
+                self.losses.unread += 1;
+            }
+        }
         self.tick(sink)?;
         Ok(stopped)
     }
 
-    /// Reads the lost counter and lets the sink release what it holds.
+    /// Reads the loss counters and lets the sink release what it holds.
     fn tick(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        let total: u64 = self.lost_map.get(&0, 0)?.iter().sum();
-        let new = total.saturating_sub(self.lost_seen);
-        self.lost_seen = total;
-        sink.tick(new, total)?;
+        let before = self.losses.total();
+        let slot = |i| -> anyhow::Result<u64> { Ok(self.lost_map.get(&i, 0)?.iter().sum()) };
+        self.losses.ring = slot(loss::RING)?;
+        self.losses.map_inserts = slot(loss::MAP_INSERT)?;
+        if let Some(n) = skipped_runs(&self.attached.ebpf) {
+            self.losses.skipped_runs = n;
+        }
+        let total = self.losses.total();
+        sink.tick(total.saturating_sub(before), total)?;
         Ok(())
     }
 }

@@ -124,7 +124,7 @@ impl Checker {
     fn verdict(&mut self, op: &Op) -> Judged {
         if op.lost {
             return Judged::Verdict(Verdict::Inconclusive {
-                why: "events were lost while it ran (ring buffer full)".to_owned(),
+                why: "events were lost while it ran".to_owned(),
             });
         }
         if let Some(missing) = op.missing_exit() {

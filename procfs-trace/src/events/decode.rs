@@ -128,8 +128,17 @@ impl Event {
 
 const HEADER_LEN: usize = 40;
 
-/// Decodes one ring-buffer record.
-pub fn decode(mut buf: &[u8]) -> Result<Event, DecodeError> {
+/// Decodes one ring-buffer record of this build's eBPF programs.
+pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
+    decode_as(buf, ProbeId::from_raw)
+}
+
+/// Decodes one record whose probe ids `probe` maps to this build's probes
+/// (a recording carries the table of the build that wrote it).
+pub fn decode_as(
+    mut buf: &[u8],
+    probe: impl Fn(u16) -> Option<ProbeId>,
+) -> Result<Event, DecodeError> {
     let len = buf.len();
     if len < HEADER_LEN {
         return Err(DecodeError::Short {
@@ -161,7 +170,7 @@ pub fn decode(mut buf: &[u8]) -> Result<Event, DecodeError> {
         return Err(DecodeError::Short { len, need });
     }
     match k {
-        kind::PROBE => decode_probe(origin, buf).map(Event::Probe),
+        kind::PROBE => decode_probe(origin, buf, probe).map(Event::Probe),
         _ => decode_syscall(origin, buf).map(Event::Syscall),
     }
 }
@@ -175,9 +184,13 @@ fn decode_phase(raw: u8) -> Result<Phase, DecodeError> {
 }
 
 /// The body of a probe event; `buf` holds at least the body's bytes.
-fn decode_probe(origin: Origin, mut buf: &[u8]) -> Result<ProbeHit, DecodeError> {
+fn decode_probe(
+    origin: Origin,
+    mut buf: &[u8],
+    probe: impl Fn(u16) -> Option<ProbeId>,
+) -> Result<ProbeHit, DecodeError> {
     let raw_probe = buf.get_u16_le();
-    let probe = ProbeId::from_raw(raw_probe).ok_or(DecodeError::UnknownProbe(raw_probe))?;
+    let probe = probe(raw_probe).ok_or(DecodeError::UnknownProbe(raw_probe))?;
     let phase = decode_phase(buf.get_u8())?;
     let fl = buf.get_u8();
     let name_len = usize::from(buf.get_u16_le()).min(NAME_LEN);

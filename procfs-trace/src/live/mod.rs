@@ -75,8 +75,9 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
     let plain = opts.plain || !io::stdout().is_terminal();
     let store = match &opts.from {
         Some(file) => {
-            let rec = replay::open(file)?;
-            let t0 = source::first_ts(&rec);
+            let mut rec = replay::open(file)?;
+            // The recorder's start: playing keeps the pause before its first event.
+            let t0 = rec.header().clock_monotonic_ns;
             let store = new_store(
                 Meta {
                     source: format!(
@@ -89,8 +90,8 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                             x => format!("×{x}"),
                         }
                     ),
-                    kernel: rec.header.kernel_release.clone(),
-                    attach: recorded_methods(&rec),
+                    kernel: rec.header().kernel_release.clone(),
+                    attach: recorded_methods(rec.header()),
                     started_ns: t0,
                     now_ns: t0,
                     ..Meta::default()
@@ -102,14 +103,14 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 wall0: Instant::now(),
                 speed: opts.speed,
             };
-            let mut collector = Collector::new(replay::checker(&rec)?, store.clone());
+            let mut collector = Collector::new(replay::checker(rec.header())?, store.clone());
             let only = ReplayOptions {
                 pid: opts.probing.pid,
                 comm: opts.probing.comm.clone(),
                 ..ReplayOptions::default()
             };
             let feed = async {
-                source::play(&rec, clock, &only, &mut collector).await?;
+                source::play(&mut rec, clock, &only, &mut collector).await?;
                 store.borrow_mut().meta.finished = true;
                 Ok(())
             };
@@ -308,8 +309,8 @@ fn live_methods(tracer: &Tracer) -> String {
     describe_methods(tracer.attached().map(|(_, m)| m.as_str().to_owned()))
 }
 
-fn recorded_methods(rec: &crate::recording::reader::Recording) -> String {
-    describe_methods(rec.header.probes.iter().map(|p| match p.method.as_str() {
+fn recorded_methods(header: &crate::recording::format::Header) -> String {
+    describe_methods(header.probes.iter().map(|p| match p.method.as_str() {
         "" => "kprobe".to_owned(),
         m => m.to_owned(),
     }))

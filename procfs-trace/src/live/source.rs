@@ -1,12 +1,12 @@
 //! Where events come from: a recording played at a chosen speed, and the
 //! clock that says what "now" is in trace time.
 
-use std::{collections::HashMap, time::Instant};
+use std::{collections::HashMap, io::Read, time::Instant};
 
 use super::collector::Collector;
 use crate::{
     agent::sink::Sink as _,
-    recording::reader::Recording,
+    recording::reader::{Item, Reader},
     replay::{self, ReplayOptions},
 };
 
@@ -53,35 +53,31 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
-/// The first event's time in a recording.
-pub fn first_ts(rec: &Recording) -> u64 {
-    rec.chunks
-        .iter()
-        .map(|c| c.first_ts)
-        .filter(|t| *t > 0)
-        .min()
-        .unwrap_or(0)
-}
-
 /// Plays the events of `rec` that pass `only` (pid and comm) into `sink`,
 /// sleeping so they come at their recorded pace divided by the clock's
 /// speed; returns (events, undecodable).
-pub async fn play(
-    rec: &Recording,
+pub async fn play<R: Read>(
+    rec: &mut Reader<R>,
     clock: Clock,
     only: &ReplayOptions,
     sink: &mut Collector,
-) -> std::io::Result<(u64, u64)> {
+) -> anyhow::Result<(u64, u64)> {
     let mut symbols = HashMap::new();
-    let (mut events, mut bad, mut total_lost) = (0, 0, 0);
-    for chunk in &rec.chunks {
-        for (raw, ev) in replay::decode_chunk(chunk, only, &mut symbols, &mut bad) {
+    let (mut events, mut bad) = (0, 0);
+    while let Some(item) = rec.next_item()? {
+        let chunk = match item {
+            Item::Chunk(c) => c,
+            Item::Damage(d) => {
+                replay::warn(rec.name(), &d);
+                continue;
+            }
+        };
+        for (raw, ev) in replay::decode_chunk(&chunk, rec.probes(), only, &mut symbols, &mut bad) {
             wait_for(clock, ev.origin().ts_ns).await;
             events += 1;
             sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
-        total_lost += chunk.lost;
-        sink.tick(chunk.lost, total_lost)?;
+        sink.tick(chunk.lost, rec.totals().lost)?;
         // Unpaced, still let the view run between chunks.
         tokio::task::yield_now().await;
     }

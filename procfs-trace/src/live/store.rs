@@ -26,7 +26,7 @@ pub struct Meta {
     pub events: u64,
     /// Events in the last second.
     pub event_rate: Rate,
-    /// Events the kernel could not deliver (ring buffer full).
+    /// Events the kernel could not deliver (every cause of `agent::losses`).
     pub lost: u64,
     /// Losses in the last second: the view falls behind the ring buffer.
     pub lost_rate: Rate,

@@ -18,17 +18,17 @@ use crate::check::Verdict;
 /// The 6.1 tour, played unpaced into a store.
 fn tour() -> Rc<RefCell<Store>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tour-6.1.pftrace");
-    let rec = replay::open(&path).unwrap();
-    let t0 = source::first_ts(&rec);
+    let mut rec = replay::open(&path).unwrap();
+    let t0 = rec.header().clock_monotonic_ns;
     let store = Rc::new(RefCell::new(Store::new(Meta {
         source: "replay tour-6.1.pftrace".into(),
-        kernel: rec.header.kernel_release.clone(),
+        kernel: rec.header().kernel_release.clone(),
         attach: "kprobe".into(),
         started_ns: t0,
         now_ns: t0,
         ..Meta::default()
     })));
-    let mut collector = Collector::new(replay::checker(&rec).unwrap(), store.clone());
+    let mut collector = Collector::new(replay::checker(rec.header()).unwrap(), store.clone());
     let clock = Clock::Replay {
         t0_ns: t0,
         wall0: std::time::Instant::now(),
@@ -39,7 +39,7 @@ fn tour() -> Rc<RefCell<Store>> {
         .build()
         .unwrap();
     rt.block_on(source::play(
-        &rec,
+        &mut rec,
         clock,
         &replay::ReplayOptions::default(),
         &mut collector,

@@ -7,15 +7,21 @@ use thiserror::Error;
 pub const MAGIC: &[u8; 8] = b"PFSTRACE";
 /// First bytes of every chunk.
 pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
-/// The format version this build writes and the newest it reads.
-pub const VERSION: u16 = 1;
+/// The format version this build writes and the only one it reads: it changes
+/// whenever [`layout_fingerprint`] does (a test pins the pair).
+pub const VERSION: u16 = 2;
 /// Bytes before the header's JSON: magic, version, reserved, JSON length.
 pub const PREAMBLE_LEN: usize = 16;
 /// Bytes of a chunk header.
 pub const CHUNK_HEADER_LEN: usize = 56;
-/// Largest header JSON, chunk payload or decompressed chunk a reader accepts:
-/// anything larger is damage, not data.
-pub const MAX_BLOCK: u32 = 64 << 20;
+/// Largest header JSON a reader accepts: anything larger is damage, not data.
+pub const MAX_HEADER: u32 = 1 << 20;
+/// Largest chunk payload, compressed or not, a reader accepts. Writers start a
+/// new chunk at [`CHUNK_TARGET`], far below it; a reader holds at most one
+/// chunk in each form, so this bounds its memory whatever a file says.
+pub const MAX_CHUNK: u32 = 16 << 20;
+/// Decompressed bytes after which a writer closes its chunk early.
+pub const CHUNK_TARGET: usize = 4 << 20;
 
 /// Record types inside a chunk's payload.
 pub mod record {
@@ -51,6 +57,14 @@ pub struct Header {
     pub syscalls: bool,
     /// The command line that made the recording.
     pub command: Vec<String>,
+    /// [`layout_fingerprint`] of the writer: its event layouts, probe table
+    /// and syscall table.
+    pub layout: String,
+    /// [`event_fingerprint`] of the writer: its event layouts alone.
+    pub event_layout: String,
+    /// The writer's probe table, function names by probe id, so a reader
+    /// whose table differs decodes the file's ids through the file's own table.
+    pub probe_table: Vec<String>,
 }
 
 /// One attached probe.
@@ -84,6 +98,18 @@ pub enum FormatError {
         /// Its version.
         found: u16,
     },
+    /// Written in a layout this build cannot decode.
+    #[error("{path}: written by {tool} in recording format version {version}{why}; record it again with this procfs-trace, or replay it with the build that wrote it")]
+    OtherLayout {
+        /// The file.
+        path: String,
+        /// The writer, from the header.
+        tool: String,
+        /// Its format version.
+        version: u16,
+        /// What makes it unreadable.
+        why: &'static str,
+    },
     /// The header itself is damaged.
     #[error("{path}: the header is damaged ({why}), so nothing in the file can be trusted")]
     BadHeader {
@@ -91,6 +117,16 @@ pub enum FormatError {
         path: String,
         /// What is wrong.
         why: String,
+    },
+    /// A chunk header declares more than any writer produces.
+    #[error("{path}: a chunk at byte {offset} declares {len} bytes, more than the {MAX_CHUNK} a reader holds; the file is damaged or crafted")]
+    Oversized {
+        /// The file.
+        path: String,
+        /// The chunk's offset.
+        offset: u64,
+        /// The length it declares.
+        len: u32,
     },
     /// Reading failed (the cause follows in the error chain).
     #[error("cannot read {path}")]
@@ -156,13 +192,98 @@ impl ChunkHeader {
             last_ts: u64_at(40),
             payload_crc: u32_at(48),
         };
-        (h.payload_len <= MAX_BLOCK && h.raw_len <= MAX_BLOCK).then_some(h)
+        Some(h)
     }
+
+    /// Whether its lengths are within what a reader holds.
+    pub fn within_limits(&self) -> bool {
+        self.payload_len <= MAX_CHUNK && self.raw_len <= MAX_CHUNK
+    }
+}
+
+/// The event layouts as text: each struct's size and its fields' offsets, so
+/// reordering a field changes it as much as adding one.
+fn event_layout() -> String {
+    use core::mem::{offset_of, size_of};
+    use procfs_trace_common::{EventHeader as H, ProbeEvent as P, SyscallEvent as S};
+    format!(
+        "header {} ts_ns@{} tgid@{} tid@{} cpu@{} kind@{} size@{} comm@{}; \
+         probe {} probe@{} phase@{} flags@{} name_len@{} ret@{} pos@{} addr@{} name@{}; \
+         syscall {} nr@{} phase@{} flags@{} path_len@{} at_flags@{} fd@{} ret@{} path@{}",
+        size_of::<H>(),
+        offset_of!(H, ts_ns),
+        offset_of!(H, tgid),
+        offset_of!(H, tid),
+        offset_of!(H, cpu),
+        offset_of!(H, kind),
+        offset_of!(H, size),
+        offset_of!(H, comm),
+        size_of::<P>(),
+        offset_of!(P, probe),
+        offset_of!(P, phase),
+        offset_of!(P, flags),
+        offset_of!(P, name_len),
+        offset_of!(P, ret),
+        offset_of!(P, pos),
+        offset_of!(P, addr),
+        offset_of!(P, name),
+        size_of::<S>(),
+        offset_of!(S, nr),
+        offset_of!(S, phase),
+        offset_of!(S, flags),
+        offset_of!(S, path_len),
+        offset_of!(S, at_flags),
+        offset_of!(S, fd),
+        offset_of!(S, ret),
+        offset_of!(S, path),
+    )
+}
+
+fn fingerprint(text: &str) -> String {
+    format!("{:08x}", crc32fast::hash(text.as_bytes()))
+}
+
+/// Fingerprint of the event layouts alone: a file whose layout differs
+/// cannot be decoded by this build.
+pub fn event_fingerprint() -> String {
+    fingerprint(&event_layout())
+}
+
+/// Fingerprint of everything a recording's records depend on: the event
+/// layouts, the probe table and the syscall table.
+pub fn layout_fingerprint() -> String {
+    let probes: Vec<&str> = procfs_trace_common::PROBES.iter().map(|p| p.func).collect();
+    let syscalls: Vec<String> = procfs_trace_common::SYSCALLS
+        .iter()
+        .map(|s| format!("{}={}/{}", s.name, s.syscall as u32, s.shape))
+        .collect();
+    fingerprint(&format!(
+        "{}; probes {}; syscalls {}",
+        event_layout(),
+        probes.join(","),
+        syscalls.join(",")
+    ))
+}
+
+/// This build's probe table, function names by id, as headers carry it.
+pub fn probe_table() -> Vec<String> {
+    procfs_trace_common::PROBES
+        .iter()
+        .map(|p| p.func.to_owned())
+        .collect()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Any change to an event layout, the probe table or the syscall table
+    /// changes the fingerprint and fails here: bump VERSION, describe the
+    /// change in docs/recording-format.md, and pin the new pair.
+    #[test]
+    fn the_version_follows_the_layout() {
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (2, "cb27df53"));
+    }
 
     #[test]
     fn chunk_header_round_trip_and_damage() {

@@ -1,35 +1,69 @@
 //! Reads recordings without trusting any length: damage is reported with its
 //! byte offset and everything before and after it that can be read is kept.
 
-use std::path::Path;
-
-use super::format::{
-    record, ChunkHeader, FormatError, Header, CHUNK_HEADER_LEN, CHUNK_MAGIC, MAGIC, MAX_BLOCK,
-    PREAMBLE_LEN, VERSION,
+use std::{
+    borrow::Cow,
+    fs::File,
+    io::{BufReader, Read},
+    path::Path,
 };
 
-/// A record of a chunk.
+use procfs_trace_common::ProbeId;
+
+use super::format::{
+    event_fingerprint, record, ChunkHeader, FormatError, Header, CHUNK_HEADER_LEN, CHUNK_MAGIC,
+    MAGIC, MAX_HEADER, PREAMBLE_LEN, VERSION,
+};
+
+/// A record of a chunk, borrowed from its decompressed payload.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Record {
+pub enum Record<'a> {
     /// Ring-buffer bytes, as the kernel wrote them.
-    Event(Vec<u8>),
+    Event(&'a [u8]),
     /// A kernel symbol.
-    Symbol(u64, String),
+    Symbol(u64, Cow<'a, str>),
 }
 
-/// One readable chunk.
+/// One readable chunk: its decompressed payload, checked record by record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Chunk {
     /// Byte offset of its header.
     pub offset: u64,
     /// Events lost while it was collected.
     pub lost: u64,
-    /// Its records, in order.
-    pub records: Vec<Record>,
     /// First and last event time.
     pub first_ts: u64,
     /// See `first_ts`.
     pub last_ts: u64,
+    raw: Vec<u8>,
+}
+
+impl Chunk {
+    /// Its records, in order.
+    pub fn records(&self) -> Records<'_> {
+        Records { raw: &self.raw }
+    }
+}
+
+/// The records of a chunk; the reader checked their framing already.
+pub struct Records<'a> {
+    raw: &'a [u8],
+}
+
+impl<'a> Iterator for Records<'a> {
+    type Item = Record<'a>;
+
+    fn next(&mut self) -> Option<Record<'a>> {
+        let (kind, body, rest) = split_record(self.raw).ok()?;
+        self.raw = rest;
+        Some(match kind {
+            record::EVENT => Record::Event(body),
+            _ => Record::Symbol(
+                u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8])),
+                String::from_utf8_lossy(&body[8..]),
+            ),
+        })
+    }
 }
 
 /// Something unreadable in the file.
@@ -43,165 +77,346 @@ pub struct Damage {
     pub what: String,
 }
 
-/// A recording as read.
-#[derive(Debug, Clone)]
-pub struct Recording {
-    /// The header.
-    pub header: Header,
-    /// Readable chunks, in file order.
-    pub chunks: Vec<Chunk>,
-    /// Damage found, in file order.
-    pub damage: Vec<Damage>,
-    /// File size.
-    pub size: u64,
+/// What the reader found next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Item {
+    /// A chunk that reads whole.
+    Chunk(Chunk),
+    /// A region that does not.
+    Damage(Damage),
 }
 
-impl Recording {
-    /// Reads the file at `path`.
-    pub fn open(path: &Path) -> Result<Recording, FormatError> {
+/// Totals of what a reader has passed so far.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Readable chunks.
+    pub chunks: u64,
+    /// Event records in them.
+    pub events: u64,
+    /// Events lost in the kernel, from readable chunks.
+    pub lost: u64,
+    /// Damaged regions.
+    pub damaged: u64,
+    /// Earliest event time (0: none yet).
+    pub first_ts: u64,
+    /// Latest event time.
+    pub last_ts: u64,
+    /// Bytes read.
+    pub bytes: u64,
+}
+
+/// A file's probe ids mapped to this build's probes, through the function
+/// names of the writer's table.
+#[derive(Debug, Clone)]
+pub struct ProbeTable(Vec<Option<ProbeId>>);
+
+impl ProbeTable {
+    /// This build's probe for the file's raw id, if it has one.
+    pub fn get(&self, raw: u16) -> Option<ProbeId> {
+        self.0.get(usize::from(raw)).copied().flatten()
+    }
+}
+
+/// Bytes read from the source at a time while looking for the next chunk.
+const SCAN_STEP: usize = 64 << 10;
+
+/// Reads a recording one chunk at a time. It holds at most one chunk in each
+/// form (compressed and not, each at most `MAX_CHUNK`), the header (at most
+/// `MAX_HEADER`) and a scan window, whatever the file says.
+pub struct Reader<R> {
+    src: R,
+    name: String,
+    header: Header,
+    probes: ProbeTable,
+    /// Bytes read from `src` but not yet consumed, starting at file offset `pos`.
+    ahead: Vec<u8>,
+    pos: u64,
+    eof: bool,
+    totals: Totals,
+}
+
+impl Reader<BufReader<File>> {
+    /// Opens the file at `path` and reads its header.
+    pub fn open(path: &Path) -> Result<Self, FormatError> {
         let name = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| FormatError::Io {
+        let file = File::open(path).map_err(|source| FormatError::Io {
             path: name.clone(),
             source,
         })?;
-        Recording::parse(&bytes, &name)
+        Reader::new(BufReader::new(file), &name)
+    }
+}
+
+impl<R: Read> Reader<R> {
+    /// Reads the header from `src`; `name` is used in messages.
+    pub fn new(src: R, name: &str) -> Result<Self, FormatError> {
+        let mut r = Reader {
+            src,
+            name: name.to_owned(),
+            header: placeholder_header(),
+            probes: ProbeTable(Vec::new()),
+            ahead: Vec::new(),
+            pos: 0,
+            eof: false,
+            totals: Totals::default(),
+        };
+        r.header = r.read_header()?;
+        r.probes = ProbeTable(
+            r.header
+                .probe_table
+                .iter()
+                .map(|f| ProbeId::by_name(f))
+                .collect(),
+        );
+        Ok(r)
     }
 
-    /// Parses a whole recording; `name` is used in messages.
-    pub fn parse(bytes: &[u8], name: &str) -> Result<Recording, FormatError> {
-        let (header, mut pos) = parse_header(bytes, name)?;
-        let mut rec = Recording {
-            header,
-            chunks: Vec::new(),
-            damage: Vec::new(),
-            size: bytes.len() as u64,
-        };
-        while pos < bytes.len() {
-            let rest = &bytes[pos..];
-            let Some(h) = ChunkHeader::decode(rest) else {
-                let next = find_chunk(bytes, pos + 1);
-                let end = next.unwrap_or(bytes.len());
-                rec.damage.push(Damage {
-                    offset: pos as u64,
-                    skipped: (end - pos) as u64,
-                    what: if rest.len() < CHUNK_HEADER_LEN && next.is_none() {
-                        format!("the file ends inside a chunk header ({} of {CHUNK_HEADER_LEN} bytes): the recorder stopped mid-write", rest.len())
-                    } else {
-                        "a damaged chunk header; its chunk is lost".to_owned()
-                    },
-                });
-                pos = end;
-                continue;
+    /// The file's header.
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The file's probe ids as this build's probes.
+    pub fn probes(&self) -> &ProbeTable {
+        &self.probes
+    }
+
+    /// The file's name, as messages give it.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// What has been read so far.
+    pub fn totals(&self) -> Totals {
+        self.totals
+    }
+
+    /// The next chunk or damaged region; `None` at the end of the file.
+    pub fn next_item(&mut self) -> Result<Option<Item>, FormatError> {
+        self.fill(CHUNK_HEADER_LEN)?;
+        if self.ahead.is_empty() {
+            return Ok(None);
+        }
+        let start = self.pos;
+        let Some(h) = ChunkHeader::decode(&self.ahead) else {
+            let short = self.ahead.len() < CHUNK_HEADER_LEN;
+            let skipped = self.skip_to_chunk()?;
+            let what = if short && self.ahead.is_empty() {
+                format!("the file ends inside a chunk header ({skipped} of {CHUNK_HEADER_LEN} bytes): the recorder stopped mid-write")
+            } else {
+                "a damaged chunk header; its chunk is lost".to_owned()
             };
-            let body = pos + CHUNK_HEADER_LEN;
-            let end = body.saturating_add(h.payload_len as usize);
-            if end > bytes.len() {
-                rec.damage.push(Damage {
-                    offset: pos as u64,
-                    skipped: (bytes.len() - pos) as u64,
-                    what: format!(
-                        "the file ends inside a chunk: its payload needs {} bytes, {} remain (the recorder stopped mid-write); its {} records are lost",
-                        h.payload_len,
-                        bytes.len() - body.min(bytes.len()),
-                        h.records
-                    ),
-                });
-                break;
-            }
-            match read_chunk(&h, &bytes[body..end]) {
-                Ok(records) => rec.chunks.push(Chunk {
-                    offset: pos as u64,
+            return Ok(Some(self.damage(start, skipped, what)));
+        };
+        if !h.within_limits() {
+            return Err(FormatError::Oversized {
+                path: self.name.clone(),
+                offset: start,
+                len: h.payload_len.max(h.raw_len),
+            });
+        }
+        let len = CHUNK_HEADER_LEN + h.payload_len as usize;
+        self.fill(len)?;
+        if self.ahead.len() < len {
+            let remain = self.ahead.len() - CHUNK_HEADER_LEN;
+            let skipped = self.consume(self.ahead.len());
+            let what = format!(
+                "the file ends inside a chunk: its payload needs {} bytes, {remain} remain (the recorder stopped mid-write); its {} records are lost",
+                h.payload_len, h.records
+            );
+            return Ok(Some(self.damage(start, skipped, what)));
+        }
+        let read = read_chunk(&h, &self.ahead[CHUNK_HEADER_LEN..len]);
+        self.consume(len);
+        Ok(Some(match read {
+            Ok((raw, events)) => {
+                let t = &mut self.totals;
+                t.chunks += 1;
+                t.events += events;
+                t.lost += h.lost;
+                if h.first_ts > 0 && (t.first_ts == 0 || h.first_ts < t.first_ts) {
+                    t.first_ts = h.first_ts;
+                }
+                t.last_ts = t.last_ts.max(h.last_ts);
+                Item::Chunk(Chunk {
+                    offset: start,
                     lost: h.lost,
-                    records,
                     first_ts: h.first_ts,
                     last_ts: h.last_ts,
-                }),
-                Err(why) => rec.damage.push(Damage {
-                    offset: pos as u64,
-                    skipped: (end - pos) as u64,
-                    what: format!("{why}; its {} records are lost", h.records),
-                }),
+                    raw,
+                })
             }
-            pos = end;
+            Err(why) => {
+                let what = format!("{why}; its {} records are lost", h.records);
+                self.damage(start, len as u64, what)
+            }
+        }))
+    }
+
+    fn damage(&mut self, offset: u64, skipped: u64, what: String) -> Item {
+        self.totals.damaged += 1;
+        Item::Damage(Damage {
+            offset,
+            skipped,
+            what,
+        })
+    }
+
+    fn io(&self, source: std::io::Error) -> FormatError {
+        FormatError::Io {
+            path: self.name.clone(),
+            source,
         }
-        Ok(rec)
     }
 
-    /// Events lost in the kernel, from every readable chunk.
-    pub fn lost(&self) -> u64 {
-        self.chunks.iter().map(|c| c.lost).sum()
+    /// Reads until `ahead` holds `n` bytes or the file ends.
+    fn fill(&mut self, n: usize) -> Result<(), FormatError> {
+        if self.ahead.len() >= n || self.eof {
+            return Ok(());
+        }
+        let want = n - self.ahead.len();
+        let got = (&mut self.src)
+            .take(want as u64)
+            .read_to_end(&mut self.ahead)
+            .map_err(|e| self.io(e))?;
+        self.totals.bytes += got as u64;
+        if got < want {
+            self.eof = true;
+        }
+        Ok(())
     }
 
-    /// Event records in readable chunks.
-    pub fn events(&self) -> usize {
-        self.chunks
-            .iter()
-            .flat_map(|c| &c.records)
-            .filter(|r| matches!(r, Record::Event(_)))
-            .count()
+    /// Drops `n` bytes from the front of `ahead`; returns `n`.
+    fn consume(&mut self, n: usize) -> u64 {
+        self.ahead.drain(..n);
+        self.pos += n as u64;
+        n as u64
+    }
+
+    /// Passes over bytes up to the next valid chunk header (or the end);
+    /// returns how many.
+    fn skip_to_chunk(&mut self) -> Result<u64, FormatError> {
+        let mut skipped = self.consume(1.min(self.ahead.len()));
+        loop {
+            match find(&self.ahead, CHUNK_MAGIC) {
+                Some(i) => {
+                    skipped += self.consume(i);
+                    self.fill(CHUNK_HEADER_LEN)?;
+                    if self.ahead.len() < CHUNK_HEADER_LEN
+                        || ChunkHeader::decode(&self.ahead).is_some()
+                    {
+                        if self.ahead.len() < CHUNK_HEADER_LEN {
+                            skipped += self.consume(self.ahead.len());
+                        }
+                        return Ok(skipped);
+                    }
+                    skipped += self.consume(1);
+                }
+                None if self.eof => return Ok(skipped + self.consume(self.ahead.len())),
+                None => {
+                    // Keep a tail that may be the start of a magic.
+                    let keep = (CHUNK_MAGIC.len() - 1).min(self.ahead.len());
+                    skipped += self.consume(self.ahead.len() - keep);
+                    let n = self.ahead.len() + SCAN_STEP;
+                    self.fill(n)?;
+                }
+            }
+        }
+    }
+
+    fn read_header(&mut self) -> Result<Header, FormatError> {
+        let name = self.name.clone();
+        let bad = |why: String| FormatError::BadHeader {
+            path: name.clone(),
+            why,
+        };
+        self.fill(PREAMBLE_LEN)?;
+        let b = &self.ahead;
+        if b.len() < MAGIC.len() || &b[..MAGIC.len()] != MAGIC {
+            return Err(FormatError::NotARecording {
+                path: self.name.clone(),
+            });
+        }
+        if b.len() < PREAMBLE_LEN {
+            return Err(bad(format!("only {} bytes", b.len())));
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version > VERSION {
+            return Err(FormatError::TooNew {
+                path: self.name.clone(),
+                found: version,
+            });
+        }
+        let json_len = u32::from_le_bytes([b[12], b[13], b[14], b[15]]);
+        if json_len > MAX_HEADER {
+            return Err(bad(format!("a header length of {json_len} bytes")));
+        }
+        let json_end = PREAMBLE_LEN + json_len as usize;
+        self.fill(json_end + 4)?;
+        let b = &self.ahead;
+        if b.len() < json_end + 4 {
+            return Err(bad(format!(
+                "the file ends inside the header ({} of {} bytes)",
+                b.len(),
+                json_end + 4
+            )));
+        }
+        let crc = u32::from_le_bytes(b[json_end..json_end + 4].try_into().unwrap_or([0; 4]));
+        if crc32fast::hash(&b[..json_end]) != crc {
+            return Err(bad("checksum mismatch".to_owned()));
+        }
+        let json = &b[PREAMBLE_LEN..json_end];
+        let other = |why: &'static str| {
+            let tool = serde_json::from_slice::<serde_json::Value>(json)
+                .ok()
+                .and_then(|v| v.get("tool")?.as_str().map(str::to_owned))
+                .unwrap_or_else(|| "an unknown writer".to_owned());
+            FormatError::OtherLayout {
+                path: self.name.clone(),
+                tool,
+                version,
+                why,
+            }
+        };
+        if version < VERSION {
+            return Err(other(
+                ", whose probe ids changed between builds without a version change, so its events cannot be decoded safely",
+            ));
+        }
+        let header: Header =
+            serde_json::from_slice(json).map_err(|e| bad(format!("invalid JSON: {e}")))?;
+        if header.event_layout != event_fingerprint() {
+            return Err(other(
+                " with event layouts other than this build's, so its events cannot be decoded",
+            ));
+        }
+        self.consume(json_end + 4);
+        Ok(header)
     }
 }
 
-fn parse_header(bytes: &[u8], name: &str) -> Result<(Header, usize), FormatError> {
-    let bad = |why: String| FormatError::BadHeader {
-        path: name.to_owned(),
-        why,
-    };
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(FormatError::NotARecording {
-            path: name.to_owned(),
-        });
+/// A header to hold the place while the real one is read.
+fn placeholder_header() -> Header {
+    Header {
+        tool: String::new(),
+        kernel_release: String::new(),
+        kernel_config: Vec::new(),
+        kernel_config_source: String::new(),
+        probes: Vec::new(),
+        skipped: Vec::new(),
+        offsets: Vec::new(),
+        clock_monotonic_ns: 0,
+        clock_realtime_ns: 0,
+        syscalls: false,
+        command: Vec::new(),
+        layout: String::new(),
+        event_layout: String::new(),
+        probe_table: Vec::new(),
     }
-    if bytes.len() < PREAMBLE_LEN {
-        return Err(bad(format!("only {} bytes", bytes.len())));
-    }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version > VERSION {
-        return Err(FormatError::TooNew {
-            path: name.to_owned(),
-            found: version,
-        });
-    }
-    let json_len = u32::from_le_bytes([bytes[12], bytes[13], bytes[14], bytes[15]]);
-    if json_len > MAX_BLOCK {
-        return Err(bad(format!("a header length of {json_len} bytes")));
-    }
-    let json_end = PREAMBLE_LEN + json_len as usize;
-    let crc_end = json_end + 4;
-    if crc_end > bytes.len() {
-        return Err(bad(format!(
-            "the file ends inside the header ({} of {crc_end} bytes)",
-            bytes.len()
-        )));
-    }
-    let crc = u32::from_le_bytes([
-        bytes[json_end],
-        bytes[json_end + 1],
-        bytes[json_end + 2],
-        bytes[json_end + 3],
-    ]);
-    if crc32fast::hash(&bytes[..json_end]) != crc {
-        return Err(bad("checksum mismatch".to_owned()));
-    }
-    let header = serde_json::from_slice(&bytes[PREAMBLE_LEN..json_end])
-        .map_err(|e| bad(format!("invalid JSON: {e}")))?;
-    Ok((header, crc_end))
 }
 
-/// The next offset from `from` where a valid chunk header starts.
-fn find_chunk(bytes: &[u8], from: usize) -> Option<usize> {
-    let mut at = from;
-    while at + CHUNK_MAGIC.len() <= bytes.len() {
-        let i = bytes[at..]
-            .windows(CHUNK_MAGIC.len())
-            .position(|w| w == CHUNK_MAGIC)?;
-        let candidate = at + i;
-        if ChunkHeader::decode(&bytes[candidate..]).is_some() {
-            return Some(candidate);
-        }
-        at = candidate + 1;
-    }
-    None
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
 }
 
 /// What is wrong with a chunk whose header is sound.
@@ -213,17 +428,37 @@ enum ChunkDamage {
     Compression(std::io::Error),
     #[error("a chunk of {got} bytes where its header says {said}")]
     Length { got: usize, said: u32 },
-    #[error("a record header cut at byte {0} of its chunk")]
-    CutHeader(usize),
-    #[error("a record at byte {0} of its chunk longer than the chunk")]
-    LongRecord(usize),
-    #[error("an unknown record type {kind} at byte {at} of its chunk")]
-    UnknownRecord { kind: u8, at: usize },
+    #[error("a record header cut short")]
+    CutHeader,
+    #[error("a record longer than the chunk")]
+    LongRecord,
+    #[error("an unknown record type {0}")]
+    UnknownRecord(u8),
+    #[error("{1} at byte {0} of its chunk")]
+    At(usize, String),
     #[error("{got} records where its header says {said}")]
-    Count { got: usize, said: u32 },
+    Count { got: u64, said: u32 },
 }
 
-fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<Vec<Record>, ChunkDamage> {
+/// A record's type, body and what follows it, or where its framing breaks.
+fn split_record(raw: &[u8]) -> Result<(u8, &[u8], &[u8]), ChunkDamage> {
+    let (kind, len) = match (raw.first(), raw.get(1..5)) {
+        (Some(k), Some(l)) => (*k, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize),
+        _ => return Err(ChunkDamage::CutHeader),
+    };
+    let body = raw
+        .get(5..5usize.saturating_add(len))
+        .ok_or(ChunkDamage::LongRecord)?;
+    match kind {
+        record::EVENT => {}
+        record::SYMBOL if body.len() >= 8 => {}
+        kind => return Err(ChunkDamage::UnknownRecord(kind)),
+    }
+    Ok((kind, body, &raw[5 + len..]))
+}
+
+/// Checks a payload and decompresses it; returns it with its event count.
+fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<(Vec<u8>, u64), ChunkDamage> {
     if crc32fast::hash(payload) != h.payload_crc {
         return Err(ChunkDamage::Checksum);
     }
@@ -235,39 +470,30 @@ fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<Vec<Record>, ChunkDamag
             said: h.raw_len,
         });
     }
-    let mut records = Vec::with_capacity((h.records as usize).min(1 << 20));
-    let mut at = 0;
-    while at < raw.len() {
-        let (kind, len) = match (raw.get(at), raw.get(at + 1..at + 5)) {
-            (Some(k), Some(l)) => (*k, u32::from_le_bytes([l[0], l[1], l[2], l[3]]) as usize),
-            _ => return Err(ChunkDamage::CutHeader(at)),
-        };
-        let body = raw
-            .get(at + 5..(at + 5).saturating_add(len))
-            .ok_or(ChunkDamage::LongRecord(at))?;
-        records.push(match kind {
-            record::EVENT => Record::Event(body.to_vec()),
-            record::SYMBOL if body.len() >= 8 => {
-                let addr = u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8]));
-                Record::Symbol(addr, String::from_utf8_lossy(&body[8..]).into_owned())
-            }
-            kind => return Err(ChunkDamage::UnknownRecord { kind, at }),
-        });
-        at += 5 + len;
+    let (mut rest, mut records, mut events) = (raw.as_slice(), 0u64, 0u64);
+    while !rest.is_empty() {
+        let at = raw.len() - rest.len();
+        let (kind, _, next) = split_record(rest).map_err(|d| ChunkDamage::At(at, d.to_string()))?;
+        records += 1;
+        events += u64::from(kind == record::EVENT);
+        rest = next;
     }
-    if records.len() != h.records as usize {
+    if records != u64::from(h.records) {
         return Err(ChunkDamage::Count {
-            got: records.len(),
+            got: records,
             said: h.records,
         });
     }
-    Ok(records)
+    Ok((raw, events))
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::recording::writer::Writer;
+    use crate::recording::{
+        format::{layout_fingerprint, probe_table},
+        writer::Writer,
+    };
 
     pub(crate) fn header() -> Header {
         Header {
@@ -282,6 +508,9 @@ pub(crate) mod tests {
             clock_realtime_ns: 2,
             syscalls: true,
             command: vec!["sh".into()],
+            layout: layout_fingerprint(),
+            event_layout: event_fingerprint(),
+            probe_table: probe_table(),
         }
     }
 
@@ -292,7 +521,8 @@ pub(crate) mod tests {
         for c in 0..3u8 {
             offsets.push(w.bytes as usize);
             for i in 0..10u8 {
-                w.event(&[c, i, 0xAA, 0xBB], u64::from(c) * 100 + u64::from(i) + 1);
+                w.event(&[c, i, 0xAA, 0xBB], u64::from(c) * 100 + u64::from(i) + 1)
+                    .unwrap();
             }
             w.symbol(0x1000 + u64::from(c), &format!("fn_{c}"));
             w.flush_chunk(u64::from(c)).unwrap();
@@ -300,47 +530,73 @@ pub(crate) mod tests {
         (w.into_inner(), offsets)
     }
 
+    /// Everything a reader yields from `src`.
+    fn read_all(src: impl Read) -> Result<(Vec<Chunk>, Vec<Damage>, Totals), FormatError> {
+        let mut r = Reader::new(src, "t")?;
+        let (mut chunks, mut damage) = (Vec::new(), Vec::new());
+        while let Some(item) = r.next_item()? {
+            match item {
+                Item::Chunk(c) => chunks.push(c),
+                Item::Damage(d) => damage.push(d),
+            }
+        }
+        Ok((chunks, damage, r.totals()))
+    }
+
+    /// A source that hands out one byte per read, as a pipe might.
+    struct Trickle<'a>(&'a [u8]);
+
+    impl Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let Some((first, rest)) = self.0.split_first() else {
+                return Ok(0);
+            };
+            buf[0] = *first;
+            self.0 = rest;
+            Ok(1)
+        }
+    }
+
     #[test]
     fn round_trip() {
         let (bytes, _) = sample();
-        let r = Recording::parse(&bytes, "t").unwrap();
-        assert_eq!(r.header, header());
-        assert_eq!(r.chunks.len(), 3);
-        assert!(r.damage.is_empty());
-        assert_eq!(r.events(), 30);
-        assert_eq!(r.lost(), 3);
+        let r = Reader::new(bytes.as_slice(), "t").unwrap();
+        assert_eq!(r.header(), &header());
+        let (chunks, damage, t) = read_all(bytes.as_slice()).unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert!(damage.is_empty());
+        assert_eq!((t.events, t.lost, t.chunks), (30, 3, 3));
         assert_eq!(
-            r.chunks[1].records[0],
-            Record::Event(vec![1, 0, 0xAA, 0xBB])
+            (t.first_ts, t.last_ts, t.bytes),
+            (1, 210, bytes.len() as u64)
         );
         assert_eq!(
-            r.chunks[2].records[10],
-            Record::Symbol(0x1002, "fn_2".into())
+            chunks[1].records().next(),
+            Some(Record::Event(&[1, 0, 0xAA, 0xBB]))
         );
-        assert_eq!((r.chunks[0].first_ts, r.chunks[0].last_ts), (1, 10));
+        assert_eq!(
+            chunks[2].records().nth(10),
+            Some(Record::Symbol(0x1002, "fn_2".into()))
+        );
+        assert_eq!(chunks[2].records().count(), 11);
+        assert_eq!((chunks[0].first_ts, chunks[0].last_ts), (1, 10));
     }
 
     #[test]
     fn every_truncation_keeps_what_came_before() {
         let (bytes, offsets) = sample();
         for cut in 0..bytes.len() {
-            match Recording::parse(&bytes[..cut], "t") {
+            match read_all(&bytes[..cut]) {
                 Err(_) => assert!(cut < offsets[0], "header intact at cut {cut} yet refused"),
-                Ok(r) => {
+                Ok((chunks, damage, _)) => {
                     let complete = offsets.iter().skip(1).filter(|o| **o <= cut).count();
-                    assert_eq!(r.chunks.len(), complete, "cut {cut}");
+                    assert_eq!(chunks.len(), complete, "cut {cut}");
                     let partial = !offsets.contains(&cut);
-                    assert_eq!(
-                        r.damage.len(),
-                        usize::from(partial),
-                        "cut {cut}: {:?}",
-                        r.damage
-                    );
-                    if let Some(d) = r.damage.first() {
-                        assert_eq!(
-                            d.offset as usize,
-                            *offsets.iter().rev().find(|o| **o < cut).unwrap()
-                        );
+                    assert_eq!(damage.len(), usize::from(partial), "cut {cut}: {damage:?}");
+                    if let Some(d) = damage.first() {
+                        let start = *offsets.iter().rev().find(|o| **o < cut).unwrap();
+                        assert_eq!(d.offset as usize, start);
+                        assert_eq!(d.skipped as usize, cut - start);
                         assert!(d.what.contains("stopped mid-write"), "{}", d.what);
                     }
                 }
@@ -355,14 +611,26 @@ pub(crate) mod tests {
             for bit in [0x01u8, 0x80] {
                 let mut bad = bytes.clone();
                 bad[i] ^= bit;
-                let r = Recording::parse(&bad, "t").unwrap();
-                assert!(r.chunks.len() >= 2, "flip at {i} lost more than one chunk");
-                assert_eq!(r.damage.len(), 1, "flip at {i}: {:?}", r.damage);
+                let (chunks, damage, _) = read_all(bad.as_slice()).unwrap();
+                assert!(chunks.len() >= 2, "flip at {i} lost more than one chunk");
+                assert_eq!(damage.len(), 1, "flip at {i}: {damage:?}");
                 let hit = offsets.iter().rev().find(|o| **o <= i).unwrap();
-                assert_eq!(r.damage[0].offset as usize, *hit, "flip at {i}");
-                assert!(r.chunks.iter().all(|c| c.offset as usize != *hit));
+                assert_eq!(damage[0].offset as usize, *hit, "flip at {i}");
+                assert!(chunks.iter().all(|c| c.offset as usize != *hit));
             }
         }
+    }
+
+    #[test]
+    fn a_trickling_source_reads_the_same() {
+        let (bytes, offsets) = sample();
+        let mut spliced = bytes[..offsets[1]].to_vec();
+        spliced.extend_from_slice(b"PTCKxx garbage");
+        spliced.extend_from_slice(&bytes[offsets[1]..bytes.len() - 3]);
+        let whole = read_all(spliced.as_slice()).unwrap();
+        let trickled = read_all(Trickle(&spliced)).unwrap();
+        assert_eq!(whole, trickled);
+        assert_eq!((whole.0.len(), whole.1.len()), (2, 2));
     }
 
     #[test]
@@ -371,28 +639,79 @@ pub(crate) mod tests {
         let mut bad = bytes.clone();
         bad[20] ^= 1;
         assert!(matches!(
-            Recording::parse(&bad, "t"),
+            read_all(bad.as_slice()),
             Err(FormatError::BadHeader { .. })
         ));
         let mut newer = bytes.clone();
-        newer[8..10].copy_from_slice(&2u16.to_le_bytes());
-        let err = Recording::parse(&newer, "t").unwrap_err();
-        assert!(matches!(err, FormatError::TooNew { found: 2, .. }));
+        newer[8..10].copy_from_slice(&(VERSION + 1).to_le_bytes());
+        let err = read_all(newer.as_slice()).unwrap_err();
+        assert!(matches!(err, FormatError::TooNew { found, .. } if found == VERSION + 1));
         let msg = err.to_string();
-        assert!(
-            msg.contains("version 2") && msg.contains("version 1"),
-            "{msg}"
-        );
+        assert!(msg.contains(&format!("version {}", VERSION + 1)), "{msg}");
         assert!(matches!(
-            Recording::parse(b"hello world", "t"),
+            read_all(&b"hello world"[..]),
             Err(FormatError::NotARecording { .. })
         ));
         let mut huge = bytes;
         huge[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
         assert!(matches!(
-            Recording::parse(&huge, "t"),
+            read_all(huge.as_slice()),
             Err(FormatError::BadHeader { .. })
         ));
+    }
+
+    #[test]
+    fn other_event_layouts_are_refused_naming_the_writer() {
+        let h = Header {
+            tool: "procfs-trace 9.9.9".into(),
+            event_layout: "0badcafe".into(),
+            ..header()
+        };
+        let bytes = Writer::new(Vec::new(), &h).unwrap().into_inner();
+        let err = read_all(bytes.as_slice()).unwrap_err().to_string();
+        assert!(
+            err.contains("procfs-trace 9.9.9") && err.contains("event layouts"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn probe_ids_are_read_through_the_files_table() {
+        let mut table = probe_table();
+        table.reverse();
+        table.push("a_function_this_build_does_not_probe".into());
+        let h = Header {
+            probe_table: table.clone(),
+            ..header()
+        };
+        let bytes = Writer::new(Vec::new(), &h).unwrap().into_inner();
+        let r = Reader::new(bytes.as_slice(), "t").unwrap();
+        let last = (table.len() - 2) as u16;
+        assert_eq!(r.probes().get(last), ProbeId::from_raw(0));
+        assert_eq!(r.probes().get(0), ProbeId::from_raw(last));
+        assert_eq!(r.probes().get(last + 1), None);
+        assert_eq!(r.probes().get(u16::MAX), None);
+    }
+
+    #[test]
+    fn a_chunk_declaring_more_than_a_reader_holds_is_refused() {
+        let (mut bytes, offsets) = sample();
+        let h = ChunkHeader {
+            payload_len: 8,
+            raw_len: super::super::format::MAX_CHUNK + 1,
+            records: 1,
+            lost: 0,
+            first_ts: 0,
+            last_ts: 0,
+            payload_crc: 0,
+        };
+        bytes.truncate(offsets[1]);
+        bytes.extend_from_slice(&h.encode());
+        bytes.extend_from_slice(&[0; 8]);
+        let mut r = Reader::new(bytes.as_slice(), "t").unwrap();
+        assert!(matches!(r.next_item(), Ok(Some(Item::Chunk(_)))));
+        let err = r.next_item().unwrap_err().to_string();
+        assert!(err.contains("crafted"), "{err}");
     }
 
     #[test]
@@ -401,10 +720,10 @@ pub(crate) mod tests {
         let mut spliced = bytes[..offsets[2]].to_vec();
         spliced.extend_from_slice(b"PTCK garbage that looks like a magic");
         spliced.extend_from_slice(&bytes[offsets[2]..]);
-        let r = Recording::parse(&spliced, "t").unwrap();
-        assert_eq!(r.chunks.len(), 3);
-        assert_eq!(r.damage.len(), 1);
-        assert_eq!(r.damage[0].offset as usize, offsets[2]);
-        assert_eq!(r.damage[0].skipped, 36);
+        let (chunks, damage, _) = read_all(spliced.as_slice()).unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(damage.len(), 1);
+        assert_eq!(damage[0].offset as usize, offsets[2]);
+        assert_eq!(damage[0].skipped, 36);
     }
 }

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, io::Write};
 
-use super::format::{record, ChunkHeader, Header, MAGIC, VERSION};
+use super::format::{record, ChunkHeader, Header, CHUNK_TARGET, MAGIC, VERSION};
 
 /// zstd level: fast enough for a live recorder, and trace records (repeated
 /// names, small integers) still compress about tenfold.
@@ -48,14 +48,20 @@ impl<W: Write> Writer<W> {
         })
     }
 
-    /// Adds a ring-buffer record (kernel bytes) with its timestamp.
-    pub fn event(&mut self, raw: &[u8], ts_ns: u64) {
+    /// Adds a ring-buffer record (kernel bytes) with its timestamp; closes
+    /// the chunk early when it has grown to `CHUNK_TARGET`, so no chunk
+    /// outgrows what readers hold.
+    pub fn event(&mut self, raw: &[u8], ts_ns: u64) -> std::io::Result<()> {
         self.push(record::EVENT, raw);
         if self.first_ts == 0 {
             self.first_ts = ts_ns;
         }
         self.last_ts = self.last_ts.max(ts_ns);
         self.events += 1;
+        if self.buf.len() >= CHUNK_TARGET {
+            self.flush_chunk(0)?;
+        }
+        Ok(())
     }
 
     /// Adds a symbol, once per address, so replays can name it offline.

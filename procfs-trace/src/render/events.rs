@@ -100,7 +100,7 @@ impl Renderer {
         }
     }
 
-    /// Writes a notice that the kernel dropped events (ring buffer full).
+    /// Writes a notice that the kernel dropped events.
     pub fn lost(&mut self, new: u64, total: u64, out: &mut impl Write) -> io::Result<()> {
         write_lost(self.format, new, total, out)
     }
@@ -301,7 +301,7 @@ pub fn write_lost(format: Format, new: u64, total: u64, out: &mut impl Write) ->
         Format::Jsonl => writeln!(out, r#"{{"type":"lost","count":{new},"total":{total}}}"#),
         Format::Text => writeln!(
             out,
-            "!! {new} events lost (ring buffer full), {total} in all: what ran around here is incomplete"
+            "!! {new} events lost, {total} in all (the summary gives the causes): what ran around here is incomplete"
         ),
     }
 }
