@@ -65,7 +65,7 @@ macro_rules! for_each_probe {
             (proc_root_link, proc_root_link_ret, ProcRootLink, Link, Plain),
             (proc_exe_link, proc_exe_link_ret, ProcExeLink, Link, Plain),
             (proc_fd_link, proc_fd_link_ret, ProcFdLink, Link, Plain),
-            (proc_self_get_link, proc_self_get_link_ret, ProcSelfGetLink, Link, Plain),
+            (proc_self_get_link, proc_self_get_link_ret, ProcSelfGetLink, Link, SelfLink),
         }
     };
 }
@@ -94,6 +94,10 @@ pub enum Role {
     SeqReader,
     /// `proc_single_show`: report the proc inode's `op.proc_show`.
     SingleShow,
+    /// `proc_self_get_link`: report, in `pos`, the task's tgid as the pid
+    /// namespace of the proc mount numbers it (`task_tgid_nr_ns`), 0 when it
+    /// has none there.
+    SelfLink,
 }
 
 /// One row of the probe table.
@@ -512,6 +516,9 @@ pub struct ProbeSpec {
     pub pos: Chain,
     /// Ends at a callback address (entry only).
     pub addr: Chain,
+    /// Ends at the `struct pid_namespace *` of the proc mount (entry only):
+    /// the entry then reports the task's tgid in it, in `pos`.
+    pub pidns: Chain,
     /// Non-zero when the function returns a 32-bit int, whose upper register
     /// half is garbage: the exit sign-extends it.
     pub ret32: u32,
@@ -523,7 +530,52 @@ impl ProbeSpec {
         name: Chain::NONE,
         pos: Chain::NONE,
         addr: Chain::NONE,
+        pidns: Chain::NONE,
         ret32: 0,
+    };
+}
+
+/// Where a task's tgid in a given pid namespace is found
+/// (`task_tgid_nr_ns`): `task->group_leader->thread_pid->numbers[ns->level]`,
+/// valid when that level exists and its `ns` is the namespace asked about.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidNsOffsets {
+    /// Non-zero when every offset below was found in BTF.
+    pub valid: u32,
+    /// `offsetof(struct pid_namespace, level)`.
+    pub ns_level: u32,
+    /// `offsetof(struct task_struct, group_leader)`.
+    pub task_group_leader: u32,
+    /// `offsetof(struct task_struct, thread_pid)`.
+    pub task_thread_pid: u32,
+    /// `offsetof(struct pid, level)`.
+    pub pid_level: u32,
+    /// `offsetof(struct pid, numbers)`.
+    pub pid_numbers: u32,
+    /// `sizeof(struct upid)`.
+    pub upid_size: u32,
+    /// `offsetof(struct upid, nr)`.
+    pub upid_nr: u32,
+    /// `offsetof(struct upid, ns)`.
+    pub upid_ns: u32,
+    /// Always zero.
+    pub reserved: u32,
+}
+
+impl PidNsOffsets {
+    /// Offsets not found: namespaced tgids are not reported.
+    pub const NONE: PidNsOffsets = PidNsOffsets {
+        valid: 0,
+        ns_level: 0,
+        task_group_leader: 0,
+        task_thread_pid: 0,
+        pid_level: 0,
+        pid_numbers: 0,
+        upid_size: 0,
+        upid_nr: 0,
+        upid_ns: 0,
+        reserved: 0,
     };
 }
 
@@ -561,6 +613,8 @@ pub struct Config {
     pub regs_arg2: u32,
     /// `offsetof(struct pt_regs, r10)`: syscall argument 3.
     pub regs_arg3: u32,
+    /// How to find a task's tgid in a pid namespace.
+    pub pidns: PidNsOffsets,
     /// Extraction specs, indexed by [`ProbeId`].
     pub probes: [ProbeSpec; MAX_PROBES],
 }
@@ -578,6 +632,7 @@ impl Config {
         regs_arg1: 0,
         regs_arg2: 0,
         regs_arg3: 0,
+        pidns: PidNsOffsets::NONE,
         probes: [ProbeSpec::NONE; MAX_PROBES],
     };
 }

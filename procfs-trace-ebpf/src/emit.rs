@@ -11,7 +11,7 @@ use procfs_trace_common::{
 };
 
 use crate::{
-    extract::{base, read_name, walk, Args, Read, OK},
+    extract::{base, read_name, tgid_in_ns, walk, Args, Read, OK},
     filter::wanted,
     maps::{config, count_loss, inserted, ARMED, ENTRY_ARGS, EVENTS, PENDING},
 };
@@ -215,7 +215,10 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     };
     let ev = entry.as_mut_ptr();
 
-    let pos = walk(&spec.pos, pos_base);
+    let pos = match spec.pidns.arg {
+        procfs_trace_common::NO_ARG => walk(&spec.pos, pos_base),
+        _ => tgid_in_ns(walk(&spec.pidns, base(ctx, &spec.pidns)), &cfg.pidns),
+    };
     let addr = walk(&spec.addr, base(ctx, &spec.addr));
     // SAFETY: see `start`; the name is read straight into the reserved slot.
     unsafe {

@@ -6,12 +6,13 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes, generated::bpf_get_func_arg,
+        bpf_get_current_task, bpf_probe_read_kernel, bpf_probe_read_kernel_str_bytes,
+        generated::bpf_get_func_arg,
     },
     programs::{FEntryContext, FExitContext, ProbeContext},
     EbpfContext,
 };
-use procfs_trace_common::{Chain, MAX_CHAIN, NAME_LEN, NO_ARG};
+use procfs_trace_common::{Chain, PidNsOffsets, MAX_CHAIN, NAME_LEN, NO_ARG};
 
 /// The chain is not configured for this probe on this kernel.
 pub const UNUSED: u8 = 0;
@@ -152,6 +153,61 @@ pub fn walk(chain: &Chain, start: Read) -> Read {
         };
     }
     Read::ok(v)
+}
+
+/// The current task's tgid in the pid namespace at `ns` (`task_tgid_nr_ns`),
+/// 0 when the task has no number there. Straight-line reads, no `Option`:
+/// see the note at the top of this file.
+#[inline(always)]
+pub fn tgid_in_ns(ns: Read, o: &PidNsOffsets) -> Read {
+    if ns.state != OK {
+        return ns;
+    }
+    if o.valid == 0 || ns.value == 0 {
+        return Read::FAULT;
+    }
+    let level = read_u32(ns.value + u64::from(o.ns_level));
+    // SAFETY: plain helper call.
+    let task = unsafe { bpf_get_current_task() };
+    let leader = read_u64(task + u64::from(o.task_group_leader));
+    let pid = read_u64(leader.value + u64::from(o.task_thread_pid));
+    if level.state != OK || leader.state != OK || pid.state != OK || pid.value == 0 {
+        return Read::FAULT;
+    }
+    let pid_level = read_u32(pid.value + u64::from(o.pid_level));
+    if pid_level.state != OK {
+        return Read::FAULT;
+    }
+    if level.value > pid_level.value {
+        return Read::ok(0);
+    }
+    let upid = pid.value + u64::from(o.pid_numbers) + level.value * u64::from(o.upid_size);
+    let upid_ns = read_u64(upid + u64::from(o.upid_ns));
+    if upid_ns.state != OK {
+        return Read::FAULT;
+    }
+    if upid_ns.value != ns.value {
+        return Read::ok(0);
+    }
+    read_u32(upid + u64::from(o.upid_nr))
+}
+
+#[inline(always)]
+fn read_u64(at: u64) -> Read {
+    // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an error, not a crash.
+    match unsafe { bpf_probe_read_kernel(at as *const u64) } {
+        Ok(v) => Read::ok(v),
+        Err(_) => Read::FAULT,
+    }
+}
+
+#[inline(always)]
+fn read_u32(at: u64) -> Read {
+    // SAFETY: as in `read_u64`.
+    match unsafe { bpf_probe_read_kernel(at as *const u32) } {
+        Ok(v) => Read::ok(u64::from(v)),
+        Err(_) => Read::FAULT,
+    }
 }
 
 /// Reads the NUL-terminated string at `ptr` into `out`; the value is its length.

@@ -71,17 +71,22 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
 /// The header describing this tracer's kernel and probes.
 pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
     let chains = |spec: &procfs_trace_common::ProbeSpec| {
-        [("name", spec.name), ("pos", spec.pos), ("show", spec.addr)]
-            .into_iter()
-            .filter(|(_, c): &(&str, Chain)| c.arg != NO_ARG)
-            .map(|(what, c)| {
-                (
-                    what.to_owned(),
-                    c.arg,
-                    c.offsets[..usize::from(c.steps).min(c.offsets.len())].to_vec(),
-                )
-            })
-            .collect()
+        [
+            ("name", spec.name),
+            ("pos", spec.pos),
+            ("show", spec.addr),
+            ("pidns", spec.pidns),
+        ]
+        .into_iter()
+        .filter(|(_, c): &(&str, Chain)| c.arg != NO_ARG)
+        .map(|(what, c)| {
+            (
+                what.to_owned(),
+                c.arg,
+                c.offsets[..usize::from(c.steps).min(c.offsets.len())].to_vec(),
+            )
+        })
+        .collect()
     };
     let c = &tracer.config;
     Header {

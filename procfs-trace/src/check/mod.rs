@@ -147,7 +147,7 @@ impl Checker {
             syscall: op.syscall.as_ref().map(|s| s.syscall),
             at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
             path,
-            tgid: op.tgid,
+            tgid: self_tgid(op),
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
             first_read: op.first_read,
@@ -269,6 +269,21 @@ fn first_walk(op: &Op) -> &[Call] {
     &op.calls[..end]
 }
 
+/// What /proc/self resolves to for `op`'s task: its tgid as the proc
+/// mount's pid namespace numbers it, which `proc_self_get_link` reports (in a
+/// container with its own /proc that is not the global tgid); the global
+/// tgid when no report was made (older recordings, or a kernel without the
+/// layout).
+fn self_tgid(op: &Op) -> u32 {
+    op.calls
+        .iter()
+        .flat_map(Call::walk)
+        .find(|c| c.probe == ProbeId::ProcSelfGetLink)
+        .and_then(|c| c.pos_in)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(op.tgid)
+}
+
 #[cfg(test)]
 mod tests {
     use procfs_trace_common::{ProbeId, PROBES};
@@ -341,6 +356,46 @@ mod tests {
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Match { assumed } if assumed == &["cold dcache", "cold dcache"]),
+            "{v:?}"
+        );
+    }
+
+    /// `cat /proc/self/limits` by global pid 700, which a container's own
+    /// proc mount numbers `ns_tgid`, as proc_self_get_link reports (`None`:
+    /// not reported).
+    fn open_own_limits_in_a_container(s: &mut Script, reported: Option<i64>) {
+        s.sys(700, Syscall::Openat, Some("/proc/self/limits"), -100)
+            .enter_with(700, ProbeId::ProcSelfGetLink, None, reported, None)
+            .exit(
+                700,
+                ProbeId::ProcSelfGetLink,
+                0xffff_8880_0000_1000_u64 as i64,
+            )
+            .pid_lookup(700, "5")
+            .enter(700, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(700, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(700, ProbeId::ProcPidentLookup, 0)
+            .exit(700, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(700, Syscall::Openat, 3);
+    }
+
+    #[test]
+    fn self_resolves_to_the_tgid_the_mount_numbers() {
+        let mut s = Script::new();
+        open_own_limits_in_a_container(&mut s, Some(5));
+        let v = verdicts(&s);
+        assert!(matches!(&v[0], Verdict::Match { .. }), "{v:?}");
+        // The same walk judged by the global tgid would not match.
+        let mut s = Script::new();
+        open_own_limits_in_a_container(&mut s, None);
+        let v = verdicts(&s);
+        assert!(!matches!(&v[0], Verdict::Match { .. }), "{v:?}");
+        // A task the mount does not number cannot follow self.
+        let mut s = Script::new();
+        open_own_limits_in_a_container(&mut s, Some(0));
+        let v = verdicts(&s);
+        assert!(
+            matches!(&v[0], Verdict::Unknown { why } if why.contains("no pid in this proc mount")),
             "{v:?}"
         );
     }

@@ -102,7 +102,8 @@ pub struct OpFacts<'a> {
     pub at_flags: u32,
     /// The procfs path it concerns.
     pub path: &'a str,
-    /// The task's tgid (what /proc/self resolves to).
+    /// The task's tgid as the walked proc mount's pid namespace numbers it:
+    /// what /proc/self resolves to (0: the task has no number there).
     pub tgid: u32,
     /// Position the listing starts at (readdir).
     pub pos_in: Option<i64>,

@@ -33,6 +33,13 @@ pub enum Unmodelled {
         /// Where the walk was.
         at: String,
     },
+    /// /proc/self followed by a task the mount's pid namespace does not
+    /// number (proc_self_get_link then fails with -ENOENT).
+    #[error("{at}: the task has no pid in this proc mount's namespace, so following self fails; failing links are outside the model")]
+    NoPidInMount {
+        /// Where the walk was.
+        at: String,
+    },
     /// A name a pid directory does not have on this kernel.
     #[error("{at}: no such entry in {table} for kernel {version}")]
     NoSuchEntry {

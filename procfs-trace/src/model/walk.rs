@@ -64,7 +64,8 @@ pub enum Node {
 pub struct WalkContext<'a> {
     /// The kernel.
     pub kernel: &'a KernelFacts,
-    /// The walking task's tgid (what /proc/self resolves to).
+    /// The walking task's tgid in the proc mount's pid namespace (what
+    /// /proc/self resolves to; 0: none there).
     pub tgid: u32,
     /// Whether the final component, if a symlink, is followed (open, stat) or not (lstat, readlink).
     pub follow_final: bool,
@@ -519,9 +520,14 @@ fn root_component(
                 at: here.to_owned(),
             });
         }
+        if cx.tgid == 0 {
+            return Err(Unmodelled::NoPidInMount {
+                at: here.to_owned(),
+            });
+        }
         let mut link = Step::new(
             ProbeId::ProcSelfGetLink,
-            "following /proc/self yields the walking task's tgid, as a string",
+            "following /proc/self yields the walking task's tgid as the mount's pid namespace numbers it (task_tgid_nr_ns), as a string",
         )
         .ret(Ret::Pointer);
         // In RCU walk the dentry is NULL, so its name cannot be checked.

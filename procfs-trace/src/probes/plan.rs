@@ -1,7 +1,9 @@
 //! Decides, for the running kernel, which probes attach where and what each one
 //! extracts: function presence from kallsyms, argument layout from BTF.
 
-use procfs_trace_common::{Chain, Config, ProbeId, ProbeSpec, Role, MAX_CHAIN, NO_ARG, PROBES};
+use procfs_trace_common::{
+    Chain, Config, PidNsOffsets, ProbeId, ProbeSpec, Role, MAX_CHAIN, NO_ARG, PROBES,
+};
 use thiserror::Error;
 
 use super::recipes::{self, Hop, Recipe};
@@ -14,6 +16,8 @@ use crate::kernel::{
 pub trait KernelTypes {
     /// Byte offset of a member path inside a struct.
     fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError>;
+    /// Size of a struct or union.
+    fn struct_size(&self, ty: &str) -> Result<u32, BtfError>;
     /// A function's parameters, in order.
     fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError>;
     /// What a function returns (`None`: void).
@@ -23,6 +27,9 @@ pub trait KernelTypes {
 impl KernelTypes for Btf {
     fn member_offset(&self, ty: &str, path: &str) -> Result<u32, BtfError> {
         Btf::member_offset(self, ty, path)
+    }
+    fn struct_size(&self, ty: &str) -> Result<u32, BtfError> {
+        Btf::struct_size(self, ty)
     }
     fn func_params(&self, func: &str) -> Result<Vec<Param>, BtfError> {
         Btf::func_params(self, func)
@@ -118,6 +125,12 @@ impl Plan {
             degraded: Vec::new(),
             config,
         };
+        match pidns_offsets(types) {
+            Ok(o) => plan.config.pidns = o,
+            Err(e) => plan.degraded.push(format!(
+                "tgids in a proc mount's pid namespace not read ({e}): /proc/self in a container is checked against the global tgid"
+            )),
+        }
         for def in PROBES {
             let Some(symbol) = symbols.attach_symbol(def.func) else {
                 plan.skipped.push(Skipped {
@@ -168,6 +181,23 @@ fn required(
         })
 }
 
+/// Where a task's tgid in a pid namespace is found on this kernel.
+fn pidns_offsets(types: &impl KernelTypes) -> Result<PidNsOffsets, BtfError> {
+    let at = |(ty, path): (&str, &str)| types.member_offset(ty, path);
+    Ok(PidNsOffsets {
+        valid: 1,
+        ns_level: at(recipes::NS_LEVEL)?,
+        task_group_leader: at(recipes::TASK_GROUP_LEADER)?,
+        task_thread_pid: at(recipes::TASK_THREAD_PID)?,
+        pid_level: at(recipes::PID_LEVEL)?,
+        pid_numbers: at(recipes::PID_NUMBERS)?,
+        upid_size: types.struct_size("upid")?,
+        upid_nr: at(recipes::UPID_NR)?,
+        upid_ns: at(recipes::UPID_NS)?,
+        reserved: 0,
+    })
+}
+
 /// The extraction spec of one function, and what could not be resolved.
 fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec<String>) {
     let mut problems = Vec::new();
@@ -190,9 +220,13 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
     let name = resolve(recipes::NAME, "name");
     let pos = resolve(recipes::POS, "position");
     let show_recipes = match role {
-        Role::Plain => None,
+        Role::Plain | Role::SelfLink => None,
         Role::SeqReader => Some(recipes::SEQ_SHOW),
         Role::SingleShow => Some(recipes::SINGLE_SHOW),
+    };
+    let pidns = match role {
+        Role::SelfLink => resolve(recipes::PIDNS, "the mount's pid namespace"),
+        _ => Chain::NONE,
     };
     let addr = match show_recipes.map(|r| resolve(r, "show callback")) {
         None => Chain::NONE,
@@ -213,6 +247,7 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
             name,
             pos,
             addr,
+            pidns,
             ret32,
         },
         problems,
@@ -294,6 +329,14 @@ mod tests {
                     member: path.to_owned(),
                 })
         }
+        fn struct_size(&self, ty: &str) -> Result<u32, BtfError> {
+            match ty {
+                "upid" => Ok(16),
+                _ => Err(BtfError::NoSuchType {
+                    name: ty.to_owned(),
+                }),
+            }
+        }
         fn func_return(&self, func: &str) -> Result<Option<ParamType>, BtfError> {
             Ok((func == "proc_root_readdir").then_some(ParamType::Int { size: 4 }))
         }
@@ -338,6 +381,16 @@ mod tests {
             (("proc_inode", "op.proc_show"), 48),
             (("proc_inode", "vfs_inode"), 72),
             (("dir_context", "pos"), 8),
+            (("inode", "i_sb"), 40),
+            (("super_block", "s_fs_info"), 904),
+            (("proc_fs_info", "pid_ns"), 0),
+            (("pid_namespace", "level"), 72),
+            (("task_struct", "group_leader"), 1200),
+            (("task_struct", "thread_pid"), 2336),
+            (("pid", "level"), 4),
+            (("pid", "numbers"), 96),
+            (("upid", "nr"), 0),
+            (("upid", "ns"), 8),
         ] {
             k.members.insert(key, off);
         }
@@ -364,7 +417,16 @@ mod tests {
                 param("v", ParamType::PtrToOther),
             ],
         );
+        k.funcs.insert(
+            "proc_self_get_link",
+            vec![
+                param("dentry", ptr("dentry")),
+                param("inode", ptr("inode")),
+                param("done", ptr("delayed_call")),
+            ],
+        );
         k.symbols = [
+            "proc_self_get_link",
             "proc_root_lookup",
             "proc_root_readdir",
             "seq_read_iter",
@@ -426,6 +488,43 @@ mod tests {
         let p = planned(&plan, ProbeId::ProcSingleShow);
         assert_eq!(p.spec.addr, chain(0, &[120, 48 - 72]));
         assert_eq!(p.spec.name, chain(0, &[112, 24, 40]));
+    }
+
+    #[test]
+    fn self_link_walks_to_the_mounts_pid_namespace() {
+        let plan = Plan::new(&kernel(), &kernel()).unwrap();
+        let p = planned(&plan, ProbeId::ProcSelfGetLink);
+        assert_eq!(p.spec.pidns, chain(1, &[40, 904, 0]));
+        assert_eq!(p.spec.pos, Chain::NONE);
+        let o = plan.config.pidns;
+        assert_eq!(
+            (o.valid, o.ns_level, o.task_group_leader, o.task_thread_pid),
+            (1, 72, 1200, 2336)
+        );
+        assert_eq!(
+            (
+                o.pid_level,
+                o.pid_numbers,
+                o.upid_size,
+                o.upid_nr,
+                o.upid_ns
+            ),
+            (4, 96, 16, 0, 8)
+        );
+        // Other probes report no namespaced tgid.
+        assert_eq!(
+            planned(&plan, ProbeId::ProcRootLookup).spec.pidns,
+            Chain::NONE
+        );
+        // Without the pid layout, the plan says so and reports none.
+        let mut k = kernel();
+        k.members.remove(&("pid", "numbers"));
+        let plan = Plan::new(&k, &k).unwrap();
+        assert_eq!(plan.config.pidns.valid, 0);
+        assert!(plan
+            .degraded
+            .iter()
+            .any(|d| d.contains("pid namespace not read")));
     }
 
     #[test]

@@ -93,6 +93,33 @@ pub const SINGLE_SHOW: &[Recipe] = &[(
     ],
 )];
 
+/// To the pid namespace of the proc mount an inode belongs to:
+/// `proc_pid_ns(inode->i_sb)`.
+pub const PIDNS: &[Recipe] = &[(
+    "inode",
+    &[
+        hop("inode", "i_sb"),
+        hop("super_block", "s_fs_info"),
+        hop("proc_fs_info", "pid_ns"),
+    ],
+)];
+
+/// Members walked for a task's tgid in a pid namespace (`task_tgid_nr_ns`):
+/// the group leader's pid, its `numbers[level]`.
+pub const NS_LEVEL: (&str, &str) = ("pid_namespace", "level");
+/// See [`NS_LEVEL`].
+pub const TASK_GROUP_LEADER: (&str, &str) = ("task_struct", "group_leader");
+/// See [`NS_LEVEL`].
+pub const TASK_THREAD_PID: (&str, &str) = ("task_struct", "thread_pid");
+/// See [`NS_LEVEL`].
+pub const PID_LEVEL: (&str, &str) = ("pid", "level");
+/// See [`NS_LEVEL`].
+pub const PID_NUMBERS: (&str, &str) = ("pid", "numbers");
+/// See [`NS_LEVEL`].
+pub const UPID_NR: (&str, &str) = ("upid", "nr");
+/// See [`NS_LEVEL`].
+pub const UPID_NS: (&str, &str) = ("upid", "ns");
+
 /// Members of `struct task_struct` the descendant filter walks.
 pub const TASK_REAL_PARENT: (&str, &str) = ("task_struct", "real_parent");
 /// See [`TASK_REAL_PARENT`].

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
 use crate::{
@@ -97,11 +98,12 @@ fn tree(call: &Call, depth: usize, out: &mut impl Write) -> io::Result<()> {
     if let Some(n) = &call.name {
         write!(out, " {n:?}")?;
     }
-    if let Some(p) = call.pos_in {
-        match call.pos_out {
-            Some(q) => write!(out, " pos {p}→{q}")?,
-            None => write!(out, " pos {p}")?,
-        }
+    match (call.pos_in, call.pos_out) {
+        // proc_self_get_link reports the tgid it will yield, not a position.
+        (Some(n), _) if call.probe == ProbeId::ProcSelfGetLink => write!(out, " tgid {n}")?,
+        (Some(p), Some(q)) => write!(out, " pos {p}→{q}")?,
+        (Some(p), None) => write!(out, " pos {p}")?,
+        (None, _) => {}
     }
     if let Some(s) = &call.show {
         write!(out, " show={s}")?;

@@ -124,6 +124,12 @@ impl Btf {
         Ok(offset != 0 || u64::from(bits) != u64::from(rec.size_or_type) * 8)
     }
 
+    /// Size in bytes of a struct or union, e.g. `upid`.
+    pub fn struct_size(&self, type_name: &str) -> Result<u32, BtfError> {
+        let id = self.find_composite(type_name)?;
+        Ok(self.get(id)?.size_or_type)
+    }
+
     /// Byte offset of a member path inside a struct or union, e.g. ("file", "f_path.dentry"), ("dentry", "d_name.name"), ("proc_inode", "op.proc_show").
     /// Each path segment is looked up through anonymous struct/union members (name_off == 0) recursively, and
     /// through typedef/const/volatile to the embedded struct for the next segment. Fails on a bitfield member or a
