@@ -585,15 +585,16 @@ mod tests {
     }
 
     #[test]
-    fn a_second_walk_must_revalidate() {
+    fn a_second_walk_revalidates_or_looks_up_again() {
         let mut s = Script::new();
         cat_limits(&mut s);
-        // Same path again: the dentries are now known to be cached, yet looked up.
+        // Same path again, looked up cold: evicted, or another proc mount's
+        // dentry, which the trace cannot tell apart; allowed, and said so.
         cat_limits(&mut s);
         let v = verdicts(&s);
         assert!(matches!(v[0], Verdict::Match { .. }));
         assert!(
-            matches!(&v[1], Verdict::Divergence { expected, .. } if expected.contains("pid_revalidate")),
+            matches!(&v[1], Verdict::Match { assumed } if assumed.iter().all(|a| a == "cold dcache")),
             "{v:?}"
         );
         let mut s = Script::new();
@@ -606,7 +607,7 @@ mod tests {
             .sys_ret(7, Syscall::Openat, 4);
         let v = verdicts(&s);
         assert!(
-            matches!(&v[1], Verdict::Match { assumed } if assumed.is_empty()),
+            matches!(&v[1], Verdict::Match { assumed } if !assumed.is_empty() && assumed.iter().all(|a| a != "cold dcache")),
             "{v:?}"
         );
     }
