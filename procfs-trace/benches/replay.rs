@@ -145,7 +145,6 @@ fn recording(n: u32) -> (Vec<u8>, u64) {
     let h = Header {
         tool: "bench".into(),
         kernel_release: "6.1.0-bench".into(),
-        kernel_config: vec![],
         kernel_config_source: "debian 6.1".into(),
         probes: procfs_trace_common::PROBES
             .iter()
@@ -156,15 +155,8 @@ fn recording(n: u32) -> (Vec<u8>, u64) {
                 chains: vec![],
             })
             .collect(),
-        skipped: vec![],
-        offsets: vec![],
-        clock_monotonic_ns: 0,
-        clock_realtime_ns: 0,
         syscalls: true,
-        command: vec![],
-        layout: format::layout_fingerprint(),
-        event_layout: format::event_fingerprint(),
-        probe_table: format::probe_table(),
+        ..Header::of_this_build()
     };
     let mut w = Writer::new(Vec::new(), &h).unwrap();
     w.symbol(0x1000, "proc_single_show");

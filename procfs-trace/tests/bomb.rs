@@ -9,10 +9,7 @@ use std::{
 use procfs_trace::{
     agent::sink::{FlowSink, Output},
     recording::{
-        format::{
-            event_fingerprint, layout_fingerprint, probe_table, record, ChunkHeader, Header,
-            MAX_CHUNK, MAX_HEADER,
-        },
+        format::{record, ChunkHeader, Header, MAX_CHUNK, MAX_HEADER},
         reader::Reader,
         writer::Writer,
     },
@@ -53,18 +50,9 @@ fn header() -> Header {
     Header {
         tool: "bomb".into(),
         kernel_release: "6.1.0-bomb".into(),
-        kernel_config: vec![],
         kernel_config_source: "running".into(),
-        probes: vec![],
-        skipped: vec![],
-        offsets: vec![],
-        clock_monotonic_ns: 0,
-        clock_realtime_ns: 0,
         syscalls: true,
-        command: vec![],
-        layout: layout_fingerprint(),
-        event_layout: event_fingerprint(),
-        probe_table: probe_table(),
+        ..Header::of_this_build()
     }
 }
 

@@ -16,7 +16,7 @@ use crate::{
     events::decode::Event,
     model::kernel::ConfigSource,
     recording::{
-        format::{event_fingerprint, layout_fingerprint, probe_table, Header, ProbeRecord},
+        format::{Header, ProbeRecord},
         writer::Writer,
     },
     render::events::Symbolize,
@@ -125,9 +125,7 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
         // Attaching fails when the syscall tracepoints cannot be attached.
         syscalls: true,
         command,
-        layout: layout_fingerprint(),
-        event_layout: event_fingerprint(),
-        probe_table: probe_table(),
+        ..Header::of_this_build()
     }
 }
 

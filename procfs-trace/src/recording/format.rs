@@ -32,7 +32,7 @@ pub mod record {
 }
 
 /// The header: everything needed to read the events offline.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Header {
     /// procfs-trace version that wrote the file.
     pub tool: String,
@@ -65,6 +65,18 @@ pub struct Header {
     /// The writer's probe table, function names by probe id, so a reader
     /// whose table differs decodes the file's ids through the file's own table.
     pub probe_table: Vec<String>,
+}
+
+impl Header {
+    /// A header whose layout fields describe this build, the rest empty.
+    pub fn of_this_build() -> Header {
+        Header {
+            layout: layout_fingerprint(),
+            event_layout: event_fingerprint(),
+            probe_table: probe_table(),
+            ..Header::default()
+        }
+    }
 }
 
 /// One attached probe.

@@ -107,7 +107,7 @@ pub struct Totals {
 
 /// A file's probe ids mapped to this build's probes, through the function
 /// names of the writer's table.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct ProbeTable(Vec<Option<ProbeId>>);
 
 impl ProbeTable {
@@ -153,8 +153,8 @@ impl<R: Read> Reader<R> {
         let mut r = Reader {
             src,
             name: name.to_owned(),
-            header: placeholder_header(),
-            probes: ProbeTable(Vec::new()),
+            header: Header::default(),
+            probes: ProbeTable::default(),
             ahead: Vec::new(),
             pos: 0,
             eof: false,
@@ -395,26 +395,6 @@ impl<R: Read> Reader<R> {
     }
 }
 
-/// A header to hold the place while the real one is read.
-fn placeholder_header() -> Header {
-    Header {
-        tool: String::new(),
-        kernel_release: String::new(),
-        kernel_config: Vec::new(),
-        kernel_config_source: String::new(),
-        probes: Vec::new(),
-        skipped: Vec::new(),
-        offsets: Vec::new(),
-        clock_monotonic_ns: 0,
-        clock_realtime_ns: 0,
-        syscalls: false,
-        command: Vec::new(),
-        layout: String::new(),
-        event_layout: String::new(),
-        probe_table: Vec::new(),
-    }
-}
-
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
@@ -490,10 +470,7 @@ fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<(Vec<u8>, u64), ChunkDa
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::recording::{
-        format::{layout_fingerprint, probe_table},
-        writer::Writer,
-    };
+    use crate::recording::{format::probe_table, writer::Writer};
 
     pub(crate) fn header() -> Header {
         Header {
@@ -508,9 +485,7 @@ pub(crate) mod tests {
             clock_realtime_ns: 2,
             syscalls: true,
             command: vec!["sh".into()],
-            layout: layout_fingerprint(),
-            event_layout: event_fingerprint(),
-            probe_table: probe_table(),
+            ..Header::of_this_build()
         }
     }
 
