@@ -145,12 +145,11 @@ pub fn walk(chain: &Chain, start: Read) -> Read {
         if v == 0 {
             return Read::FAULT;
         }
-        let field = v.wrapping_add(chain.offsets[i] as i64 as u64) as *const u64;
-        // SAFETY: bpf_probe_read_kernel checks the address; a bad one is an error, not a crash.
-        v = match unsafe { bpf_probe_read_kernel(field) } {
-            Ok(next) => next,
-            Err(_) => return Read::FAULT,
-        };
+        let next = read_u64(v.wrapping_add(chain.offsets[i] as i64 as u64));
+        if next.state != OK {
+            return Read::FAULT;
+        }
+        v = next.value;
     }
     Read::ok(v)
 }
