@@ -357,8 +357,25 @@ fn follow_pid_link(
     };
     match cx.link_error.filter(|_| last) {
         None => {
-            w.prediction
-                .fixed(vec![get_link(Ret::Zero, vec![own(Ret::Zero)])]);
+            let resolved = get_link(Ret::Zero, vec![own(Ret::Zero)]);
+            // pick_link calls get_link with a NULL dentry while the walk is
+            // still in RCU mode; proc_pid_get_link refuses that with -ECHILD
+            // and is called again once the walk has left RCU mode.
+            let mut refused = get_link(Ret::Errno(Errno::ECHILD), vec![]);
+            refused.name = None;
+            refused.why =
+                "in RCU walk the dentry is NULL, so proc_pid_get_link refuses with -ECHILD"
+                    .to_owned();
+            w.prediction.choice(
+                format!("{here} may be reached in RCU walk"),
+                vec![
+                    ("ref-walk".to_owned(), vec![resolved.clone()]),
+                    (
+                        "RCU walk, get_link refused".to_owned(),
+                        vec![refused, resolved],
+                    ),
+                ],
+            );
             Node::LeftProc
         }
         Some(e) => {
@@ -832,6 +849,22 @@ mod tests {
         assert_eq!(w.end, Ok(Node::LeftProc));
         let w = run("/proc/42/cwd", &|_| Cached::No, false);
         assert!(matches!(w.end, Ok(Node::PidEntry(_, e)) if e.kind == EntryKind::Lnk));
+    }
+
+    #[test]
+    fn a_link_reached_in_rcu_walk_is_refused_then_resolved() {
+        let w = run("/proc/42/exe", &|_| Cached::No, true);
+        let alts = w.prediction.alternatives(8);
+        assert_eq!(alts.len(), 2);
+        let rcu = &alts[1].1;
+        let n = rcu.len();
+        assert_eq!(
+            funcs(&rcu[n - 2..]),
+            ["proc_pid_get_link", "proc_pid_get_link[proc_exe_link]"]
+        );
+        assert_eq!(rcu[n - 2].ret, Ret::Errno(Errno::ECHILD));
+        assert_eq!(rcu[n - 2].name, None, "the dentry is NULL in RCU walk");
+        assert_eq!(rcu[n - 1].name.as_deref(), Some("exe"));
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Everyday procfs clients under `check`: busybox ps, top, free, uptime,
 //! mount, pidof, cat of common files, ls -l of a pid's ns and fd
-//! directories, and walks that fail. Nothing may diverge; the share of
-//! operations outside the model is printed for the matrix report.
+//! directories, walks that fail, and a pid namespace with its own /proc (a
+//! container's view, where /proc/self is not the global tgid), a hidepid=2
+//! mount, and an environ read an unmapped user namespace is denied. Nothing may
+//! diverge; the share of operations outside the model is printed for the
+//! matrix report.
 
 use crate::support;
 
@@ -12,7 +15,12 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
         /proc/uptime /proc/version /proc/vmstat /proc/filesystems /proc/mounts >/dev/null; \
     ls -l /proc/self/ns /proc/self/fd >/dev/null 2>&1; \
     cat /proc/999999/stat /proc/nonexistent /proc/self/nonexist 2>/dev/null; \
-    cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; exit 0";
+    cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; \
+    unshare -p -f --mount-proc sh -c 'cat /proc/self/status /proc/self/limits; \
+        ls /proc; readlink /proc/self; ps' >/dev/null 2>&1; \
+    unshare -m sh -c 'mount -t proc -o hidepid=2 proc /proc && cat /proc/self/stat && ls /proc' \
+        >/dev/null 2>&1; \
+    unshare -U cat /proc/1/environ >/dev/null 2>&1; exit 0";
 
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
