@@ -294,29 +294,31 @@ impl<R: Read> Reader<R> {
     }
 
     /// Passes over bytes up to the next valid chunk header (or the end);
-    /// returns how many.
+    /// returns how many. Candidates are searched in place, and bytes are
+    /// dropped once per window, so a file full of false magics costs no
+    /// quadratic copying.
     fn skip_to_chunk(&mut self) -> Result<u64, FormatError> {
-        let mut skipped = self.consume(1.min(self.ahead.len()));
+        let mut skipped = 0;
+        let mut from = 1.min(self.ahead.len());
         loop {
-            match find(&self.ahead, CHUNK_MAGIC) {
+            match find(&self.ahead[from..], CHUNK_MAGIC) {
                 Some(i) => {
-                    skipped += self.consume(i);
-                    self.fill(CHUNK_HEADER_LEN)?;
-                    if self.ahead.len() < CHUNK_HEADER_LEN
-                        || ChunkHeader::decode(&self.ahead).is_some()
-                    {
-                        if self.ahead.len() < CHUNK_HEADER_LEN {
-                            skipped += self.consume(self.ahead.len());
-                        }
-                        return Ok(skipped);
+                    let at = from + i;
+                    self.fill(at + CHUNK_HEADER_LEN)?;
+                    if self.ahead.len() < at + CHUNK_HEADER_LEN {
+                        return Ok(skipped + self.consume(self.ahead.len()));
                     }
-                    skipped += self.consume(1);
+                    if ChunkHeader::decode(&self.ahead[at..]).is_some() {
+                        return Ok(skipped + self.consume(at));
+                    }
+                    from = at + 1;
                 }
                 None if self.eof => return Ok(skipped + self.consume(self.ahead.len())),
                 None => {
                     // Keep a tail that may be the start of a magic.
-                    let keep = (CHUNK_MAGIC.len() - 1).min(self.ahead.len());
+                    let keep = (CHUNK_MAGIC.len() - 1).min(self.ahead.len() - from);
                     skipped += self.consume(self.ahead.len() - keep);
+                    from = 0;
                     let n = self.ahead.len() + SCAN_STEP;
                     self.fill(n)?;
                 }
@@ -687,6 +689,19 @@ pub(crate) mod tests {
         assert!(matches!(r.next_item(), Ok(Some(Item::Chunk(_)))));
         let err = r.next_item().unwrap_err().to_string();
         assert!(err.contains("crafted"), "{err}");
+    }
+
+    #[test]
+    fn a_run_of_false_magics_is_one_damaged_region() {
+        let (bytes, offsets) = sample();
+        let mut spliced = bytes[..offsets[1]].to_vec();
+        spliced.extend(b"PTCK".repeat(50_000));
+        spliced.extend_from_slice(&bytes[offsets[1]..]);
+        let (chunks, damage, _) = read_all(spliced.as_slice()).unwrap();
+        assert_eq!(chunks.len(), 3);
+        assert_eq!(damage.len(), 1);
+        assert_eq!(damage[0].offset as usize, offsets[1]);
+        assert_eq!(damage[0].skipped, 200_000);
     }
 
     #[test]
