@@ -20,6 +20,7 @@ use crate::{
     flows::{call::Call, op::Op},
     model::{
         self,
+        errno::Errno,
         expect::{Prediction, Step},
         func::Func,
         kernel::KernelFacts,
@@ -259,12 +260,14 @@ fn calls_seen(calls: &[Call], extras: &[ProbeId]) -> usize {
 }
 
 /// exec walks its path more than once; the first walk ends with the first call
-/// that follows the final link, or covers everything when there is none.
+/// that resolves the final link, or covers everything when there is none.
 fn first_walk(op: &Op) -> &[Call] {
     let end = op
         .calls
         .iter()
-        .position(|c| c.probe == ProbeId::ProcPidGetLink)
+        // A get_link refused in RCU walk (-ECHILD) is called again in the
+        // same walk; the walk ends at the call that resolved the link.
+        .position(|c| c.probe == ProbeId::ProcPidGetLink && c.ret != Some(Errno::ECHILD.ret()))
         .map_or(op.calls.len(), |i| i + 1);
     &op.calls[..end]
 }
@@ -396,6 +399,32 @@ mod tests {
         let v = verdicts(&s);
         assert!(
             matches!(&v[0], Verdict::Unknown { why } if why.contains("no pid in this proc mount")),
+            "{v:?}"
+        );
+    }
+
+    #[test]
+    fn an_exec_through_a_link_refused_in_rcu_walk_matches() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Execve, Some("/proc/7/exe"), -100);
+        for walk in 0..2 {
+            s.enter(7, ProbeId::PidRevalidate, Some("7"))
+                .exit(7, ProbeId::PidRevalidate, 1)
+                .enter(7, ProbeId::PidRevalidate, Some("exe"))
+                .exit(7, ProbeId::PidRevalidate, 1);
+            if walk == 0 {
+                s.enter(7, ProbeId::ProcPidGetLink, None)
+                    .exit(7, ProbeId::ProcPidGetLink, -10)
+                    .enter(7, ProbeId::ProcPidGetLink, Some("exe"))
+                    .enter(7, ProbeId::ProcExeLink, Some("exe"))
+                    .exit(7, ProbeId::ProcExeLink, 0)
+                    .exit(7, ProbeId::ProcPidGetLink, 0);
+            }
+        }
+        s.sys_ret(7, Syscall::Execve, 0);
+        let v = verdicts(&s);
+        assert!(
+            matches!(&v[0], Verdict::Match { assumed } if assumed.iter().any(|a| a == "RCU walk, get_link refused")),
             "{v:?}"
         );
     }
