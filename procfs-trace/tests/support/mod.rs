@@ -59,13 +59,19 @@ impl Trace {
 
     /// The `N lost` figure from the closing summary line.
     pub fn lost(&self) -> u64 {
-        summary_number(&self.stderr, " lost").expect("summary line with lost count")
+        lost_in(&self.stderr)
     }
 
     /// The `N events` figure from the closing summary line.
     pub fn total(&self) -> u64 {
         summary_number(&self.stderr, " events").expect("summary line with event count")
     }
+}
+
+/// The `N lost` figure from the closing summary line of any command's
+/// standard error.
+pub fn lost_in(stderr: &str) -> u64 {
+    summary_number(stderr, " lost").expect("summary line with lost count")
 }
 
 /// The number just before `label` on the summary line (`procfs-trace: N events in ...`).

@@ -44,5 +44,15 @@ fn everyday_clients_never_diverge() {
     );
     assert!(diverged.is_empty(), "false divergences: {diverged:#?}");
     assert!(flows.len() > 500, "{} operations: {stderr}", flows.len());
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    // A pass needs nothing lost. The kernel may skip probe runs (an fentry
+    // program preempted and re-entered on its CPU counts a recursion miss,
+    // seen on 7.2): then the check must say inconclusive, naming the cause.
+    match support::lost_in(&stderr) {
+        0 => assert_eq!(out.status.code(), Some(0), "{stderr}"),
+        n => {
+            println!("EVERYDAY: {n} events lost, so the check is inconclusive");
+            assert_eq!(out.status.code(), Some(3), "{stderr}");
+            assert!(stderr.contains(&format!("{n} lost (")), "{stderr}");
+        }
+    }
 }
