@@ -66,6 +66,16 @@ macro_rules! for_each_probe {
             (proc_exe_link, proc_exe_link_ret, ProcExeLink, Link, Plain),
             (proc_fd_link, proc_fd_link_ret, ProcFdLink, Link, Plain),
             (proc_self_get_link, proc_self_get_link_ret, ProcSelfGetLink, Link, SelfLink),
+            (proc_ns_dir_lookup, proc_ns_dir_lookup_ret, ProcNsDirLookup, Lookup, Plain),
+            (proc_ns_dir_readdir, proc_ns_dir_readdir_ret, ProcNsDirReaddir, Readdir, Plain),
+            (proc_ns_get_link, proc_ns_get_link_ret, ProcNsGetLink, Link, Plain),
+            (proc_ns_readlink, proc_ns_readlink_ret, ProcNsReadlink, Link, Plain),
+            (proc_tgid_net_lookup, proc_tgid_net_lookup_ret, ProcTgidNetLookup, Lookup, Plain),
+            (proc_tgid_net_readdir, proc_tgid_net_readdir_ret, ProcTgidNetReaddir, Readdir, Plain),
+            (proc_sys_lookup, proc_sys_lookup_ret, ProcSysLookup, Lookup, Plain),
+            (proc_sys_revalidate, proc_sys_revalidate_ret, ProcSysRevalidate, Lookup, Plain),
+            (proc_sys_readdir, proc_sys_readdir_ret, ProcSysReaddir, Readdir, Plain),
+            (proc_sys_read, proc_sys_read_ret, ProcSysRead, Read, Plain),
         }
     };
 }
@@ -144,7 +154,7 @@ macro_rules! define_probes {
 for_each_probe!(define_probes);
 
 /// Size of the per-probe tables handed to the kernel.
-pub const MAX_PROBES: usize = 48;
+pub const MAX_PROBES: usize = 64;
 const _: () = assert!(PROBES.len() <= MAX_PROBES);
 
 impl ProbeId {

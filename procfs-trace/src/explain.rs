@@ -84,13 +84,20 @@ pub fn run(
     let ops: Vec<OpKind> = match op {
         Some(op) => vec![op],
         None => match &end {
-            Ok(Node::Root | Node::PidDir(_) | Node::TaskDir | Node::FdDir) => {
+            Ok(
+                Node::Root
+                | Node::PidDir(_)
+                | Node::TaskDir
+                | Node::FdDir
+                | Node::NsDir
+                | Node::NetDir,
+            ) => {
                 vec![OpKind::Lookup, OpKind::Readdir]
             }
             Ok(Node::PidEntry(_, e)) if e.kind == model::pid_table::EntryKind::Lnk => {
                 vec![OpKind::Readlink]
             }
-            Ok(Node::FdLink | Node::LeftProc) => vec![OpKind::Readlink],
+            Ok(Node::FdLink | Node::NsLink(_) | Node::LeftProc) => vec![OpKind::Readlink],
             _ => vec![OpKind::Lookup, OpKind::Read],
         },
     };
@@ -217,7 +224,7 @@ mod tests {
 
     #[test]
     fn outside_paths_and_bad_versions_are_errors_or_said() {
-        let text = explain("/proc/sys/kernel/pid_max", None);
+        let text = explain("/proc/1/attr/current", None);
         assert!(text.contains("outside the model"), "{text}");
         let mut out = Vec::new();
         assert!(run("/etc/passwd", None, Some("6.1"), &mut out).is_err());

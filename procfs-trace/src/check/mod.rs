@@ -12,7 +12,7 @@ pub mod tally;
 
 use std::collections::HashSet;
 
-use procfs_trace_common::{ProbeId, Syscall};
+use procfs_trace_common::ProbeId;
 
 use serde::Serialize;
 
@@ -20,7 +20,6 @@ use crate::{
     flows::{call::Call, op::Op},
     model::{
         self,
-        errno::Errno,
         expect::{Prediction, Step},
         func::Func,
         kernel::KernelFacts,
@@ -31,7 +30,7 @@ use compare::{compare, Mismatch};
 use dcache::Dcache;
 
 /// Alternatives compared at most per operation.
-const MAX_ALTERNATIVES: usize = 64;
+const MAX_ALTERNATIVES: usize = 256;
 
 /// The outcome of checking one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -193,15 +192,7 @@ fn judge(prediction: &Prediction, op: &Op, probed: &dyn Fn(Func) -> bool) -> Jud
     let mut best: Option<Mismatch> = None;
     let mut unread: Option<Vec<String>> = None;
     let mut unseen = 0;
-    let calls = if op
-        .syscall
-        .as_ref()
-        .is_some_and(|s| s.syscall == Syscall::Execve)
-    {
-        first_walk(op)
-    } else {
-        &op.calls[..]
-    };
+    let calls = &op.calls[..];
     let alternatives = prediction.alternatives(MAX_ALTERNATIVES);
     let count = alternatives.len();
     for (labels, steps) in alternatives {
@@ -259,19 +250,6 @@ fn calls_seen(calls: &[Call], extras: &[ProbeId]) -> usize {
     calls.iter().filter(|c| !extras.contains(&c.probe)).count()
 }
 
-/// exec walks its path more than once; the first walk ends with the first call
-/// that resolves the final link, or covers everything when there is none.
-fn first_walk(op: &Op) -> &[Call] {
-    let end = op
-        .calls
-        .iter()
-        // A get_link refused in RCU walk (-ECHILD) is called again in the
-        // same walk; the walk ends at the call that resolved the link.
-        .position(|c| c.probe == ProbeId::ProcPidGetLink && c.ret != Some(Errno::ECHILD.ret()))
-        .map_or(op.calls.len(), |i| i + 1);
-    &op.calls[..end]
-}
-
 /// What /proc/self resolves to for `op`'s task: its tgid as the proc
 /// mount's pid namespace numbers it, which `proc_self_get_link` reports (in a
 /// container with its own /proc that is not the global tgid); the global
@@ -289,7 +267,7 @@ fn self_tgid(op: &Op) -> u32 {
 
 #[cfg(test)]
 mod tests {
-    use procfs_trace_common::{ProbeId, PROBES};
+    use procfs_trace_common::{ProbeId, Syscall, PROBES};
 
     use super::*;
     use crate::flows::script::Script;
@@ -729,13 +707,13 @@ mod tests {
     #[test]
     fn unknown_paths_say_why() {
         let mut s = Script::new();
-        s.sys(7, Syscall::Openat, Some("/proc/sys/kernel/pid_max"), -100)
-            .enter(7, ProbeId::ProcRootLookup, Some("sys"))
+        s.sys(7, Syscall::Openat, Some("/proc/7/attr/current"), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some("7"))
             .exit(7, ProbeId::ProcRootLookup, 0)
             .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         assert!(
-            matches!(&v[0], Verdict::Unknown { why } if why.contains("sys")),
+            matches!(&v[0], Verdict::Unknown { why } if why.contains("attr")),
             "{v:?}"
         );
         let mut s = Script::new();

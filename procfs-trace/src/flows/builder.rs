@@ -96,7 +96,7 @@ impl FlowBuilder {
             self.done.push(prev.op);
         }
         let path = match &s.path {
-            Some(p) => Some(p.clone()),
+            Some(p) => Some(self.absolute(s, p)),
             None => self.fds.path(s.origin.tgid, s.fd).cloned(),
         };
         let kind = OpKind::of_syscall(s.syscall).unwrap_or(OpKind::Lookup);
@@ -135,6 +135,23 @@ impl FlowBuilder {
         );
     }
 
+    /// `path` as the walk sees it: a path relative to a directory fd
+    /// (`openat(dirfd, "status")`) joined to the path that fd was opened
+    /// with, when the trace saw it opened. A path relative to the cwd, or one
+    /// climbing with `..` (whose parent through a symlink is not its lexical
+    /// parent), stays as it is.
+    fn absolute(&self, s: &SyscallHit, path: &str) -> String {
+        let relative_to_fd = s.syscall.shape() == shape::AT_PATH && s.fd != AT_FDCWD;
+        if path.starts_with('/') || !relative_to_fd || path.split('/').any(|c| c == "..") {
+            return path.to_owned();
+        }
+        match self.fds.path(s.origin.tgid, s.fd) {
+            Some(dir) if path.is_empty() => dir.clone(),
+            Some(dir) => format!("{}/{path}", dir.trim_end_matches('/')),
+            None => path.to_owned(),
+        }
+    }
+
     fn syscall_exit(&mut self, s: &SyscallHit) {
         let Some(mut open) = self.open.remove(&s.origin.tid) else {
             return;
@@ -164,7 +181,8 @@ impl FlowBuilder {
             }
         }
         let opens = matches!(sys.syscall, Syscall::Open | Syscall::Openat);
-        let opened = match (new_fd, &sys.path) {
+        // The fd names the path as the walk saw it (joined to its dirfd).
+        let opened = match (new_fd, &open.op.path) {
             (Some(fd), Some(path)) if opens => Some((fd, path.clone())),
             _ => None,
         };
@@ -237,6 +255,9 @@ impl FlowBuilder {
         }
     }
 }
+
+/// The `dirfd` that names the cwd (include/uapi/linux/fcntl.h).
+const AT_FDCWD: i64 = -100;
 
 /// The directory a listing works on, when its calls say it without the fd
 /// table: the proc root's own readdir, or a pid directory's (named by its pid).
@@ -320,6 +341,44 @@ mod tests {
     }
 
     /// `read l < /proc/7/stat` in a shell: open, dup2 onto fd 0, read fd 0.
+    #[test]
+    fn paths_relative_to_a_directory_fd_are_joined_to_its_path() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Openat, Some("/proc/7/ns"), -100)
+            .enter(7, ProbeId::PidRevalidate, Some("7"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .sys_ret(7, Syscall::Openat, 5)
+            .sys(7, Syscall::Readlinkat, Some("net"), 5)
+            .enter(7, ProbeId::ProcNsReadlink, Some("net"))
+            .exit(7, ProbeId::ProcNsReadlink, 16)
+            .sys_ret(7, Syscall::Readlinkat, 16)
+            .sys(7, Syscall::Openat, Some("../status"), 5)
+            .enter(7, ProbeId::PidRevalidate, Some("status"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .sys_ret(7, Syscall::Openat, 6)
+            .sys(7, Syscall::Openat, Some("limits"), -100)
+            .enter(7, ProbeId::PidRevalidate, Some("limits"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .sys_ret(7, Syscall::Openat, 6);
+        let ops = s.ops();
+        assert_eq!(ops[1].path.as_deref(), Some("/proc/7/ns/net"));
+        assert_eq!(
+            ops[1].syscall.as_ref().unwrap().path.as_deref(),
+            Some("net"),
+            "the syscall keeps its own argument"
+        );
+        assert_eq!(
+            ops[2].path.as_deref(),
+            Some("../status"),
+            "`..` is not lexical in /proc"
+        );
+        assert_eq!(
+            ops[3].path.as_deref(),
+            Some("limits"),
+            "the cwd is not traced"
+        );
+    }
+
     #[test]
     fn reads_through_a_copied_fd_keep_the_path() {
         let mut s = Script::new();

@@ -13,11 +13,14 @@ const DEBIAN_OPTIONS: &[&str] = &[
     "CONFIG_CHECKPOINT_RESTORE",
     "CONFIG_ELF_CORE",
     "CONFIG_HAVE_ARCH_TRACEHOOK",
+    "CONFIG_IPC_NS",
     "CONFIG_KALLSYMS",
     "CONFIG_KSM",
     "CONFIG_LIVEPATCH",
     "CONFIG_NET",
+    "CONFIG_NET_NS",
     "CONFIG_NUMA",
+    "CONFIG_PID_NS",
     "CONFIG_POSIX_TIMERS",
     "CONFIG_PROC_CHILDREN",
     "CONFIG_PROC_CPU_RESCTRL",
@@ -32,6 +35,7 @@ const DEBIAN_OPTIONS: &[&str] = &[
     "CONFIG_TASK_IO_ACCOUNTING",
     "CONFIG_TIME_NS",
     "CONFIG_USER_NS",
+    "CONFIG_UTS_NS",
 ];
 
 /// Each modelled Debian kernel, with the options of [`DEBIAN_OPTIONS`] it lacks:

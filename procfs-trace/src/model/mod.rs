@@ -4,12 +4,14 @@
 //! [`predict`] turns one user-level operation (what it did, to which path)
 //! into the calls the kernel should make: `walk` for path lookups, `readdir`
 //! for listings, `read` for reads, with `pid_table` holding each kernel's pid
-//! directory tables and `kernel` the version and config they depend on.
+//! directory tables, `namespaces` the links of /proc/PID/ns, and `kernel` the
+//! version and config they depend on.
 
 pub mod errno;
 pub mod expect;
 pub mod func;
 pub mod kernel;
+pub mod namespaces;
 pub mod op;
 pub mod pid_table;
 pub mod read;
@@ -64,10 +66,7 @@ pub fn predict(
             w.end?;
             let mut p = w.prediction;
             if op.syscall == Some(Syscall::Execve) {
-                p.notes.push(
-                    "exec walks the path again after opening it; only the first walk is checked"
-                        .to_owned(),
-                );
+                exec_rewalk(&mut p, op, kernel);
             }
             Ok((p, w.dentries))
         }
@@ -102,9 +101,12 @@ pub fn predict(
             let mut p = w.prediction;
             let end = w.end?;
             let tail = match (readlink_target(&end), end) {
-                (Some((handler, name)), _) => vec![readlink_step(name)
-                    .ret(Ret::Positive)
-                    .calls(vec![own_link_step(handler, name).ret(Ret::Zero)])],
+                (Some(link), _) => vec![link.step().ret(Ret::Positive).calls(
+                    link.own_step()
+                        .map(|s| s.ret(Ret::Zero))
+                        .into_iter()
+                        .collect(),
+                )],
                 (None, Node::RootEntry(name)) if name == "self" => {
                     vec![Step::new(
                         ProbeId::ProcSelfGetLink,
@@ -122,6 +124,51 @@ pub fn predict(
             Ok((p, w.dentries))
         }
     }
+}
+
+/// Alternatives of exec's second walk kept, at most.
+const MAX_REWALKS: usize = 8;
+
+/// After exec opened its file, a security module may resolve the name it
+/// was given once more without following the final link: TOMOYO's
+/// `tomoyo_find_next_domain` (bprm_creds_for_exec) calls
+/// `tomoyo_realpath_nofollow`, a `kern_path(name, 0)` (security/tomoyo/
+/// domain.c and realpath.c). Whether TOMOYO is active is a boot-time choice
+/// the trace does not show, so the walk may be absent. The first walk has
+/// just looked every dentry up, so the second finds them all cached.
+fn exec_rewalk(p: &mut Prediction, op: &OpFacts, kernel: &KernelFacts) {
+    let all_cached = |_: &str| Cached::Yes;
+    let again = walk::walk(
+        op.path,
+        &WalkContext {
+            kernel,
+            tgid: op.tgid,
+            follow_final: false,
+            cached: &all_cached,
+            absent_at: None,
+            link_error: None,
+        },
+    );
+    let warm = again
+        .prediction
+        .alternatives(MAX_REWALKS * 4)
+        .into_iter()
+        .filter(|(labels, _)| !labels.iter().any(|l| l == walk::COLD))
+        .take(MAX_REWALKS)
+        .map(|(labels, steps)| {
+            let label = std::iter::once("walked again without following".to_owned())
+                .chain(labels)
+                .collect::<Vec<_>>()
+                .join(", ");
+            (label, steps)
+        });
+    let options = std::iter::once(("no second walk".to_owned(), Vec::new()))
+        .chain(warm)
+        .collect();
+    p.choice(
+        "a security module (TOMOYO) may resolve exec's path again without following it",
+        options,
+    );
 }
 
 /// Components a failing walk is tried at, at most (links add components).
@@ -183,12 +230,12 @@ fn failing_walk(
         OpKind::Readlink => {
             let mut w = walk::walk(op.path, cx);
             let link = w.end.as_ref().ok().and_then(readlink_target);
-            if let Some((handler, name)) = link {
+            if let Some(link) = link {
                 walk::link_failure(
                     &mut w.prediction,
                     e,
-                    |ret, children| readlink_step(name).ret(ret).calls(children),
-                    |ret| own_link_step(handler, name).ret(ret),
+                    |ret, children| link.step().ret(ret).calls(children),
+                    |ret| link.own_step().map(|s| s.ret(ret)),
                 );
                 add("the link cannot be read", w, &mut options);
             }
@@ -223,16 +270,60 @@ fn failing_walk(
     Ok((p, dentries))
 }
 
-/// The symlink a readlink of `node` reads through proc_pid_readlink: its own
-/// function, and its name ("" for an fd link, whose number the model does
-/// not keep).
-fn readlink_target(node: &Node) -> Option<(Func, &'static str)> {
-    match node {
-        Node::PidEntry(_, e) if e.kind == pid_table::EntryKind::Lnk => {
-            Some((Func::named(e.handler), e.name))
-        }
-        Node::FdLink => Some((Func::from(ProbeId::ProcFdLink), "")),
-        _ => None,
+/// How a readlink reads a symlink: the function implementing readlink, the
+/// link's own function where it has one, and the link's name ("" for an fd
+/// link, whose number the model does not keep).
+struct LinkRead {
+    readlink: ProbeId,
+    own: Option<Func>,
+    name: String,
+}
+
+/// The symlink a readlink of `node` reads: pid and fd links through
+/// proc_pid_readlink and their own function, namespace links through
+/// proc_ns_readlink (fs/proc/namespaces.c), which formats "type:[inode]".
+fn readlink_target(node: &Node) -> Option<LinkRead> {
+    let (readlink, own, name) = match node {
+        Node::PidEntry(_, e) if e.kind == pid_table::EntryKind::Lnk => (
+            ProbeId::ProcPidReadlink,
+            Some(Func::named(e.handler)),
+            e.name,
+        ),
+        Node::FdLink => (
+            ProbeId::ProcPidReadlink,
+            Some(ProbeId::ProcFdLink.into()),
+            "",
+        ),
+        Node::NsLink(name) => (ProbeId::ProcNsReadlink, None, name.as_str()),
+        _ => return None,
+    };
+    Some(LinkRead {
+        readlink,
+        own,
+        name: name.to_owned(),
+    })
+}
+
+impl LinkRead {
+    /// The readlink function's step, named when the model knows the name.
+    fn step(&self) -> Step {
+        on_link(
+            Step::new(
+                self.readlink,
+                format!("the link's readlink is {}", self.readlink.def().func),
+            ),
+            &self.name,
+        )
+    }
+
+    /// The link's own function (`proc_cwd_link`, `proc_fd_link`, ...).
+    fn own_step(&self) -> Option<Step> {
+        self.own.map(|f| {
+            on_link(
+                Step::new(f, "the link's own function finds its target"),
+                &self.name,
+            )
+        })
     }
 }
 
@@ -243,25 +334,6 @@ fn on_link(step: Step, name: &str) -> Step {
     } else {
         step.name(name.to_owned())
     }
-}
-
-/// proc_pid_readlink on the link `name`.
-fn readlink_step(name: &str) -> Step {
-    on_link(
-        Step::new(
-            ProbeId::ProcPidReadlink,
-            "pid and fd symlinks implement readlink with proc_pid_readlink",
-        ),
-        name,
-    )
-}
-
-/// The link's own function (`proc_cwd_link`, `proc_fd_link`, ...).
-fn own_link_step(handler: Func, name: &str) -> Step {
-    on_link(
-        Step::new(handler, "the link's own function finds its target"),
-        name,
-    )
 }
 
 #[cfg(test)]
@@ -297,6 +369,31 @@ mod tests {
         assert_eq!(last.func, ProbeId::ProcPidReadlink);
         assert_eq!(last.children[0].func, ProbeId::ProcCwdLink);
         assert!(steps.iter().all(|s| s.func != ProbeId::ProcPidGetLink));
+    }
+
+    #[test]
+    fn readlink_of_a_namespace_link_is_proc_ns_readlink() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let mut f = facts(OpKind::Readlink, Syscall::Readlinkat, "/proc/42/ns/net");
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
+        let last = p.alternatives(1)[0].1.last().unwrap().clone();
+        assert_eq!(last.func, ProbeId::ProcNsReadlink);
+        assert_eq!(last.name.as_deref(), Some("net"));
+        assert_eq!(last.ret, Ret::Positive);
+        assert!(last.children.is_empty());
+        // Denied by the ptrace check: proc_ns_readlink returns -EACCES.
+        f.ret = Some(Errno::EACCES.ret());
+        let (p, _) = predict(&f, &k, &|_| Cached::No).unwrap();
+        let denied = p
+            .alternatives(64)
+            .into_iter()
+            .find(|(_, steps)| {
+                steps
+                    .last()
+                    .is_some_and(|s| s.func == ProbeId::ProcNsReadlink)
+            })
+            .expect("the link cannot be read");
+        assert_eq!(denied.1.last().unwrap().ret, Ret::Errno(Errno::EACCES));
     }
 
     #[test]

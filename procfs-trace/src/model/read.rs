@@ -89,6 +89,11 @@ pub const ROOT_FILES: &[(&str, RootFile, &str)] = &[
         "fs/proc/softirqs.c",
     ),
     (
+        "filesystems",
+        RootFile::Single("filesystems_proc_show"),
+        "fs/filesystems.c",
+    ),
+    (
         "vmstat",
         RootFile::Seq("vmstat_show"),
         "mm/vmstat.c: vmstat_op",
@@ -116,7 +121,7 @@ pub fn read(
     first: Option<bool>,
 ) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
-    let (name, outer, seq): (&str, Step, Option<(&'static str, Step)>) = match node {
+    let (name, outer, seq): (&str, Step, Option<Show>) = match node {
         Node::PidEntry(_, e) => match e.kind {
             EntryKind::One => (
                 e.name,
@@ -124,7 +129,7 @@ pub fn read(
                     ProbeId::SeqRead,
                     "ONE entries use proc_single_file_operations, whose .read is seq_read",
                 ),
-                Some((
+                Some(Show::Known(
                     "proc_single_show",
                     Step::new(
                         ProbeId::ProcSingleShow,
@@ -150,23 +155,26 @@ pub fn read(
                         Some(ProbeId::SeqRead | ProbeId::SeqReadIter)
                     ) =>
                 {
-                    let mut step = Step::new(
+                    let step = Step::new(
                         f,
                         format!("{} has its own file operations ({})", e.name, e.handler),
                     )
                     .name(e.name);
-                    // A plain read returns what the syscall returns; a splice
-                    // loop calls it until the count or the end.
-                    step.ret = match (splice, produced) {
-                        (false, Some(true)) => Ret::Positive,
-                        (false, Some(false)) => Ret::Zero,
-                        _ => Ret::Any,
-                    };
-                    step.repeat = splice;
-                    p.fixed(vec![step]);
+                    p.fixed(vec![plain_read(step, produced, splice)]);
                     return Ok(p);
                 }
-                _ => {
+                Some(f) => {
+                    p.notes.push(format!(
+                        "{}: a seq_file whose show callback ({}'s seq_operations) is taken from the trace; the seq_file protocol around it is checked",
+                        e.name, e.handler
+                    ));
+                    (
+                        e.name,
+                        Step::new(f, format!("{}'s .read is {f}", e.handler)),
+                        Some(Show::Learned(None)),
+                    )
+                }
+                None => {
                     return Err(Unmodelled::Read {
                         what: format!("{} ({})", e.name, e.handler),
                     })
@@ -178,21 +186,51 @@ pub fn read(
                 })
             }
         },
-        Node::RootEntry(name) => {
-            let Some((_, file, _)) = ROOT_FILES.iter().find(|(n, _, _)| n == name) else {
-                return Err(Unmodelled::Read {
-                    what: format!("/proc/{name}"),
-                });
+        Node::Sys(path) => {
+            let name = path.rsplit('/').next().unwrap_or_default();
+            let step = Step::new(
+                ProbeId::ProcSysRead,
+                "sysctl files are read through proc_sys_read, which calls the table's proc_handler",
+            )
+            .name(name);
+            p.fixed(vec![plain_read(step, produced, splice)]);
+            return Ok(p);
+        }
+        Node::RootEntry(_) | Node::Pde { .. } => {
+            let (path, name) = match node {
+                Node::RootEntry(name) => (format!("/proc/{name}"), name.as_str()),
+                Node::Pde { path, .. } => {
+                    (path.clone(), path.rsplit('/').next().unwrap_or_default())
+                }
+                _ => unreachable!("matched above"),
             };
             let outer = Step::new(
                 ProbeId::ProcRegReadIter,
-                "root PDE files are read through proc_ops' proc_read_iter",
+                "PDE files are read through their proc_ops' proc_read_iter",
             );
+            let file = ROOT_FILES
+                .iter()
+                .find(|(n, _, _)| matches!(node, Node::RootEntry(r) if r == n))
+                .map(|(_, file, _)| *file);
             let show = match file {
-                RootFile::Single(f) => (*f, Step::new(*f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer")).ret(Ret::Zero)),
-                RootFile::Seq(f) => (*f, Step::new(*f, format!("proc_create_seq: {f} runs once per record between start and stop")).ret(Ret::Zero).repeated()),
+                Some(RootFile::Single(f)) => Show::Known(f, Step::new(f, format!("proc_create_single made {f} the seq_file's show: one call fills the buffer")).ret(Ret::Zero)),
+                Some(RootFile::Seq(f)) => Show::Known(f, Step::new(f, format!("proc_create_seq: {f} runs once per record between start and stop")).ret(Ret::Zero).repeated()),
+                None => {
+                    p.notes.push(format!(
+                        "{path}: the model does not know this file's show callback; it is taken from the trace, and the seq_file protocol around it is checked"
+                    ));
+                    Show::Learned(Some(plain_read(
+                        Step::new(
+                            ProbeId::ProcRegReadIter,
+                            "proc_ops with a read_iter of their own, not a seq_file",
+                        )
+                        .name(name),
+                        produced,
+                        splice,
+                    )))
+                }
             };
-            (name.as_str(), outer, Some(show))
+            (name, outer, Some(show))
         }
         other => {
             return Err(Unmodelled::Read {
@@ -200,40 +238,55 @@ pub fn read(
             })
         }
     };
-    let Some((show_fn, show_step)) = seq else {
+    let Some(seq) = seq else {
         return Err(Unmodelled::Read {
             what: format!("{name} without a seq_file"),
         });
     };
+    let (show_fn, show_step, own_read) = match seq {
+        Show::Known(f, step) => (Some(f), Some(step.name(name)), None),
+        Show::Learned(own) => (None, None, own),
+    };
     let iter = |children: Vec<Step>, ret: Ret| {
-        Step::new(
+        let mut step = Step::new(
             ProbeId::SeqReadIter,
-            format!("the seq_file machinery; its show is {show_fn}"),
+            match show_fn {
+                Some(f) => format!("the seq_file machinery; its show is {f}"),
+                None => "the seq_file machinery, with the show callback the trace names".to_owned(),
+            },
         )
         .name(name)
-        .show(show_fn)
         .ret(ret)
-        .calls(children)
+        .calls(children);
+        step.show = show_fn;
+        step
     };
-    let show_step = show_step.name(name);
     // The entry point returns what the syscall returns, and seq_read reports
     // the seq_file's show as seq_read_iter does.
     let reports_show = outer.func == ProbeId::SeqRead;
     let wrap = |children: Vec<Step>, ret: Ret| {
+        if outer.func == ProbeId::SeqReadIter {
+            // The file's .read_iter is seq_read_iter itself.
+            return vec![iter(children, ret)];
+        }
         let mut o = outer
             .clone()
             .name(name)
             .ret(ret)
             .calls(vec![iter(children, ret)]);
         if reports_show {
-            o.show = Some(show_fn);
+            o.show = show_fn;
         }
         vec![o]
     };
     // A single record that shows no text (cgroup with no hierarchy mounted,
     // say) ends the file on its first read: show runs, the read returns 0.
-    let empty = (!show_step.repeat).then(|| wrap(vec![show_step.clone()], Ret::Zero));
-    let data = wrap(vec![show_step], Ret::Positive);
+    // A learned callback may be either kind, and is not probed.
+    let empty = match &show_step {
+        Some(s) if s.repeat => None,
+        _ => Some(wrap(show_step.clone().into_iter().collect(), Ret::Zero)),
+    };
+    let data = wrap(show_step.into_iter().collect(), Ret::Positive);
     // seq_read_iter first copies out what an earlier read left in the
     // seq_file's buffer, and calls show only when that did not fill the
     // read; ONE and single files have one record, so every read after the
@@ -291,8 +344,10 @@ pub fn read(
             .collect(),
         ),
     };
-    let mut options: Vec<(String, Vec<Step>)> = options
+    let options = options
         .into_iter()
+        .chain(own_read.map(|own| ("its own read_iter, not a seq_file", vec![own], true)));
+    let mut options: Vec<(String, Vec<Step>)> = options
         .filter(|(_, _, on_first)| *on_first || first != Some(true))
         .map(|(label, steps, _)| (label.to_owned(), steps))
         .collect();
@@ -302,6 +357,27 @@ pub fn read(
         p.choice(why, options);
     }
     Ok(p)
+}
+
+/// How a file's text reaches the seq_file: a show callback the model knows
+/// (and its step), or one it learns from the trace; a PDE file whose
+/// callback is learned may also have a read_iter of its own (the step)
+/// instead of a seq_file.
+enum Show {
+    Known(&'static str, Step),
+    Learned(Option<Step>),
+}
+
+/// A read function that is not a seq_file's: it returns what the syscall
+/// returns, and a splice loop calls it until the count or the end.
+fn plain_read(mut step: Step, produced: Option<bool>, splice: bool) -> Step {
+    step.ret = match (splice, produced) {
+        (false, Some(true)) => Ret::Positive,
+        (false, Some(false)) => Ret::Zero,
+        _ => Ret::Any,
+    };
+    step.repeat = splice;
+    step
 }
 
 #[cfg(test)]
@@ -421,6 +497,60 @@ mod tests {
         assert!(!s.children[0].children[0].repeat);
         let p = read(&Node::RootEntry("cpuinfo".into()), Some(true), false, None).unwrap();
         assert!(p.alternatives(1)[0].1[0].children[0].children[0].repeat);
-        assert!(read(&Node::RootEntry("swaps".into()), None, false, None).is_err());
+    }
+
+    /// A PDE file whose show callback the model does not know: the seq_file
+    /// protocol with the trace's callback, or a read_iter of its own.
+    #[test]
+    fn unknown_pde_files_learn_their_callback() {
+        let p = read(
+            &Node::RootEntry("swaps".into()),
+            Some(true),
+            false,
+            Some(true),
+        )
+        .unwrap();
+        assert!(p.notes[0].contains("taken from the trace"), "{:?}", p.notes);
+        let alts = p.alternatives(8);
+        let seq = &alts[0].1[0];
+        assert_eq!(seq.func, ProbeId::ProcRegReadIter);
+        assert_eq!(seq.children[0].func, ProbeId::SeqReadIter);
+        assert_eq!(seq.children[0].show, None, "any callback");
+        assert_eq!(seq.children[0].ret, Ret::Positive);
+        let own = &alts.last().unwrap().1[0];
+        assert_eq!(own.func, ProbeId::ProcRegReadIter);
+        assert!(own.children.is_empty());
+        assert_eq!(own.ret, Ret::Positive);
+    }
+
+    /// /proc/PID/mounts is a seq_file through seq_read_iter itself, its
+    /// callback from the trace.
+    #[test]
+    fn pid_seq_files_are_read_through_their_own_entry_point() {
+        let p = read(&entry("mounts"), Some(true), false, Some(true)).unwrap();
+        let alts = p.alternatives(8);
+        assert_eq!(
+            alts.len(),
+            1,
+            "a first read that found data: show filled it"
+        );
+        assert_eq!(alts[0].1.len(), 1);
+        assert_eq!(alts[0].1[0].func, ProbeId::SeqReadIter);
+        assert_eq!(alts[0].1[0].name.as_deref(), Some("mounts"));
+    }
+
+    #[test]
+    fn sysctl_files_are_read_through_proc_sys_read() {
+        let p = read(
+            &Node::Sys("/proc/sys/kernel/ostype".into()),
+            Some(false),
+            false,
+            None,
+        )
+        .unwrap();
+        let s = &p.alternatives(1)[0].1[0];
+        assert_eq!(s.func, ProbeId::ProcSysRead);
+        assert_eq!(s.name.as_deref(), Some("ostype"));
+        assert_eq!(s.ret, Ret::Zero);
     }
 }

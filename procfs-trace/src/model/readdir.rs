@@ -14,6 +14,7 @@ use super::{
     expect::{Pos, Prediction, Ret, Segment, Step},
     func::Func,
     kernel::KernelFacts,
+    namespaces,
     pid_table::{self, Table},
     unmodelled::Unmodelled,
     version::KernelVersion,
@@ -77,6 +78,40 @@ pub fn readdir(
         )
         .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
         .ret(Ret::Zero)]),
+        Node::NsDir => {
+            let n = namespaces::ns_entries(kernel).len() as i64;
+            let end = (2 + n).max(pos_in);
+            p.fixed(vec![Step::new(
+                ProbeId::ProcNsDirReaddir,
+                format!(
+                    "emits . and .. and the {n} namespace types of ns_entries, so pos ends at {end} (assuming the buffer holds them all)"
+                ),
+            )
+            .pos(Pos::Eq(pos_in), Pos::Eq(end))
+            .ret(Ret::Zero)]);
+        }
+        Node::Sys(_) => p.fixed(vec![Step::new(
+            ProbeId::ProcSysReaddir,
+            "emits . and .., then the entries of the sysctl tables registered there; always 0",
+        )
+        .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+        .ret(Ret::Zero)]),
+        Node::NetDir => pde_listing(
+            &mut p,
+            pos_in,
+            Step::new(
+                ProbeId::ProcTgidNetReaddir,
+                "/proc/PID/net lists the task's network namespace's PDE tree",
+            ),
+        ),
+        Node::RootEntry(_) | Node::Pde { .. } => pde_listing(
+            &mut p,
+            pos_in,
+            Step::new(
+                ProbeId::ProcReaddir,
+                "PDE directories list with proc_readdir",
+            ),
+        ),
         other => {
             return Err(Unmodelled::Listing {
                 what: format!("{other:?}"),
@@ -92,6 +127,38 @@ pub fn readdir(
         }
     }
     Ok(p)
+}
+
+/// A PDE directory's listing: `outer` hands the directory's PDE to
+/// `proc_readdir_de`, which emits `.`, `..` and the children in rbtree order
+/// and returns 1 when it emitted the last one, 0 when the buffer filled or
+/// nothing was left; the outer function returns what it returned.
+fn pde_listing(p: &mut Prediction, pos_in: i64, outer: Step) {
+    let listing = |ret: Ret, why: &str| {
+        vec![outer
+            .clone()
+            .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+            .ret(ret)
+            .calls(vec![Step::new(ProbeId::ProcReaddirDe, why.to_owned())
+                .pos(Pos::Eq(pos_in), Pos::AtLeast(pos_in))
+                .ret(ret)])]
+    };
+    p.choice(
+        "whether this call emitted the directory's last entry",
+        vec![
+            (
+                "to the end".to_owned(),
+                listing(Ret::Valid, "emits the children up to the last one"),
+            ),
+            (
+                "buffer full or nothing left".to_owned(),
+                listing(
+                    Ret::Zero,
+                    "stops at a full buffer, or finds no child at this position",
+                ),
+            ),
+        ],
+    );
 }
 
 /// Every readdir function of a directory reports the directory's name.
@@ -194,6 +261,30 @@ mod tests {
         assert_eq!(step.func, ProbeId::ProcTgidBaseReaddir);
         assert_eq!(step.pos_out, Pos::Eq(2 + n));
         assert!(readdir(&Node::LeftProc, 0, &k, "x").is_err());
+    }
+
+    #[test]
+    fn the_ns_directory_lists_each_namespace_type() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let p = readdir(&Node::NsDir, 0, &k, "ns").unwrap();
+        let step = &p.alternatives(1)[0].1[0];
+        assert_eq!(step.func, ProbeId::ProcNsDirReaddir);
+        assert_eq!(step.pos_out, Pos::Eq(12));
+        assert_eq!(step.name.as_deref(), Some("ns"));
+        let p = readdir(&Node::NsDir, 12, &k, "ns").unwrap();
+        assert_eq!(p.alternatives(1)[0].1[0].pos_out, Pos::Eq(12));
+    }
+
+    #[test]
+    fn pde_directories_list_through_proc_readdir_de() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let p = readdir(&Node::NetDir, 0, &k, "net").unwrap();
+        let alts = p.alternatives(4);
+        assert_eq!(alts.len(), 2);
+        assert_eq!(alts[0].1[0].func, ProbeId::ProcTgidNetReaddir);
+        assert_eq!(alts[0].1[0].children[0].func, ProbeId::ProcReaddirDe);
+        assert_eq!(alts[0].1[0].ret, Ret::Valid);
+        assert_eq!(alts[1].1[0].children[0].ret, Ret::Zero);
     }
 
     #[test]

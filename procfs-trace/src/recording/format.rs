@@ -7,9 +7,14 @@ use thiserror::Error;
 pub const MAGIC: &[u8; 8] = b"PFSTRACE";
 /// First bytes of every chunk.
 pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
-/// The format version this build writes and the only one it reads: it changes
-/// whenever [`layout_fingerprint`] does (a test pins the pair).
-pub const VERSION: u16 = 2;
+/// The format version this build writes: it changes whenever
+/// [`layout_fingerprint`] does (a test pins the pair).
+pub const VERSION: u16 = 3;
+/// The oldest version this build reads. From version 2 on, headers carry the
+/// writer's probe table and event-layout fingerprint, so a file whose event
+/// layouts match is decoded through its own probe table even when the
+/// writer's table differs (version 3 added probes).
+pub const OLDEST_READABLE: u16 = 2;
 /// Bytes before the header's JSON: magic, version, reserved, JSON length.
 pub const PREAMBLE_LEN: usize = 16;
 /// Bytes of a chunk header.
@@ -294,7 +299,7 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (2, "cb27df53"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (3, "16624539"));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use procfs_trace_common::ProbeId;
 
 use super::format::{
     event_fingerprint, record, ChunkHeader, FormatError, Header, CHUNK_HEADER_LEN, CHUNK_MAGIC,
-    MAGIC, MAX_HEADER, PREAMBLE_LEN, VERSION,
+    MAGIC, MAX_HEADER, OLDEST_READABLE, PREAMBLE_LEN, VERSION,
 };
 
 /// A record of a chunk, borrowed from its decompressed payload.
@@ -380,7 +380,7 @@ impl<R: Read> Reader<R> {
                 why,
             }
         };
-        if version < VERSION {
+        if version < OLDEST_READABLE {
             return Err(other(
                 ", whose probe ids changed between builds without a version change, so its events cannot be decoded safely",
             ));

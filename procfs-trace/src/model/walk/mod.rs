@@ -14,7 +14,19 @@
 //!   `get_link`: `proc_self_get_link` for /proc/self, `proc_pid_get_link` with
 //!   the entry's own function (`proc_cwd_link`, ...) for pid links.
 
+mod cache;
+mod links;
+mod steps;
+
 use procfs_trace_common::ProbeId;
+
+use cache::{cache_choice, cached_or_lookup, revalidations};
+use links::follow_link;
+pub use links::link_failure;
+use steps::{
+    absent_lookup, missing_pid_entry, net_lookup, ns_lookup, pde_lookup, root_pde_lookup,
+    stale_revalidation, sys_lookup, table_lookup,
+};
 
 use super::{
     errno::Errno,
@@ -23,8 +35,10 @@ use super::{
     kernel::KernelFacts,
     pid_table::{self, EntryKind, PidEntry, Table},
     unmodelled::Unmodelled,
-    version::KernelVersion,
 };
+
+/// The label of the alternative that assumes a dentry was not cached.
+pub const COLD: &str = "cold dcache";
 
 /// Whether a dentry is in the dcache, as far as the trace has shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,6 +68,23 @@ pub enum Node {
     PidEntry(Table, &'static PidEntry),
     /// An fd link, not followed.
     FdLink,
+    /// `/proc/PID/ns`: one link per namespace type the kernel has.
+    NsDir,
+    /// A namespace link in `/proc/PID/ns`, not followed.
+    NsLink(String),
+    /// `/proc/PID/net`: the PDE tree of the task's network namespace.
+    NetDir,
+    /// A node of the PDE tree below the root or below `/proc/PID/net`
+    /// (`/proc/driver/rtc`, `/proc/net/dev`), by path; `net` when it belongs
+    /// to a network namespace's tree.
+    Pde {
+        /// Its full path.
+        path: String,
+        /// Whether it is in a network namespace's tree.
+        net: bool,
+    },
+    /// `/proc/sys` or a node below it (a sysctl directory or file), by path.
+    Sys(String),
     /// A followed link out of procfs.
     LeftProc,
     /// A name the directory does not have: the walk ends there with -ENOENT.
@@ -210,22 +241,75 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                     .ret(Ret::Zero),
                 );
                 if follow {
-                    Ok(follow_pid_link(
+                    Ok(follow_link(
                         &mut w,
                         cx,
                         &comp,
                         &here,
                         last,
-                        Func::from(ProbeId::ProcFdLink),
+                        ProbeId::ProcPidGetLink,
+                        Some(Func::from(ProbeId::ProcFdLink)),
                     ))
                 } else {
                     Ok(Node::FdLink)
                 }
             }
             Node::LeftProc => Err(Unmodelled::LeftProc { at: here.clone() }),
-            Node::RootEntry(name) => Err(Unmodelled::Below {
-                what: format!("/proc/{name}"),
+            Node::RootEntry(_) => Ok(pde_component(&mut w, cx, &comp, &here, false)),
+            Node::Pde { net, .. } => Ok(pde_component(&mut w, cx, &comp, &here, *net)),
+            Node::NetDir => {
+                w.dentries.push(here.clone());
+                w.prediction.fixed(vec![net_lookup(&comp, Ret::Zero)]);
+                Ok(Node::Pde {
+                    path: here.clone(),
+                    net: true,
+                })
+            }
+            Node::Sys(_) => {
+                cached_or_lookup(
+                    &mut w,
+                    cx,
+                    &here,
+                    Step::new(
+                        ProbeId::ProcSysRevalidate,
+                        "the sysctl dentry is cached, so it is revalidated",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Valid),
+                    sys_lookup(&comp, Ret::Zero),
+                );
+                Ok(Node::Sys(here.clone()))
+            }
+            Node::NsDir => {
+                cached_or_lookup(
+                    &mut w,
+                    cx,
+                    &here,
+                    Step::new(
+                        ProbeId::PidRevalidate,
+                        "namespace links get pid_dentry_operations, so a cached one is revalidated",
+                    )
+                    .name(&comp)
+                    .ret(Ret::Valid),
+                    ns_lookup(&comp, Ret::Zero),
+                );
+                if follow {
+                    Ok(follow_link(
+                        &mut w,
+                        cx,
+                        &comp,
+                        &here,
+                        last,
+                        ProbeId::ProcNsGetLink,
+                        None,
+                    ))
+                } else {
+                    Ok(Node::NsLink(comp.clone()))
+                }
+            }
+            Node::NsLink(_) => Err(Unmodelled::Below {
                 at: here.clone(),
+                what: "a namespace link".to_owned(),
             }),
             Node::PidEntry(_, e) => Err(Unmodelled::Below {
                 at: here.clone(),
@@ -260,259 +344,29 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
     w
 }
 
-/// First version the model knows whose `pid_revalidate` works in RCU walk:
-/// 5.10's returns -ECHILD under LOOKUP_RCU, 6.1's handles it (checked in both
-/// versions' fs/proc/base.c; upstream "proc: Allow pid_revalidate() during
-/// LOOKUP_RCU" landed in between).
-const PID_REVALIDATE_RCU_SINCE: KernelVersion = KernelVersion::new(6, 1);
-
-/// Whether `func` refuses RCU walk (returns -ECHILD) on this kernel.
-/// `tid_fd_revalidate` does on every modelled version (fs/proc/fd.c).
-fn refuses_rcu(func: Func, kernel: &KernelFacts) -> bool {
-    match func.probe() {
-        Some(ProbeId::TidFdRevalidate) => true,
-        Some(ProbeId::PidRevalidate) => kernel.version < PID_REVALIDATE_RCU_SINCE,
-        _ => false,
+/// A name in a PDE directory below the root. Dentries of a network
+/// namespace's entries are never reused: `pde_force_lookup` gives them a
+/// d_revalidate that always fails (setns may have changed the namespace), so
+/// they are looked up every time; other PDE dentries stay cached and cost no
+/// probed call (`proc_misc_d_revalidate` is not probed).
+fn pde_component(w: &mut Walk, cx: &WalkContext, comp: &str, here: &str, net: bool) -> Node {
+    let lookup = pde_lookup(comp, Ret::Zero);
+    if net {
+        w.dentries.push(here.to_owned());
+        w.prediction.fixed(vec![lookup]);
+    } else {
+        cache_choice(
+            w,
+            cx,
+            here,
+            vec![("cached".to_owned(), vec![])],
+            vec![lookup],
+        );
     }
-}
-
-/// The ways a cached dentry is revalidated: once, or, when the function
-/// refuses RCU walk, refused with -ECHILD and redone after lookup_fast drops
-/// to ref-walk (a walk already in ref-walk revalidates once).
-fn revalidations(warm: Step, kernel: &KernelFacts) -> Vec<(String, Vec<Step>)> {
-    if !refuses_rcu(warm.func, kernel) {
-        return vec![("cached".to_owned(), vec![warm])];
+    Node::Pde {
+        path: here.to_owned(),
+        net,
     }
-    let refused = Step {
-        ret: Ret::Errno(Errno::ECHILD),
-        why: format!("{} refuses RCU walk with -ECHILD", warm.func),
-        ..warm.clone()
-    };
-    vec![
-        (
-            "cached, RCU walk refused".to_owned(),
-            vec![refused, warm.clone()],
-        ),
-        ("cached, ref-walk".to_owned(), vec![warm]),
-    ]
-}
-
-/// Records `here` and adds the choice between revalidating and looking it up.
-fn cached_or_lookup(w: &mut Walk, cx: &WalkContext, here: &str, warm: Step, cold: Step) {
-    let warm = revalidations(warm, cx.kernel);
-    cache_choice(w, cx, here, warm, vec![cold]);
-}
-
-fn cache_choice(
-    w: &mut Walk,
-    cx: &WalkContext,
-    here: &str,
-    warm: Vec<(String, Vec<Step>)>,
-    cold: Vec<Step>,
-) {
-    w.dentries.push(here.to_owned());
-    let cold = ("cold dcache".to_owned(), cold);
-    // A dentry seen cached may since have been evicted, and the same path may
-    // name another proc mount's dentry (a container's own /proc, a hidepid
-    // mount): the trace cannot tell, so both stay possible, warm first.
-    let options = match (cx.cached)(here) {
-        Cached::Yes => warm.into_iter().chain(std::iter::once(cold)).collect(),
-        Cached::No => vec![cold],
-        Cached::Unknown => std::iter::once(cold).chain(warm).collect(),
-    };
-    match <[_; 1]>::try_from(options) {
-        Ok([(_, steps)]) => w.prediction.fixed(steps),
-        Err(options) => w
-            .prediction
-            .choice(format!("{here} may already be in the dcache"), options),
-    }
-}
-
-/// Follows a pid or fd symlink through proc_pid_get_link and its own
-/// function (`proc_cwd_link`, `proc_fd_link`, ...). When the walk failed
-/// there (`link_error` on the last component), either the ptrace access
-/// check refused (-EACCES, before the function runs) or the function found
-/// nothing to link to.
-fn follow_pid_link(
-    w: &mut Walk,
-    cx: &WalkContext,
-    comp: &str,
-    here: &str,
-    last: bool,
-    handler: Func,
-) -> Node {
-    let get_link = |ret: Ret, children: Vec<Step>| {
-        Step::new(
-            ProbeId::ProcPidGetLink,
-            "pid and fd symlinks resolve through proc_pid_get_link: nd_jump_link, then NULL",
-        )
-        .name(comp)
-        .ret(ret)
-        .calls(children)
-    };
-    let own = |ret: Ret| {
-        Step::new(handler, format!("{comp}'s get_link function"))
-            .name(comp)
-            .ret(ret)
-    };
-    match cx.link_error.filter(|_| last) {
-        None => {
-            let resolved = get_link(Ret::Zero, vec![own(Ret::Zero)]);
-            // pick_link calls get_link with a NULL dentry while the walk is
-            // still in RCU mode; proc_pid_get_link refuses that with -ECHILD
-            // and is called again once the walk has left RCU mode.
-            let mut refused = get_link(Ret::Errno(Errno::ECHILD), vec![]);
-            refused.name = None;
-            refused.why =
-                "in RCU walk the dentry is NULL, so proc_pid_get_link refuses with -ECHILD"
-                    .to_owned();
-            w.prediction.choice(
-                format!("{here} may be reached in RCU walk"),
-                vec![
-                    ("ref-walk".to_owned(), vec![resolved.clone()]),
-                    (
-                        "RCU walk, get_link refused".to_owned(),
-                        vec![refused, resolved],
-                    ),
-                ],
-            );
-            Node::LeftProc
-        }
-        Some(e) => {
-            link_failure(&mut w.prediction, e, get_link, own);
-            w.absent = Some(here.to_owned());
-            Node::Absent
-        }
-    }
-}
-
-/// The ways a link's resolution fails with `e`: refused by the ptrace access
-/// check before its own function runs (only -EACCES), or its own function
-/// failing. `outer` builds the step that checks access (proc_pid_get_link or
-/// proc_pid_readlink) around its children, `own` the link's own function.
-pub fn link_failure(
-    p: &mut Prediction,
-    e: Errno,
-    outer: impl Fn(Ret, Vec<Step>) -> Step,
-    own: impl Fn(Ret) -> Step,
-) {
-    let failed = Ret::Errno(e);
-    let mut options = vec![(
-        format!("the link's function returned {e}"),
-        vec![outer(failed, vec![own(failed)])],
-    )];
-    if e == Errno::EACCES {
-        options.push((
-            "ptrace access refused".to_owned(),
-            vec![outer(failed, Vec::new())],
-        ));
-    }
-    p.choice("why the link could not be resolved", options);
-}
-
-/// The lookup that fails with -ENOENT for `name` missing from the directory
-/// at `node`; `None` where the model cannot see that name missing (/proc/self
-/// always exists; a pid table entry the kernel has cannot be absent).
-fn absent_lookup(node: &Node, name: &str, cx: &WalkContext) -> Option<Step> {
-    let enoent = Ret::Errno(Errno::ENOENT);
-    Some(match node {
-        Node::Root if name == "self" || name == "thread-self" => return None,
-        Node::Root => root_pde_lookup(name, false),
-        Node::PidDir(table) => {
-            let entries = pid_table::entries(*table, cx.kernel.version, &|c| cx.kernel.has(c));
-            if entries.iter().any(|e| e.name == name) {
-                return None;
-            }
-            missing_pid_entry(*table, name)
-        }
-        Node::TaskDir => Step::new(
-            ProbeId::ProcTaskLookup,
-            "no thread of the process has this tid",
-        )
-        .name(name)
-        .ret(enoent),
-        Node::FdDir => Step::new(ProbeId::ProcLookupfd, "no such open fd")
-            .name(name)
-            .ret(enoent),
-        _ => return None,
-    })
-}
-
-/// The revalidation that finds a cached dentry of `name` in `node` stale,
-/// where such a dentry can exist (a pid, a tid or an fd that went away).
-fn stale_revalidation(node: &Node, name: &str) -> Option<Step> {
-    let (func, what) = match node {
-        Node::Root if name_to_int(name).is_some() => (ProbeId::PidRevalidate, "the pid"),
-        Node::TaskDir => (ProbeId::PidRevalidate, "the thread"),
-        Node::FdDir => (ProbeId::TidFdRevalidate, "the fd"),
-        _ => return None,
-    };
-    Some(
-        Step::new(
-            func,
-            format!("{what} is gone, so the cached dentry is stale"),
-        )
-        .name(name)
-        .ret(Ret::Zero),
-    )
-}
-
-/// The lookup of a name a pid table does not have (on this kernel).
-fn missing_pid_entry(table: Table, name: &str) -> Step {
-    let (base, table_name) = table_lookup(table);
-    Step::new(base, format!("look the name up in {table_name}"))
-        .name(name)
-        .ret(Ret::Errno(Errno::ENOENT))
-        .calls(vec![Step::new(
-            ProbeId::ProcPidentLookup,
-            format!("{name} is not in {table_name} on this kernel"),
-        )
-        .name(name)
-        .ret(Ret::Errno(Errno::ENOENT))])
-}
-
-/// A pid table's lookup function and the table's name in the source.
-fn table_lookup(table: Table) -> (ProbeId, &'static str) {
-    match table {
-        Table::Tgid => (ProbeId::ProcTgidBaseLookup, "tgid_base_stuff"),
-        Table::Tid => (ProbeId::ProcTidBaseLookup, "tid_base_stuff"),
-    }
-}
-
-/// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
-/// When `found` is false, the same walk through both for a name the root
-/// does not have: every call fails with -ENOENT, and no dentry is left.
-fn root_pde_lookup(name: &str, found: bool) -> Step {
-    let enoent = Ret::Errno(Errno::ENOENT);
-    let (ret, why_pid, why_de) = match found {
-        true => (
-            Ret::Zero,
-            "name_to_int rejects a non-numeric name, so the pid lookup fails fast",
-            "pde_subdir_find finds the entry among the root's children",
-        ),
-        false => (
-            enoent,
-            "no task has this pid in the mount's namespace, or name_to_int rejects the name",
-            "pde_subdir_find finds no such entry among the root's children",
-        ),
-    };
-    Step::new(
-        ProbeId::ProcRootLookup,
-        "a dcache miss in /proc: try the name as a pid first",
-    )
-    .name(name)
-    .ret(ret)
-    .calls(vec![
-        Step::new(ProbeId::ProcPidLookup, why_pid)
-            .name(name)
-            .ret(enoent),
-        Step::new(ProbeId::ProcLookup, "then the PDE tree of /proc")
-            .name(name)
-            .ret(ret)
-            .calls(vec![Step::new(ProbeId::ProcLookupDe, why_de)
-                .name(name)
-                .ret(ret)]),
-    ])
 }
 
 fn root_component(
@@ -589,6 +443,9 @@ fn root_component(
         vec![("cached".to_owned(), vec![])],
         vec![root_pde_lookup(comp, true)],
     );
+    if comp == SYSCTL_ROOT {
+        return Ok(Node::Sys(here.to_owned()));
+    }
     match ROOT_LINKS.iter().find(|(name, _)| *name == comp) {
         Some((_, target)) if follow => {
             // proc_get_link is not probed: the step explains, the trace shows
@@ -611,6 +468,10 @@ fn root_component(
 /// (fs/proc/root.c) and `proc_symlink("net", NULL, "self/net")` in
 /// proc_net_init (fs/proc/proc_net.c), on every modelled kernel.
 const ROOT_LINKS: &[(&str, &str)] = &[("mounts", "self/mounts"), ("net", "self/net")];
+
+/// The root's PDE directory whose inode operations proc_sys_init replaces
+/// with the sysctl tree's (`proc_sys_dir_operations`, fs/proc/proc_sysctl.c).
+const SYSCTL_ROOT: &str = "sys";
 
 fn pid_component(
     w: &mut Walk,
@@ -656,6 +517,8 @@ fn pid_component(
         EntryKind::Dir => Ok(match (table, comp) {
             (Table::Tgid, "task") => Node::TaskDir,
             (_, "fd") => Node::FdDir,
+            (_, "ns") => Node::NsDir,
+            (_, "net") => Node::NetDir,
             _ if last => Node::PidEntry(table, entry),
             _ => {
                 return Err(Unmodelled::Below {
@@ -664,13 +527,14 @@ fn pid_component(
                 })
             }
         }),
-        EntryKind::Lnk if follow => Ok(follow_pid_link(
+        EntryKind::Lnk if follow => Ok(follow_link(
             w,
             cx,
             comp,
             here,
             last,
-            Func::named(entry.handler),
+            ProbeId::ProcPidGetLink,
+            Some(Func::named(entry.handler)),
         )),
         _ if !last => Err(Unmodelled::NotADirectory {
             at: here.to_owned(),
@@ -934,9 +798,103 @@ mod tests {
         let steps = &w.prediction.alternatives(8)[0].1;
         assert_eq!(steps[1].ret, Ret::Errno(Errno::ENOENT));
         assert!(run("/etc/passwd", &|_| Cached::No, true).end.is_err());
-        assert!(run("/proc/sys/kernel/pid_max", &|_| Cached::No, true)
+        assert!(run("/proc/42/attr/current", &|_| Cached::No, true)
             .end
             .is_err());
         assert!(run("/procfoo", &|_| Cached::No, true).end.is_err());
+    }
+
+    #[test]
+    fn namespace_links_are_looked_up_in_the_ns_directory() {
+        let w = run("/proc/42/ns/net", &|_| Cached::No, false);
+        assert_eq!(w.end, Ok(Node::NsLink("net".into())));
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1),
+            [
+                "proc_root_lookup[proc_pid_lookup]",
+                "proc_tgid_base_lookup[proc_pident_lookup]",
+                "proc_ns_dir_lookup"
+            ]
+        );
+        let w = run("/proc/42/ns/net", &|_| Cached::Yes, true);
+        assert_eq!(w.end, Ok(Node::LeftProc));
+        let alts = warm(&w.prediction);
+        assert_eq!(
+            funcs(&alts[0].1),
+            [
+                "pid_revalidate",
+                "pid_revalidate",
+                "pid_revalidate",
+                "proc_ns_get_link"
+            ]
+        );
+        let rcu = &alts[1].1;
+        assert_eq!(rcu[3].ret, Ret::Errno(Errno::ECHILD));
+        assert_eq!(rcu[4].func, ProbeId::ProcNsGetLink);
+        assert_eq!(rcu[4].ret, Ret::Zero);
+    }
+
+    /// /proc/net is self/net: the task's network namespace's PDE tree, whose
+    /// dentries are looked up every time (pde_force_lookup).
+    #[test]
+    fn net_entries_are_always_looked_up() {
+        let w = run("/proc/net/dev", &|_| Cached::Yes, true);
+        assert_eq!(
+            w.end,
+            Ok(Node::Pde {
+                path: "/proc/42/net/dev".into(),
+                net: true
+            })
+        );
+        assert_eq!(
+            funcs(&warm(&w.prediction)[0].1),
+            [
+                "proc_get_link",
+                "proc_self_get_link",
+                "pid_revalidate",
+                "pid_revalidate",
+                "proc_tgid_net_lookup[proc_lookup_de]"
+            ]
+        );
+    }
+
+    #[test]
+    fn sysctl_walks_refuse_rcu_walk_when_cached() {
+        let w = run("/proc/sys/kernel/ostype", &|_| Cached::No, true);
+        assert_eq!(w.end, Ok(Node::Sys("/proc/sys/kernel/ostype".into())));
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1),
+            [
+                "proc_root_lookup[proc_pid_lookup,proc_lookup[proc_lookup_de]]",
+                "proc_sys_lookup",
+                "proc_sys_lookup"
+            ]
+        );
+        let w = run("/proc/sys/kernel/ostype", &|_| Cached::Yes, true);
+        let alts = warm(&w.prediction);
+        assert_eq!(
+            funcs(&alts[0].1),
+            [
+                "proc_sys_revalidate",
+                "proc_sys_revalidate",
+                "proc_sys_revalidate",
+                "proc_sys_revalidate"
+            ]
+        );
+        assert_eq!(alts[0].1[0].ret, Ret::Errno(Errno::ECHILD));
+    }
+
+    #[test]
+    fn pde_subdirectories_are_walked_with_proc_lookup() {
+        let w = run("/proc/driver/rtc", &|_| Cached::No, true);
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1)[1],
+            "proc_lookup[proc_lookup_de]"
+        );
+        assert!(run("/proc/driver/rtc", &|_| Cached::Yes, true)
+            .prediction
+            .alternatives(8)[0]
+            .1
+            .is_empty());
     }
 }
