@@ -247,116 +247,171 @@ pub fn read(
         Show::Known(f, step) => (Some(f), Some(step.name(name)), None),
         Show::Learned(own) => (None, None, own),
     };
-    let iter = |children: Vec<Step>, ret: Ret| {
-        let mut step = Step::new(
-            ProbeId::SeqReadIter,
-            match show_fn {
-                Some(f) => format!("the seq_file machinery; its show is {f}"),
-                None => "the seq_file machinery, with the show callback the trace names".to_owned(),
-            },
-        )
-        .name(name)
-        .ret(ret)
-        .calls(children);
-        step.show = show_fn;
-        step
+    let seq = SeqFile {
+        name,
+        show_fn,
+        show_step,
     };
-    // The entry point returns what the syscall returns, and seq_read reports
-    // the seq_file's show as seq_read_iter does.
-    let reports_show = outer.func == ProbeId::SeqRead;
-    let wrap = |children: Vec<Step>, ret: Ret| {
-        if outer.func == ProbeId::SeqReadIter {
-            // The file's .read_iter is seq_read_iter itself.
-            return vec![iter(children, ret)];
-        }
-        let mut o = outer
+    let mut outers = vec![outer];
+    if own_read.is_some() && !splice {
+        // A PDE file the model does not list may also have proc_ops with
+        // only .proc_read = seq_read (reached through proc_reg_read, not
+        // probed): every proc_create_net* file, swaps, modules... Those
+        // have no .splice_read, so sendfile fails before reading.
+        outers.push(Step::new(
+            ProbeId::SeqRead,
+            "proc_ops with .proc_read = seq_read (proc_net_seq_ops, proc_net_single_ops, ...)",
+        ));
+    }
+    let several = outers.len() > 1;
+    let mut why = "";
+    let mut options: Vec<(String, Vec<Step>)> = Vec::new();
+    for outer in outers {
+        let (w, opts) = seq.options(&outer, produced, splice);
+        why = w;
+        let own = own_read
             .clone()
-            .name(name)
-            .ret(ret)
-            .calls(vec![iter(children, ret)]);
-        if reports_show {
-            o.show = show_fn;
-        }
-        vec![o]
-    };
-    // A single record that shows no text (cgroup with no hierarchy mounted,
-    // say) ends the file on its first read: show runs, the read returns 0.
-    // A learned callback may be either kind, and is not probed.
-    let empty = match &show_step {
-        Some(s) if s.repeat => None,
-        _ => Some(wrap(show_step.clone().into_iter().collect(), Ret::Zero)),
-    };
-    let data = wrap(show_step.into_iter().collect(), Ret::Positive);
-    // seq_read_iter first copies out what an earlier read left in the
-    // seq_file's buffer, and calls show only when that did not fill the
-    // read; ONE and single files have one record, so every read after the
-    // first is served from the buffer or finds the end.
-    let buffered = wrap(vec![], Ret::Positive);
-    let eof = wrap(vec![], Ret::Zero);
-    let then = |a: &[Step], b: &[Step]| [a, b].concat();
-    // Each alternative, and whether a first read (nothing buffered, nothing
-    // taken yet) can take it.
-    let single = empty.is_some();
-    let (why, options): (&str, Vec<ReadAlternative>) = match (produced, splice) {
-        // sendfile splices until its count is met or the file ends: reads
-        // with data (the first may be served from the buffer), then possibly
-        // the read that finds the end.
-        (Some(true), true) => {
-            let mut fresh = data.clone();
-            fresh[0].repeat = true;
-            (
-                "whether sendfile's splice loop reached end of file, and where its text came from",
-                vec![
-                    ("read to end of file", then(&fresh, &eof), true),
-                    ("count met", fresh.clone(), true),
-                    (
-                        "buffer, then to end of file",
-                        then(&then(&buffered, &fresh), &eof),
-                        false,
-                    ),
-                    ("buffer, then end of file", then(&buffered, &eof), false),
-                    ("count met from the buffer", buffered.clone(), false),
-                ],
-            )
-        }
-        (Some(true), false) => (
-            "whether the seq_file's buffer held text from an earlier read",
-            vec![
-                ("buffer empty: show fills it", data, true),
-                ("served from the buffer", buffered, false),
-            ],
-        ),
-        (Some(false), _) => (
-            "whether an earlier read took the text, or the file has none",
-            std::iter::once(("end of file", eof, !single))
-                .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
-                .collect(),
-        ),
-        (None, _) => (
-            "whether the read found data, buffered text or end of file",
-            [
-                ("data", data, true),
-                ("served from the buffer", buffered, false),
-                ("end of file", eof, !single),
-            ]
-            .into_iter()
-            .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
-            .collect(),
-        ),
-    };
-    let options = options
-        .into_iter()
-        .chain(own_read.map(|own| ("its own read_iter, not a seq_file", vec![own], true)));
-    let mut options: Vec<(String, Vec<Step>)> = options
-        .filter(|(_, _, on_first)| *on_first || first != Some(true))
-        .map(|(label, steps, _)| (label.to_owned(), steps))
-        .collect();
+            .filter(|_| outer.func == ProbeId::ProcRegReadIter)
+            .map(|own| ("its own read_iter, not a seq_file", vec![own], true));
+        options.extend(
+            opts.into_iter()
+                .chain(own)
+                .filter(|(_, _, on_first)| *on_first || first != Some(true))
+                .map(|(label, steps, _)| match several {
+                    true => (format!("{} ({label})", outer.func.name()), steps),
+                    false => (label.to_owned(), steps),
+                }),
+        );
+    }
     if options.len() == 1 {
         p.fixed(options.remove(0).1);
     } else {
         p.choice(why, options);
     }
     Ok(p)
+}
+
+/// A seq_file read: the file's name and its show callback (known, with its
+/// step, or learned from the trace).
+struct SeqFile<'a> {
+    name: &'a str,
+    show_fn: Option<&'static str>,
+    show_step: Option<Step>,
+}
+
+impl SeqFile<'_> {
+    /// The alternatives of a read entered through `outer`, and what they
+    /// differ in.
+    fn options(
+        &self,
+        outer: &Step,
+        produced: Option<bool>,
+        splice: bool,
+    ) -> (&'static str, Vec<ReadAlternative>) {
+        let (name, show_fn) = (self.name, self.show_fn);
+        let iter = |children: Vec<Step>, ret: Ret| {
+            let mut step = Step::new(
+                ProbeId::SeqReadIter,
+                match show_fn {
+                    Some(f) => format!("the seq_file machinery; its show is {f}"),
+                    None => {
+                        "the seq_file machinery, with the show callback the trace names".to_owned()
+                    }
+                },
+            )
+            .name(name)
+            .ret(ret)
+            .calls(children);
+            step.show = show_fn;
+            step
+        };
+        // The entry point returns what the syscall returns, and seq_read
+        // reports the seq_file's show as seq_read_iter does.
+        let reports_show = outer.func == ProbeId::SeqRead;
+        let wrap = |children: Vec<Step>, ret: Ret| {
+            if outer.func == ProbeId::SeqReadIter {
+                // The file's .read_iter is seq_read_iter itself.
+                return vec![iter(children, ret)];
+            }
+            let mut o = outer
+                .clone()
+                .name(name)
+                .ret(ret)
+                .calls(vec![iter(children, ret)]);
+            if reports_show {
+                o.show = show_fn;
+            }
+            vec![o]
+        };
+        // A single record that shows no text (cgroup with no hierarchy mounted,
+        // say) ends the file on its first read: show runs, the read returns 0.
+        // A learned callback may be either kind, and is not probed.
+        let empty = match &self.show_step {
+            Some(s) if s.repeat => None,
+            _ => Some(wrap(
+                self.show_step.clone().into_iter().collect(),
+                Ret::Zero,
+            )),
+        };
+        let data = wrap(self.show_step.clone().into_iter().collect(), Ret::Positive);
+        // seq_read_iter first copies out what an earlier read left in the
+        // seq_file's buffer, and calls show only when that did not fill the
+        // read; ONE and single files have one record, so every read after the
+        // first is served from the buffer or finds the end.
+        let buffered = wrap(vec![], Ret::Positive);
+        let eof = wrap(vec![], Ret::Zero);
+        let then = |a: &[Step], b: &[Step]| [a, b].concat();
+        // Each alternative, and whether a first read (nothing buffered, nothing
+        // taken yet) can take it.
+        let single = empty.is_some();
+        match (produced, splice) {
+            // sendfile splices until its count is met or the file ends: reads
+            // with data (the first may be served from the buffer), then possibly
+            // the read that finds the end.
+            (Some(true), true) => {
+                let mut fresh = data.clone();
+                fresh[0].repeat = true;
+                (
+                    "whether sendfile's splice loop reached end of file, and where its text came from",
+                    vec![
+                        ("read to end of file", then(&fresh, &eof), true),
+                        ("count met", fresh.clone(), true),
+                        (
+                            "buffer, then to end of file",
+                            then(&then(&buffered, &fresh), &eof),
+                            false,
+                        ),
+                        ("buffer, then end of file", then(&buffered, &eof), false),
+                        ("count met from the buffer", buffered.clone(), false),
+                    ],
+                )
+            }
+            (Some(true), false) => (
+                "whether the seq_file's buffer held text from an earlier read",
+                vec![
+                    ("buffer empty: show fills it", data, true),
+                    ("served from the buffer", buffered, false),
+                ],
+            ),
+            (Some(false), _) => (
+                "whether an earlier read took the text, or the file has none",
+                std::iter::once(("end of file", eof, !single))
+                    .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
+                    .collect(),
+            ),
+            (None, _) => (
+                "whether the read found data, buffered text or end of file",
+                [
+                    ("data", data, true),
+                    ("served from the buffer", buffered, false),
+                    ("end of file", eof, !single),
+                ]
+                .into_iter()
+                .chain(empty.map(|e| ("no text: show wrote nothing", e, true)))
+                .collect(),
+            ),
+        }
+    }
 }
 
 /// How a file's text reaches the seq_file: a show callback the model knows
@@ -517,10 +572,13 @@ mod tests {
         assert_eq!(seq.children[0].func, ProbeId::SeqReadIter);
         assert_eq!(seq.children[0].show, None, "any callback");
         assert_eq!(seq.children[0].ret, Ret::Positive);
-        let own = &alts.last().unwrap().1[0];
+        let own = &alts[alts.len() - 2].1[0];
         assert_eq!(own.func, ProbeId::ProcRegReadIter);
         assert!(own.children.is_empty());
         assert_eq!(own.ret, Ret::Positive);
+        let seq_read = &alts.last().unwrap().1[0];
+        assert_eq!(seq_read.func, ProbeId::SeqRead);
+        assert_eq!(seq_read.children[0].func, ProbeId::SeqReadIter);
     }
 
     /// /proc/PID/mounts is a seq_file through seq_read_iter itself, its
@@ -552,5 +610,28 @@ mod tests {
         assert_eq!(s.func, ProbeId::ProcSysRead);
         assert_eq!(s.name.as_deref(), Some("ostype"));
         assert_eq!(s.ret, Ret::Zero);
+    }
+
+    /// A PDE file the model does not list (/proc/net/dev) may read through
+    /// proc_reg_read_iter or, when its proc_ops only have .proc_read,
+    /// seq_read; the latter cannot splice, so sendfile leaves only the first.
+    #[test]
+    fn unlisted_pde_files_read_through_read_iter_or_seq_read() {
+        let dev = Node::Pde {
+            path: "/proc/self/net/dev".into(),
+            net: true,
+        };
+        let outers = |splice| {
+            let p = read(&dev, Some(true), splice, Some(true)).unwrap();
+            p.alternatives(16)
+                .iter()
+                .map(|(_, s)| (s[0].func, s[0].children.len()))
+                .collect::<Vec<_>>()
+        };
+        let iter = (Func::from(ProbeId::ProcRegReadIter), 1);
+        let own = (Func::from(ProbeId::ProcRegReadIter), 0);
+        let seq = (Func::from(ProbeId::SeqRead), 1);
+        assert_eq!(outers(false), [iter, own, seq]);
+        assert_eq!(outers(true), [iter, iter, own]);
     }
 }
