@@ -26,14 +26,14 @@ pub const MAX_ANCESTORS: usize = 8;
 macro_rules! for_each_probe {
     ($m:ident) => {
         $m! {
-            (proc_root_lookup, proc_root_lookup_ret, ProcRootLookup, Lookup, Plain),
+            (proc_root_lookup, proc_root_lookup_ret, ProcRootLookup, Lookup, MountOpts),
             (proc_pid_lookup, proc_pid_lookup_ret, ProcPidLookup, Lookup, Plain),
             (proc_lookup, proc_lookup_ret, ProcLookup, Lookup, Plain),
             (proc_lookup_de, proc_lookup_de_ret, ProcLookupDe, Lookup, Plain),
             (proc_tgid_base_lookup, proc_tgid_base_lookup_ret, ProcTgidBaseLookup, Lookup, Plain),
             (proc_pident_lookup, proc_pident_lookup_ret, ProcPidentLookup, Lookup, Plain),
-            (pid_revalidate, pid_revalidate_ret, PidRevalidate, Lookup, Plain),
-            (proc_root_readdir, proc_root_readdir_ret, ProcRootReaddir, Readdir, Plain),
+            (pid_revalidate, pid_revalidate_ret, PidRevalidate, Lookup, MountOpts),
+            (proc_root_readdir, proc_root_readdir_ret, ProcRootReaddir, Readdir, MountOpts),
             (proc_readdir, proc_readdir_ret, ProcReaddir, Readdir, Plain),
             (proc_readdir_de, proc_readdir_de_ret, ProcReaddirDe, Readdir, Plain),
             (proc_pid_readdir, proc_pid_readdir_ret, ProcPidReaddir, Readdir, Plain),
@@ -108,6 +108,10 @@ pub enum Role {
     /// namespace of the proc mount numbers it (`task_tgid_nr_ns`), 0 when it
     /// has none there.
     SelfLink,
+    /// Report, in `addr`, the 8 bytes at the proc mount's
+    /// `proc_fs_info.hide_pid`: `hide_pid` in the low half, `pidonly` (which
+    /// follows it) in the high half: what `hidepid=` and `subset=pid` decide.
+    MountOpts,
 }
 
 /// One row of the probe table.
@@ -243,7 +247,8 @@ pub struct ProbeEvent {
     pub ret: i64,
     /// `dir_context.pos` (readdir probes, entry and exit).
     pub pos: i64,
-    /// Address of a show callback (read probes).
+    /// Address of a show callback (read probes), or the proc mount's options
+    /// ([`Role::MountOpts`]).
     pub addr: u64,
     /// Dentry name (lookup, link), or the file's name (readdir, read, show).
     pub name: [u8; NAME_LEN],

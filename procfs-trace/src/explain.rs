@@ -13,6 +13,7 @@ use crate::{
         self,
         expect::{Prediction, Segment, Step},
         kernel::{ConfigSource, KernelFacts},
+        mount::MountOpts,
         version::{KernelVersion, MODELLED},
         walk::{self, Cached, Node, WalkContext},
         OpFacts, OpKind,
@@ -74,6 +75,8 @@ pub fn run(
         &WalkContext {
             absent_at: None,
             link_error: None,
+            mount: MountOpts::DEFAULT,
+            refused_at: None,
             kernel: &kernel,
             tgid: me,
             follow_final: true,
@@ -121,6 +124,7 @@ pub fn run(
             pos_in: Some(0),
             ret,
             first_read: None,
+            mount: MountOpts::DEFAULT,
         };
         writeln!(out, "\n{what}:")?;
         match model::predict(&facts, &kernel, &unknown) {

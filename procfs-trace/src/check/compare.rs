@@ -197,6 +197,7 @@ mod tests {
             pos_out: None,
             ret: Some(ret),
             show: None,
+            mount: None,
             children: vec![],
         }
     }

@@ -23,6 +23,7 @@ use crate::{
         expect::{Prediction, Step},
         func::Func,
         kernel::KernelFacts,
+        mount::MountOpts,
         OpFacts, OpKind,
     },
 };
@@ -151,6 +152,10 @@ impl Checker {
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
             first_read: op.first_read,
+            // Recordings made before the probes read the options, and
+            // kernels without them (before 5.8), are checked as mounted
+            // with the defaults.
+            mount: mount_opts(op).unwrap_or(MountOpts::DEFAULT),
         };
         let dcache = &self.dcache;
         let (prediction, dentries) =
@@ -255,6 +260,11 @@ fn calls_seen(calls: &[Call], extras: &[ProbeId]) -> usize {
 /// container with its own /proc that is not the global tgid); the global
 /// tgid when no report was made (older recordings, or a kernel without the
 /// layout).
+/// The proc mount's options, as the first call that reads them reported.
+fn mount_opts(op: &Op) -> Option<MountOpts> {
+    op.calls.iter().flat_map(Call::walk).find_map(|c| c.mount)
+}
+
 fn self_tgid(op: &Op) -> u32 {
     op.calls
         .iter()
@@ -379,6 +389,161 @@ mod tests {
             matches!(&v[0], Verdict::Unknown { why } if why.contains("no pid in this proc mount")),
             "{v:?}"
         );
+    }
+
+    fn mount(hidepid: u32, subset_pid: bool) -> MountOpts {
+        MountOpts {
+            hidepid,
+            subset_pid,
+        }
+    }
+
+    /// Task 7 walks into pid `pid`'s directory for `syscall` on a mount with
+    /// `opts` and is refused with `ret` right after the pid's lookup
+    /// (`then`: the lookup of `stat` after it, as when nothing refused).
+    fn refused_walk(
+        opts: MountOpts,
+        syscall: Syscall,
+        path: &str,
+        ret: i64,
+        then: bool,
+    ) -> Verdict {
+        let pid = path.split('/').nth(2).unwrap();
+        let mut s = Script::new();
+        s.sys(7, syscall, Some(path), -100)
+            .enter(7, ProbeId::ProcRootLookup, Some(pid))
+            .in_mount(opts)
+            .enter(7, ProbeId::ProcPidLookup, Some(pid))
+            .exit(7, ProbeId::ProcPidLookup, 0)
+            .exit(7, ProbeId::ProcRootLookup, 0);
+        if then {
+            s.enter(7, ProbeId::ProcTgidBaseLookup, Some("stat")).exit(
+                7,
+                ProbeId::ProcTgidBaseLookup,
+                -2,
+            );
+        }
+        s.sys_ret(7, syscall, ret);
+        verdicts(&s).remove(0)
+    }
+
+    #[test]
+    fn hidepid_refuses_other_processes_directories_only() {
+        let is_match = |v: &Verdict| matches!(v, Verdict::Match { .. });
+        let (open, stat) = (Syscall::Openat, Syscall::Newfstatat);
+        // invisible: entering pid 1's directory fails with -ENOENT, before
+        // any lookup in it; so does stat of the directory itself.
+        let v = refused_walk(mount(2, false), open, "/proc/1/stat", -2, false);
+        assert!(
+            matches!(&v, Verdict::Match { assumed } if assumed[0].contains("hidepid=2: /proc/1 refused")),
+            "{v:?}"
+        );
+        assert!(is_match(&refused_walk(
+            mount(2, false),
+            stat,
+            "/proc/1",
+            -2,
+            false
+        )));
+        // noaccess and ptraceable refuse the walk with -EPERM; noaccess lets
+        // stat through.
+        assert!(is_match(&refused_walk(
+            mount(1, false),
+            open,
+            "/proc/1/stat",
+            -1,
+            false
+        )));
+        assert!(is_match(&refused_walk(
+            mount(4, false),
+            open,
+            "/proc/1/stat",
+            -1,
+            false
+        )));
+        assert!(!is_match(&refused_walk(
+            mount(1, false),
+            stat,
+            "/proc/1",
+            -2,
+            false
+        )));
+        assert!(!is_match(&refused_walk(
+            mount(1, false),
+            open,
+            "/proc/1/stat",
+            -2,
+            false
+        )));
+        // Without hidepid nothing refuses, and a task's own directory is
+        // never refused.
+        assert!(!is_match(&refused_walk(
+            mount(0, false),
+            open,
+            "/proc/1/stat",
+            -2,
+            false
+        )));
+        assert!(!is_match(&refused_walk(
+            mount(2, false),
+            open,
+            "/proc/7/stat",
+            -2,
+            false
+        )));
+        // A refusal is not a licence to stop anywhere: a lookup that went on
+        // and failed is judged as before.
+        assert!(!is_match(&refused_walk(
+            mount(2, false),
+            open,
+            "/proc/1/stat",
+            -2,
+            true
+        )));
+    }
+
+    #[test]
+    fn subset_pid_refuses_names_outside_pid_directories() {
+        let lookup = |opts: MountOpts| {
+            let mut s = Script::new();
+            s.sys(7, Syscall::Openat, Some("/proc/meminfo"), -100)
+                .enter(7, ProbeId::ProcRootLookup, Some("meminfo"))
+                .in_mount(opts)
+                .enter(7, ProbeId::ProcPidLookup, Some("meminfo"))
+                .exit(7, ProbeId::ProcPidLookup, -2)
+                .enter(7, ProbeId::ProcLookup, Some("meminfo"))
+                .exit(7, ProbeId::ProcLookup, -2)
+                .exit(7, ProbeId::ProcRootLookup, -2)
+                .sys_ret(7, Syscall::Openat, -2);
+            verdicts(&s).remove(0)
+        };
+        assert!(matches!(lookup(mount(0, true)), Verdict::Match { .. }));
+        // On a full mount proc_lookup goes on to proc_lookup_de.
+        assert!(matches!(
+            lookup(mount(0, false)),
+            Verdict::Divergence { .. }
+        ));
+
+        let listing = |opts: MountOpts| {
+            let mut s = Script::new();
+            s.sys(7, Syscall::Openat, Some("/proc"), -100)
+                .sys_ret(7, Syscall::Openat, 3)
+                .sys(7, Syscall::Getdents64, None, 3)
+                .enter_with(7, ProbeId::ProcRootReaddir, Some("/"), Some(0), None)
+                .in_mount(opts)
+                .enter_with(7, ProbeId::ProcReaddir, Some("/"), Some(0), None)
+                .exit_with(7, ProbeId::ProcReaddir, 1, Some(0))
+                .enter_with(7, ProbeId::ProcPidReaddir, Some("/"), Some(256), None)
+                .exit_with(7, ProbeId::ProcPidReaddir, 0, Some(300))
+                .exit_with(7, ProbeId::ProcRootReaddir, 0, Some(300))
+                .sys_ret(7, Syscall::Getdents64, 200);
+            verdicts(&s).remove(1)
+        };
+        assert!(matches!(listing(mount(0, true)), Verdict::Match { .. }));
+        assert!(matches!(
+            listing(mount(0, false)),
+            Verdict::Divergence { .. }
+        ));
     }
 
     #[test]

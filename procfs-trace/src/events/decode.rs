@@ -6,10 +6,12 @@
 
 use bytes::Buf;
 use procfs_trace_common::{
-    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, Syscall, SyscallEvent, COMM_LEN,
+    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, Role, Syscall, SyscallEvent, COMM_LEN,
     NAME_LEN, PATH_LEN,
 };
 use thiserror::Error;
+
+use crate::model::mount::MountOpts;
 
 /// A record that cannot be decoded.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -80,7 +82,9 @@ pub struct ProbeHit {
     pub ret: Option<i64>,
     /// Show callback address, when read.
     pub addr: Option<u64>,
-    /// Values whose kernel read faulted: "name", "pos", "show".
+    /// The proc mount's options, when read ([`Role::MountOpts`] probes).
+    pub mount: Option<MountOpts>,
+    /// Values whose kernel read faulted: "name", "pos", "show", "mount".
     pub faults: Vec<&'static str>,
 }
 
@@ -201,10 +205,11 @@ fn decode_probe(
     let name_bytes = &buf[..NAME_LEN];
 
     let has = |bit: u8| fl & bit != 0;
+    let mount_role = probe.def().role == Role::MountOpts;
     let faults = [
         (flags::NAME_FAULT, "name"),
         (flags::POS_FAULT, "pos"),
-        (flags::ADDR_FAULT, "show"),
+        (flags::ADDR_FAULT, if mount_role { "mount" } else { "show" }),
     ]
     .iter()
     .filter(|(bit, _)| has(*bit))
@@ -217,7 +222,10 @@ fn decode_probe(
         name: has(flags::NAME).then(|| c_string(&name_bytes[..name_len])),
         pos: has(flags::POS).then_some(pos),
         ret: has(flags::RET).then_some(ret),
-        addr: has(flags::ADDR).then_some(addr),
+        addr: has(flags::ADDR).then_some(addr).filter(|_| !mount_role),
+        mount: has(flags::ADDR)
+            .then(|| MountOpts::from_raw(addr))
+            .filter(|_| mount_role),
         faults,
     })
 }
@@ -359,10 +367,35 @@ pub(crate) mod tests {
                 assert_eq!(got.phase == Phase::Exit, ph == phase::EXIT);
                 assert_eq!(got.ret, Some(-2));
                 assert_eq!(got.pos, Some(258));
-                assert_eq!(got.addr, Some(0xffff_ffff_8123_4567));
+                // The same eight bytes are a show callback or, for the
+                // probes that read them, the mount's options.
+                match def.role {
+                    Role::MountOpts => {
+                        assert_eq!(got.addr, None);
+                        assert_eq!(got.mount, Some(MountOpts::from_raw(0xffff_ffff_8123_4567)));
+                    }
+                    _ => {
+                        assert_eq!(got.addr, Some(0xffff_ffff_8123_4567));
+                        assert_eq!(got.mount, None);
+                    }
+                }
                 assert_eq!(got.name, None);
             }
         }
+    }
+
+    #[test]
+    fn mount_options_decode_into_hidepid_and_subset() {
+        let mut ev = raw(ProbeId::PidRevalidate, phase::ENTRY);
+        ev.flags = flags::ADDR;
+        ev.addr = 2 | (1 << 32);
+        let got = probe(&kernel_bytes(&ev)).mount.expect("read");
+        assert_eq!((got.hidepid, got.subset_pid), (2, true));
+        // Not read (an older recording): unknown, not the defaults.
+        ev.flags = 0;
+        assert_eq!(probe(&kernel_bytes(&ev)).mount, None);
+        ev.flags = flags::ADDR_FAULT;
+        assert_eq!(probe(&kernel_bytes(&ev)).faults, ["mount"]);
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
-use crate::events::decode::ProbeHit;
+use crate::{events::decode::ProbeHit, model::mount::MountOpts};
 
 /// A call to a probed kernel function.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -29,6 +29,9 @@ pub struct Call {
     /// Show callback (resolved name), for read functions.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub show: Option<String>,
+    /// The proc mount's options, for the functions that read them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<MountOpts>,
     /// Calls made from this one, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Call>,
@@ -46,6 +49,7 @@ impl Call {
             pos_out: None,
             ret: None,
             show,
+            mount: hit.mount,
             children: Vec::new(),
         }
     }

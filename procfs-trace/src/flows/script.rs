@@ -4,7 +4,10 @@
 use procfs_trace_common::{ProbeId, Syscall};
 
 use super::{builder::FlowBuilder, op::Op};
-use crate::events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
+use crate::{
+    events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit},
+    model::mount::MountOpts,
+};
 
 /// Builds event streams for tests, one thread at a time.
 pub(crate) struct Script {
@@ -94,8 +97,18 @@ impl Script {
             pos,
             ret: None,
             addr,
+            mount: None,
             faults: vec![],
         }));
+        self
+    }
+
+    /// Gives the last entry the proc mount's options, as a
+    /// [`procfs_trace_common::Role::MountOpts`] probe reports them.
+    pub fn in_mount(&mut self, opts: MountOpts) -> &mut Self {
+        if let Some(Event::Probe(p)) = self.events.last_mut() {
+            p.mount = Some(opts);
+        }
         self
     }
 
@@ -113,6 +126,7 @@ impl Script {
             pos,
             ret: Some(ret),
             addr: None,
+            mount: None,
             faults: vec![],
         }));
         self

@@ -339,6 +339,7 @@ pub(crate) mod tests {
             pos_out: None,
             ret: Some(1),
             show: Some("version_proc_show".into()),
+            mount: None,
             children,
         };
         let mut c = checked(1, "/proc/version", 0);
@@ -369,6 +370,7 @@ pub(crate) mod tests {
             pos_out: None,
             ret: Some(1),
             show: show.map(String::from),
+            mount: None,
             children,
         };
         let mut c = checked(1, "/proc/1/stat", 0);

@@ -11,6 +11,7 @@ pub mod errno;
 pub mod expect;
 pub mod func;
 pub mod kernel;
+pub mod mount;
 pub mod namespaces;
 pub mod op;
 pub mod pid_table;
@@ -43,6 +44,8 @@ pub fn predict(
         cached,
         absent_at: None,
         link_error: None,
+        mount: op.mount,
+        refused_at: None,
     };
     if let Some(ret) = op.ret.filter(|r| *r < 0 && op.kind != OpKind::Read) {
         let follow = op.syscall.and_then(|s| follows_final(s, op.at_flags));
@@ -81,7 +84,10 @@ pub fn predict(
                 .last()
                 .and_then(|d| d.rsplit_once('/'))
                 .map_or("/", |(_, last)| last);
-            Ok((readdir::readdir(&node, pos_in, kernel, dir)?, Vec::new()))
+            Ok((
+                readdir::readdir(&node, pos_in, kernel, dir, op.mount)?,
+                Vec::new(),
+            ))
         }
         OpKind::Read => {
             let w = walk::walk(op.path, &cx(true));
@@ -147,6 +153,8 @@ fn exec_rewalk(p: &mut Prediction, op: &OpFacts, kernel: &KernelFacts) {
             cached: &all_cached,
             absent_at: None,
             link_error: None,
+            mount: op.mount,
+            refused_at: None,
         },
     );
     let warm = again
@@ -226,6 +234,7 @@ fn failing_walk(
             }
         }
     }
+    hidepid_refusals(op, cx, e, &mut |label, w| add(label, w, &mut options));
     match op.kind {
         OpKind::Readlink => {
             let mut w = walk::walk(op.path, cx);
@@ -268,6 +277,44 @@ fn failing_walk(
     let mut p = Prediction::new();
     p.choice("how the walk failed", options);
     Ok((p, dentries))
+}
+
+/// The ways a `hidepid=` mount refuses a walk with `e`, when it does: its
+/// permission check on another process's pid or task directory stops the
+/// walk before the next lookup there, or refuses the open of that directory;
+/// `pid_getattr` refuses to stat its pid directory.
+fn hidepid_refusals(
+    op: &OpFacts,
+    cx: &WalkContext,
+    e: Errno,
+    add: &mut dyn FnMut(&str, walk::Walk),
+) {
+    let opts = cx.mount.describe();
+    if cx.mount.permission_refusal() == Some(e) {
+        for at in 0..MAX_COMPONENTS {
+            let refused_at = Some(at);
+            let w = walk::walk(op.path, &WalkContext { refused_at, ..*cx });
+            if let Some(dir) = w.refused.clone() {
+                add(&format!("{opts}: {dir} refused the walk"), w);
+            }
+        }
+    }
+    let stat = matches!(
+        op.syscall,
+        Some(Syscall::Stat | Syscall::Lstat | Syscall::Newfstatat | Syscall::Statx)
+    );
+    let w = walk::walk(op.path, cx);
+    let (refusal, by) = match (stat, &w.end) {
+        (true, Ok(Node::PidDir(_))) => (cx.mount.getattr_refusal(), "pid_getattr"),
+        (true, _) => (None, ""),
+        (false, _) => (cx.mount.permission_refusal(), "its open"),
+    };
+    if refusal == Some(e) && w.in_foreign_pid_dir(cx) {
+        add(
+            &format!("{opts}: the walk reached the directory; {by} refused it"),
+            w,
+        );
+    }
 }
 
 /// How a readlink reads a symlink: the function implementing readlink, the
@@ -352,6 +399,7 @@ mod tests {
             pos_in: Some(0),
             ret: Some(3),
             first_read: None,
+            mount: mount::MountOpts::DEFAULT,
         }
     }
 

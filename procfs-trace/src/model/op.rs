@@ -5,6 +5,8 @@
 use procfs_trace_common::{Group, ProbeId, Syscall, AT_SYMLINK_NOFOLLOW};
 use serde::Serialize;
 
+use super::mount::MountOpts;
+
 /// What a user-level operation does to procfs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -111,6 +113,8 @@ pub struct OpFacts<'a> {
     pub ret: Option<i64>,
     /// For a read: whether it is the first through its open file, when known.
     pub first_read: Option<bool>,
+    /// The options of the proc mount it works in.
+    pub mount: MountOpts,
 }
 
 #[cfg(test)]

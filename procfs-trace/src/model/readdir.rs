@@ -14,6 +14,7 @@ use super::{
     expect::{Pos, Prediction, Ret, Segment, Step},
     func::Func,
     kernel::KernelFacts,
+    mount::MountOpts,
     namespaces,
     pid_table::{self, Table},
     unmodelled::Unmodelled,
@@ -34,18 +35,19 @@ fn fd_readdir(kernel: &KernelFacts) -> ProbeId {
 /// `FIRST_PROCESS_ENTRY` in fs/proc/base.c.
 pub const FIRST_PROCESS_ENTRY: i64 = 256;
 
-/// Predicts one getdents on the directory `node`, starting at `pos_in`.
-/// `dir` is the directory's dentry name, which every readdir function of it
-/// reports: `/` for the proc root.
+/// Predicts one getdents on the directory `node`, starting at `pos_in`, on a
+/// proc mount with options `mount`. `dir` is the directory's dentry name,
+/// which every readdir function of it reports: `/` for the proc root.
 pub fn readdir(
     node: &Node,
     pos_in: i64,
     kernel: &KernelFacts,
     dir: &str,
+    mount: MountOpts,
 ) -> Result<Prediction, Unmodelled> {
     let mut p = Prediction::new();
     match node {
-        Node::Root => root(&mut p, pos_in),
+        Node::Root => root(&mut p, pos_in, mount.subset_pid),
         Node::PidDir(table) => {
             let entries = pid_table::entries(*table, kernel.version, &|c| kernel.has(c));
             let end = 2 + entries.len() as i64;
@@ -169,7 +171,7 @@ fn name_all(steps: &mut [Step], dir: &str) {
     }
 }
 
-fn root(p: &mut Prediction, pos_in: i64) {
+fn root(p: &mut Prediction, pos_in: i64, subset_pid: bool) {
     let pids = |from: i64| {
         Step::new(
             ProbeId::ProcPidReaddir,
@@ -189,6 +191,16 @@ fn root(p: &mut Prediction, pos_in: i64) {
     };
     if pos_in >= FIRST_PROCESS_ENTRY {
         p.fixed(vec![root(vec![pids(pos_in)])]);
+        return;
+    }
+    if subset_pid {
+        let refused = Step::new(
+            ProbeId::ProcReaddir,
+            "subset=pid: proc_readdir returns 1 without listing the PDE tree, not even . and ..",
+        )
+        .pos(Pos::Eq(pos_in), Pos::Eq(pos_in))
+        .ret(Ret::Valid);
+        p.fixed(vec![root(vec![refused, pids(FIRST_PROCESS_ENTRY)])]);
         return;
     }
     let statics = |ret: Ret| {
@@ -228,7 +240,7 @@ mod tests {
     #[test]
     fn root_listing_has_two_phases_in_order() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::Root, 0, &k, "/").unwrap();
+        let p = readdir(&Node::Root, 0, &k, "/", MountOpts::DEFAULT).unwrap();
         let alts = p.alternatives(4);
         let root = &alts[0].1[0];
         assert_eq!(root.func, ProbeId::ProcRootReaddir);
@@ -245,7 +257,7 @@ mod tests {
     #[test]
     fn a_continued_root_listing_goes_straight_to_pids() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::Root, 300, &k, "/").unwrap();
+        let p = readdir(&Node::Root, 300, &k, "/", MountOpts::DEFAULT).unwrap();
         let alts = p.alternatives(4);
         assert_eq!(alts.len(), 1);
         assert_eq!(alts[0].1[0].children[0].func, ProbeId::ProcPidReaddir);
@@ -256,29 +268,29 @@ mod tests {
     fn pid_directory_ends_after_its_table() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
         let n = pid_table::entries(Table::Tgid, k.version, &|c| k.has(c)).len() as i64;
-        let p = readdir(&Node::PidDir(Table::Tgid), 0, &k, "42").unwrap();
+        let p = readdir(&Node::PidDir(Table::Tgid), 0, &k, "42", MountOpts::DEFAULT).unwrap();
         let step = &p.alternatives(1)[0].1[0];
         assert_eq!(step.func, ProbeId::ProcTgidBaseReaddir);
         assert_eq!(step.pos_out, Pos::Eq(2 + n));
-        assert!(readdir(&Node::LeftProc, 0, &k, "x").is_err());
+        assert!(readdir(&Node::LeftProc, 0, &k, "x", MountOpts::DEFAULT).is_err());
     }
 
     #[test]
     fn the_ns_directory_lists_each_namespace_type() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::NsDir, 0, &k, "ns").unwrap();
+        let p = readdir(&Node::NsDir, 0, &k, "ns", MountOpts::DEFAULT).unwrap();
         let step = &p.alternatives(1)[0].1[0];
         assert_eq!(step.func, ProbeId::ProcNsDirReaddir);
         assert_eq!(step.pos_out, Pos::Eq(12));
         assert_eq!(step.name.as_deref(), Some("ns"));
-        let p = readdir(&Node::NsDir, 12, &k, "ns").unwrap();
+        let p = readdir(&Node::NsDir, 12, &k, "ns", MountOpts::DEFAULT).unwrap();
         assert_eq!(p.alternatives(1)[0].1[0].pos_out, Pos::Eq(12));
     }
 
     #[test]
     fn pde_directories_list_through_proc_readdir_de() {
         let k = KernelFacts::debian(KernelVersion::new(6, 1));
-        let p = readdir(&Node::NetDir, 0, &k, "net").unwrap();
+        let p = readdir(&Node::NetDir, 0, &k, "net", MountOpts::DEFAULT).unwrap();
         let alts = p.alternatives(4);
         assert_eq!(alts.len(), 2);
         assert_eq!(alts[0].1[0].func, ProbeId::ProcTgidNetReaddir);
@@ -290,9 +302,15 @@ mod tests {
     #[test]
     fn the_fd_directory_function_was_renamed() {
         let fd = |v| {
-            readdir(&Node::FdDir, 0, &KernelFacts::debian(v), "fd")
-                .unwrap()
-                .alternatives(1)[0]
+            readdir(
+                &Node::FdDir,
+                0,
+                &KernelFacts::debian(v),
+                "fd",
+                MountOpts::DEFAULT,
+            )
+            .unwrap()
+            .alternatives(1)[0]
                 .1[0]
                 .func
         };

@@ -220,7 +220,7 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
     let name = resolve(recipes::NAME, "name");
     let pos = resolve(recipes::POS, "position");
     let show_recipes = match role {
-        Role::Plain | Role::SelfLink => None,
+        Role::Plain | Role::SelfLink | Role::MountOpts => None,
         Role::SeqReader => Some(recipes::SEQ_SHOW),
         Role::SingleShow => Some(recipes::SINGLE_SHOW),
     };
@@ -229,6 +229,13 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
         _ => Chain::NONE,
     };
     let addr = match show_recipes.map(|r| resolve(r, "show callback")) {
+        None if role == Role::MountOpts => match mount_opts_readable(types) {
+            Ok(()) => resolve(recipes::MOUNT_OPTS, "the mount's hidepid= and subset="),
+            Err(e) => {
+                problems.push(format!("the mount's hidepid= and subset= not read: {e}"));
+                Chain::NONE
+            }
+        },
         None => Chain::NONE,
         Some(chain) => {
             if chain.arg == NO_ARG && problems.is_empty() {
@@ -252,6 +259,18 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
         },
         problems,
     )
+}
+
+/// Whether one 8-byte read at `proc_fs_info.hide_pid` also holds `pidonly`.
+fn mount_opts_readable(types: &impl KernelTypes) -> Result<(), String> {
+    let at = |(ty, path): (&str, &str)| types.member_offset(ty, path).map_err(|e| e.to_string());
+    let (hide_pid, pidonly) = (at(recipes::HIDE_PID)?, at(recipes::PIDONLY)?);
+    if pidonly != hide_pid + 4 {
+        return Err(format!(
+            "proc_fs_info.pidonly is at byte {pidonly}, not right after hide_pid at {hide_pid}"
+        ));
+    }
+    Ok(())
 }
 
 /// The chain of the first recipe whose start type is a parameter; `NONE` when no
@@ -384,6 +403,9 @@ mod tests {
             (("inode", "i_sb"), 40),
             (("super_block", "s_fs_info"), 904),
             (("proc_fs_info", "pid_ns"), 0),
+            (("proc_fs_info", "hide_pid"), 20),
+            (("proc_fs_info", "pidonly"), 24),
+            (("file", "f_inode"), 32),
             (("pid_namespace", "level"), 72),
             (("task_struct", "group_leader"), 1200),
             (("task_struct", "thread_pid"), 2336),
@@ -457,8 +479,31 @@ mod tests {
         let p = planned(&plan, ProbeId::ProcRootLookup);
         assert_eq!(p.spec.name, chain(1, &[40]));
         assert_eq!(p.spec.pos, Chain::NONE);
-        assert_eq!(p.spec.addr, Chain::NONE);
         assert_eq!(plan.config.probes[ProbeId::ProcRootLookup as usize], p.spec);
+    }
+
+    #[test]
+    fn root_functions_read_the_mounts_options() {
+        let k = kernel();
+        let plan = Plan::new(&k, &k).unwrap();
+        // From the directory inode: i_sb, s_fs_info, then hide_pid and pidonly.
+        let lookup = planned(&plan, ProbeId::ProcRootLookup);
+        assert_eq!(lookup.spec.addr, chain(0, &[40, 904, 20]));
+        // From the open directory: f_inode first.
+        let readdir = planned(&plan, ProbeId::ProcRootReaddir);
+        assert_eq!(readdir.spec.addr, chain(0, &[32, 40, 904, 20]));
+        // Where pidonly does not follow hide_pid, one read cannot hold both.
+        let mut k = kernel();
+        k.members.insert(("proc_fs_info", "pidonly"), 32);
+        let plan = Plan::new(&k, &k).unwrap();
+        assert_eq!(
+            planned(&plan, ProbeId::ProcRootLookup).spec.addr,
+            Chain::NONE
+        );
+        assert!(plan
+            .degraded
+            .iter()
+            .any(|d| d.starts_with("proc_root_lookup: the mount's hidepid= and subset= not read")));
     }
 
     #[test]

@@ -104,6 +104,43 @@ pub const PIDNS: &[Recipe] = &[(
     ],
 )];
 
+/// To the proc mount's `hidepid=` and `subset=` settings,
+/// `proc_sb_info(sb)->hide_pid` (and `pidonly`, read with it), from the
+/// directory inode, the dentry or the open directory a function is given.
+pub const MOUNT_OPTS: &[Recipe] = &[
+    (
+        "inode",
+        &[
+            hop("inode", "i_sb"),
+            hop("super_block", "s_fs_info"),
+            hop("proc_fs_info", "hide_pid"),
+        ],
+    ),
+    (
+        "dentry",
+        &[
+            hop("dentry", "d_sb"),
+            hop("super_block", "s_fs_info"),
+            hop("proc_fs_info", "hide_pid"),
+        ],
+    ),
+    (
+        "file",
+        &[
+            hop("file", "f_inode"),
+            hop("inode", "i_sb"),
+            hop("super_block", "s_fs_info"),
+            hop("proc_fs_info", "hide_pid"),
+        ],
+    ),
+];
+
+/// `proc_fs_info.pidonly`, which must directly follow `hide_pid` for the one
+/// 8-byte read of [`MOUNT_OPTS`] to hold both.
+pub const PIDONLY: (&str, &str) = ("proc_fs_info", "pidonly");
+/// See [`PIDONLY`].
+pub const HIDE_PID: (&str, &str) = ("proc_fs_info", "hide_pid");
+
 /// Members walked for a task's tgid in a pid namespace (`task_tgid_nr_ns`):
 /// the group leader's pid, its `numbers[level]`.
 pub const NS_LEVEL: (&str, &str) = ("pid_namespace", "level");

@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
 use crate::model::errno::format_ret;
+use crate::model::mount::MountOpts;
 
 /// Output format of `trace`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -156,6 +157,9 @@ fn probe_text(p: &ProbeHit, symbolize: Symbolize, out: &mut impl Write) -> io::R
     if let Some(show) = show(p, symbolize) {
         write!(out, " show={show}")?;
     }
+    if let Some(m) = &p.mount {
+        write!(out, " hidepid={} subset_pid={}", m.hidepid, m.subset_pid)?;
+    }
     if let Some(ret) = p.ret {
         write!(out, " ret={}", format_ret(ret))?;
     }
@@ -182,6 +186,7 @@ fn probe_json(
         ret: p.ret,
         show: show.as_deref(),
         show_addr: p.addr.map(|a| format!("{a:#x}")),
+        mount: p.mount,
         faults: &p.faults,
         depth: place.map(|p| p.depth),
         duration_ns: place.and_then(|p| p.duration_ns),
@@ -264,6 +269,8 @@ struct JsonProbe<'a> {
     show: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     show_addr: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mount: Option<MountOpts>,
     #[serde(skip_serializing_if = "<[_]>::is_empty")]
     faults: &'a [&'static str],
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -338,6 +345,7 @@ mod tests {
             pos: None,
             ret: None,
             addr: None,
+            mount: None,
             faults: vec![],
         }
     }

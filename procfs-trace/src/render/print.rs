@@ -108,6 +108,10 @@ fn tree(call: &Call, depth: usize, out: &mut impl Write) -> io::Result<()> {
     if let Some(s) = &call.show {
         write!(out, " show={s}")?;
     }
+    // Only options that change what procfs does are worth a word.
+    if let Some(opts) = call.mount.map(|m| m.describe()).filter(|d| !d.is_empty()) {
+        write!(out, " [{opts}]")?;
+    }
     match call.ret {
         Some(r) => write!(out, " = {}", format_ret(r))?,
         None => write!(out, " (no exit)")?,

@@ -33,6 +33,7 @@ use super::{
     expect::{Prediction, Ret, Step},
     func::Func,
     kernel::KernelFacts,
+    mount::MountOpts,
     pid_table::{self, EntryKind, PidEntry, Table},
     unmodelled::Unmodelled,
 };
@@ -109,6 +110,12 @@ pub struct WalkContext<'a> {
     /// taken to have returned (a kernel thread has no exe; ptrace access
     /// refused).
     pub link_error: Option<Errno>,
+    /// The proc mount's options.
+    pub mount: MountOpts,
+    /// For a walk that failed on a `hidepid=` mount: the index of the
+    /// component `proc_pid_permission` is taken to have refused to look up
+    /// (in another process's pid or task directory).
+    pub refused_at: Option<usize>,
 }
 
 /// A walk the model can predict, and where it ends.
@@ -122,6 +129,21 @@ pub struct Walk {
     pub dentries: Vec<String>,
     /// The path of the missing component, when the walk ends at one.
     pub absent: Option<String>,
+    /// The tgid whose pid directory the walk is in, as the mount numbers it.
+    pub owner: Option<u32>,
+    /// The directory whose permission check refused the walk, when it ends
+    /// at one ([`WalkContext::refused_at`]).
+    pub refused: Option<String>,
+}
+
+impl Walk {
+    /// Whether `proc_pid_permission` may refuse the directory the walk ends
+    /// at on a `hidepid=` mount: a pid or task directory of another process
+    /// (a task's own thread group is never refused).
+    pub fn in_foreign_pid_dir(&self, cx: &WalkContext) -> bool {
+        let dir = matches!(self.end, Ok(Node::PidDir(_) | Node::TaskDir));
+        dir && self.owner.is_some_and(|o| o != cx.tgid)
+    }
 }
 
 /// The kernel's `name_to_int`: a decimal without sign or leading zero.
@@ -142,6 +164,8 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         end: Ok(Node::Root),
         dentries: Vec::new(),
         absent: None,
+        owner: None,
+        refused: None,
     };
     let Some(rest) = path
         .strip_prefix("/proc")
@@ -165,6 +189,15 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         let last = comps.is_empty();
         let follow = !last || cx.follow_final;
         let here = format!("{dir}/{comp}");
+        if cx.refused_at == Some(index) {
+            // may_lookup's permission check on the directory comes before
+            // any lookup in it: the walk stops there.
+            w.end = Ok(node);
+            if w.in_foreign_pid_dir(cx) {
+                w.refused = Some(dir);
+            }
+            return w;
+        }
         if cx.absent_at == Some(index) {
             // The kernel stops at the missing name; nothing after it is walked.
             w.end = match absent_lookup(&node, &comp, cx) {
@@ -326,6 +359,11 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         };
         match next {
             Ok(n) => {
+                match (&node, &n) {
+                    (Node::Root, Node::PidDir(_)) => w.owner = name_to_int(&comp),
+                    (_, Node::Root) => w.owner = None,
+                    _ => {}
+                }
                 // Following /proc/self restarts the walk in the root.
                 dir = if n == Node::Root {
                     "/proc".to_owned()
@@ -384,7 +422,7 @@ fn root_component(
             cx,
             here,
             vec![("cached".to_owned(), vec![])],
-            vec![root_pde_lookup(comp, true)],
+            vec![root_pde_lookup(comp, true, cx.mount.subset_pid)],
         );
         if !follow {
             return Ok(Node::RootEntry(comp.to_owned()));
@@ -441,7 +479,7 @@ fn root_component(
         cx,
         here,
         vec![("cached".to_owned(), vec![])],
-        vec![root_pde_lookup(comp, true)],
+        vec![root_pde_lookup(comp, true, cx.mount.subset_pid)],
     );
     if comp == SYSCTL_ROOT {
         return Ok(Node::Sys(here.to_owned()));
@@ -559,6 +597,8 @@ mod tests {
             &WalkContext {
                 absent_at: None,
                 link_error: None,
+                mount: MountOpts::DEFAULT,
+                refused_at: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: follow,
@@ -781,6 +821,8 @@ mod tests {
             &WalkContext {
                 absent_at: None,
                 link_error: None,
+                mount: MountOpts::DEFAULT,
+                refused_at: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: true,

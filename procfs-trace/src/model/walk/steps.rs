@@ -17,7 +17,7 @@ pub(super) fn absent_lookup(node: &Node, name: &str, cx: &WalkContext) -> Option
     let enoent = Ret::Errno(Errno::ENOENT);
     Some(match node {
         Node::Root if name == "self" || name == "thread-self" => return None,
-        Node::Root => root_pde_lookup(name, false),
+        Node::Root => root_pde_lookup(name, false, cx.mount.subset_pid),
         Node::PidDir(table) => {
             let entries = pid_table::entries(*table, cx.kernel.version, &|c| cx.kernel.has(c));
             if entries.iter().any(|e| e.name == name) {
@@ -143,7 +143,31 @@ pub(super) fn table_lookup(table: Table) -> (ProbeId, &'static str) {
 /// The cold lookup of a non-pid name in the proc root: the pid attempt fails fast.
 /// When `found` is false, the same walk through both for a name the root
 /// does not have: every call fails with -ENOENT, and no dentry is left.
-pub(super) fn root_pde_lookup(name: &str, found: bool) -> Step {
+/// On a `subset=pid` mount, `proc_lookup` fails before the PDE tree.
+pub(super) fn root_pde_lookup(name: &str, found: bool, subset_pid: bool) -> Step {
+    if subset_pid {
+        let enoent = Ret::Errno(Errno::ENOENT);
+        return Step::new(
+            ProbeId::ProcRootLookup,
+            "a dcache miss in /proc: try the name as a pid first",
+        )
+        .name(name)
+        .ret(enoent)
+        .calls(vec![
+            Step::new(
+                ProbeId::ProcPidLookup,
+                "no task has this pid, or it is no pid",
+            )
+            .name(name)
+            .ret(enoent),
+            Step::new(
+                ProbeId::ProcLookup,
+                "subset=pid: proc_lookup refuses every name outside the pid directories",
+            )
+            .name(name)
+            .ret(enoent),
+        ]);
+    }
     let enoent = Ret::Errno(Errno::ENOENT);
     let (ret, why_pid, why_de) = match found {
         true => (
