@@ -274,6 +274,12 @@ pub mod shape {
     /// result. Reported whenever it succeeds, so reads through the copy (a
     /// shell's `read l < /proc/PID/stat` reads fd 0) keep the path.
     pub const DUP: u8 = 5;
+    /// Argument 0 is a path the cwd moves to (`chdir`); reported whenever it
+    /// succeeds, so that later relative paths can be resolved.
+    pub const CWD_PATH: u8 = 6;
+    /// Argument 0 is an open directory fd the cwd moves to (`fchdir`);
+    /// reported whenever it succeeds.
+    pub const CWD_FD: u8 = 7;
 }
 
 /// `fcntl` command: duplicate to the lowest free fd at least argument 2.
@@ -289,8 +295,9 @@ pub const F_DUPFD_CLOEXEC: u64 = 1030;
 /// last two), and the agent's model generates the operation kind and symlink
 /// rule of each syscall from the same rows. The columns:
 /// - shape: a [`shape`] constant, how the syscall names its file;
-/// - operation: `Lookup`, `Readdir`, `Read`, `Readlink`, or `CopyFd` for a
-///   syscall that only copies an fd;
+/// - operation: `Lookup`, `Readdir`, `Read`, `Readlink`, `CopyFd` for a
+///   syscall that only copies an fd, or `SetCwd` for one that only moves the
+///   cwd to an fd;
 /// - final symlink: `follow`, `nofollow`, `at_flags` (as `AT_SYMLINK_NOFOLLOW`
 ///   says) or `na` (no path walk);
 /// - AT_* flags argument: its index, or `none`.
@@ -311,6 +318,8 @@ macro_rules! for_each_syscall {
             (40, sendfile, Sendfile, FD1, Read, na, none),
             (59, execve, Execve, PATH, Lookup, follow, none),
             (72, fcntl, Fcntl, DUP, CopyFd, na, none),
+            (80, chdir, Chdir, CWD_PATH, Lookup, follow, none),
+            (81, fchdir, Fchdir, CWD_FD, SetCwd, na, none),
             (78, getdents, Getdents, FD, Readdir, na, none),
             (89, readlink, Readlink, PATH, Readlink, nofollow, none),
             (217, getdents64, Getdents64, FD, Readdir, na, none),

@@ -94,7 +94,7 @@ pub fn flush_syscall(task: &Task) {
     let sh = syscall_shape(pending.nr as u64);
     let (fd, path_ptr) = match sh {
         shape::AT_PATH => (pending.arg0 as i64, pending.arg1),
-        shape::PATH => (-100, pending.arg0),
+        shape::PATH | shape::CWD_PATH => (-100, pending.arg0),
         shape::FD1 => (pending.arg1 as i64, 0),
         _ => (pending.arg0 as i64, 0),
     };

@@ -4,8 +4,9 @@
 //! written when the first probe fires inside it (see `emit`), and `sys_exit`
 //! writes the exit only for syscalls that produced an entry. Syscalls that
 //! never reach procfs, by far the most, cost one map update and no events;
-//! the exceptions are paths under /proc and fd copies, reported even without
-//! a probe hit so that user space can tie later reads to their path.
+//! the exceptions are paths under /proc, fd copies and cwd changes, reported
+//! even without a probe hit so that user space can tie later reads and
+//! relative paths to their path.
 
 use aya_ebpf::{
     helpers::{
@@ -59,6 +60,7 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         shape::AT_PATH => under_proc(arg1),
         // fcntl is followed only when it duplicates.
         shape::DUP => nr != Syscall::Fcntl as u64 || arg1 == F_DUPFD || arg1 == F_DUPFD_CLOEXEC,
+        shape::CWD_PATH | shape::CWD_FD => true,
         _ => false,
     };
     let pending = Pending {
@@ -86,12 +88,15 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
         return 0;
     };
     let ret: i64 = ctx.arg(1);
-    // A failed dup copies nothing.
-    let failed_dup = ret < 0 && syscall_shape(u64::from(p.nr)) == shape::DUP;
-    if p.emitted == 0 && p.force != 0 && !failed_dup {
-        // A /proc path that reached no probe (all cached, say), or an fd
-        // copied: still report it, so later reads of the fd it returns have a
-        // path.
+    // A failed dup copies nothing; a failed chdir leaves the cwd.
+    let bookkeeping = matches!(
+        syscall_shape(u64::from(p.nr)),
+        shape::DUP | shape::CWD_PATH | shape::CWD_FD
+    );
+    if p.emitted == 0 && p.force != 0 && !(ret < 0 && bookkeeping) {
+        // A /proc path that reached no probe (all cached, say), an fd copied
+        // or a cwd moved: still report it, so later reads of the fd it
+        // returns, or paths relative to the cwd, have a path.
         flush_syscall(&Task::current());
         p.emitted = 1;
     }

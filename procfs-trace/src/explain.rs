@@ -77,6 +77,7 @@ pub fn run(
             link_error: None,
             mount: MountOpts::DEFAULT,
             refused_at: None,
+            start_dir: None,
             kernel: &kernel,
             tgid: me,
             follow_final: true,
@@ -125,6 +126,7 @@ pub fn run(
             ret,
             first_read: None,
             mount: MountOpts::DEFAULT,
+            start_dir: None,
         };
         writeln!(out, "\n{what}:")?;
         match model::predict(&facts, &kernel, &unknown) {

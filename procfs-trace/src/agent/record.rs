@@ -3,7 +3,7 @@
 use std::{io, path::PathBuf};
 
 use anyhow::Context as _;
-use procfs_trace_common::{Chain, NO_ARG};
+use procfs_trace_common::{Chain, ProbeId, Role, NO_ARG};
 
 use super::{
     child,
@@ -70,11 +70,15 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
 
 /// The header describing this tracer's kernel and probes.
 pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
-    let chains = |spec: &procfs_trace_common::ProbeSpec| {
+    let chains = |id: ProbeId, spec: &procfs_trace_common::ProbeSpec| {
+        let addr = match id.def().role {
+            Role::MountOpts => "mount",
+            _ => "show",
+        };
         [
             ("name", spec.name),
             ("pos", spec.pos),
-            ("show", spec.addr),
+            (addr, spec.addr),
             ("pidns", spec.pidns),
         ]
         .into_iter()
@@ -103,7 +107,7 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
                 func: p.id.def().func.to_owned(),
                 symbol: p.symbol.clone(),
                 method: method.as_str().to_owned(),
-                chains: chains(&p.spec),
+                chains: chains(p.id, &p.spec),
             })
             .collect(),
         skipped: tracer

@@ -156,6 +156,7 @@ impl Checker {
             // kernels without them (before 5.8), are checked as mounted
             // with the defaults.
             mount: mount_opts(op).unwrap_or(MountOpts::DEFAULT),
+            start_dir: op.start_dir.as_deref(),
         };
         let dcache = &self.dcache;
         let (prediction, dentries) =
@@ -544,6 +545,79 @@ mod tests {
             listing(mount(0, false)),
             Verdict::Divergence { .. }
         ));
+    }
+
+    /// `cat limits` after moving into /proc/7, by chdir or by fchdir of an
+    /// fd opened on it: the walk starts at the pid directory, so only
+    /// `limits` is looked up.
+    fn relative_limits(s: &mut Script, by_fd: bool) {
+        match by_fd {
+            true => s
+                .sys(7, Syscall::Openat, Some("/proc/7"), -100)
+                .pid_lookup(7, "7")
+                .sys_ret(7, Syscall::Openat, 4)
+                .sys(7, Syscall::Fchdir, None, 4)
+                .sys_ret(7, Syscall::Fchdir, 0),
+            false => s
+                .sys(7, Syscall::Chdir, Some("/proc/7"), -100)
+                .pid_lookup(7, "7")
+                .sys_ret(7, Syscall::Chdir, 0),
+        };
+        s.sys(7, Syscall::Open, Some("limits"), -100)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, Syscall::Open, 3);
+    }
+
+    #[test]
+    fn relative_paths_walk_from_the_cwd() {
+        for by_fd in [false, true] {
+            let mut s = Script::new();
+            relative_limits(&mut s, by_fd);
+            let ops = s.ops();
+            let last = ops.last().unwrap();
+            assert_eq!(last.path.as_deref(), Some("/proc/7/limits"));
+            assert_eq!(last.start_dir.as_deref(), Some("/proc/7"));
+            // fchdir is bookkeeping: no operation of its own.
+            assert_eq!(ops.len(), 2, "{ops:#?}");
+            let v = verdicts(&s);
+            assert!(matches!(v[1], Verdict::Match { .. }), "{v:?}");
+        }
+        // Without the cwd the path stays relative, outside the model.
+        let mut s = Script::new();
+        s.sys(7, Syscall::Open, Some("limits"), -100)
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, Syscall::Open, 3);
+        assert!(matches!(verdicts(&s)[0], Verdict::Unknown { .. }));
+        // A chdir elsewhere, reported without procfs work, is no operation,
+        // and a walk from / crosses into the proc mount at no cost.
+        let mut s = Script::new();
+        s.sys(7, Syscall::Chdir, Some("/"), -100)
+            .sys_ret(7, Syscall::Chdir, 0)
+            .sys(7, Syscall::Open, Some("proc/7/limits"), -100)
+            .pid_lookup(7, "7")
+            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
+            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
+            .exit(7, ProbeId::ProcPidentLookup, 0)
+            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .sys_ret(7, Syscall::Open, 3);
+        let v = verdicts(&s);
+        assert_eq!(v.len(), 1);
+        assert!(matches!(v[0], Verdict::Match { .. }), "{v:?}");
+        // A failed chdir leaves the cwd where it was.
+        let mut s = Script::new();
+        relative_limits(&mut s, false);
+        s.sys(7, Syscall::Chdir, Some("/nonexistent"), -100)
+            .sys_ret(7, Syscall::Chdir, -2)
+            .sys(7, Syscall::Open, Some("limits"), -100)
+            .enter(7, ProbeId::PidRevalidate, Some("limits"))
+            .exit(7, ProbeId::PidRevalidate, 1)
+            .sys_ret(7, Syscall::Open, 3);
+        let ops = s.ops();
+        assert_eq!(ops.last().unwrap().path.as_deref(), Some("/proc/7/limits"));
     }
 
     #[test]

@@ -95,9 +95,12 @@ impl FlowBuilder {
         if let Some(prev) = self.open.remove(&s.origin.tid) {
             self.done.push(prev.op);
         }
-        let path = match &s.path {
-            Some(p) => Some(self.absolute(s, p)),
-            None => self.fds.path(s.origin.tgid, s.fd).cloned(),
+        let (path, start_dir) = match &s.path {
+            Some(p) => match self.start_dir(s, p) {
+                Some(dir) => (Some(join(&dir, p)), Some(dir)),
+                None => (Some(p.clone()), None),
+            },
+            None => (self.fds.path(s.origin.tgid, s.fd).cloned(), None),
         };
         let kind = OpKind::of_syscall(s.syscall).unwrap_or(OpKind::Lookup);
         // pread's offset is not traced: one at 0 starts the seq_file afresh.
@@ -118,6 +121,7 @@ impl FlowBuilder {
                 ret: None,
             }),
             path,
+            start_dir,
             start_ns: s.origin.ts_ns,
             end_ns: None,
             calls: Vec::new(),
@@ -135,21 +139,21 @@ impl FlowBuilder {
         );
     }
 
-    /// `path` as the walk sees it: a path relative to a directory fd
-    /// (`openat(dirfd, "status")`) joined to the path that fd was opened
-    /// with, when the trace saw it opened. A path relative to the cwd, or one
-    /// climbing with `..` (whose parent through a symlink is not its lexical
-    /// parent), stays as it is.
-    fn absolute(&self, s: &SyscallHit, path: &str) -> String {
-        let relative_to_fd = s.syscall.shape() == shape::AT_PATH && s.fd != AT_FDCWD;
-        if path.starts_with('/') || !relative_to_fd || path.split('/').any(|c| c == "..") {
-            return path.to_owned();
+    /// The directory a relative `path` is walked from, when the trace can
+    /// name it: its directory fd's path (`openat(dirfd, "status")`) or the
+    /// process's cwd, as the trace saw them opened or set. A path climbing
+    /// with `..` (whose parent through a symlink is not its lexical parent)
+    /// has none.
+    fn start_dir(&self, s: &SyscallHit, path: &str) -> Option<String> {
+        if path.starts_with('/') || path.split('/').any(|c| c == "..") {
+            return None;
         }
-        match self.fds.path(s.origin.tgid, s.fd) {
-            Some(dir) if path.is_empty() => dir.clone(),
-            Some(dir) => format!("{}/{path}", dir.trim_end_matches('/')),
-            None => path.to_owned(),
+        let tgid = s.origin.tgid;
+        match s.syscall.shape() == shape::AT_PATH && s.fd != AT_FDCWD {
+            true => self.fds.path(tgid, s.fd),
+            false => self.fds.cwd(tgid),
         }
+        .cloned()
     }
 
     fn syscall_exit(&mut self, s: &SyscallHit) {
@@ -171,14 +175,35 @@ impl FlowBuilder {
         };
         sys.ret = s.ret;
         let new_fd = s.ret.filter(|r| *r >= 0);
-        if sys.syscall.shape() == shape::DUP {
-            // Bookkeeping, not procfs work.
-            if let Some(new) = new_fd {
-                self.fds.copied(s.origin.tgid, sys.fd, new);
+        let tgid = s.origin.tgid;
+        // Bookkeeping, not procfs work unless procfs was walked.
+        let bookkeeping = match sys.syscall.shape() {
+            shape::DUP => {
+                if let Some(new) = new_fd {
+                    self.fds.copied(tgid, sys.fd, new);
+                }
+                true
             }
-            if open.op.calls.is_empty() {
-                return;
+            shape::CWD_FD => {
+                if new_fd.is_some() {
+                    let dir = self.fds.path(tgid, sys.fd).cloned();
+                    self.fds.chdir(tgid, dir);
+                }
+                true
             }
+            shape::CWD_PATH => {
+                if new_fd.is_some() {
+                    // A relative path the trace could not resolve leaves the
+                    // cwd unknown.
+                    let dir = open.op.path.clone().filter(|p| p.starts_with('/'));
+                    self.fds.chdir(tgid, dir);
+                }
+                !open.op.path.as_deref().is_some_and(under_proc)
+            }
+            _ => false,
+        };
+        if bookkeeping && open.op.calls.is_empty() {
+            return;
         }
         let opens = matches!(sys.syscall, Syscall::Open | Syscall::Openat);
         // The fd names the path as the walk saw it (joined to its dirfd).
@@ -191,7 +216,7 @@ impl FlowBuilder {
             open.op.path = infer_dir(&open.op);
         }
         if let Some((fd, path)) = opened {
-            self.fds.opened(s.origin.tgid, fd, path);
+            self.fds.opened(tgid, fd, path);
         }
         self.done.push(open.op);
     }
@@ -205,6 +230,7 @@ impl FlowBuilder {
                 comm: p.origin.comm.clone(),
                 syscall: None,
                 path: None,
+                start_dir: None,
                 start_ns: p.origin.ts_ns,
                 end_ns: None,
                 calls: Vec::new(),
@@ -283,6 +309,20 @@ fn children_at<'a>(calls: &'a mut Vec<Call>, path: &[usize]) -> &'a mut Vec<Call
 }
 
 /// The call at a non-empty `path`.
+/// `path` below the directory `dir`.
+fn join(dir: &str, path: &str) -> String {
+    match path.trim_start_matches("./") {
+        "" | "." => dir.to_owned(),
+        p => format!("{}/{p}", dir.trim_end_matches('/')),
+    }
+}
+
+/// Whether `path` is /proc or below it.
+fn under_proc(path: &str) -> bool {
+    path.strip_prefix("/proc")
+        .is_some_and(|r| r.is_empty() || r.starts_with('/'))
+}
+
 fn call_at<'a>(calls: &'a mut [Call], path: &[usize]) -> &'a mut Call {
     let (&i, rest) = path.split_first().expect("non-empty path");
     if rest.is_empty() {

@@ -2,7 +2,8 @@
 //! listing through an fd is tied to its procfs path, and whether it has been
 //! read since (a seq_file's first read cannot be served from its buffer).
 //! Learned from successful opens and followed through fd copies (dup, dup2,
-//! dup3, fcntl F_DUPFD).
+//! dup3, fcntl F_DUPFD). Also each process's cwd, where a chdir or fchdir
+//! the trace saw set it, so that relative paths resolve.
 
 use std::collections::HashMap;
 
@@ -16,6 +17,7 @@ const MAX_FD_TABLES: usize = 4096;
 #[derive(Debug)]
 pub struct FdTable {
     fds: BoundedMap<u32, HashMap<i64, OpenFd>>,
+    cwds: BoundedMap<u32, String>,
 }
 
 /// An fd the trace saw opened.
@@ -31,6 +33,7 @@ impl Default for FdTable {
     fn default() -> Self {
         FdTable {
             fds: BoundedMap::new(MAX_FD_TABLES),
+            cwds: BoundedMap::new(MAX_FD_TABLES),
         }
     }
 }
@@ -42,6 +45,20 @@ impl FdTable {
             .get(&tgid)
             .and_then(|t| t.get(&fd))
             .map(|f| &f.path)
+    }
+
+    /// The cwd of process `tgid`, if the trace saw it set.
+    pub fn cwd(&self, tgid: u32) -> Option<&String> {
+        self.cwds.get(&tgid)
+    }
+
+    /// Records that `tgid` moved its cwd to `path`; `None`: somewhere the
+    /// trace cannot name (an fd it never saw opened).
+    pub fn chdir(&mut self, tgid: u32, path: Option<String>) {
+        match path {
+            Some(p) => self.cwds.insert(tgid, p),
+            None => drop(self.cwds.remove(&tgid)),
+        }
     }
 
     /// Records that `tgid` opened `path` as `fd`.

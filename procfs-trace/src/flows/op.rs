@@ -43,6 +43,10 @@ pub struct Op {
     /// path an fd was opened with).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
+    /// For a relative path: the directory it was walked from (its dirfd's or
+    /// the cwd's path), whose own components the walk does not cross again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub start_dir: Option<String>,
     /// Start time (syscall entry, or first call).
     pub start_ns: u64,
     /// End time (syscall exit, or last return), when seen.

@@ -274,6 +274,7 @@ pub(crate) mod tests {
                 comm: "t".into(),
                 syscall: None,
                 path: Some(path.into()),
+                start_dir: None,
                 start_ns: ts,
                 end_ns: Some(ts + 1),
                 calls: vec![],

@@ -46,6 +46,7 @@ pub fn predict(
         link_error: None,
         mount: op.mount,
         refused_at: None,
+        start_dir: op.start_dir,
     };
     if let Some(ret) = op.ret.filter(|r| *r < 0 && op.kind != OpKind::Read) {
         let follow = op.syscall.and_then(|s| follows_final(s, op.at_flags));
@@ -155,6 +156,7 @@ fn exec_rewalk(p: &mut Prediction, op: &OpFacts, kernel: &KernelFacts) {
             link_error: None,
             mount: op.mount,
             refused_at: None,
+            start_dir: op.start_dir,
         },
     );
     let warm = again
@@ -400,6 +402,7 @@ mod tests {
             ret: Some(3),
             first_read: None,
             mount: mount::MountOpts::DEFAULT,
+            start_dir: None,
         }
     }
 

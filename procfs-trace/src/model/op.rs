@@ -21,9 +21,13 @@ pub enum OpKind {
     Readlink,
 }
 
-/// The operation kind of a syscall table row: `CopyFd` does no procfs work.
+/// The operation kind of a syscall table row: `CopyFd` and `SetCwd` do no
+/// procfs work.
 macro_rules! op_kind {
     (CopyFd) => {
+        None
+    };
+    (SetCwd) => {
         None
     };
     ($kind:ident) => {
@@ -115,6 +119,8 @@ pub struct OpFacts<'a> {
     pub first_read: Option<bool>,
     /// The options of the proc mount it works in.
     pub mount: MountOpts,
+    /// For a relative path: the directory the walk starts from.
+    pub start_dir: Option<&'a str>,
 }
 
 #[cfg(test)]

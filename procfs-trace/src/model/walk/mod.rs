@@ -116,6 +116,10 @@ pub struct WalkContext<'a> {
     /// component `proc_pid_permission` is taken to have refused to look up
     /// (in another process's pid or task directory).
     pub refused_at: Option<usize>,
+    /// For a relative path: the directory the walk starts from (a dirfd's or
+    /// the cwd's path, a prefix of the path). The kernel starts at its dentry,
+    /// so its own components cost nothing.
+    pub start_dir: Option<&'a str>,
 }
 
 /// A walk the model can predict, and where it ends.
@@ -157,6 +161,20 @@ pub fn name_to_int(name: &str) -> Option<u32> {
     name.parse().ok()
 }
 
+/// What follows /proc in `path`, when it is /proc or below it.
+fn below_proc(path: &str) -> Option<&str> {
+    path.strip_prefix("/proc")
+        .filter(|r| r.is_empty() || r.starts_with('/'))
+}
+
+/// The components of a path.
+fn components(path: &str) -> Vec<String> {
+    path.split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .map(String::from)
+        .collect()
+}
+
 /// Predicts the walk of `path` (absolute, under /proc).
 pub fn walk(path: &str, cx: &WalkContext) -> Walk {
     let mut w = Walk {
@@ -167,25 +185,33 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         owner: None,
         refused: None,
     };
-    let Some(rest) = path
-        .strip_prefix("/proc")
-        .filter(|r| r.is_empty() || r.starts_with('/'))
-    else {
+    let Some(rest) = below_proc(path) else {
         w.end = Err(Unmodelled::NotUnderProc {
             path: path.to_owned(),
         });
         return w;
     };
-    let mut comps: Vec<String> = rest
-        .split('/')
-        .filter(|c| !c.is_empty() && *c != ".")
-        .map(String::from)
-        .collect();
+    let mut comps = components(rest);
     comps.reverse(); // a stack: links push their targets
+                     // The components of the start directory, above the stack's last
+                     // `relative` entries, are walked for their node only (a start outside
+                     // /proc, such as /, reaches the proc root through the mount: no call).
+    let skipped = cx
+        .start_dir
+        .and_then(below_proc)
+        .map_or(0, |d| components(d).len());
+    let relative = comps.len().saturating_sub(skipped);
+    let mut started = skipped == 0;
     let mut node = Node::Root;
     let mut dir = String::from("/proc");
     let mut index = 0;
-    while let Some(comp) = comps.pop() {
+    loop {
+        if !started && comps.len() <= relative {
+            started = true;
+            w.prediction = Prediction::new();
+            w.dentries.clear();
+        }
+        let Some(comp) = comps.pop() else { break };
         let last = comps.is_empty();
         let follow = !last || cx.follow_final;
         let here = format!("{dir}/{comp}");
@@ -193,9 +219,17 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
             // may_lookup's permission check on the directory comes before
             // any lookup in it: the walk stops there.
             w.end = Ok(node);
-            if w.in_foreign_pid_dir(cx) {
+            if started && w.in_foreign_pid_dir(cx) {
                 w.refused = Some(dir);
             }
+            return w;
+        }
+        if cx.absent_at == Some(index) && !started {
+            // The start directory exists: the walk cannot fail inside it.
+            w.end = Err(Unmodelled::Below {
+                what: "the start directory".to_owned(),
+                at: here,
+            });
             return w;
         }
         if cx.absent_at == Some(index) {
@@ -599,6 +633,7 @@ mod tests {
                 link_error: None,
                 mount: MountOpts::DEFAULT,
                 refused_at: None,
+                start_dir: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: follow,
@@ -823,6 +858,7 @@ mod tests {
                 link_error: None,
                 mount: MountOpts::DEFAULT,
                 refused_at: None,
+                start_dir: None,
                 kernel: &k,
                 tgid: 42,
                 follow_final: true,
