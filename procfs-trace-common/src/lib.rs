@@ -603,6 +603,48 @@ impl PidNsOffsets {
     };
 }
 
+/// `PROC_SUPER_MAGIC`: `super_block.s_magic` of every proc mount.
+pub const PROC_SUPER_MAGIC: u64 = 0x9fa0;
+
+/// Where the superblock of a task's open fd is found,
+/// `task->files->fdt->fd[n]->f_inode->i_sb->s_magic`: an open that returned
+/// an fd on procfs is reported whatever its path looked like (relative to a
+/// cwd or dirfd in /proc, or a proc mounted elsewhere).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FdMagicOffsets {
+    /// Non-zero when every offset below was found in BTF.
+    pub valid: u32,
+    /// `offsetof(struct task_struct, files)`.
+    pub task_files: u32,
+    /// `offsetof(struct files_struct, fdt)`.
+    pub files_fdt: u32,
+    /// `offsetof(struct fdtable, fd)`.
+    pub fdt_fd: u32,
+    /// `offsetof(struct file, f_inode)`.
+    pub file_inode: u32,
+    /// `offsetof(struct inode, i_sb)`.
+    pub inode_sb: u32,
+    /// `offsetof(struct super_block, s_magic)`.
+    pub sb_magic: u32,
+    /// Always zero.
+    pub reserved: u32,
+}
+
+impl FdMagicOffsets {
+    /// Offsets not found: opens are reported only by their path or a probe hit.
+    pub const NONE: FdMagicOffsets = FdMagicOffsets {
+        valid: 0,
+        task_files: 0,
+        files_fdt: 0,
+        fdt_fd: 0,
+        file_inode: 0,
+        inode_sb: 0,
+        sb_magic: 0,
+        reserved: 0,
+    };
+}
+
 /// Which tasks the probes report.
 pub mod filter {
     /// Every task except the agent itself.
@@ -639,6 +681,8 @@ pub struct Config {
     pub regs_arg3: u32,
     /// How to find a task's tgid in a pid namespace.
     pub pidns: PidNsOffsets,
+    /// How to tell whether an fd is on procfs.
+    pub fd_magic: FdMagicOffsets,
     /// Extraction specs, indexed by [`ProbeId`].
     pub probes: [ProbeSpec; MAX_PROBES],
 }
@@ -657,6 +701,7 @@ impl Config {
         regs_arg2: 0,
         regs_arg3: 0,
         pidns: PidNsOffsets::NONE,
+        fd_magic: FdMagicOffsets::NONE,
         probes: [ProbeSpec::NONE; MAX_PROBES],
     };
 }

@@ -10,12 +10,14 @@
 
 use aya_ebpf::{
     helpers::{
-        bpf_get_current_pid_tgid, bpf_ktime_get_ns, bpf_probe_read_kernel, bpf_probe_read_user,
+        bpf_get_current_pid_tgid, bpf_get_current_task, bpf_ktime_get_ns, bpf_probe_read_kernel,
+        bpf_probe_read_user,
     },
     programs::RawTracePointContext,
 };
 use procfs_trace_common::{
-    at_flags_arg, shape, syscall_shape, Pending, Syscall, F_DUPFD, F_DUPFD_CLOEXEC,
+    at_flags_arg, shape, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD, F_DUPFD_CLOEXEC,
+    PROC_SUPER_MAGIC,
 };
 
 use crate::{
@@ -31,6 +33,37 @@ fn under_proc(ptr: u64) -> bool {
         Ok(b) => &b[..5] == b"/proc" && (b[5] == b'/' || b[5] == 0),
         Err(_) => false,
     }
+}
+
+/// Whether the current task's fd `fd` is a file of a proc mount.
+#[inline(always)]
+fn fd_on_procfs(o: &FdMagicOffsets, fd: u64) -> bool {
+    if o.valid == 0 {
+        return false;
+    }
+    // SAFETY: kernel pointers are only dereferenced through checked reads; a
+    // fault or a NULL on the way means "no".
+    let read = |at: u64| unsafe { bpf_probe_read_kernel(at as *const u64) }.ok();
+    let task = unsafe { bpf_get_current_task() };
+    let Some(files) = read(task + u64::from(o.task_files)) else {
+        return false;
+    };
+    let Some(fdt) = read(files + u64::from(o.files_fdt)) else {
+        return false;
+    };
+    let Some(fds) = read(fdt + u64::from(o.fdt_fd)) else {
+        return false;
+    };
+    let Some(file) = read(fds.wrapping_add(fd.wrapping_mul(8))) else {
+        return false;
+    };
+    let Some(inode) = read(file + u64::from(o.file_inode)) else {
+        return false;
+    };
+    let Some(sb) = read(inode + u64::from(o.inode_sb)) else {
+        return false;
+    };
+    read(sb + u64::from(o.sb_magic)) == Some(PROC_SUPER_MAGIC)
 }
 
 /// raw_tracepoint/sys_enter: `(struct pt_regs *regs, long id)`.
@@ -88,12 +121,19 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
         return 0;
     };
     let ret: i64 = ctx.arg(1);
+    // An open whose fd is on procfs though its path did not say so (relative
+    // to a cwd or dirfd in /proc, a proc mounted elsewhere), so that reads
+    // of that fd have a path.
+    let opened_proc = p.emitted == 0
+        && ret >= 0
+        && (p.nr == Syscall::Open as u32 || p.nr == Syscall::Openat as u32)
+        && fd_on_procfs(&config().fd_magic, ret as u64);
     // A failed dup copies nothing; a failed chdir leaves the cwd.
     let bookkeeping = matches!(
         syscall_shape(u64::from(p.nr)),
         shape::DUP | shape::CWD_PATH | shape::CWD_FD
     );
-    if p.emitted == 0 && p.force != 0 && !(ret < 0 && bookkeeping) {
+    if p.emitted == 0 && (opened_proc || p.force != 0 && !(ret < 0 && bookkeeping)) {
         // A /proc path that reached no probe (all cached, say), an fd copied
         // or a cwd moved: still report it, so later reads of the fd it
         // returns, or paths relative to the cwd, have a path.

@@ -239,7 +239,9 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
     let path_len = usize::from(buf.get_u16_le()).min(PATH_LEN);
     let at_flags = buf.get_u32_le();
     let _reserved = buf.get_u32_le();
-    let fd = buf.get_i64_le();
+    // Every fd argument is a C int: the register's upper half is no part of
+    // it (`mov $-100, %edi` zero-extends AT_FDCWD to 0xffffff9c).
+    let fd = i64::from(buf.get_i64_le() as i32);
     let ret = buf.get_i64_le();
     let path = &buf[..PATH_LEN];
     let has = |bit: u8| fl & bit != 0;
@@ -430,6 +432,12 @@ pub(crate) mod tests {
         assert_eq!(got.path.as_deref(), Some("/proc/1/limits"));
         assert_eq!((got.fd, got.ret, got.path_fault), (-100, None, false));
         assert_eq!(got.at_flags, 0x100);
+        // AT_FDCWD as a register holds it after a 32-bit move.
+        ev.fd = 0xffff_ff9c;
+        let Event::Syscall(got) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a syscall")
+        };
+        assert_eq!(got.fd, -100);
 
         let mut ev = syscall_event(0, phase::EXIT, "");
         ev.flags = syscall_flags::RET;

@@ -2,7 +2,8 @@
 //! extracts: function presence from kallsyms, argument layout from BTF.
 
 use procfs_trace_common::{
-    Chain, Config, PidNsOffsets, ProbeId, ProbeSpec, Role, MAX_CHAIN, NO_ARG, PROBES,
+    Chain, Config, FdMagicOffsets, PidNsOffsets, ProbeId, ProbeSpec, Role, MAX_CHAIN, NO_ARG,
+    PROBES,
 };
 use thiserror::Error;
 
@@ -131,6 +132,12 @@ impl Plan {
                 "tgids in a proc mount's pid namespace not read ({e}): /proc/self in a container is checked against the global tgid"
             )),
         }
+        match fd_magic_offsets(types) {
+            Ok(o) => plan.config.fd_magic = o,
+            Err(e) => plan.degraded.push(format!(
+                "the filesystem of an opened fd not read ({e}): opens of /proc files through a relative path or a proc mounted elsewhere are reported only when a probe fires in them"
+            )),
+        }
         for def in PROBES {
             let Some(symbol) = symbols.attach_symbol(def.func) else {
                 plan.skipped.push(Skipped {
@@ -194,6 +201,21 @@ fn pidns_offsets(types: &impl KernelTypes) -> Result<PidNsOffsets, BtfError> {
         upid_size: types.struct_size("upid")?,
         upid_nr: at(recipes::UPID_NR)?,
         upid_ns: at(recipes::UPID_NS)?,
+        reserved: 0,
+    })
+}
+
+/// Where the superblock magic of a task's fd is found on this kernel.
+fn fd_magic_offsets(types: &impl KernelTypes) -> Result<FdMagicOffsets, BtfError> {
+    let at = |(ty, path): (&str, &str)| types.member_offset(ty, path);
+    Ok(FdMagicOffsets {
+        valid: 1,
+        task_files: at(recipes::TASK_FILES)?,
+        files_fdt: at(recipes::FILES_FDT)?,
+        fdt_fd: at(recipes::FDT_FD)?,
+        file_inode: at(recipes::FILE_INODE)?,
+        inode_sb: at(recipes::INODE_SB)?,
+        sb_magic: at(recipes::SB_MAGIC)?,
         reserved: 0,
     })
 }

@@ -157,6 +157,19 @@ pub const UPID_NR: (&str, &str) = ("upid", "nr");
 /// See [`NS_LEVEL`].
 pub const UPID_NS: (&str, &str) = ("upid", "ns");
 
+/// Members walked from a task to the superblock magic of one of its fds.
+pub const TASK_FILES: (&str, &str) = ("task_struct", "files");
+/// See [`TASK_FILES`].
+pub const FILES_FDT: (&str, &str) = ("files_struct", "fdt");
+/// See [`TASK_FILES`].
+pub const FDT_FD: (&str, &str) = ("fdtable", "fd");
+/// See [`TASK_FILES`].
+pub const FILE_INODE: (&str, &str) = ("file", "f_inode");
+/// See [`TASK_FILES`].
+pub const INODE_SB: (&str, &str) = ("inode", "i_sb");
+/// See [`TASK_FILES`].
+pub const SB_MAGIC: (&str, &str) = ("super_block", "s_magic");
+
 /// Members of `struct task_struct` the descendant filter walks.
 pub const TASK_REAL_PARENT: (&str, &str) = ("task_struct", "real_parent");
 /// See [`TASK_REAL_PARENT`].
