@@ -176,12 +176,15 @@ fn mutants_of_matched_operations_are_killed() {
         println!("SURVIVOR: {s}");
     }
     assert!(total > 10_000, "only {total} mutants");
-    // Survivors left, listed in the output: the second path walk of an exec
-    // is not checked yet, a dentry the trace has not seen may be cached (so a
-    // dropped lookup or revalidation is allowed), and a read may be served
-    // from a seq_file buffer filled before. The kill rate may only go up.
+    // Survivors left, listed in the output, each a trace the kernel may
+    // produce: a PDE dentry the trace has not seen may be cached (a dropped
+    // cold lookup), a walk may have restarted in ref-walk (a dropped -ECHILD
+    // revalidation on 5.10), sendfile's loop may stop at its count, which is
+    // not traced (a dropped read of the end), and /proc/consoles shows one
+    // record per registered console (one show more). The kill rate may only
+    // go up.
     assert!(
-        killed * 1000 >= total * 956,
-        "{killed} of {total} killed, below 95.6 %"
+        killed * 1000 >= total * 982,
+        "{killed} of {total} killed, below 98.2 %"
     );
 }

@@ -210,10 +210,18 @@ fn judge(prediction: &Prediction, op: &Op, probed: &dyn Fn(Func) -> bool) -> Jud
         }
         match compare(&steps, calls, &extras) {
             Ok(missing) if missing.is_empty() => {
-                return Judged::Match {
-                    assumed: labels,
-                    evidence: Step::count(&steps),
-                }
+                let reads: Vec<i64> = calls.iter().filter_map(|c| c.ret).collect();
+                return match prediction.splice_accounting(&reads) {
+                    Ok(()) => Judged::Match {
+                        assumed: labels,
+                        evidence: Step::count(&steps),
+                    },
+                    Err((expected, seen)) => Judged::Verdict(Verdict::Divergence {
+                        at: "the splice loop".to_owned(),
+                        expected,
+                        seen,
+                    }),
+                };
             }
             Ok(missing) => {
                 unread.get_or_insert(missing);

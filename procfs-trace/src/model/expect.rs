@@ -210,6 +210,8 @@ pub struct Prediction {
     pub extras: Vec<(ProbeId, &'static str)>,
     /// Notes for the reader (assumptions made).
     pub notes: Vec<String>,
+    /// For a sendfile: the bytes it moved, which its reads account for.
+    pub spliced: Option<i64>,
 }
 
 /// One fully resolved alternative: labels of the choices taken, and the steps.
@@ -222,6 +224,33 @@ impl Prediction {
             segments: Vec::new(),
             extras: Vec::new(),
             notes: Vec::new(),
+            spliced: None,
+        }
+    }
+
+    /// Whether reads returning `reads` (the top-level calls, in order) account
+    /// for the bytes a sendfile moved, as its splice loop
+    /// (`splice_direct_to_actor`, fs/splice.c) does: each read fills the pipe
+    /// and the pipe is written out before the next; the loop stops at a read
+    /// of 0 (end of file), at the count, or at a write that fell short. So the
+    /// reads add up to exactly the bytes moved when the last found the end,
+    /// and to at least them otherwise. `Err` says what was expected and seen.
+    pub fn splice_accounting(&self, reads: &[i64]) -> Result<(), (String, String)> {
+        let Some(moved) = self.spliced else {
+            return Ok(());
+        };
+        let total: i64 = reads.iter().filter(|r| **r > 0).sum();
+        let at_end = reads.last() == Some(&0);
+        match (at_end, total) {
+            (true, t) if t == moved => Ok(()),
+            (false, t) if t >= moved => Ok(()),
+            _ => Err((
+                format!(
+                    "reads adding up to {}{moved} bytes, what sendfile moved",
+                    if at_end { "" } else { "at least " }
+                ),
+                format!("reads adding up to {total} bytes"),
+            )),
         }
     }
 
@@ -295,6 +324,22 @@ mod tests {
         assert!(!Ret::Pointer.accepts(Some(-2)));
         assert!(Pos::Below(256).accepts(Some(0)) && !Pos::Below(256).accepts(Some(256)));
         assert!(Pos::AtLeast(256).accepts(Some(256)) && !Pos::Eq(3).accepts(None));
+    }
+
+    #[test]
+    fn splice_reads_account_for_the_bytes_moved() {
+        let mut p = Prediction::new();
+        assert!(p.splice_accounting(&[5, 5]).is_ok(), "not a sendfile");
+        p.spliced = Some(1422);
+        // Read to the end: exactly the bytes moved.
+        assert!(p.splice_accounting(&[1422, 0]).is_ok());
+        assert!(p.splice_accounting(&[1000, 422, 0]).is_ok());
+        assert!(p.splice_accounting(&[1422, 1422, 0]).is_err());
+        // Stopped at the count, or at a short write: at least them.
+        assert!(p.splice_accounting(&[1422]).is_ok());
+        assert!(p.splice_accounting(&[4096]).is_ok());
+        let (expected, seen) = p.splice_accounting(&[1000]).unwrap_err();
+        assert!(expected.contains("at least 1422") && seen.contains("1000"));
     }
 
     #[test]

@@ -98,10 +98,9 @@ pub fn predict(
                 return Err(Unmodelled::FailedRead);
             }
             let splice = op.syscall == Some(Syscall::Sendfile);
-            Ok((
-                read::read(&node, produced, splice, op.first_read)?,
-                Vec::new(),
-            ))
+            let mut p = read::read(&node, produced, splice, op.first_read)?;
+            p.spliced = op.ret.filter(|_| splice);
+            Ok((p, Vec::new()))
         }
         OpKind::Readlink => {
             let w = walk::walk(op.path, &cx(false));
