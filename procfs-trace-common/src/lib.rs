@@ -66,6 +66,7 @@ macro_rules! for_each_probe {
             (proc_exe_link, proc_exe_link_ret, ProcExeLink, Link, Plain),
             (proc_fd_link, proc_fd_link_ret, ProcFdLink, Link, Plain),
             (proc_self_get_link, proc_self_get_link_ret, ProcSelfGetLink, Link, SelfLink),
+            (proc_thread_self_get_link, proc_thread_self_get_link_ret, ProcThreadSelfGetLink, Link, SelfLink),
             (proc_ns_dir_lookup, proc_ns_dir_lookup_ret, ProcNsDirLookup, Lookup, Plain),
             (proc_ns_dir_readdir, proc_ns_dir_readdir_ret, ProcNsDirReaddir, Readdir, Plain),
             (proc_ns_get_link, proc_ns_get_link_ret, ProcNsGetLink, Link, Plain),
@@ -104,9 +105,10 @@ pub enum Role {
     SeqReader,
     /// `proc_single_show`: report the proc inode's `op.proc_show`.
     SingleShow,
-    /// `proc_self_get_link`: report, in `pos`, the task's tgid as the pid
-    /// namespace of the proc mount numbers it (`task_tgid_nr_ns`), 0 when it
-    /// has none there.
+    /// `proc_self_get_link`, `proc_thread_self_get_link`: report, in `pos`,
+    /// the task's tgid as the pid namespace of the proc mount numbers it
+    /// (`task_tgid_nr_ns`), and in `addr` its thread's id there
+    /// (`task_pid_nr_ns`); 0 when it has none there.
     SelfLink,
     /// Report, in `addr`, the 8 bytes at the proc mount's
     /// `proc_fs_info.hide_pid`: `hide_pid` in the low half, `pidonly` (which
@@ -541,7 +543,8 @@ pub struct ProbeSpec {
     /// Ends at a callback address (entry only).
     pub addr: Chain,
     /// Ends at the `struct pid_namespace *` of the proc mount (entry only):
-    /// the entry then reports the task's tgid in it, in `pos`.
+    /// the entry then reports the task's tgid in it, in `pos`, and its
+    /// thread's id, in `addr`.
     pub pidns: Chain,
     /// Non-zero when the function returns a 32-bit int, whose upper register
     /// half is garbage: the exit sign-extends it.

@@ -11,7 +11,7 @@ use procfs_trace_common::{
 };
 
 use crate::{
-    extract::{base, read_name, tgid_in_ns, walk, Args, Read, OK},
+    extract::{base, nr_in_ns, read_name, walk, Args, Read, OK},
     filter::wanted,
     maps::{config, count_loss, inserted, ARMED, ENTRY_ARGS, EVENTS, PENDING},
 };
@@ -215,11 +215,19 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     };
     let ev = entry.as_mut_ptr();
 
-    let pos = match spec.pidns.arg {
-        procfs_trace_common::NO_ARG => walk(&spec.pos, pos_base),
-        _ => tgid_in_ns(walk(&spec.pidns, base(ctx, &spec.pidns)), &cfg.pidns),
+    let (pos, addr) = match spec.pidns.arg {
+        procfs_trace_common::NO_ARG => (
+            walk(&spec.pos, pos_base),
+            walk(&spec.addr, base(ctx, &spec.addr)),
+        ),
+        _ => {
+            let ns = walk(&spec.pidns, base(ctx, &spec.pidns));
+            (
+                nr_in_ns(ns, &cfg.pidns, true),
+                nr_in_ns(ns, &cfg.pidns, false),
+            )
+        }
     };
-    let addr = walk(&spec.addr, base(ctx, &spec.addr));
     // SAFETY: see `start`; the name is read straight into the reserved slot.
     unsafe {
         (*ev).pos = pos.value as i64;

@@ -154,11 +154,12 @@ pub fn walk(chain: &Chain, start: Read) -> Read {
     Read::ok(v)
 }
 
-/// The current task's tgid in the pid namespace at `ns` (`task_tgid_nr_ns`),
-/// 0 when the task has no number there. Straight-line reads, no `Option`:
-/// see the note at the top of this file.
+/// The current task's number in the pid namespace at `ns`: its tgid
+/// (`task_tgid_nr_ns`) when `group`, its thread's id (`task_pid_nr_ns`)
+/// otherwise; 0 when the task has no number there. Straight-line reads, no
+/// `Option`: see the note at the top of this file.
 #[inline(always)]
-pub fn tgid_in_ns(ns: Read, o: &PidNsOffsets) -> Read {
+pub fn nr_in_ns(ns: Read, o: &PidNsOffsets, group: bool) -> Read {
     if ns.state != OK {
         return ns;
     }
@@ -168,7 +169,10 @@ pub fn tgid_in_ns(ns: Read, o: &PidNsOffsets) -> Read {
     let level = read_u32(ns.value + u64::from(o.ns_level));
     // SAFETY: plain helper call.
     let task = unsafe { bpf_get_current_task() };
-    let leader = read_u64(task + u64::from(o.task_group_leader));
+    let leader = match group {
+        true => read_u64(task + u64::from(o.task_group_leader)),
+        false => Read::ok(task),
+    };
     let pid = read_u64(leader.value + u64::from(o.task_thread_pid));
     if level.state != OK || leader.state != OK || pid.state != OK || pid.value == 0 {
         return Read::FAULT;

@@ -198,6 +198,7 @@ mod tests {
             ret: Some(ret),
             show: None,
             mount: None,
+            ns_tid: None,
             children: vec![],
         }
     }

@@ -143,12 +143,14 @@ impl Checker {
                 },
             });
         };
+        let (tgid, tid) = ns_ids(op);
         let facts = OpFacts {
             kind: op.kind,
             syscall: op.syscall.as_ref().map(|s| s.syscall),
             at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
             path,
-            tgid: self_tgid(op),
+            tgid,
+            tid,
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
             first_read: op.first_read,
@@ -264,24 +266,27 @@ fn calls_seen(calls: &[Call], extras: &[ProbeId]) -> usize {
     calls.iter().filter(|c| !extras.contains(&c.probe)).count()
 }
 
-/// What /proc/self resolves to for `op`'s task: its tgid as the proc
-/// mount's pid namespace numbers it, which `proc_self_get_link` reports (in a
-/// container with its own /proc that is not the global tgid); the global
-/// tgid when no report was made (older recordings, or a kernel without the
-/// layout).
 /// The proc mount's options, as the first call that reads them reported.
 fn mount_opts(op: &Op) -> Option<MountOpts> {
     op.calls.iter().flat_map(Call::walk).find_map(|c| c.mount)
 }
 
-fn self_tgid(op: &Op) -> u32 {
-    op.calls
-        .iter()
-        .flat_map(Call::walk)
-        .find(|c| c.probe == ProbeId::ProcSelfGetLink)
-        .and_then(|c| c.pos_in)
-        .and_then(|n| u32::try_from(n).ok())
-        .unwrap_or(op.tgid)
+/// The tgid and thread id /proc/self and /proc/thread-self resolve to for
+/// `op`'s thread: as the proc mount's pid namespace numbers them, which
+/// `proc_self_get_link` and `proc_thread_self_get_link` report (in a
+/// container with its own /proc they are not the global ids); the global ids
+/// when no report was made (older recordings, or a kernel without the
+/// layout).
+fn ns_ids(op: &Op) -> (u32, u32) {
+    let link =
+        op.calls.iter().flat_map(Call::walk).find(|c| {
+            c.probe == ProbeId::ProcSelfGetLink || c.probe == ProbeId::ProcThreadSelfGetLink
+        });
+    let id = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+    (
+        id(link.and_then(|c| c.pos_in)).unwrap_or(op.tgid),
+        id(link.and_then(|c| c.ns_tid)).unwrap_or(op.tid),
+    )
 }
 
 #[cfg(test)]
@@ -626,6 +631,37 @@ mod tests {
             .sys_ret(7, Syscall::Open, 3);
         let ops = s.ops();
         assert_eq!(ops.last().unwrap().path.as_deref(), Some("/proc/7/limits"));
+    }
+
+    #[test]
+    fn thread_self_resolves_to_the_threads_task_directory() {
+        // Thread 701 of process 700, numbered 5 and 6 by a container's /proc.
+        let open = |ns_tid: i64| {
+            let mut s = Script::new();
+            s.sys(701, Syscall::Openat, Some("/proc/thread-self/stat"), -100)
+                .enter_with(701, ProbeId::ProcThreadSelfGetLink, None, Some(5), None)
+                .with_ns_tid(ns_tid)
+                .exit(
+                    701,
+                    ProbeId::ProcThreadSelfGetLink,
+                    0xffff_8880_0000_1000_u64 as i64,
+                )
+                .enter(701, ProbeId::PidRevalidate, Some("5"))
+                .exit(701, ProbeId::PidRevalidate, 1)
+                .enter(701, ProbeId::PidRevalidate, Some("task"))
+                .exit(701, ProbeId::PidRevalidate, 1)
+                .enter(701, ProbeId::PidRevalidate, Some("6"))
+                .exit(701, ProbeId::PidRevalidate, 1)
+                .enter(701, ProbeId::ProcTidBaseLookup, Some("stat"))
+                .enter(701, ProbeId::ProcPidentLookup, Some("stat"))
+                .exit(701, ProbeId::ProcPidentLookup, 0)
+                .exit(701, ProbeId::ProcTidBaseLookup, 0)
+                .sys_ret(701, Syscall::Openat, 3);
+            verdicts(&s).remove(0)
+        };
+        assert!(matches!(open(6), Verdict::Match { .. }), "{:?}", open(6));
+        // Another thread's id would not match.
+        assert!(!matches!(open(7), Verdict::Match { .. }));
     }
 
     #[test]

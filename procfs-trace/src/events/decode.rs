@@ -84,6 +84,9 @@ pub struct ProbeHit {
     pub addr: Option<u64>,
     /// The proc mount's options, when read ([`Role::MountOpts`] probes).
     pub mount: Option<MountOpts>,
+    /// The thread's id in the proc mount's pid namespace ([`Role::SelfLink`]
+    /// probes; their `pos` is the tgid there).
+    pub ns_tid: Option<i64>,
     /// Values whose kernel read faulted: "name", "pos", "show", "mount".
     pub faults: Vec<&'static str>,
 }
@@ -205,7 +208,10 @@ fn decode_probe(
     let name_bytes = &buf[..NAME_LEN];
 
     let has = |bit: u8| fl & bit != 0;
-    let mount_role = probe.def().role == Role::MountOpts;
+    // The same eight bytes are a show callback or what the probe's role says.
+    let role = probe.def().role;
+    let read_addr = has(flags::ADDR).then_some(addr);
+    let mount_role = role == Role::MountOpts;
     let faults = [
         (flags::NAME_FAULT, "name"),
         (flags::POS_FAULT, "pos"),
@@ -222,10 +228,13 @@ fn decode_probe(
         name: has(flags::NAME).then(|| c_string(&name_bytes[..name_len])),
         pos: has(flags::POS).then_some(pos),
         ret: has(flags::RET).then_some(ret),
-        addr: has(flags::ADDR).then_some(addr).filter(|_| !mount_role),
-        mount: has(flags::ADDR)
-            .then(|| MountOpts::from_raw(addr))
-            .filter(|_| mount_role),
+        addr: read_addr.filter(|_| role != Role::MountOpts && role != Role::SelfLink),
+        mount: read_addr
+            .filter(|_| role == Role::MountOpts)
+            .map(MountOpts::from_raw),
+        ns_tid: read_addr
+            .filter(|_| role == Role::SelfLink)
+            .map(|a| a as i64),
         faults,
     })
 }
@@ -371,16 +380,13 @@ pub(crate) mod tests {
                 assert_eq!(got.pos, Some(258));
                 // The same eight bytes are a show callback or, for the
                 // probes that read them, the mount's options.
-                match def.role {
-                    Role::MountOpts => {
-                        assert_eq!(got.addr, None);
-                        assert_eq!(got.mount, Some(MountOpts::from_raw(0xffff_ffff_8123_4567)));
-                    }
-                    _ => {
-                        assert_eq!(got.addr, Some(0xffff_ffff_8123_4567));
-                        assert_eq!(got.mount, None);
-                    }
-                }
+                let raw = 0xffff_ffff_8123_4567_u64;
+                let want = match def.role {
+                    Role::MountOpts => (None, Some(MountOpts::from_raw(raw)), None),
+                    Role::SelfLink => (None, None, Some(raw as i64)),
+                    _ => (Some(raw), None, None),
+                };
+                assert_eq!((got.addr, got.mount, got.ns_tid), want);
                 assert_eq!(got.name, None);
             }
         }

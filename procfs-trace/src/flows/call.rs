@@ -32,6 +32,10 @@ pub struct Call {
     /// The proc mount's options, for the functions that read them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mount: Option<MountOpts>,
+    /// For /proc/self and /proc/thread-self links: the thread's id in the
+    /// mount's pid namespace (`pos_in` is the tgid there).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_tid: Option<i64>,
     /// Calls made from this one, in order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<Call>,
@@ -50,6 +54,7 @@ impl Call {
             ret: None,
             show,
             mount: hit.mount,
+            ns_tid: hit.ns_tid,
             children: Vec::new(),
         }
     }

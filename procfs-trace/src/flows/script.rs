@@ -98,6 +98,7 @@ impl Script {
             ret: None,
             addr,
             mount: None,
+            ns_tid: None,
             faults: vec![],
         }));
         self
@@ -108,6 +109,15 @@ impl Script {
     pub fn in_mount(&mut self, opts: MountOpts) -> &mut Self {
         if let Some(Event::Probe(p)) = self.events.last_mut() {
             p.mount = Some(opts);
+        }
+        self
+    }
+
+    /// Gives the last entry the thread id a
+    /// [`procfs_trace_common::Role::SelfLink`] probe reports.
+    pub fn with_ns_tid(&mut self, ns_tid: i64) -> &mut Self {
+        if let Some(Event::Probe(p)) = self.events.last_mut() {
+            p.ns_tid = Some(ns_tid);
         }
         self
     }
@@ -127,6 +137,7 @@ impl Script {
             ret: Some(ret),
             addr: None,
             mount: None,
+            ns_tid: None,
             faults: vec![],
         }));
         self

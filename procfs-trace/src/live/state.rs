@@ -341,6 +341,7 @@ pub(crate) mod tests {
             ret: Some(1),
             show: Some("version_proc_show".into()),
             mount: None,
+            ns_tid: None,
             children,
         };
         let mut c = checked(1, "/proc/version", 0);
@@ -372,6 +373,7 @@ pub(crate) mod tests {
             ret: Some(1),
             show: show.map(String::from),
             mount: None,
+            ns_tid: None,
             children,
         };
         let mut c = checked(1, "/proc/1/stat", 0);

@@ -40,6 +40,7 @@ pub fn predict(
     let cx = |follow_final: bool| WalkContext {
         kernel,
         tgid: op.tgid,
+        tid: op.tid,
         follow_final,
         cached,
         absent_at: None,
@@ -113,12 +114,9 @@ pub fn predict(
                         .into_iter()
                         .collect(),
                 )],
-                (None, Node::RootEntry(name)) if name == "self" => {
-                    vec![Step::new(
-                        ProbeId::ProcSelfGetLink,
-                        "/proc/self has no readlink: its get_link gives the tgid",
-                    )
-                    .ret(Ret::Pointer)]
+                (None, Node::RootEntry(name)) if name == "self" || name == "thread-self" => {
+                    // Neither has a readlink: vfs_readlink calls get_link.
+                    vec![walk::self_link(&name)]
                 }
                 (None, other) => {
                     return Err(Unmodelled::Readlink {
@@ -149,6 +147,7 @@ fn exec_rewalk(p: &mut Prediction, op: &OpFacts, kernel: &KernelFacts) {
         &WalkContext {
             kernel,
             tgid: op.tgid,
+            tid: op.tid,
             follow_final: false,
             cached: &all_cached,
             absent_at: None,
@@ -397,6 +396,7 @@ mod tests {
             at_flags: 0,
             path,
             tgid: 42,
+            tid: 42,
             pos_in: Some(0),
             ret: Some(3),
             first_read: None,

@@ -111,6 +111,8 @@ pub struct OpFacts<'a> {
     /// The task's tgid as the walked proc mount's pid namespace numbers it:
     /// what /proc/self resolves to (0: the task has no number there).
     pub tgid: u32,
+    /// The thread's id there: what /proc/thread-self ends in.
+    pub tid: u32,
     /// Position the listing starts at (readdir).
     pub pos_in: Option<i64>,
     /// The syscall's result, when seen.

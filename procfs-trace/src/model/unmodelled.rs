@@ -27,12 +27,6 @@ pub enum Unmodelled {
         /// The node whose inside is not modelled.
         what: String,
     },
-    /// Following /proc/thread-self.
-    #[error("{at}: following thread-self (proc_thread_self_get_link) is outside the model")]
-    ThreadSelf {
-        /// Where the walk was.
-        at: String,
-    },
     /// /proc/self followed by a task the mount's pid namespace does not
     /// number (proc_self_get_link then fails with -ENOENT).
     #[error("{at}: the task has no pid in this proc mount's namespace, so following self fails; failing links are outside the model")]

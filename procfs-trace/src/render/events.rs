@@ -346,6 +346,7 @@ mod tests {
             ret: None,
             addr: None,
             mount: None,
+            ns_tid: None,
             faults: vec![],
         }
     }

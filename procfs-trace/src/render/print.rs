@@ -101,6 +101,9 @@ fn tree(call: &Call, depth: usize, out: &mut impl Write) -> io::Result<()> {
     match (call.pos_in, call.pos_out) {
         // proc_self_get_link reports the tgid it will yield, not a position.
         (Some(n), _) if call.probe == ProbeId::ProcSelfGetLink => write!(out, " tgid {n}")?,
+        (Some(n), _) if call.probe == ProbeId::ProcThreadSelfGetLink => {
+            write!(out, " tgid {n} tid {}", call.ns_tid.unwrap_or_default())?
+        }
         (Some(p), Some(q)) => write!(out, " pos {p}→{q}")?,
         (Some(p), None) => write!(out, " pos {p}")?,
         (None, _) => {}

@@ -14,11 +14,13 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
     uptime >/dev/null; mount >/dev/null; pidof sh >/dev/null; \
     cat /proc/self/cgroup /proc/self/status /proc/meminfo /proc/stat /proc/loadavg \
         /proc/uptime /proc/version /proc/vmstat /proc/filesystems /proc/mounts >/dev/null; \
-    ls -l /proc/self/ns /proc/self/fd >/dev/null 2>&1; \
+    ls -l /proc/self/ns /proc/self/fd /proc/thread-self/ >/dev/null 2>&1; \
+    cat /proc/thread-self/stat >/dev/null; readlink /proc/thread-self >/dev/null; \
     cat /proc/999999/stat /proc/nonexistent /proc/self/nonexist 2>/dev/null; \
     cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; \
     unshare -p -f --mount-proc sh -c 'cat /proc/self/status /proc/self/limits; \
-        ls /proc; readlink /proc/self; ps' >/dev/null 2>&1; \
+        ls /proc; readlink /proc/self /proc/thread-self; cat /proc/thread-self/stat; ps' \
+        >/dev/null 2>&1; \
     unshare -m sh -c 'mount -t proc -o hidepid=2 proc /proc && cat /proc/self/stat && ls /proc' \
         >/dev/null 2>&1; \
     unshare -m sh -c 'mount -t proc -o subset=pid proc /proc && cat /proc/self/stat; \

@@ -99,6 +99,8 @@ pub struct WalkContext<'a> {
     /// The walking task's tgid in the proc mount's pid namespace (what
     /// /proc/self resolves to; 0: none there).
     pub tgid: u32,
+    /// The walking thread's id there (what /proc/thread-self ends in).
+    pub tid: u32,
     /// Whether the final component, if a symlink, is followed (open, stat) or not (lstat, readlink).
     pub follow_final: bool,
     /// The dcache state of a dentry by its full path ("/proc/42/limits").
@@ -461,24 +463,19 @@ fn root_component(
         if !follow {
             return Ok(Node::RootEntry(comp.to_owned()));
         }
-        if comp == "thread-self" {
-            return Err(Unmodelled::ThreadSelf {
-                at: here.to_owned(),
-            });
-        }
-        if cx.tgid == 0 {
+        if cx.tgid == 0 || cx.tid == 0 {
             return Err(Unmodelled::NoPidInMount {
                 at: here.to_owned(),
             });
         }
-        let mut link = Step::new(
-            ProbeId::ProcSelfGetLink,
-            "following /proc/self yields the walking task's tgid as the mount's pid namespace numbers it (task_tgid_nr_ns), as a string",
-        )
-        .ret(Ret::Pointer);
+        let mut link = self_link(comp);
         // In RCU walk the dentry is NULL, so its name cannot be checked.
         link.name = None;
         w.prediction.fixed(vec![link]);
+        // Pushed in reverse: the stack pops the tgid first.
+        if comp == "thread-self" {
+            comps.extend([cx.tid.to_string(), "task".to_owned()]);
+        }
         comps.push(cx.tgid.to_string());
         return Ok(Node::Root);
     }
@@ -533,6 +530,23 @@ fn root_component(
         }
         _ => Ok(Node::RootEntry(comp.to_owned())),
     }
+}
+
+/// Following `/proc/self` or `/proc/thread-self` (fs/proc/self.c,
+/// thread_self.c): its get_link formats "TGID" or "TGID/task/TID", as the
+/// mount's pid namespace numbers them (task_tgid_nr_ns, task_pid_nr_ns).
+pub fn self_link(name: &str) -> Step {
+    let (func, why) = match name {
+        "thread-self" => (
+            ProbeId::ProcThreadSelfGetLink,
+            "following /proc/thread-self yields TGID/task/TID of the walking thread as the mount's pid namespace numbers them",
+        ),
+        _ => (
+            ProbeId::ProcSelfGetLink,
+            "following /proc/self yields the walking task's tgid as the mount's pid namespace numbers it (task_tgid_nr_ns), as a string",
+        ),
+    };
+    Step::new(func, why).ret(Ret::Pointer)
 }
 
 /// The symlinks among the root's PDE entries, with their targets relative to
@@ -636,6 +650,7 @@ mod tests {
                 start_dir: None,
                 kernel: &k,
                 tgid: 42,
+                tid: 42,
                 follow_final: follow,
                 cached,
             },
@@ -861,6 +876,7 @@ mod tests {
                 start_dir: None,
                 kernel: &k,
                 tgid: 42,
+                tid: 42,
                 follow_final: true,
                 cached: &cached,
             },
