@@ -194,6 +194,12 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         return w;
     };
     let mut comps = components(rest);
+    // A trailing slash (or "/.") makes the kernel follow the last component
+    // whatever the syscall asked (lookup_last: LOOKUP_FOLLOW|LOOKUP_DIRECTORY).
+    let trailer = rest
+        .rsplit('/')
+        .next()
+        .is_some_and(|l| l.is_empty() || l == ".");
     comps.reverse(); // a stack: links push their targets
                      // The components of the start directory, above the stack's last
                      // `relative` entries, are walked for their node only (a start outside
@@ -215,7 +221,7 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         }
         let Some(comp) = comps.pop() else { break };
         let last = comps.is_empty();
-        let follow = !last || cx.follow_final;
+        let follow = !last || cx.follow_final || trailer;
         let here = format!("{dir}/{comp}");
         if cx.refused_at == Some(index) {
             // may_lookup's permission check on the directory comes before
@@ -678,6 +684,25 @@ mod tests {
         for bad in ["", "01", "12a", "meminfo", "-1", "+1"] {
             assert_eq!(name_to_int(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_trailing_slash_follows_the_last_link() {
+        // lstat("/proc/self") stops at the link; lstat("/proc/self/") and
+        // lstat("/proc/thread-self/.") follow it.
+        let cached = |_: &str| Cached::Yes;
+        assert!(matches!(
+            run("/proc/self", &cached, false).end,
+            Ok(Node::RootEntry(_))
+        ));
+        assert!(matches!(
+            run("/proc/self/", &cached, false).end,
+            Ok(Node::PidDir(Table::Tgid))
+        ));
+        assert!(matches!(
+            run("/proc/thread-self/.", &cached, false).end,
+            Ok(Node::PidDir(Table::Tid))
+        ));
     }
 
     #[test]
