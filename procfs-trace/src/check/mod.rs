@@ -321,10 +321,7 @@ mod tests {
             .enter(7, ProbeId::ProcPidLookup, pid)
             .exit(7, ProbeId::ProcPidLookup, 0)
             .exit(7, ProbeId::ProcRootLookup, 0)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "limits")
             .sys_ret(7, Syscall::Openat, 3);
     }
 
@@ -377,10 +374,7 @@ mod tests {
                 0xffff_8880_0000_1000_u64 as i64,
             )
             .pid_lookup(700, "5")
-            .enter(700, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(700, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(700, ProbeId::ProcPidentLookup, 0)
-            .exit(700, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(700, "limits")
             .sys_ret(700, Syscall::Openat, 3);
     }
 
@@ -577,10 +571,7 @@ mod tests {
                 .sys_ret(7, Syscall::Chdir, 0),
         };
         s.sys(7, Syscall::Open, Some("limits"), -100)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "limits")
             .sys_ret(7, Syscall::Open, 3);
     }
 
@@ -612,10 +603,7 @@ mod tests {
             .sys_ret(7, Syscall::Chdir, 0)
             .sys(7, Syscall::Open, Some("proc/7/limits"), -100)
             .pid_lookup(7, "7")
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "limits")
             .sys_ret(7, Syscall::Open, 3);
         let v = verdicts(&s);
         assert_eq!(v.len(), 1);
@@ -779,10 +767,7 @@ mod tests {
         s.sys(7, Syscall::Readlink, Some("/proc/2/exe"), -100)
             .enter(7, ProbeId::PidRevalidate, Some("2"))
             .exit(7, ProbeId::PidRevalidate, 1)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("exe"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("exe"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "exe")
             .enter(7, ProbeId::ProcPidReadlink, Some("exe"))
             .enter(7, ProbeId::ProcExeLink, Some("exe"))
             .exit(7, ProbeId::ProcExeLink, -2)
@@ -803,10 +788,7 @@ mod tests {
             .enter(7, ProbeId::ProcLookup, Some("7"))
             .exit(7, ProbeId::ProcLookup, 0)
             .exit(7, ProbeId::ProcRootLookup, 0)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "limits")
             .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         let Verdict::Divergence { expected, seen, at } = &v[0] else {
@@ -946,10 +928,7 @@ mod tests {
             .enter(7, ProbeId::ProcRootLookup, Some("7"))
             .enter(7, ProbeId::ProcPidLookup, Some("7"))
             .exit(7, ProbeId::ProcRootLookup, 0)
-            .enter(7, ProbeId::ProcTgidBaseLookup, Some("limits"))
-            .enter(7, ProbeId::ProcPidentLookup, Some("limits"))
-            .exit(7, ProbeId::ProcPidentLookup, 0)
-            .exit(7, ProbeId::ProcTgidBaseLookup, 0)
+            .entry_lookup(7, "limits")
             .sys_ret(7, Syscall::Openat, 3);
         let v = verdicts(&s);
         assert!(

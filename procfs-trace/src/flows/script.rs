@@ -152,6 +152,15 @@ impl Script {
             .exit(tid, ProbeId::ProcRootLookup, 0)
     }
 
+    /// A cold lookup of `name` in a pid directory: proc_tgid_base_lookup →
+    /// proc_pident_lookup, both returning 0.
+    pub fn entry_lookup(&mut self, tid: u32, name: &str) -> &mut Self {
+        self.enter(tid, ProbeId::ProcTgidBaseLookup, Some(name))
+            .enter(tid, ProbeId::ProcPidentLookup, Some(name))
+            .exit(tid, ProbeId::ProcPidentLookup, 0)
+            .exit(tid, ProbeId::ProcTgidBaseLookup, 0)
+    }
+
     /// Runs the events through a builder and returns every operation.
     pub fn ops(&self) -> Vec<Op> {
         let mut b = FlowBuilder::new();
