@@ -308,7 +308,6 @@ fn children_at<'a>(calls: &'a mut Vec<Call>, path: &[usize]) -> &'a mut Vec<Call
     }
 }
 
-/// The call at a non-empty `path`.
 /// `path` below the directory `dir`.
 fn join(dir: &str, path: &str) -> String {
     match path.trim_start_matches("./") {
@@ -323,6 +322,7 @@ fn under_proc(path: &str) -> bool {
         .is_some_and(|r| r.is_empty() || r.starts_with('/'))
 }
 
+/// The call at a non-empty `path`.
 fn call_at<'a>(calls: &'a mut [Call], path: &[usize]) -> &'a mut Call {
     let (&i, rest) = path.split_first().expect("non-empty path");
     if rest.is_empty() {

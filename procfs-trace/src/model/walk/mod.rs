@@ -200,10 +200,11 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         .rsplit('/')
         .next()
         .is_some_and(|l| l.is_empty() || l == ".");
-    comps.reverse(); // a stack: links push their targets
-                     // The components of the start directory, above the stack's last
-                     // `relative` entries, are walked for their node only (a start outside
-                     // /proc, such as /, reaches the proc root through the mount: no call).
+    // A stack: links push their targets.
+    comps.reverse();
+    // The components of the start directory, above the stack's last
+    // `relative` entries, are walked for their node only (a start outside
+    // /proc, such as /, reaches the proc root through the mount: no call).
     let skipped = cx
         .start_dir
         .and_then(below_proc)
