@@ -143,7 +143,9 @@ impl Checker {
                 },
             });
         };
-        let (tgid, tid) = ns_ids(op);
+        // The global ids when no link reported the namespace's (older
+        // recordings, or a kernel without the layout).
+        let (tgid, tid) = (op.ns_tgid.unwrap_or(op.tgid), op.ns_tid.unwrap_or(op.tid));
         let facts = OpFacts {
             kind: op.kind,
             syscall: op.syscall.as_ref().map(|s| s.syscall),
@@ -271,24 +273,6 @@ fn mount_opts(op: &Op) -> Option<MountOpts> {
     op.calls.iter().flat_map(Call::walk).find_map(|c| c.mount)
 }
 
-/// The tgid and thread id /proc/self and /proc/thread-self resolve to for
-/// `op`'s thread: as the proc mount's pid namespace numbers them, which
-/// `proc_self_get_link` and `proc_thread_self_get_link` report (in a
-/// container with its own /proc they are not the global ids); the global ids
-/// when no report was made (older recordings, or a kernel without the
-/// layout).
-fn ns_ids(op: &Op) -> (u32, u32) {
-    let link =
-        op.calls.iter().flat_map(Call::walk).find(|c| {
-            c.probe == ProbeId::ProcSelfGetLink || c.probe == ProbeId::ProcThreadSelfGetLink
-        });
-    let id = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
-    (
-        id(link.and_then(|c| c.pos_in)).unwrap_or(op.tgid),
-        id(link.and_then(|c| c.ns_tid)).unwrap_or(op.tid),
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use procfs_trace_common::{ProbeId, Syscall, PROBES};
@@ -384,6 +368,10 @@ mod tests {
         open_own_limits_in_a_container(&mut s, Some(5));
         let v = verdicts(&s);
         assert!(matches!(&v[0], Verdict::Match { .. }), "{v:?}");
+        // The flow carries both numberings, and its headline shows both.
+        let op = &s.ops()[0];
+        assert_eq!((op.tgid, op.ns_tgid), (700, Some(5)));
+        assert!(crate::render::print::headline(op).starts_with("cat[700/700 ns 5/700]"));
         // The same walk judged by the global tgid would not match.
         let mut s = Script::new();
         open_own_limits_in_a_container(&mut s, None);

@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 
-use procfs_trace_common::{shape, ProbeId, Syscall};
+use procfs_trace_common::{shape, ProbeId, Role, Syscall};
 
 use super::{
     call::Call,
@@ -122,6 +122,8 @@ impl FlowBuilder {
             }),
             path,
             start_dir,
+            ns_tgid: None,
+            ns_tid: None,
             start_ns: s.origin.ts_ns,
             end_ns: None,
             calls: Vec::new(),
@@ -231,6 +233,8 @@ impl FlowBuilder {
                 syscall: None,
                 path: None,
                 start_dir: None,
+                ns_tgid: None,
+                ns_tid: None,
                 start_ns: p.origin.ts_ns,
                 end_ns: None,
                 calls: Vec::new(),
@@ -244,6 +248,11 @@ impl FlowBuilder {
         if open.stack.len() >= MAX_DEPTH {
             // Exits were lost; restart nesting at the top rather than grow forever.
             open.stack.clear();
+        }
+        if p.probe.def().role == Role::SelfLink {
+            let id = |n: Option<i64>| n.and_then(|n| u32::try_from(n).ok());
+            open.op.ns_tgid = open.op.ns_tgid.or(id(p.pos));
+            open.op.ns_tid = open.op.ns_tid.or(id(p.ns_tid));
         }
         let call = Call::open(p, show);
         let siblings = children_at(&mut open.op.calls, &open.stack);

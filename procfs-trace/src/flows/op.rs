@@ -47,6 +47,14 @@ pub struct Op {
     /// the cwd's path), whose own components the walk does not cross again.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub start_dir: Option<String>,
+    /// The tgid the proc mount's pid namespace gives the task, when a
+    /// /proc/self or /proc/thread-self link reported it (in a container's
+    /// own /proc it is not `tgid`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_tgid: Option<u32>,
+    /// The thread's id there, when reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ns_tid: Option<u32>,
     /// Start time (syscall entry, or first call).
     pub start_ns: u64,
     /// End time (syscall exit, or last return), when seen.

@@ -275,6 +275,8 @@ pub(crate) mod tests {
                 syscall: None,
                 path: Some(path.into()),
                 start_dir: None,
+                ns_tgid: None,
+                ns_tid: None,
                 start_ns: ts,
                 end_ns: Some(ts + 1),
                 calls: vec![],

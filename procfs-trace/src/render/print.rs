@@ -54,7 +54,13 @@ pub fn print(c: &Checked, format: Format, out: &mut impl Write) -> io::Result<()
 
 /// `cat[94/94] openat("/proc/93/limits") = 3  0.30 ms`
 pub fn headline(op: &Op) -> String {
-    let mut s = format!("{}[{}/{}] ", op.comm, op.tgid, op.tid);
+    let mut s = format!("{}[{}/{}", op.comm, op.tgid, op.tid);
+    // In a container's own /proc the task has other numbers: show them too.
+    let ns = (op.ns_tgid.unwrap_or(op.tgid), op.ns_tid.unwrap_or(op.tid));
+    if ns != (op.tgid, op.tid) {
+        s.push_str(&format!(" ns {}/{}", ns.0, ns.1));
+    }
+    s.push_str("] ");
     match &op.syscall {
         Some(sys) => {
             match (&sys.path, &op.path) {
