@@ -139,7 +139,7 @@ pub fn checker(header: &Header) -> anyhow::Result<Checker> {
         .iter()
         .filter_map(|r| ProbeId::by_name(&r.func))
         .collect();
-    Ok(Checker::new(kernel(header)?, probed))
+    Ok(Checker::new(kernel(header)?, probed).with_mounts(header.proc_mounts.clone()))
 }
 
 /// `replay`: prints the recording's flows; returns the exit code.

@@ -129,6 +129,7 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
         // Attaching fails when the syscall tracepoints cannot be attached.
         syscalls: true,
         command,
+        proc_mounts: tracer.proc_mounts.clone(),
         ..Header::of_this_build()
     }
 }

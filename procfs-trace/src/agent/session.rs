@@ -10,10 +10,7 @@ use super::{
     tracer::{Probing, Stopped},
     user::RunAs,
 };
-use crate::{
-    check::{tally::Gaps, Checker},
-    render::events::Format,
-};
+use crate::{check::tally::Gaps, render::events::Format};
 
 /// What the user asked `trace` or `check` for.
 #[derive(Debug, Clone)]
@@ -121,7 +118,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
             &mut raw_sink
         }
         Printing::Flows => {
-            let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+            let checker = tracer.checker();
             flow_sink.insert(FlowSink::new(checker, opts.format, out))
         }
     };

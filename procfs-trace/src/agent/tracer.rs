@@ -17,6 +17,7 @@ use super::{
     sink::Sink,
 };
 use crate::{
+    check::{mounts::ProcMounts, Checker},
     events::decode::decode,
     kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
     model::kernel::KernelFacts,
@@ -86,6 +87,9 @@ pub struct Tracer {
     kallsyms: Kallsyms,
     /// The running kernel as the model sees it.
     pub kernel: KernelFacts,
+    /// Where proc is mounted besides /proc, as the agent's mount namespace
+    /// saw it at start-up.
+    pub proc_mounts: ProcMounts,
     /// Events delivered so far.
     pub events: u64,
     /// Records that could not be decoded.
@@ -191,6 +195,10 @@ impl Tracer {
             armed,
             kallsyms,
             kernel,
+            // Unreadable means none known: such paths stay outside the model.
+            proc_mounts: ProcMounts::from_mountinfo(
+                &std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default(),
+            ),
             events: 0,
             undecodable: 0,
             ring_records: (buffer_kib as usize * 1024)
@@ -211,6 +219,11 @@ impl Tracer {
                     .find(|p| p.id == *id)
                     .map(|p| (p, *m))
             })
+    }
+
+    /// A checker for what this tracer sees.
+    pub fn checker(&self) -> Checker {
+        Checker::new(self.kernel.clone(), self.probed()).with_mounts(self.proc_mounts.clone())
     }
 
     /// Names of the functions actually probed.

@@ -8,6 +8,7 @@
 
 pub mod compare;
 pub mod dcache;
+pub mod mounts;
 pub mod tally;
 
 use std::collections::HashSet;
@@ -29,6 +30,7 @@ use crate::{
 };
 use compare::{compare, Mismatch};
 use dcache::Dcache;
+use mounts::ProcMounts;
 
 /// Alternatives compared at most per operation.
 const MAX_ALTERNATIVES: usize = 256;
@@ -97,6 +99,7 @@ pub struct Checker {
     kernel: KernelFacts,
     probed: HashSet<ProbeId>,
     dcache: Dcache,
+    mounts: ProcMounts,
 }
 
 impl Checker {
@@ -106,7 +109,13 @@ impl Checker {
             kernel,
             probed,
             dcache: Dcache::default(),
+            mounts: ProcMounts::default(),
         }
+    }
+
+    /// The same checker, knowing that proc is also mounted at these places.
+    pub fn with_mounts(self, mounts: ProcMounts) -> Checker {
+        Checker { mounts, ..self }
     }
 
     /// Checks one operation (operations must come in trace order).
@@ -143,6 +152,11 @@ impl Checker {
                 },
             });
         };
+        // A proc mounted elsewhere walks as /proc does below its root.
+        let mapped = self.mounts.to_proc(path);
+        let path = mapped.as_deref().unwrap_or(path);
+        let start_dir = (op.start_dir.as_deref())
+            .map(|d| self.mounts.to_proc(d).unwrap_or_else(|| d.to_owned()));
         // The global ids when no link reported the namespace's (older
         // recordings, or a kernel without the layout).
         let (tgid, tid) = (op.ns_tgid.unwrap_or(op.tgid), op.ns_tid.unwrap_or(op.tid));
@@ -160,7 +174,7 @@ impl Checker {
             // kernels without them (before 5.8), are checked as mounted
             // with the defaults.
             mount: mount_opts(op).unwrap_or(MountOpts::DEFAULT),
-            start_dir: op.start_dir.as_deref(),
+            start_dir: start_dir.as_deref(),
         };
         let dcache = &self.dcache;
         let (prediction, dentries) =

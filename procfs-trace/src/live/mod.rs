@@ -39,7 +39,6 @@ use self::{
 };
 use crate::{
     agent::tracer::{Probing, Tracer},
-    check::Checker,
     replay::{self, ReplayOptions},
 };
 
@@ -134,7 +133,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 },
                 &opts,
             );
-            let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+            let checker = tracer.checker();
             let mut collector = Collector::new(checker, store.clone());
             // The tracer stops by itself on SIGINT/SIGTERM; when the view ends
             // first, this future is dropped mid-stream.

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::check::mounts::ProcMounts;
+
 /// First bytes of every recording.
 pub const MAGIC: &[u8; 8] = b"PFSTRACE";
 /// First bytes of every chunk.
@@ -72,6 +74,9 @@ pub struct Header {
     /// The writer's probe table, function names by probe id, so a reader
     /// whose table differs decodes the file's ids through the file's own table.
     pub probe_table: Vec<String>,
+    /// Where proc was mounted besides /proc when the recording began.
+    #[serde(default)]
+    pub proc_mounts: ProcMounts,
 }
 
 impl Header {

@@ -18,7 +18,7 @@ use crate::{
         sink::{FlowSink, Output, Sink},
         tracer::{Filters, Stopped, Tracer},
     },
-    check::{Checked, Checker, Verdict},
+    check::{Checked, Verdict},
     model::pid_table::Table,
     probes::attach::Method,
     render::{
@@ -77,7 +77,7 @@ pub async fn run(
         ..Filters::default()
     };
     let mut tracer = Tracer::start(&filters, 4096, attach)?;
-    let checker = Checker::new(tracer.kernel.clone(), tracer.probed());
+    let checker = tracer.checker();
     let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
     sink.print = false;
     let mut recorder = match record {

@@ -3,7 +3,8 @@
 //! directories, walks that fail, and a pid namespace with its own /proc (a
 //! container's view, where /proc/self is not the global tgid), a subset=pid
 //! mount, hidepid= mounts walked by an unprivileged user, and an environ
-//! read an unmapped user namespace is denied. Nothing may
+//! read an unmapped user namespace is denied, and a proc mounted outside
+//! /proc. Nothing may
 //! diverge, and at most 2 % of operations may fall outside the model (their
 //! reasons are printed for the matrix report).
 
@@ -75,6 +76,32 @@ fn hidepid_mounts_refuse_as_modelled() {
         assert!(matched.len() >= 4, "hidepid={level}: {matched:#?}");
         assert!(level == 4 || refused >= 4, "hidepid={level}: {matched:#?}");
     }
+}
+
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn a_proc_mounted_elsewhere_is_checked() {
+    // Mounted before the tracer starts, which reads the mount table then.
+    let mount =
+        "mkdir -p /tmp/elsewhere && mount -t proc proc /tmp/elsewhere && exec \"$0\" \"$@\"";
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", mount])
+        .arg(support::bin())
+        .args(["check", "--format", "jsonl", "--", "sh", "-c"])
+        .arg("cat /tmp/elsewhere/meminfo /tmp/elsewhere/self/status >/dev/null; ls /tmp/elsewhere/self/ >/dev/null")
+        .output()
+        .expect("run unshare");
+    let flows = judge("ELSEWHERE", &out);
+    let there: Vec<_> = flows
+        .iter()
+        .filter(|f| {
+            f["path"]
+                .as_str()
+                .is_some_and(|p| p.starts_with("/tmp/elsewhere"))
+        })
+        .collect();
+    assert!(there.len() >= 5, "{there:#?}");
+    assert!(there.iter().all(|f| f["verdict"] == "match"), "{there:#?}");
 }
 
 /// Prints the verdict counts and the reasons of `unknown`, asserts that
