@@ -470,7 +470,7 @@ fn root_component(
         if !follow {
             return Ok(Node::RootEntry(comp.to_owned()));
         }
-        if cx.tgid == 0 || cx.tid == 0 {
+        if cx.tgid == 0 || (comp == "thread-self" && cx.tid == 0) {
             return Err(Unmodelled::NoPidInMount {
                 at: here.to_owned(),
             });
