@@ -82,7 +82,7 @@ pub fn write_tables(store: &Store, title: &str, n: usize, out: &mut impl Write) 
         writeln!(
             out,
             "{:>8}  {:<16} {:>8} {:>9} {:>11} {:>11} {:>6}",
-            p.tgid,
+            p.pid_label(),
             p.comm,
             p.rate.per_sec(now),
             p.ops,

@@ -28,6 +28,9 @@ pub const MAX_PIDS_PER_PATH: usize = 64;
 pub struct ProcAgg {
     /// Process id.
     pub tgid: u32,
+    /// Its pid in the pid namespace of its proc mount, when a /proc/self
+    /// link reported one that differs (a container's own /proc).
+    pub ns_tgid: Option<u32>,
     /// Its latest task name.
     pub comm: String,
     /// Operations.
@@ -40,6 +43,16 @@ pub struct ProcAgg {
     pub kernel_ns: u64,
     /// Operations that diverged from the model.
     pub diverged: u64,
+}
+
+impl ProcAgg {
+    /// The pid as shown: with the namespace's when it differs ("700 ns 5").
+    pub fn pid_label(&self) -> String {
+        match self.ns_tgid {
+            Some(ns) => format!("{} ns {ns}", self.tgid),
+            None => self.tgid.to_string(),
+        }
+    }
 }
 
 /// One process's share of a path.
@@ -175,6 +188,9 @@ impl State {
 
         let p = self.procs.entry(op.tgid);
         p.tgid = op.tgid;
+        if let Some(ns) = op.ns_tgid.filter(|n| *n != op.tgid) {
+            p.ns_tgid = Some(ns);
+        }
         if p.comm != op.comm {
             p.comm.clone_from(&op.comm);
         }
@@ -302,6 +318,17 @@ pub(crate) mod tests {
         assert!(s.evicted() > 0);
         // The newest survive.
         assert!(s.procs.contains_key(&(MAX_ROWS as u32 * 3 - 1)));
+    }
+
+    #[test]
+    fn a_containers_pid_is_shown_beside_the_global_one() {
+        let mut s = State::default();
+        s.ingest(checked(700, "/proc/self/stat", 0));
+        assert_eq!(s.procs.get(&700).unwrap().pid_label(), "700");
+        let mut c = checked(700, "/proc/self/stat", 1);
+        c.op.ns_tgid = Some(5);
+        s.ingest(c);
+        assert_eq!(s.procs.get(&700).unwrap().pid_label(), "700 ns 5");
     }
 
     #[test]

@@ -43,7 +43,7 @@ pub fn procs(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
         .into_iter()
         .map(|p| {
             Row::new(vec![
-                Cell::from(p.tgid.to_string()),
+                Cell::from(p.pid_label()),
                 Cell::from(p.comm.clone()),
                 Cell::from(p.rate.per_sec(now).to_string()),
                 Cell::from(p.ops.to_string()),
