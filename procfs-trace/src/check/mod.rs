@@ -157,9 +157,7 @@ impl Checker {
         let path = mapped.as_deref().unwrap_or(path);
         let start_dir = (op.start_dir.as_deref())
             .map(|d| self.mounts.to_proc(d).unwrap_or_else(|| d.to_owned()));
-        // The global ids when no link reported the namespace's (older
-        // recordings, or a kernel without the layout).
-        let (tgid, tid) = (op.ns_tgid.unwrap_or(op.tgid), op.ns_tid.unwrap_or(op.tid));
+        let (tgid, tid) = op.ns_ids();
         let facts = OpFacts {
             kind: op.kind,
             syscall: op.syscall.as_ref().map(|s| s.syscall),

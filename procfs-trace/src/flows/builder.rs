@@ -24,7 +24,7 @@ use super::{
 };
 use crate::{
     events::decode::{Event, Phase, ProbeHit, SyscallHit},
-    model::OpKind,
+    model::{walk::below_proc, OpKind},
 };
 
 /// Open calls deeper than this on one thread mean exits were lost.
@@ -200,7 +200,7 @@ impl FlowBuilder {
                     let dir = open.op.path.clone().filter(|p| p.starts_with('/'));
                     self.fds.chdir(tgid, dir);
                 }
-                !open.op.path.as_deref().is_some_and(under_proc)
+                open.op.path.as_deref().and_then(below_proc).is_none()
             }
             _ => false,
         };
@@ -323,12 +323,6 @@ fn join(dir: &str, path: &str) -> String {
         "" | "." => dir.to_owned(),
         p => format!("{}/{p}", dir.trim_end_matches('/')),
     }
-}
-
-/// Whether `path` is /proc or below it.
-fn under_proc(path: &str) -> bool {
-    path.strip_prefix("/proc")
-        .is_some_and(|r| r.is_empty() || r.starts_with('/'))
 }
 
 /// The call at a non-empty `path`.

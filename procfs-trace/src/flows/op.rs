@@ -76,6 +76,16 @@ pub struct Op {
 }
 
 impl Op {
+    /// The tgid and thread id the proc mount's pid namespace gives the task:
+    /// as a /proc/self or /proc/thread-self link reported them, else the
+    /// global ones (older recordings, or a kernel without the layout).
+    pub fn ns_ids(&self) -> (u32, u32) {
+        (
+            self.ns_tgid.unwrap_or(self.tgid),
+            self.ns_tid.unwrap_or(self.tid),
+        )
+    }
+
     /// What is missing, when some exit (of a call or the syscall) was never seen.
     pub fn missing_exit(&self) -> Option<String> {
         if let Some(f) = self.orphan_exits.first() {

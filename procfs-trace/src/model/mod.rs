@@ -71,7 +71,7 @@ pub fn predict(
             w.end?;
             let mut p = w.prediction;
             if op.syscall == Some(Syscall::Execve) {
-                exec_rewalk(&mut p, op, kernel);
+                exec_rewalk(&mut p, op.path, &cx(false));
             }
             Ok((p, w.dentries))
         }
@@ -140,21 +140,13 @@ const MAX_REWALKS: usize = 8;
 /// domain.c and realpath.c). Whether TOMOYO is active is a boot-time choice
 /// the trace does not show, so the walk may be absent. The first walk has
 /// just looked every dentry up, so the second finds them all cached.
-fn exec_rewalk(p: &mut Prediction, op: &OpFacts, kernel: &KernelFacts) {
+fn exec_rewalk(p: &mut Prediction, path: &str, nofollow: &WalkContext) {
     let all_cached = |_: &str| Cached::Yes;
     let again = walk::walk(
-        op.path,
+        path,
         &WalkContext {
-            kernel,
-            tgid: op.tgid,
-            tid: op.tid,
-            follow_final: false,
             cached: &all_cached,
-            absent_at: None,
-            link_error: None,
-            mount: op.mount,
-            refused_at: None,
-            start_dir: op.start_dir,
+            ..*nofollow
         },
     );
     let warm = again

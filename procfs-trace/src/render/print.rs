@@ -56,7 +56,7 @@ pub fn print(c: &Checked, format: Format, out: &mut impl Write) -> io::Result<()
 pub fn headline(op: &Op) -> String {
     let mut s = format!("{}[{}/{}", op.comm, op.tgid, op.tid);
     // In a container's own /proc the task has other numbers: show them too.
-    let ns = (op.ns_tgid.unwrap_or(op.tgid), op.ns_tid.unwrap_or(op.tid));
+    let ns = op.ns_ids();
     if ns != (op.tgid, op.tid) {
         s.push_str(&format!(" ns {}/{}", ns.0, ns.1));
     }

@@ -164,7 +164,7 @@ pub fn name_to_int(name: &str) -> Option<u32> {
 }
 
 /// What follows /proc in `path`, when it is /proc or below it.
-fn below_proc(path: &str) -> Option<&str> {
+pub fn below_proc(path: &str) -> Option<&str> {
     path.strip_prefix("/proc")
         .filter(|r| r.is_empty() || r.starts_with('/'))
 }
