@@ -5,7 +5,7 @@ use std::io::{self, Write};
 
 use procfs_trace_common::PROBES;
 
-use crate::probes::attach::Method;
+use crate::{agent::losses::kernel_counts, probes::attach::Method};
 
 use crate::kernel::{
     bpf_probe,
@@ -76,6 +76,8 @@ pub struct Report {
     pub lockdown: String,
     /// Ring buffer maps.
     pub ring_buffer: Check,
+    /// Which losses the kernel lets a session count (needs BTF).
+    pub losses: Option<String>,
     /// Probed functions.
     pub functions: Option<Functions>,
 }
@@ -149,6 +151,9 @@ impl Report {
         line(out, "fentry", &self.fentry)?;
         writeln!(out, "{:12} {}", "lockdown", self.lockdown)?;
         line(out, "ring buffer", &self.ring_buffer)?;
+        if let Some(losses) = &self.losses {
+            writeln!(out, "{:12} {losses}", "losses")?;
+        }
         match &self.functions {
             Some(f) => {
                 writeln!(
@@ -245,6 +250,7 @@ pub fn examine() -> Report {
         })
         .unwrap_or_else(|| "unknown (no /sys/kernel/security/lockdown)".to_owned());
     let functions = kallsyms.map(|k| classify(&k, btf.as_ref()));
+    let losses = btf.as_ref().map(kernel_counts);
     Report {
         release: host.release(),
         privileges,
@@ -253,6 +259,7 @@ pub fn examine() -> Report {
         fentry,
         lockdown,
         ring_buffer,
+        losses,
         functions,
     }
 }
@@ -302,6 +309,7 @@ mod tests {
             fentry: Check::Yes("attached".into()),
             lockdown: "none".into(),
             ring_buffer: Check::Yes("created".into()),
+            losses: None,
             functions: Some(Functions {
                 present: vec!["proc_root_lookup"],
                 inlined: vec!["proc_lookup"],

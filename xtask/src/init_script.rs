@@ -56,6 +56,11 @@ pub fn render(
          export PATH=/bin\n\
          export HOME=/tmp\n",
     );
+    // The boot is over: a crash from here on belongs to the run.
+    s.push_str(&format!(
+        "echo \"{} nonce={nonce}\" > /dev/ttyS1\n",
+        marker::INIT_TAG
+    ));
     for (name, value) in env {
         if !is_env_name(name) {
             bail!("guest environment variable name {name:?} is not a valid shell name (letters, digits, _)");
@@ -179,6 +184,12 @@ mod tests {
         assert!(s.contains(
             "echo \"PROCFS_TRACE_RESULT nonce=abc123 rc=$rc taint=$taint0>$taint1\" > /dev/ttyS1\n"
         ));
+        // The init line comes once /dev is mounted, before anything else.
+        let init = s
+            .find("echo \"PROCFS_TRACE_INIT nonce=abc123\" > /dev/ttyS1\n")
+            .unwrap();
+        assert!(s.find("mount -t devtmpfs").unwrap() < init);
+        assert!(init < s.find("export PROCFS_TRACE_BIN").unwrap());
         // The kernel log is read from where it stood before the command.
         let before = s.find("klog0=").unwrap();
         let command = s.find("'sh' '-c'").unwrap();

@@ -11,6 +11,10 @@ pub const TAG: &str = "PROCFS_TRACE_RESULT";
 /// guest's log showed while the command ran.
 pub const KLOG_TAG: &str = "PROCFS_TRACE_KLOG";
 
+/// The line `/init` writes first, so a crash before it is known to be the
+/// boot's, before anything of the run started.
+pub const INIT_TAG: &str = "PROCFS_TRACE_INIT";
+
 /// Kernel log text that means the kernel hit a bug, even if the command went on.
 pub const SICK: &[&str] = &[
     "Oops",
@@ -45,6 +49,12 @@ pub fn nonce() -> Result<String> {
         .and_then(|mut f| f.read_exact(&mut bytes))
         .context("could not read /dev/urandom for the VM run's nonce")?;
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Whether this run's `/init` started (wrote its first line).
+pub fn init_ran(text: &str, nonce: &str) -> bool {
+    let own = format!("{INIT_TAG} nonce={nonce}");
+    text.lines().any(|l| l.trim_end_matches('\r') == own)
 }
 
 /// Finds the result line for `nonce` in the text of the result serial port.
@@ -133,6 +143,14 @@ mod tests {
             panic!("a taint change is sickness")
         };
         assert!(why.contains("from 0 to 4608"), "{why}");
+    }
+
+    #[test]
+    fn init_is_known_by_its_own_nonce_only() {
+        let text = "PROCFS_TRACE_INIT nonce=abc\r\n";
+        assert!(init_ran(text, "abc"));
+        assert!(!init_ran(text, "abd"));
+        assert!(!init_ran("", "abc"));
     }
 
     #[test]

@@ -56,6 +56,15 @@ pub struct Finished {
     pub files: Vec<GuestFile>,
 }
 
+/// How a boot ended, when it did not fail.
+pub enum Boot {
+    /// The guest reported its result.
+    Finished(Finished),
+    /// The kernel crashed before `/init` started, so before anything of the
+    /// run: this line, and the console's last lines.
+    CrashedBooting(String),
+}
+
 enum End {
     Exited(ExitStatus),
     TimedOut,
@@ -69,7 +78,7 @@ pub fn boot(
     result_file: &Path,
     nonce: &str,
     opts: &Options,
-) -> Result<Finished> {
+) -> Result<Boot> {
     host_tools::require(&[host_tools::QEMU])?;
     let result_arg = result_file.to_string_lossy();
     if result_arg.contains(',') {
@@ -146,11 +155,18 @@ pub fn boot(
                 "vm: warning: the guest reported its result but did not power off; qemu was killed"
             );
         }
-        return Ok(Finished {
+        return Ok(Boot::Finished(Finished {
             rc,
             elapsed,
             files: Vec::new(),
-        });
+        }));
+    }
+    if let End::Trouble(line) = &end {
+        if !marker::init_ran(&reported, nonce) {
+            return Ok(Boot::CrashedBooting(format!(
+                "`{line}`; last console lines:\n{tail_text}"
+            )));
+        }
     }
     let why = match end {
         End::TimedOut => format!("guest did not finish within {} s", opts.timeout.as_secs()),

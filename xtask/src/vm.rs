@@ -4,15 +4,20 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 use crate::guest::Guest;
 use crate::kernel::Kernel;
-use crate::qemu::{self, Finished, Options};
+use crate::qemu::{self, Boot, Finished, Options};
 use crate::{host_tools, initramfs, marker, transfer, workspace};
 
 /// Scratch dirs older than this belong to no live run.
 const STALE_AFTER: Duration = Duration::from_secs(24 * 3600);
+
+/// Boots per run when the kernel crashes before `/init`: under emulation an
+/// early boot sometimes oopses on its own text patching (an int3 left in
+/// `sched_clock_cpu`, seen on 6.12), which says nothing of the run.
+const BOOTS: u32 = 2;
 
 /// Removes a run's scratch dir however the run ends.
 struct Scratch(PathBuf);
@@ -43,12 +48,34 @@ fn remove_stale(runs: &Path) {
 
 /// Runs `guest` on `kernel` and returns the guest command's status, the wall time and the
 /// files the guest sent back. An output the guest did not send is simply absent; one that
-/// arrived damaged is an error.
+/// arrived damaged is an error. A kernel that crashes before `/init` starts
+/// is booted again, once.
 pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
     host_tools::require(&[host_tools::QEMU, host_tools::BUSYBOX, host_tools::LDD])?;
-    let nonce = marker::nonce()?;
     let runs = workspace::state_dir().join("vm-run");
     remove_stale(&runs);
+    let mut boot = 1;
+    loop {
+        match boot_once(kernel, guest, opts, &runs)? {
+            Boot::Finished(done) => return Ok(done),
+            Boot::CrashedBooting(why) if boot < BOOTS => {
+                boot += 1;
+                eprintln!(
+                    "vm: the guest kernel crashed while booting, before /init ran, so before \
+                     anything of the run: {why}\nvm: booting again ({boot} of {BOOTS})"
+                );
+            }
+            Boot::CrashedBooting(why) => bail!(
+                "the guest kernel crashed while booting, before /init ran, {BOOTS} times in a row; \
+                 the last: {why}"
+            ),
+        }
+    }
+}
+
+/// One boot of `guest` on `kernel`, with its own nonce and scratch dir.
+fn boot_once(kernel: &Kernel, guest: &Guest, opts: &Options, runs: &Path) -> Result<Boot> {
+    let nonce = marker::nonce()?;
     // Per-run dir so concurrent runs never read each other's result file.
     let dir = runs.join(&nonce);
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;
@@ -56,7 +83,10 @@ pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
     let initrd = scratch.0.join("initramfs.cpio.gz");
     initramfs::write(guest, &nonce, &initrd)?;
     let result_file = scratch.0.join("result.ttyS1");
-    let mut done = qemu::boot(kernel, &initrd, &result_file, &nonce, opts)?;
+    let mut done = match qemu::boot(kernel, &initrd, &result_file, &nonce, opts)? {
+        Boot::Finished(done) => done,
+        crashed => return Ok(crashed),
+    };
     if !guest.outputs.is_empty() {
         let sent = fs::read(&result_file)
             .with_context(|| format!("could not read {}", result_file.display()))?;
@@ -68,5 +98,5 @@ pub fn run(kernel: &Kernel, guest: &Guest, opts: &Options) -> Result<Finished> {
                 )
             })?;
     }
-    Ok(done)
+    Ok(Boot::Finished(done))
 }

@@ -13,7 +13,7 @@ use tokio::{
 
 use super::{
     child,
-    losses::{skipped_runs, Losses},
+    losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
     sink::Sink,
 };
 use crate::{
@@ -74,6 +74,9 @@ impl Probing {
 
 /// Loaded and attached probes.
 pub struct Tracer {
+    /// Declared (so dropped) before `attached`: these descriptors also hold
+    /// the kprobe links, which must go when the object's own do.
+    kprobe_links: Option<KprobeLinks>,
     attached: Attached,
     /// What was decided for this kernel.
     pub plan: Plan,
@@ -143,6 +146,7 @@ impl Tracer {
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
+        let kprobe_links = kprobe_links(&attached, &btf);
         if let Some(pid) = filters.pid {
             let map = attached
                 .ebpf
@@ -191,6 +195,7 @@ impl Tracer {
             config,
             ring,
             lost_map,
+            kprobe_links,
             losses: Losses::default(),
             armed,
             kallsyms,
@@ -321,6 +326,9 @@ impl Tracer {
         if let Some(n) = skipped_runs(&self.attached.ebpf) {
             self.losses.skipped_runs = n;
         }
+        if let Some(links) = &self.kprobe_links {
+            self.losses.kprobe_misses = links.missed();
+        }
         let total = self.losses.total();
         sink.tick(total.saturating_sub(before), total)?;
         Ok(())
@@ -334,6 +342,34 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.armed.set(0, 0, 0);
     }
+}
+
+/// The links whose missed counts tell the kprobe hits the kernel missed, or
+/// `None`, with a warning, when some probe is a kprobe and this kernel does
+/// not count them (its `bpf_link_info` has no `kprobe.missed` before 6.7).
+fn kprobe_links(attached: &Attached, btf: &Btf) -> Option<KprobeLinks> {
+    let kprobes = attached
+        .methods
+        .iter()
+        .filter(|m| **m == Method::Kprobe)
+        .count();
+    if kprobes == 0 {
+        return None;
+    }
+    if !kprobe_misses_counted(btf) {
+        warn("this kernel does not count kprobe misses (Linux 6.7 and later do): a hit it missed shows only as a call without its entry or exit, and its operation is checked as incomplete");
+        return None;
+    }
+    let links = KprobeLinks::of(&attached.ebpf);
+    // An entry and a return link per kprobe probe.
+    if links.len() < 2 * kprobes {
+        warn(&format!(
+            "found {} of the {} kprobe links, so kprobe misses are counted only for those",
+            links.len(),
+            2 * kprobes
+        ));
+    }
+    Some(links)
 }
 
 /// Decodes up to `limit` records from the ring buffer into `sink`; true when

@@ -13,6 +13,7 @@ mod check;
 mod doctor;
 mod everyday;
 mod live;
+mod losses;
 mod record;
 mod tour;
 mod trace;
