@@ -1,5 +1,7 @@
 //! Compares expected steps with observed calls, tree against tree.
 
+use std::borrow::Borrow;
+
 use procfs_trace_common::ProbeId;
 
 use crate::{
@@ -30,8 +32,8 @@ pub type Unread = Vec<String>;
 
 /// Checks that `observed` is exactly `expected`, ignoring calls of `extras`;
 /// agreement lists what could not be read, so it cannot count as evidence.
-pub fn compare(
-    expected: &[Step],
+pub fn compare<S: Borrow<Step>>(
+    expected: &[S],
     observed: &[Call],
     extras: &[ProbeId],
 ) -> Result<Unread, Mismatch> {
@@ -39,8 +41,9 @@ pub fn compare(
         extras,
         progress: 0,
         unread: Vec::new(),
+        trail: Vec::new(),
     };
-    walk.level(expected, observed, "")?;
+    walk.level(expected, observed)?;
     Ok(walk.unread)
 }
 
@@ -50,66 +53,73 @@ struct Walk<'a> {
     /// Steps that agreed so far.
     progress: usize,
     unread: Unread,
+    /// The calls above the level being compared: index and function. Places
+    /// are spelled from it only for a message, as most comparisons agree.
+    trail: Vec<(usize, &'static str)>,
 }
 
 impl Walk<'_> {
-    fn mismatch(&self, at: String, expected: String, seen: String) -> Mismatch {
+    /// The place of call `j` of the current level, e.g.
+    /// "call 1 proc_root_lookup > call 2".
+    fn place(&self, j: usize) -> String {
+        let mut s = String::new();
+        for (i, func) in &self.trail {
+            s.push_str(&format!("call {} {func} > ", i + 1));
+        }
+        s.push_str(&format!("call {}", j + 1));
+        s
+    }
+
+    fn mismatch(&self, j: usize, expected: String, seen: String) -> Mismatch {
         Mismatch {
             progress: self.progress,
-            at,
+            at: self.place(j),
             expected,
             seen,
         }
     }
 
-    fn level(&mut self, expected: &[Step], observed: &[Call], at: &str) -> Result<(), Mismatch> {
-        let obs: Vec<&Call> = observed
+    fn level<S: Borrow<Step>>(
+        &mut self,
+        expected: &[S],
+        observed: &[Call],
+    ) -> Result<(), Mismatch> {
+        let extras = self.extras;
+        let mut obs = observed
             .iter()
-            .filter(|c| !self.extras.contains(&c.probe))
-            .collect();
+            .filter(|c| !extras.contains(&c.probe))
+            .peekable();
         let mut j = 0;
-        let place = |j: usize| {
-            if at.is_empty() {
-                format!("call {}", j + 1)
-            } else {
-                format!("{at} > call {}", j + 1)
-            }
-        };
         for step in expected {
-            let Some(call) = obs.get(j) else {
-                return Err(self.mismatch(
-                    place(j),
-                    describe_step(step),
-                    "no further call".to_owned(),
-                ));
+            let step = step.borrow();
+            let Some(call) = obs.next() else {
+                return Err(self.mismatch(j, describe_step(step), "no further call".to_owned()));
             };
-            self.one(step, call, &place(j))?;
+            self.one(step, call, j)?;
             j += 1;
             if step.repeat {
                 // Take further calls while they agree; the first that does not is
                 // left for the next step (a read at end of file after the data).
-                while let Some(next) = obs.get(j) {
+                while let Some(next) = obs.peek() {
                     let (progress, unread) = (self.progress, self.unread.len());
-                    if self.one(step, next, &place(j)).is_err() {
+                    if self.one(step, next, j).is_err() {
                         self.progress = progress;
                         self.unread.truncate(unread);
                         break;
                     }
+                    obs.next();
                     j += 1;
                 }
             }
         }
-        if let Some(extra) = obs.get(j) {
-            return Err(self.mismatch(
-                place(j),
-                "no further call".to_owned(),
-                describe_call(extra),
-            ));
+        if let Some(extra) = obs.next() {
+            return Err(self.mismatch(j, "no further call".to_owned(), describe_call(extra)));
         }
         Ok(())
     }
 
-    fn one(&mut self, step: &Step, call: &Call, at: &str) -> Result<(), Mismatch> {
+    /// Compares `step` with `call`, call `j` of the current level.
+    fn one(&mut self, step: &Step, call: &Call, j: usize) -> Result<(), Mismatch> {
         // A name the kernel read could not fetch (NULL dentry in RCU walk) is
         // not evidence against the model, nor for it: it is noted as unread.
         let name_agrees = match (&step.name, &call.name) {
@@ -123,15 +133,17 @@ impl Walk<'_> {
             && step.pos_in.accepts(call.pos_in)
             && step.pos_out.accepts(call.pos_out);
         if !agrees {
-            return Err(self.mismatch(at.to_owned(), describe_step(step), describe_call(call)));
+            return Err(self.mismatch(j, describe_step(step), describe_call(call)));
         }
         if step.name.is_some() && call.name.is_none() {
-            self.unread
-                .push(format!("the name of {} at {at}", step.func));
+            let unread = format!("the name of {} at {}", step.func, self.place(j));
+            self.unread.push(unread);
         }
         self.progress += 1;
-        let inner = format!("{at} {}", call.probe.def().func);
-        self.level(&step.children, &call.children, inner.trim())
+        self.trail.push((j, call.probe.def().func));
+        let inner = self.level(&step.children, &call.children);
+        self.trail.pop();
+        inner
     }
 }
 

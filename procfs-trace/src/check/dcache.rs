@@ -43,7 +43,6 @@ impl Dcache {
             .is_some_and(|r| r >= 0);
         let invalidated = op
             .all_calls()
-            .iter()
             .any(|c| c.probe == ProbeId::PidRevalidate && c.ret == Some(0));
         for d in dentries {
             if ok && !invalidated {

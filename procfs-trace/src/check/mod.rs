@@ -11,21 +11,22 @@ pub mod dcache;
 pub mod mounts;
 pub mod tally;
 
-use std::collections::HashSet;
+use std::{collections::HashSet, sync::Arc};
 
 use procfs_trace_common::ProbeId;
 
 use serde::Serialize;
 
 use crate::{
+    bounded::BoundedMap,
     flows::{call::Call, op::Op},
     model::{
         self,
-        expect::{Prediction, Step},
+        expect::{splice_accounting, Narrowed, Prediction, Step},
         func::Func,
         kernel::KernelFacts,
         mount::MountOpts,
-        OpFacts, OpKind,
+        OpFacts, OpKind, ReadShape,
     },
 };
 use compare::{compare, Mismatch};
@@ -34,6 +35,9 @@ use mounts::ProcMounts;
 
 /// Alternatives compared at most per operation.
 const MAX_ALTERNATIVES: usize = 256;
+
+/// Read predictions kept for reuse, at most (one per kind of file and outcome).
+const MAX_READ_SHAPES: usize = 4096;
 
 /// The outcome of checking one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -100,6 +104,9 @@ pub struct Checker {
     probed: HashSet<ProbeId>,
     dcache: Dcache,
     mounts: ProcMounts,
+    /// Read predictions, narrowed, by the shape that decides them: most
+    /// reads are of files other reads already predicted.
+    reads: BoundedMap<ReadShape, Arc<Ready>>,
 }
 
 impl Checker {
@@ -110,6 +117,7 @@ impl Checker {
             probed,
             dcache: Dcache::default(),
             mounts: ProcMounts::default(),
+            reads: BoundedMap::new(MAX_READ_SHAPES),
         }
     }
 
@@ -175,23 +183,59 @@ impl Checker {
             start_dir: start_dir.as_deref(),
         };
         let dcache = &self.dcache;
-        let (prediction, dentries) =
-            match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
-                Ok(p) => p,
-                Err(why) => {
-                    return Judged::Verdict(Verdict::Unknown {
-                        why: why.to_string(),
-                    })
-                }
-            };
+        let cached = |p: &str| dcache.state(p);
         let probed = &self.probed;
-        let verdict = judge(&prediction, op, &|f: Func| {
-            f.probe().is_some_and(|id| probed.contains(&id))
-        });
+        let probed = |f: Func| f.probe().is_some_and(|id| probed.contains(&id));
+        if op.kind == OpKind::Read {
+            let ready = match model::read_shape(&facts, &self.kernel, &cached) {
+                Ok(shape) => match self.reads.get(&shape) {
+                    Some(ready) => Ok(ready.clone()),
+                    None => shape.predict().map(|p| {
+                        let ready = Arc::new(Ready::new(p, &probed));
+                        self.reads.insert(shape, ready.clone());
+                        ready
+                    }),
+                },
+                Err(why) => Err(why),
+            };
+            return match ready {
+                Ok(ready) => judge(&ready, model::spliced(&facts), op),
+                Err(why) => Judged::Verdict(Verdict::Unknown {
+                    why: why.to_string(),
+                }),
+            };
+        }
+        let (prediction, dentries) = match model::predict(&facts, &self.kernel, &cached) {
+            Ok(p) => p,
+            Err(why) => {
+                return Judged::Verdict(Verdict::Unknown {
+                    why: why.to_string(),
+                })
+            }
+        };
+        let spliced = prediction.spliced;
+        let verdict = judge(&Ready::new(prediction, &probed), spliced, op);
         if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
             self.dcache.record(op, &dentries);
         }
         verdict
+    }
+}
+
+/// A prediction narrowed to the probed functions, ready to compare.
+#[derive(Debug)]
+struct Ready {
+    narrowed: Narrowed,
+    /// Functions that may appear anywhere.
+    extras: Vec<ProbeId>,
+}
+
+impl Ready {
+    fn new(prediction: Prediction, probed: &dyn Fn(Func) -> bool) -> Ready {
+        Ready {
+            extras: prediction.extras.iter().map(|(f, _)| *f).collect(),
+            narrowed: Narrowed::new(prediction.segments, probed),
+        }
     }
 }
 
@@ -209,28 +253,26 @@ enum Judged {
 /// wins, else the one that agreed longest explains the divergence. An
 /// alternative narrowed to nothing cannot be seen, so agreeing with it is
 /// no match; agreeing only where a value could not be read is inconclusive.
-fn judge(prediction: &Prediction, op: &Op, probed: &dyn Fn(Func) -> bool) -> Judged {
-    let extras: Vec<ProbeId> = prediction.extras.iter().map(|(f, _)| *f).collect();
+fn judge(ready: &Ready, spliced: Option<i64>, op: &Op) -> Judged {
+    let extras = &ready.extras;
     let mut best: Option<Mismatch> = None;
     let mut unread: Option<Vec<String>> = None;
     let mut unseen = 0;
+    let mut count = 0;
     let calls = &op.calls[..];
-    let alternatives = prediction.alternatives(MAX_ALTERNATIVES);
-    let count = alternatives.len();
-    for (labels, steps) in alternatives {
-        let expected = steps.len();
-        let steps = Step::retain_probed(steps, probed);
-        if expected > 0 && steps.is_empty() {
+    for alt in ready.narrowed.alternatives(MAX_ALTERNATIVES) {
+        count += 1;
+        if alt.predicted && alt.steps.is_empty() {
             unseen += 1;
             continue;
         }
-        match compare(&steps, calls, &extras) {
+        match compare(&alt.steps, calls, extras) {
             Ok(missing) if missing.is_empty() => {
                 let reads: Vec<i64> = calls.iter().filter_map(|c| c.ret).collect();
-                return match prediction.splice_accounting(&reads) {
+                return match splice_accounting(spliced, &reads) {
                     Ok(()) => Judged::Match {
-                        assumed: labels,
-                        evidence: Step::count(&steps),
+                        assumed: alt.labels.iter().map(|l| l.to_string()).collect(),
+                        evidence: alt.steps.iter().map(|s| 1 + Step::count(&s.children)).sum(),
                     },
                     Err((expected, seen)) => Judged::Verdict(Verdict::Divergence {
                         at: "the splice loop".to_owned(),
@@ -256,7 +298,7 @@ fn judge(prediction: &Prediction, op: &Op, probed: &dyn Fn(Func) -> bool) -> Jud
                 missing.join(", ")
             ),
         }
-    } else if unseen > 0 && (unseen == count || calls_seen(calls, &extras) == 0) {
+    } else if unseen > 0 && (unseen == count || calls_seen(calls, extras) == 0) {
         // Matching nothing against nothing would be a match on no evidence.
         Verdict::Unknown {
             why: "none of the functions this operation goes through are probed on this kernel"
@@ -843,6 +885,30 @@ mod tests {
         );
         let v = c.check(read).verdict;
         assert!(matches!(v, Verdict::Match { .. }), "{v:?}");
+    }
+
+    #[test]
+    fn a_reused_read_prediction_still_judges_each_read() {
+        let mut c = checker();
+        for (show, matches) in [
+            ("proc_pid_limits", true),
+            ("proc_pid_status", false),
+            ("proc_pid_limits", true),
+        ] {
+            let mut s = Script::new();
+            cat_limits(&mut s);
+            read_limits(&mut s, 0x1, 0x2, ProbeId::ProcPidLimits);
+            let mut ops = s.ops().into_iter();
+            c.check(ops.next().unwrap());
+            let mut read = ops.next().unwrap();
+            rename_shows(
+                &mut read.calls,
+                &[("fn_1", "proc_single_show"), ("fn_2", show)],
+            );
+            let v = c.check(read).verdict;
+            assert_eq!(matches!(v, Verdict::Match { .. }), matches, "{show}: {v:?}");
+        }
+        assert_eq!(c.reads.len(), 1, "one file, one outcome: one prediction");
     }
 
     fn rename_shows(calls: &mut [crate::flows::call::Call], names: &[(&str, &str)]) {

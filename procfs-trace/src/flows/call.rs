@@ -77,11 +77,12 @@ impl Call {
     }
 
     /// This call and all below it, depth first.
-    pub fn walk(&self) -> Vec<&Call> {
-        let mut out = vec![self];
-        for c in &self.children {
-            out.extend(c.walk());
-        }
-        out
+    pub fn walk(&self) -> impl Iterator<Item = &Call> {
+        let mut stack = vec![self];
+        std::iter::from_fn(move || {
+            let call = stack.pop()?;
+            stack.extend(call.children.iter().rev());
+            Some(call)
+        })
     }
 }

@@ -91,7 +91,7 @@ impl Op {
         if let Some(f) = self.orphan_exits.first() {
             return Some(format!("an exit of {f} came without its entry"));
         }
-        if let Some(c) = self.all_calls().into_iter().find(|c| c.end_ns.is_none()) {
+        if let Some(c) = open_call(&self.calls) {
             return Some(format!("the exit of {} never came", c.func()));
         }
         if self.end_ns.is_none() {
@@ -104,14 +104,23 @@ impl Op {
     }
 
     /// Every call, depth first.
-    pub fn all_calls(&self) -> Vec<&Call> {
-        self.calls.iter().flat_map(Call::walk).collect()
+    pub fn all_calls(&self) -> impl Iterator<Item = &Call> {
+        self.calls.iter().flat_map(Call::walk)
     }
 
     /// Kernel time: the sum of the top-level calls' durations.
     pub fn kernel_ns(&self) -> u64 {
         self.calls.iter().filter_map(Call::duration_ns).sum()
     }
+}
+
+/// The first call, depth first, whose exit never came (checked for every
+/// operation, so without the walk's allocation).
+fn open_call(calls: &[Call]) -> Option<&Call> {
+    calls.iter().find_map(|c| match c.end_ns {
+        None => Some(c),
+        Some(_) => open_call(&c.children),
+    })
 }
 
 fn is_zero(v: &u32) -> bool {

@@ -2,7 +2,7 @@
 //! procfs logic implies, and the choices it cannot settle (such as whether a
 //! dentry is cached).
 
-use std::fmt;
+use std::{borrow::Cow, fmt};
 
 use procfs_trace_common::ProbeId;
 
@@ -107,15 +107,16 @@ pub struct Step {
     pub pos_out: Pos,
     /// One or more consecutive calls, as a seq_file's show per record.
     pub repeat: bool,
-    /// Why the kernel makes this call, in one line.
-    pub why: String,
+    /// Why the kernel makes this call, in one line (most are fixed text, so
+    /// no allocation per predicted step).
+    pub why: Cow<'static, str>,
     /// Calls it makes, in order.
     pub children: Vec<Step>,
 }
 
 impl Step {
     /// A call of `func` with no constraint but its existence.
-    pub fn new(func: impl Into<Func>, why: impl Into<String>) -> Step {
+    pub fn new(func: impl Into<Func>, why: impl Into<Cow<'static, str>>) -> Step {
         Step {
             func: func.into(),
             name: None,
@@ -195,7 +196,7 @@ pub enum Segment {
     /// Alternatives the model cannot decide between, with why.
     Choice {
         /// Why there is a choice.
-        why: String,
+        why: Cow<'static, str>,
         /// Labelled alternatives.
         options: Vec<(String, Vec<Step>)>,
     },
@@ -228,32 +229,6 @@ impl Prediction {
         }
     }
 
-    /// Whether reads returning `reads` (the top-level calls, in order) account
-    /// for the bytes a sendfile moved, as its splice loop
-    /// (`splice_direct_to_actor`, fs/splice.c) does: each read fills the pipe
-    /// and the pipe is written out before the next; the loop stops at a read
-    /// of 0 (end of file), at the count, or at a write that fell short. So the
-    /// reads add up to exactly the bytes moved when the last found the end,
-    /// and to at least them otherwise. `Err` says what was expected and seen.
-    pub fn splice_accounting(&self, reads: &[i64]) -> Result<(), (String, String)> {
-        let Some(moved) = self.spliced else {
-            return Ok(());
-        };
-        let total: i64 = reads.iter().filter(|r| **r > 0).sum();
-        let at_end = reads.last() == Some(&0);
-        match (at_end, total) {
-            (true, t) if t == moved => Ok(()),
-            (false, t) if t >= moved => Ok(()),
-            _ => Err((
-                format!(
-                    "reads adding up to {}{moved} bytes, what sendfile moved",
-                    if at_end { "" } else { "at least " }
-                ),
-                format!("reads adding up to {total} bytes"),
-            )),
-        }
-    }
-
     /// Appends calls the model is sure of.
     pub fn fixed(&mut self, steps: Vec<Step>) {
         if !steps.is_empty() {
@@ -262,7 +237,7 @@ impl Prediction {
     }
 
     /// Appends a choice.
-    pub fn choice(&mut self, why: impl Into<String>, options: Vec<(String, Vec<Step>)>) {
+    pub fn choice(&mut self, why: impl Into<Cow<'static, str>>, options: Vec<(String, Vec<Step>)>) {
         self.segments.push(Segment::Choice {
             why: why.into(),
             options,
@@ -301,6 +276,122 @@ impl Prediction {
     }
 }
 
+/// For a sendfile that moved `moved` bytes: whether reads returning `reads` (the top-level calls, in order) account
+/// for the bytes a sendfile moved, as its splice loop
+/// (`splice_direct_to_actor`, fs/splice.c) does: each read fills the pipe
+/// and the pipe is written out before the next; the loop stops at a read
+/// of 0 (end of file), at the count, or at a write that fell short. So the
+/// reads add up to exactly the bytes moved when the last found the end,
+/// and to at least them otherwise. `Err` says what was expected and seen.
+pub fn splice_accounting(moved: Option<i64>, reads: &[i64]) -> Result<(), (String, String)> {
+    let Some(moved) = moved else {
+        return Ok(());
+    };
+    let total: i64 = reads.iter().filter(|r| **r > 0).sum();
+    let at_end = reads.last() == Some(&0);
+    match (at_end, total) {
+        (true, t) if t == moved => Ok(()),
+        (false, t) if t >= moved => Ok(()),
+        _ => Err((
+            format!(
+                "reads adding up to {}{moved} bytes, what sendfile moved",
+                if at_end { "" } else { "at least " }
+            ),
+            format!("reads adding up to {total} bytes"),
+        )),
+    }
+}
+
+/// A prediction's segments narrowed to the probed functions (see
+/// [`Step::retain_probed`]), whose alternatives are walked in place rather
+/// than copied out: the checker compares several per operation.
+#[derive(Debug)]
+pub struct Narrowed {
+    /// Per segment, its options (one for a fixed stretch).
+    segments: Vec<Vec<NarrowedOption>>,
+}
+
+/// One option of a narrowed segment.
+#[derive(Debug)]
+struct NarrowedOption {
+    /// Its label; `None` for a fixed stretch.
+    label: Option<String>,
+    /// Whether it predicted any call before narrowing.
+    predicted: bool,
+    steps: Vec<Step>,
+}
+
+/// One alternative of a [`Narrowed`] prediction.
+pub struct NarrowedAlternative<'a> {
+    /// Labels of the choices taken.
+    pub labels: Vec<&'a str>,
+    /// Whether the alternative predicted any call before narrowing.
+    pub predicted: bool,
+    /// Its steps, narrowed.
+    pub steps: Vec<&'a Step>,
+}
+
+impl Narrowed {
+    /// Narrows `segments` to the functions `probed` accepts.
+    pub fn new(segments: Vec<Segment>, probed: &dyn Fn(Func) -> bool) -> Narrowed {
+        let option = |label, steps: Vec<Step>| NarrowedOption {
+            label,
+            predicted: !steps.is_empty(),
+            steps: Step::retain_probed(steps, probed),
+        };
+        let segments = segments
+            .into_iter()
+            .map(|seg| match seg {
+                Segment::Fixed(steps) => vec![option(None, steps)],
+                Segment::Choice { options, .. } => options
+                    .into_iter()
+                    .map(|(label, steps)| option(Some(label), steps))
+                    .collect(),
+            })
+            .collect();
+        Narrowed { segments }
+    }
+
+    /// Every combination of choices, in the order of
+    /// [`Prediction::alternatives`] (at most `limit`).
+    pub fn alternatives(&self, limit: usize) -> impl Iterator<Item = NarrowedAlternative<'_>> {
+        // An odometer over the options, the last segment turning fastest.
+        let mut at = vec![0; self.segments.len()];
+        let mut left = if self.segments.iter().any(Vec::is_empty) {
+            0
+        } else {
+            limit
+        };
+        std::iter::from_fn(move || {
+            if left == 0 {
+                return None;
+            }
+            left -= 1;
+            let chosen = || self.segments.iter().zip(&at).map(|(seg, i)| &seg[*i]);
+            let alt = NarrowedAlternative {
+                labels: chosen().filter_map(|o| o.label.as_deref()).collect(),
+                predicted: chosen().any(|o| o.predicted),
+                steps: chosen().flat_map(|o| &o.steps).collect(),
+            };
+            // Turn the odometer; past its last position there is no more.
+            let mut k = at.len();
+            loop {
+                if k == 0 {
+                    left = 0;
+                    break;
+                }
+                k -= 1;
+                at[k] += 1;
+                if at[k] < self.segments[k].len() {
+                    break;
+                }
+                at[k] = 0;
+            }
+            Some(alt)
+        })
+    }
+}
+
 impl Default for Prediction {
     fn default() -> Self {
         Self::new()
@@ -328,17 +419,16 @@ mod tests {
 
     #[test]
     fn splice_reads_account_for_the_bytes_moved() {
-        let mut p = Prediction::new();
-        assert!(p.splice_accounting(&[5, 5]).is_ok(), "not a sendfile");
-        p.spliced = Some(1422);
+        assert!(splice_accounting(None, &[5, 5]).is_ok(), "not a sendfile");
+        let moved = Some(1422);
         // Read to the end: exactly the bytes moved.
-        assert!(p.splice_accounting(&[1422, 0]).is_ok());
-        assert!(p.splice_accounting(&[1000, 422, 0]).is_ok());
-        assert!(p.splice_accounting(&[1422, 1422, 0]).is_err());
+        assert!(splice_accounting(moved, &[1422, 0]).is_ok());
+        assert!(splice_accounting(moved, &[1000, 422, 0]).is_ok());
+        assert!(splice_accounting(moved, &[1422, 1422, 0]).is_err());
         // Stopped at the count, or at a short write: at least them.
-        assert!(p.splice_accounting(&[1422]).is_ok());
-        assert!(p.splice_accounting(&[4096]).is_ok());
-        let (expected, seen) = p.splice_accounting(&[1000]).unwrap_err();
+        assert!(splice_accounting(moved, &[1422]).is_ok());
+        assert!(splice_accounting(moved, &[4096]).is_ok());
+        let (expected, seen) = splice_accounting(moved, &[1000]).unwrap_err();
         assert!(expected.contains("at least 1422") && seen.contains("1000"));
     }
 
@@ -370,6 +460,53 @@ mod tests {
         assert_eq!(funcs[3], ["a", "d"]);
         assert_eq!(alts[3].0, ["x2", "y2"]);
         assert_eq!(p.alternatives(2).len(), 2);
+    }
+
+    #[test]
+    fn narrowed_alternatives_follow_the_copied_ones() {
+        let mut p = Prediction::new();
+        p.fixed(vec![Step::new("a", "").calls(vec![Step::new("hidden", "")])]);
+        p.choice(
+            "x",
+            vec![
+                ("x1".into(), vec![Step::new("hidden", "")]),
+                ("x2".into(), vec![]),
+                ("x3".into(), vec![Step::new("b", "")]),
+            ],
+        );
+        p.choice("y", vec![("y1".into(), vec![Step::new("c", "")])]);
+        let probed = |f: Func| f.name() != "hidden";
+        for limit in [1, 2, 3, 16] {
+            let copied: Vec<(Vec<String>, Vec<Step>)> = p
+                .alternatives(limit)
+                .into_iter()
+                .map(|(l, steps)| (l, Step::retain_probed(steps, &probed)))
+                .collect();
+            let narrowed = Narrowed::new(p.segments.clone(), &probed);
+            let walked: Vec<(Vec<String>, Vec<Step>)> = narrowed
+                .alternatives(limit)
+                .map(|a| {
+                    assert!(a.predicted);
+                    let labels = a.labels.iter().map(|l| l.to_string()).collect();
+                    (labels, a.steps.into_iter().cloned().collect())
+                })
+                .collect();
+            assert_eq!(walked, copied, "limit {limit}");
+        }
+        let mut empty = Prediction::new();
+        empty.choice("z", vec![("z1".into(), vec![Step::new("hidden", "")])]);
+        let narrowed = Narrowed::new(empty.segments, &probed);
+        let alts: Vec<_> = narrowed.alternatives(4).collect();
+        assert_eq!(alts.len(), 1);
+        assert!(alts[0].predicted && alts[0].steps.is_empty());
+        empty = Prediction::new();
+        empty.choice("none", vec![]);
+        assert_eq!(
+            Narrowed::new(empty.segments, &probed)
+                .alternatives(4)
+                .count(),
+            0
+        );
     }
 
     #[test]

@@ -37,18 +37,7 @@ pub fn predict(
     kernel: &KernelFacts,
     cached: &dyn Fn(&str) -> Cached,
 ) -> Result<(Prediction, Vec<String>), Unmodelled> {
-    let cx = |follow_final: bool| WalkContext {
-        kernel,
-        tgid: op.tgid,
-        tid: op.tid,
-        follow_final,
-        cached,
-        absent_at: None,
-        link_error: None,
-        mount: op.mount,
-        refused_at: None,
-        start_dir: op.start_dir,
-    };
+    let cx = |follow_final: bool| walk_context(op, kernel, cached, follow_final);
     if let Some(ret) = op.ret.filter(|r| *r < 0 && op.kind != OpKind::Read) {
         let follow = op.syscall.and_then(|s| follows_final(s, op.at_flags));
         let walks_only = matches!(op.kind, OpKind::Lookup | OpKind::Readlink);
@@ -92,15 +81,8 @@ pub fn predict(
             ))
         }
         OpKind::Read => {
-            let w = walk::walk(op.path, &cx(true));
-            let node = w.end?;
-            let produced = op.ret.map(|r| r > 0);
-            if matches!(op.ret, Some(r) if r < 0) {
-                return Err(Unmodelled::FailedRead);
-            }
-            let splice = op.syscall == Some(Syscall::Sendfile);
-            let mut p = read::read(&node, produced, splice, op.first_read)?;
-            p.spliced = op.ret.filter(|_| splice);
+            let mut p = read_shape(op, kernel, cached)?.predict()?;
+            p.spliced = spliced(op);
             Ok((p, Vec::new()))
         }
         OpKind::Readlink => {
@@ -128,6 +110,69 @@ pub fn predict(
             Ok((p, w.dentries))
         }
     }
+}
+
+/// For a sendfile: the bytes it moved, which its reads must account for.
+pub fn spliced(op: &OpFacts) -> Option<i64> {
+    op.ret.filter(|_| op.syscall == Some(Syscall::Sendfile))
+}
+
+/// The context of an operation's own walk.
+fn walk_context<'a>(
+    op: &OpFacts<'a>,
+    kernel: &'a KernelFacts,
+    cached: &'a dyn Fn(&str) -> Cached,
+    follow_final: bool,
+) -> WalkContext<'a> {
+    WalkContext {
+        kernel,
+        tgid: op.tgid,
+        tid: op.tid,
+        follow_final,
+        cached,
+        absent_at: None,
+        link_error: None,
+        mount: op.mount,
+        refused_at: None,
+        start_dir: op.start_dir,
+    }
+}
+
+/// Everything a read's prediction depends on: the file it reads (the node
+/// its path walks to, the same for every process's /proc/PID/limits) and
+/// how the read went. Equal shapes predict alike, so a checker may reuse
+/// a prediction across processes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ReadShape {
+    node: Node,
+    produced: Option<bool>,
+    splice: bool,
+    first: Option<bool>,
+}
+
+impl ReadShape {
+    /// The calls such a read makes (`spliced` is left to the caller).
+    pub fn predict(&self) -> Result<Prediction, Unmodelled> {
+        read::read(&self.node, self.produced, self.splice, self.first)
+    }
+}
+
+/// The shape of a read operation: its path walked to the file's node.
+pub fn read_shape(
+    op: &OpFacts,
+    kernel: &KernelFacts,
+    cached: &dyn Fn(&str) -> Cached,
+) -> Result<ReadShape, Unmodelled> {
+    let node = walk::walk(op.path, &walk_context(op, kernel, cached, true)).end?;
+    if matches!(op.ret, Some(r) if r < 0) {
+        return Err(Unmodelled::FailedRead);
+    }
+    Ok(ReadShape {
+        node,
+        produced: op.ret.map(|r| r > 0),
+        splice: op.syscall == Some(Syscall::Sendfile),
+        first: op.first_read,
+    })
 }
 
 /// Alternatives of exec's second walk kept, at most.

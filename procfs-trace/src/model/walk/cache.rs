@@ -39,7 +39,7 @@ pub(super) fn revalidations(warm: Step, kernel: &KernelFacts) -> Vec<(String, Ve
     }
     let refused = Step {
         ret: Ret::Errno(Errno::ECHILD),
-        why: format!("{} refuses RCU walk with -ECHILD", warm.func),
+        why: format!("{} refuses RCU walk with -ECHILD", warm.func).into(),
         ..warm.clone()
     };
     vec![

@@ -55,7 +55,8 @@ pub(super) fn follow_link(
             refused.why = format!(
                 "in RCU walk the dentry is NULL, so {} refuses with -ECHILD",
                 get_link_func.def().func
-            );
+            )
+            .into();
             w.prediction.choice(
                 format!("{here} may be reached in RCU walk"),
                 vec![

@@ -53,7 +53,7 @@ pub enum Cached {
 }
 
 /// Where a walk ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Node {
     /// The proc root.
     Root,
