@@ -6,6 +6,10 @@
 
 use std::{cell::RefCell, io, rc::Rc};
 
+/// The allocator the procfs-trace binary uses.
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use procfs_trace::{
     agent::sink::{FlowSink, Output},

@@ -26,6 +26,8 @@ use crate::{
         func::Func,
         kernel::KernelFacts,
         mount::MountOpts,
+        unmodelled::Unmodelled,
+        walk::Node,
         OpFacts, OpKind, ReadShape,
     },
 };
@@ -38,6 +40,9 @@ const MAX_ALTERNATIVES: usize = 256;
 
 /// Read predictions kept for reuse, at most (one per kind of file and outcome).
 const MAX_READ_SHAPES: usize = 4096;
+
+/// Nodes of read paths kept for reuse, at most (about one per open file).
+const MAX_READ_NODES: usize = 16384;
 
 /// The outcome of checking one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -107,6 +112,8 @@ pub struct Checker {
     /// Read predictions, narrowed, by the shape that decides them: most
     /// reads are of files other reads already predicted.
     reads: BoundedMap<ReadShape, Arc<Ready>>,
+    /// The nodes read paths walk to.
+    nodes: BoundedMap<NodeKey, Node>,
 }
 
 impl Checker {
@@ -118,6 +125,7 @@ impl Checker {
             dcache: Dcache::default(),
             mounts: ProcMounts::default(),
             reads: BoundedMap::new(MAX_READ_SHAPES),
+            nodes: BoundedMap::new(MAX_READ_NODES),
         }
     }
 
@@ -182,44 +190,72 @@ impl Checker {
             mount: mount_opts(op).unwrap_or(MountOpts::DEFAULT),
             start_dir: start_dir.as_deref(),
         };
-        let dcache = &self.dcache;
-        let cached = |p: &str| dcache.state(p);
-        let probed = &self.probed;
-        let probed = |f: Func| f.probe().is_some_and(|id| probed.contains(&id));
         if op.kind == OpKind::Read {
-            let ready = match model::read_shape(&facts, &self.kernel, &cached) {
-                Ok(shape) => match self.reads.get(&shape) {
-                    Some(ready) => Ok(ready.clone()),
-                    None => shape.predict().map(|p| {
-                        let ready = Arc::new(Ready::new(p, &probed));
-                        self.reads.insert(shape, ready.clone());
-                        ready
-                    }),
-                },
-                Err(why) => Err(why),
-            };
-            return match ready {
+            return match self.read_prediction(&facts) {
                 Ok(ready) => judge(&ready, model::spliced(&facts), op),
                 Err(why) => Judged::Verdict(Verdict::Unknown {
                     why: why.to_string(),
                 }),
             };
         }
-        let (prediction, dentries) = match model::predict(&facts, &self.kernel, &cached) {
-            Ok(p) => p,
-            Err(why) => {
-                return Judged::Verdict(Verdict::Unknown {
-                    why: why.to_string(),
-                })
-            }
-        };
+        let dcache = &self.dcache;
+        let (prediction, dentries) =
+            match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
+                Ok(p) => p,
+                Err(why) => {
+                    return Judged::Verdict(Verdict::Unknown {
+                        why: why.to_string(),
+                    })
+                }
+            };
         let spliced = prediction.spliced;
-        let verdict = judge(&Ready::new(prediction, &probed), spliced, op);
+        let verdict = judge(&Ready::new(prediction, &self.probed), spliced, op);
         if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
             self.dcache.record(op, &dentries);
         }
         verdict
     }
+}
+
+impl Checker {
+    /// A read's prediction: the file's node and the prediction for its
+    /// shape, each reused when known (every read of an open file walks the
+    /// same path; every process's /proc/PID/stat has the same shape).
+    fn read_prediction(&mut self, facts: &OpFacts) -> Result<Arc<Ready>, Unmodelled> {
+        let key = NodeKey {
+            path: facts.path.to_owned(),
+            tgid: facts.tgid,
+            tid: facts.tid,
+            mount: facts.mount,
+            start_dir: facts.start_dir.map(str::to_owned),
+        };
+        let node = match self.nodes.get(&key) {
+            Some(node) => node.clone(),
+            None => {
+                let dcache = &self.dcache;
+                let node = model::read_node(facts, &self.kernel, &|p| dcache.state(p))?;
+                self.nodes.insert(key, node.clone());
+                node
+            }
+        };
+        let shape = ReadShape::of(node, facts)?;
+        if let Some(ready) = self.reads.get(&shape) {
+            return Ok(ready.clone());
+        }
+        let ready = Arc::new(Ready::new(shape.predict()?, &self.probed));
+        self.reads.insert(shape, ready.clone());
+        Ok(ready)
+    }
+}
+
+/// What the node a path walks to depends on besides the kernel.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct NodeKey {
+    path: String,
+    tgid: u32,
+    tid: u32,
+    mount: MountOpts,
+    start_dir: Option<String>,
 }
 
 /// A prediction narrowed to the probed functions, ready to compare.
@@ -231,10 +267,12 @@ struct Ready {
 }
 
 impl Ready {
-    fn new(prediction: Prediction, probed: &dyn Fn(Func) -> bool) -> Ready {
+    /// `prediction` narrowed to the functions in `probed`.
+    fn new(prediction: Prediction, probed: &HashSet<ProbeId>) -> Ready {
+        let probed = |f: Func| f.probe().is_some_and(|id| probed.contains(&id));
         Ready {
             extras: prediction.extras.iter().map(|(f, _)| *f).collect(),
-            narrowed: Narrowed::new(prediction.segments, probed),
+            narrowed: Narrowed::new(prediction.segments, &probed),
         }
     }
 }

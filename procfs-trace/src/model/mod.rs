@@ -81,7 +81,7 @@ pub fn predict(
             ))
         }
         OpKind::Read => {
-            let mut p = read_shape(op, kernel, cached)?.predict()?;
+            let mut p = ReadShape::of(read_node(op, kernel, cached)?, op)?.predict()?;
             p.spliced = spliced(op);
             Ok((p, Vec::new()))
         }
@@ -157,22 +157,28 @@ impl ReadShape {
     }
 }
 
-/// The shape of a read operation: its path walked to the file's node.
-pub fn read_shape(
+/// The node a read's path walks to (the same whatever the dcache holds).
+pub fn read_node(
     op: &OpFacts,
     kernel: &KernelFacts,
     cached: &dyn Fn(&str) -> Cached,
-) -> Result<ReadShape, Unmodelled> {
-    let node = walk::walk(op.path, &walk_context(op, kernel, cached, true)).end?;
-    if matches!(op.ret, Some(r) if r < 0) {
-        return Err(Unmodelled::FailedRead);
+) -> Result<Node, Unmodelled> {
+    walk::walk(op.path, &walk_context(op, kernel, cached, true)).end
+}
+
+impl ReadShape {
+    /// The shape of read operation `op` of the file at `node`.
+    pub fn of(node: Node, op: &OpFacts) -> Result<ReadShape, Unmodelled> {
+        if matches!(op.ret, Some(r) if r < 0) {
+            return Err(Unmodelled::FailedRead);
+        }
+        Ok(ReadShape {
+            node,
+            produced: op.ret.map(|r| r > 0),
+            splice: op.syscall == Some(Syscall::Sendfile),
+            first: op.first_read,
+        })
     }
-    Ok(ReadShape {
-        node,
-        produced: op.ret.map(|r| r > 0),
-        splice: op.syscall == Some(Syscall::Sendfile),
-        first: op.first_read,
-    })
 }
 
 /// Alternatives of exec's second walk kept, at most.

@@ -25,7 +25,7 @@ const HIDEPID_NOT_PTRACEABLE: u32 = 4;
 const PROC_PIDONLY_ON: u32 = 1;
 
 /// The options of the proc mount a walk or listing worked in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct MountOpts {
     /// `proc_fs_info.hide_pid`.
     pub hidepid: u32,
