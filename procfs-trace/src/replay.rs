@@ -11,10 +11,10 @@ use anyhow::Context as _;
 use procfs_trace_common::ProbeId;
 
 use crate::{
-    agent::sink::{FlowSink, Output, Sink},
+    agent::sink::{FlowSink, Lost, Output, Sink},
     check::{tally::Gaps, Checker},
     events::decode::{decode_as, Event},
-    flows::builder::FlowBuilder,
+    flows::builder::{FlowBuilder, Window},
     model::kernel::KernelFacts,
     paths::glob_match,
     recording::{
@@ -85,9 +85,19 @@ pub fn feed<R: Read>(
             events += 1;
             sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
-        sink.tick(chunk.lost, rec.totals().lost)?;
+        sink.tick(chunk_lost(&chunk, rec.totals().lost))?;
     }
     Ok((events, bad))
+}
+
+/// What a chunk says the kernel lost while it was collected, with `total`
+/// lost so far.
+pub fn chunk_lost(chunk: &Chunk, total: u64) -> Lost {
+    Lost {
+        new: chunk.lost,
+        unflagged: chunk.unflagged,
+        total,
+    }
 }
 
 /// A chunk's events that pass `opts`, in order, with their raw bytes, probe
@@ -165,7 +175,7 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
     }
     let (events, bad) = feed(&mut rec, opts, &mut sink)?;
     let t = rec.totals();
-    sink.finish(false)?;
+    sink.finish()?;
     if let Some(kept) = &sink.kept {
         perfetto::write(kept, &mut io::stdout())?;
     }
@@ -205,7 +215,7 @@ pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
         ops: 0,
     };
     feed(&mut rec, &ReplayOptions::default(), &mut counter)?;
-    let flows = counter.ops + counter.builder.finish(false).len();
+    let flows = counter.ops + counter.builder.finish().len();
     let (h, t) = (rec.header(), rec.totals());
     writeln!(out, "file:        {} ({} bytes)", file.display(), t.bytes)?;
     writeln!(out, "written by:  {}", h.tool)?;
@@ -267,8 +277,8 @@ impl Sink for OpCounter {
         self.builder.push(ev, symbolize);
         Ok(())
     }
-    fn tick(&mut self, _new: u64, _total: u64) -> io::Result<()> {
-        self.ops += self.builder.release(false).len();
+    fn tick(&mut self, _lost: Lost) -> io::Result<()> {
+        self.ops += self.builder.release(Window::Whole).len();
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {

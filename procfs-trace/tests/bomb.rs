@@ -71,6 +71,7 @@ fn bomb_chunk() -> Vec<u8> {
         raw_len: raw.len() as u32,
         records: (raw.len() / 5) as u32,
         lost: 0,
+        unflagged: 0,
         first_ts: 1,
         last_ts: 2,
         payload_crc: crc32fast::hash(&payload),
@@ -89,7 +90,7 @@ fn replay_bytes(file: &[u8]) -> anyhow::Result<(u64, u64)> {
     );
     sink.print = false;
     let fed = replay::feed(&mut rec, &ReplayOptions::default(), &mut sink)?;
-    sink.finish(false)?;
+    sink.finish()?;
     Ok(fed)
 }
 
@@ -128,6 +129,7 @@ fn crafted_files_fail_cleanly_within_the_cap() {
         raw_len: u32::MAX,
         records: u32::MAX,
         lost: 0,
+        unflagged: 0,
         first_ts: 0,
         last_ts: 0,
         payload_crc: 0,

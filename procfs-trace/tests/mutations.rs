@@ -37,7 +37,7 @@ fn checked(path: &Path) -> Vec<Checked> {
     sink.print = false;
     sink.kept = Some(Vec::new());
     replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
-    sink.finish(false).unwrap();
+    sink.finish().unwrap();
     sink.kept.unwrap()
 }
 

@@ -38,7 +38,13 @@ pub struct Losses {
 impl Losses {
     /// All of them.
     pub fn total(&self) -> u64 {
-        self.ring + self.map_inserts + self.skipped_runs + self.kprobe_misses + self.unread
+        self.ring + self.unflagged()
+    }
+
+    /// Those no event flags: unlike a full ring buffer, which the kernel
+    /// marks on the syscall it hit, they leave no trace on what they cut.
+    pub fn unflagged(&self) -> u64 {
+        self.map_inserts + self.skipped_runs + self.kprobe_misses + self.unread
     }
 }
 

@@ -11,7 +11,7 @@ use std::{
 
 use thiserror::Error;
 
-use super::sink::Sink;
+use super::sink::{Lost, Sink};
 use crate::{events::decode::Event, render::events::Symbolize};
 
 /// An output file procfs-trace will not write.
@@ -161,9 +161,9 @@ impl Sink for Tee<'_> {
         self.0.event(raw, ev, symbolize)?;
         self.1.event(raw, ev, symbolize)
     }
-    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
-        self.0.tick(new, total)?;
-        self.1.tick(new, total)
+    fn tick(&mut self, lost: Lost) -> io::Result<()> {
+        self.0.tick(lost)?;
+        self.1.tick(lost)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.0.flush()?;

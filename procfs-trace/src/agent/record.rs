@@ -8,7 +8,7 @@ use procfs_trace_common::{Chain, ProbeId, Role, NO_ARG};
 use super::{
     child,
     output::{open_private, DurableFile},
-    sink::Sink,
+    sink::{Lost, Sink},
     tracer::{Probing, Stopped, Tracer},
     user::RunAs,
 };
@@ -54,7 +54,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
     let stopped = tracer
         .stream(child.as_mut(), opts.probing.duration, &mut sink)
         .await?;
-    sink.writer.flush_chunk(0)?;
+    sink.writer.flush_chunk(0, 0)?;
     eprintln!(
         "procfs-trace: recorded {} events ({} lost in the kernel) to {}, {} bytes",
         sink.writer.events,
@@ -175,8 +175,8 @@ impl<W: io::Write> Sink for RecordSink<W> {
         }
         self.writer.event(raw, ev.origin().ts_ns)
     }
-    fn tick(&mut self, new: u64, _total: u64) -> io::Result<()> {
-        self.writer.flush_chunk(new)
+    fn tick(&mut self, lost: Lost) -> io::Result<()> {
+        self.writer.flush_chunk(lost.new, lost.unflagged)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

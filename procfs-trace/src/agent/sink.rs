@@ -6,7 +6,10 @@ use std::io::{self, Write};
 use crate::{
     check::{tally::Tally, Checked, Checker},
     events::decode::Event,
-    flows::{builder::FlowBuilder, op::Op},
+    flows::{
+        builder::{FlowBuilder, Window},
+        op::Op,
+    },
     render::{
         events::{self as render, Format, Renderer, Symbolize},
         print,
@@ -17,10 +20,34 @@ use crate::{
 pub trait Sink {
     /// One event: the bytes the kernel wrote, and their decoding.
     fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()>;
-    /// The lost-event counter was read: `new` more since the last tick.
-    fn tick(&mut self, new: u64, total: u64) -> io::Result<()>;
+    /// The kernel's loss counters were read.
+    fn tick(&mut self, lost: Lost) -> io::Result<()>;
     /// A batch of events ended.
     fn flush(&mut self) -> io::Result<()>;
+}
+
+/// What the kernel lost since the previous tick, and in all.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Lost {
+    /// Lost since the previous tick, every cause.
+    pub new: u64,
+    /// Of `new`, the losses no event flags (probe runs the kernel skipped,
+    /// kprobe misses, failed map inserts, records unread at exit): they may
+    /// have cut any operation of the window short, a followed syscall too.
+    pub unflagged: u64,
+    /// Lost in all.
+    pub total: u64,
+}
+
+impl Lost {
+    /// Which operations of the window these losses may have hit.
+    pub fn window(&self) -> Window {
+        match (self.new, self.unflagged) {
+            (0, 0) => Window::Whole,
+            (_, 0) => Window::Flagged,
+            _ => Window::Unflagged,
+        }
+    }
 }
 
 /// Writes to `out` until the reader goes away (a closed pipe ends output quietly).
@@ -70,12 +97,13 @@ impl Sink for RawSink {
         let r = &mut self.renderer;
         self.out.write(|w| r.event(ev, symbolize, &mut &mut *w))
     }
-    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
-        if new == 0 {
+    fn tick(&mut self, lost: Lost) -> io::Result<()> {
+        if lost.new == 0 {
             return Ok(());
         }
         let r = &mut self.renderer;
-        self.out.write(|w| r.lost(new, total, &mut &mut *w))
+        self.out
+            .write(|w| r.lost(lost.new, lost.total, &mut &mut *w))
     }
     fn flush(&mut self) -> io::Result<()> {
         self.out.write(|w| w.flush())
@@ -117,8 +145,8 @@ impl FlowSink {
     }
 
     /// Ends every operation still open (as incomplete) and checks it.
-    pub fn finish(&mut self, lost: bool) -> io::Result<()> {
-        let ops = self.builder.finish(lost);
+    pub fn finish(&mut self) -> io::Result<()> {
+        let ops = self.builder.finish();
         self.emit(ops)?;
         self.out.write(|w| w.flush())
     }
@@ -149,13 +177,13 @@ impl Sink for FlowSink {
         self.builder.push(ev, symbolize);
         Ok(())
     }
-    fn tick(&mut self, new: u64, total: u64) -> io::Result<()> {
-        if new > 0 {
+    fn tick(&mut self, lost: Lost) -> io::Result<()> {
+        if lost.new > 0 {
             let format = self.format;
             self.out
-                .write(|w| render::write_lost(format, new, total, &mut &mut *w))?;
+                .write(|w| render::write_lost(format, lost.new, lost.total, &mut &mut *w))?;
         }
-        let ops = self.builder.release(new > 0);
+        let ops = self.builder.release(lost.window());
         self.emit(ops)
     }
     fn flush(&mut self) -> io::Result<()> {

@@ -14,7 +14,7 @@ use tokio::{
 use super::{
     child,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
-    sink::Sink,
+    sink::{Lost, Sink},
 };
 use crate::{
     check::{mounts::ProcMounts, Checker},
@@ -319,7 +319,7 @@ impl Tracer {
 
     /// Reads the loss counters and lets the sink release what it holds.
     fn tick(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        let before = self.losses.total();
+        let before = self.losses;
         let slot = |i| -> anyhow::Result<u64> { Ok(self.lost_map.get(&i, 0)?.iter().sum()) };
         self.losses.ring = slot(loss::RING)?;
         self.losses.map_inserts = slot(loss::MAP_INSERT)?;
@@ -330,7 +330,11 @@ impl Tracer {
             self.losses.kprobe_misses = links.missed();
         }
         let total = self.losses.total();
-        sink.tick(total.saturating_sub(before), total)?;
+        sink.tick(Lost {
+            new: total.saturating_sub(before.total()),
+            unflagged: self.losses.unflagged().saturating_sub(before.unflagged()),
+            total,
+        })?;
         Ok(())
     }
 }

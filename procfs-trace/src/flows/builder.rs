@@ -7,11 +7,14 @@
 //! operation of its own that ends when its outermost call returns.
 //!
 //! An operation that lost events is marked, never judged on what is left. A
-//! followed syscall knows: the kernel flags its exit when one of its events,
-//! on its thread, could not be written. Unframed work has no such witness:
-//! completed operations are held until [`FlowBuilder::release`], which the
-//! caller invokes right after reading the kernel's lost-event counter, and
-//! any loss since the previous release marks them all.
+//! followed syscall knows when the ring buffer was full: the kernel flags its
+//! exit when one of its events, on its thread, could not be written. Unframed
+//! work has no such witness, and no operation has one for the losses nothing
+//! can flag (probe runs the kernel skipped, kprobe misses, failed map
+//! inserts): completed operations are held until [`FlowBuilder::release`],
+//! which the caller invokes right after reading the kernel's loss counters,
+//! and a loss since the previous release marks every operation it may have
+//! hit.
 
 use std::collections::HashMap;
 
@@ -26,6 +29,19 @@ use crate::{
     events::decode::{Event, Phase, ProbeHit, SyscallHit},
     model::{walk::below_proc, OpKind},
 };
+
+/// What the kernel's loss counters said of the window since the previous
+/// release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Nothing was lost.
+    Whole,
+    /// Only events the kernel flags on their syscall's exit (the ring buffer
+    /// was full): work no followed syscall framed may have been hit.
+    Flagged,
+    /// Losses nothing flags: any operation of the window may have been hit.
+    Unflagged,
+}
 
 /// Open calls deeper than this on one thread mean exits were lost.
 const MAX_DEPTH: usize = 64;
@@ -67,14 +83,13 @@ impl FlowBuilder {
         }
     }
 
-    /// Completed operations; when `lost` says events were lost since the last
-    /// release, the unframed ones are marked, and those still open too, as
-    /// they may be hit.
-    pub fn release(&mut self, lost: bool) -> Vec<Op> {
-        if lost {
+    /// Completed operations; those `window`'s losses may have hit are marked,
+    /// and those still open too.
+    pub fn release(&mut self, window: Window) -> Vec<Op> {
+        if window != Window::Whole {
             let open = self.open.values_mut().map(|o| &mut o.op);
             for op in self.done.iter_mut().chain(open) {
-                if op.syscall.is_none() {
+                if op.syscall.is_none() || window == Window::Unflagged {
                     op.lost = true;
                 }
             }
@@ -82,12 +97,13 @@ impl FlowBuilder {
         std::mem::take(&mut self.done)
     }
 
-    /// Ends every operation in progress (end of trace), as incomplete.
-    pub fn finish(&mut self, lost: bool) -> Vec<Op> {
+    /// Ends every operation in progress (end of trace), as incomplete; the
+    /// last tick's losses have marked them already.
+    pub fn finish(&mut self) -> Vec<Op> {
         let open: Vec<_> = self.open.drain().map(|(_, o)| o.op).collect();
         self.done.extend(open);
         self.done.sort_by_key(|op| op.start_ns);
-        self.release(lost)
+        std::mem::take(&mut self.done)
     }
 
     fn syscall_entry(&mut self, s: &SyscallHit) {
@@ -554,16 +570,16 @@ mod tests {
         for e in &s.events {
             b.push(e, &|_| None);
         }
-        let first = b.release(true);
+        let first = b.release(Window::Flagged);
         assert_eq!(first.len(), 1);
         assert!(first[0].lost);
-        let rest = b.finish(false);
+        let rest = b.finish();
         assert!(rest[0].lost, "open during the loss");
         let mut b = FlowBuilder::new();
         for e in &s.events {
             b.push(e, &|_| None);
         }
-        assert!(!b.release(false)[0].lost);
+        assert!(!b.release(Window::Whole)[0].lost);
     }
 
     /// Losses elsewhere do not touch a syscall whose exit says it is whole:
@@ -583,8 +599,29 @@ mod tests {
         for e in &s.events {
             b.push(e, &|_| None);
         }
-        let ops = b.release(true);
+        let ops = b.release(Window::Flagged);
         let lost: Vec<_> = ops.iter().map(|o| (o.tid, o.lost)).collect();
         assert_eq!(lost, [(7, false), (8, true)]);
+    }
+
+    /// A probe run the kernel skipped leaves no trace on the syscall it was
+    /// part of, which may then look whole: every operation of the window is
+    /// marked, framed or not, done or still open.
+    #[test]
+    fn unflagged_losses_mark_every_operation_of_the_window() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3)
+            .enter(7, ProbeId::SeqReadIter, None)
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, Syscall::Read, 1)
+            .sys(8, Syscall::Read, None, 3);
+        let mut b = FlowBuilder::new();
+        for e in &s.events {
+            b.push(e, &|_| None);
+        }
+        let done = b.release(Window::Unflagged);
+        assert_eq!(done.len(), 1);
+        assert!(done[0].lost, "a framed, complete syscall");
+        assert!(b.finish()[0].lost, "open during the loss");
     }
 }

@@ -168,6 +168,6 @@ impl Script {
         for e in &self.events {
             b.push(e, &names);
         }
-        b.finish(false)
+        b.finish()
     }
 }

@@ -5,7 +5,10 @@ use std::{cell::RefCell, io, rc::Rc};
 
 use super::store::Store;
 use crate::{
-    agent::sink::Sink, check::Checker, events::decode::Event, flows::builder::FlowBuilder,
+    agent::sink::{Lost, Sink},
+    check::Checker,
+    events::decode::Event,
+    flows::builder::FlowBuilder,
     render::events::Symbolize,
 };
 
@@ -28,7 +31,7 @@ impl Collector {
 
     /// Ends the operations still open (the stream is over).
     pub fn finish(&mut self) {
-        let ops = self.builder.finish(false);
+        let ops = self.builder.finish();
         self.add(ops);
     }
 
@@ -47,12 +50,12 @@ impl Sink for Collector {
         Ok(())
     }
 
-    fn tick(&mut self, new: u64, _total: u64) -> io::Result<()> {
+    fn tick(&mut self, lost: Lost) -> io::Result<()> {
         // Flows are released only here, as in `trace`, so a loss marks every
         // flow that may have been hit by it.
-        let ops = self.builder.release(new > 0);
+        let ops = self.builder.release(lost.window());
         self.add(ops);
-        self.store.borrow_mut().lost(new);
+        self.store.borrow_mut().lost(lost.new);
         Ok(())
     }
 

@@ -77,7 +77,7 @@ pub async fn play<R: Read>(
             events += 1;
             sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
         }
-        sink.tick(chunk.lost, rec.totals().lost)?;
+        sink.tick(replay::chunk_lost(&chunk, rec.totals().lost))?;
         // Unpaced, still let the view run between chunks.
         tokio::task::yield_now().await;
     }

@@ -10,8 +10,10 @@ pub const MAGIC: &[u8; 8] = b"PFSTRACE";
 /// First bytes of every chunk.
 pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
 /// The format version this build writes: it changes whenever
-/// [`layout_fingerprint`] does (a test pins the pair).
-pub const VERSION: u16 = 4;
+/// [`layout_fingerprint`] does (a test pins the pair), and when a chunk
+/// header's field changes meaning (version 5 counts, in what was reserved,
+/// the losses no event flags, which an older reader would take for none).
+pub const VERSION: u16 = 5;
 /// The oldest version this build reads. From version 2 on, headers carry the
 /// writer's probe table and event-layout fingerprint, so a file whose event
 /// layouts match is decoded through its own probe table even when the
@@ -174,6 +176,9 @@ pub struct ChunkHeader {
     pub records: u32,
     /// Events the kernel lost while this chunk's events were collected.
     pub lost: u64,
+    /// Of `lost`, the losses no event flags (see `agent::sink::Lost`),
+    /// saturated at `u32::MAX`; 0 in files before version 5.
+    pub unflagged: u32,
     /// Time of the first and last event (CLOCK_MONOTONIC ns), 0 when none.
     pub first_ts: u64,
     /// See `first_ts`.
@@ -190,6 +195,7 @@ impl ChunkHeader {
         b[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
         b[12..16].copy_from_slice(&self.raw_len.to_le_bytes());
         b[16..20].copy_from_slice(&self.records.to_le_bytes());
+        b[20..24].copy_from_slice(&self.unflagged.to_le_bytes());
         b[24..32].copy_from_slice(&self.lost.to_le_bytes());
         b[32..40].copy_from_slice(&self.first_ts.to_le_bytes());
         b[40..48].copy_from_slice(&self.last_ts.to_le_bytes());
@@ -211,6 +217,7 @@ impl ChunkHeader {
             payload_len: u32_at(8),
             raw_len: u32_at(12),
             records: u32_at(16),
+            unflagged: u32_at(20),
             lost: u64_at(24),
             first_ts: u64_at(32),
             last_ts: u64_at(40),
@@ -306,7 +313,7 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (4, "226e1317"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (5, "226e1317"));
     }
 
     #[test]
@@ -316,6 +323,7 @@ mod tests {
             raw_len: 400,
             records: 3,
             lost: 7,
+            unflagged: 5,
             first_ts: 1,
             last_ts: 2,
             payload_crc: 0xdead_beef,

@@ -31,6 +31,8 @@ pub struct Chunk {
     pub offset: u64,
     /// Events lost while it was collected.
     pub lost: u64,
+    /// Of `lost`, those no event flags.
+    pub unflagged: u64,
     /// First and last event time.
     pub first_ts: u64,
     /// See `first_ts`.
@@ -241,6 +243,7 @@ impl<R: Read> Reader<R> {
                 Item::Chunk(Chunk {
                     offset: start,
                     lost: h.lost,
+                    unflagged: u64::from(h.unflagged),
                     first_ts: h.first_ts,
                     last_ts: h.last_ts,
                     raw,
@@ -502,7 +505,7 @@ pub(crate) mod tests {
                     .unwrap();
             }
             w.symbol(0x1000 + u64::from(c), &format!("fn_{c}"));
-            w.flush_chunk(u64::from(c)).unwrap();
+            w.flush_chunk(u64::from(c), 0).unwrap();
         }
         (w.into_inner(), offsets)
     }
@@ -678,6 +681,7 @@ pub(crate) mod tests {
             raw_len: super::super::format::MAX_CHUNK + 1,
             records: 1,
             lost: 0,
+            unflagged: 0,
             first_ts: 0,
             last_ts: 0,
             payload_crc: 0,

@@ -97,7 +97,7 @@ pub async fn run(
             Some(r) => run_one(&mut tracer, &mut Tee(&mut sink, r), s).await?,
             None => run_one(&mut tracer, &mut sink, s).await?,
         };
-        sink.finish(false)?;
+        sink.finish()?;
         let ops: Vec<Checked> = sink.kept.take().unwrap_or_default();
         let relevant: Vec<&Checked> = ops
             .iter()
@@ -136,7 +136,7 @@ pub async fn run(
         write_report(path, &rows, &tracer)?;
     }
     if let (Some(r), Some(path)) = (&mut recorder, record) {
-        r.writer.flush_chunk(0)?;
+        r.writer.flush_chunk(0, 0)?;
         // The live flows beside the recording, so a replay can be compared with them.
         let live = live_flows_path(path);
         let mut f = std::io::BufWriter::new(open_private(&live)?);
