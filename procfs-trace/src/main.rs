@@ -1,8 +1,6 @@
 //! procfs-trace: an eBPF tracer of the Linux kernel's procfs paths.
 
-use clap::Parser as _;
-
-use procfs_trace::cli::{self, Cli};
+use procfs_trace::cli;
 
 /// The agent allocates per event, flow and prediction; mimalloc keeps that
 /// off the critical path far better than glibc's allocator (see the replay
@@ -11,7 +9,7 @@ use procfs_trace::cli::{self, Cli};
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = cli::parse();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

@@ -7,6 +7,42 @@ fn help_texts_are_as_stored() {
     trycmd::TestCases::new().case("tests/cmd/*.toml");
 }
 
+/// `--version` names what a recording's reader compares: the probe table and
+/// event layouts, and the recording format.
+#[test]
+fn the_long_version_names_the_layouts_and_format() {
+    let out = support::run(&["--version"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.starts_with("procfs-trace 0."), "{text}");
+    let layouts = procfs_trace::recording::format::layout_fingerprint();
+    assert!(
+        text.contains(&format!("probe table and event layouts {layouts};")),
+        "{text}"
+    );
+    let format = procfs_trace::recording::format::VERSION;
+    assert!(
+        text.contains(&format!("recording format {format})")),
+        "{text}"
+    );
+}
+
+/// Completion scripts know the subcommands, and an unknown shell is refused.
+#[test]
+fn completions_cover_the_subcommands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = support::run(&["completions", shell]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{shell}");
+        for sub in ["trace", "check", "replay", "live", "explain"] {
+            assert!(text.contains(sub), "{shell} lacks {sub}");
+        }
+    }
+    let out = support::run(&["completions", "tcsh"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("possible values"));
+}
+
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};

@@ -12,7 +12,8 @@ pub mod replay;
 pub mod tour;
 pub mod trace;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use clap_complete::Shell;
 
 /// Traces the Linux kernel's procfs paths with eBPF.
 #[derive(Debug, Parser)]
@@ -52,6 +53,36 @@ pub enum Command {
     /// functions with latencies, recent flows and their verdicts (needs root
     /// and kprobes, or --from a recording).
     Live(live::Args),
+    /// Print a completion script for a shell, e.g.
+    /// `procfs-trace completions bash > /etc/bash_completion.d/procfs-trace`.
+    Completions {
+        /// The shell.
+        shell: Shell,
+    },
+}
+
+/// `--version`: the release, and what tells builds apart where it matters:
+/// the embedded eBPF object, the probe table and event layouts a recording
+/// carries, and the recording format.
+pub fn long_version() -> String {
+    format!(
+        "{} ({}; eBPF object {:08x}; probe table and event layouts {}; recording format {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::ARCH,
+        crc32fast::hash(crate::probes::attach::EBPF_OBJECT),
+        crate::recording::format::layout_fingerprint(),
+        crate::recording::format::VERSION,
+    )
+}
+
+/// Parses the command line (exits on `--help`, `--version` or an error).
+pub fn parse() -> Cli {
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    }
 }
 
 /// Runs the chosen subcommand; returns the exit code.
@@ -66,6 +97,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor => doctor::run(),
         Command::Explain(args) => explain::run(args),
         Command::Live(args) => live::run(args).await,
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "procfs-trace",
+                &mut std::io::stdout(),
+            );
+            Ok(0)
+        }
     }
 }
 

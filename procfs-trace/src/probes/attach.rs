@@ -10,7 +10,8 @@ use thiserror::Error;
 use super::plan::Plan;
 
 /// The eBPF programs, built by build.rs.
-static EBPF_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace"));
+pub(crate) static EBPF_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace"));
 
 /// Failure to get the programs into the kernel.
 #[derive(Debug, Error)]
