@@ -118,6 +118,19 @@ fn summary_number(stderr: &str, label: &str) -> Option<u64> {
     line[..at].rsplit([' ', ',', '(']).next()?.parse().ok()
 }
 
+/// Reads a tracer's standard error up to its "probes attached" line and
+/// returns what it said so far; fails the test if it ends before attaching.
+pub fn wait_attached(stderr: &mut impl std::io::BufRead) -> String {
+    let mut said = String::new();
+    while !said.contains("probes attached") {
+        assert!(
+            stderr.read_line(&mut said).unwrap() > 0,
+            "the tracer ended before attaching: {said}"
+        );
+    }
+    said
+}
+
 /// Runs `procfs-trace trace --format jsonl [extra] -o FILE -- argv...` and parses the events.
 pub fn trace(extra: &[&str], argv: &[&str]) -> Trace {
     let out_file = std::env::temp_dir().join(format!(

@@ -30,7 +30,7 @@ fn top_row<'a>(plain: &'a str, title: &str) -> Vec<&'a str> {
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn live_plain_shows_a_scanner_on_top() {
-    use std::io::{BufRead as _, BufReader, Read as _};
+    use std::io::{BufReader, Read as _};
     use std::process::{Command, Stdio};
     let mut live = Command::new(support::bin())
         .args(["live", "--plain", "--duration", "5"])
@@ -39,13 +39,7 @@ fn live_plain_shows_a_scanner_on_top() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(live.stderr.take().unwrap());
-    let mut early = String::new();
-    while !early.contains("probes attached") {
-        assert!(
-            stderr.read_line(&mut early).unwrap() > 0,
-            "live ended before attaching: {early}"
-        );
-    }
+    let mut early = support::wait_attached(&mut stderr);
     let mut scanner = Command::new("sh")
         .args([
             "-c",

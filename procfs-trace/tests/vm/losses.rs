@@ -1,7 +1,7 @@
 //! Losses the kernel causes, counted and never passed.
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _},
+    io::{BufReader, Read as _},
     process::{Command, Stdio},
     time::Duration,
 };
@@ -33,13 +33,7 @@ fn kretprobe_misses_are_counted_and_never_pass() {
         .spawn()
         .unwrap();
     let mut stderr = BufReader::new(check.stderr.take().unwrap());
-    let mut said = String::new();
-    while !said.contains("probes attached") {
-        assert!(
-            stderr.read_line(&mut said).unwrap() > 0,
-            "check ended before attaching: {said}"
-        );
-    }
+    let mut said = support::wait_attached(&mut stderr);
     let faulted = park_readers_in_seq_read(PARKED);
     // SAFETY: kill(2) on our own child, not yet reaped.
     unsafe { libc::kill(check.id() as i32, libc::SIGINT) };

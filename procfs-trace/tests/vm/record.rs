@@ -11,7 +11,7 @@ use crate::support;
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn a_killed_recorder_leaves_a_readable_file() {
-    use std::{io::BufRead as _, os::unix::process::CommandExt as _, time};
+    use std::{os::unix::process::CommandExt as _, time};
     let file = std::env::temp_dir().join("killed.pftrace");
     let _ = std::fs::remove_file(&file);
     let mut recorder = std::process::Command::new(support::bin())
@@ -21,19 +21,9 @@ fn a_killed_recorder_leaves_a_readable_file() {
         .process_group(0)
         .spawn()
         .unwrap();
-    let stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
-    let mut said = Vec::new();
-    for line in stderr.lines().map_while(Result::ok) {
-        let attached = line.contains("probes attached");
-        said.push(line);
-        if attached {
-            break;
-        }
-    }
-    assert!(
-        said.last().is_some_and(|l| l.contains("probes attached")),
-        "the recorder never said it attached: {said:?}"
-    );
+    // Kept open to the end, so the recorder never writes into a closed pipe.
+    let mut stderr = std::io::BufReader::new(recorder.stderr.take().unwrap());
+    support::wait_attached(&mut stderr);
     // A few flushed chunks of the loop's events, or give up after two minutes.
     let deadline = time::Instant::now() + time::Duration::from_secs(120);
     while std::fs::metadata(&file).map_or(0, |m| m.len()) < 16 * 1024 {
