@@ -64,6 +64,9 @@ struct Row {
     pass: bool,
 }
 
+/// Runs of a scenario at most, when a run loses events.
+const ATTEMPTS: u32 = 3;
+
 /// Runs every scenario, recording the events to `record` and writing a JSON
 /// summary to `report` when given; returns 0 when all match, 1 otherwise.
 pub async fn run(
@@ -92,28 +95,45 @@ pub async fn run(
     let mut all: Vec<Checked> = Vec::new();
     let mut stdout = std::io::stdout();
     for s in SCENARIOS {
-        sink.kept = Some(Vec::new());
-        let (code, output) = match &mut recorder {
-            Some(r) => run_one(&mut tracer, &mut Tee(&mut sink, r), s).await?,
-            None => run_one(&mut tracer, &mut sink, s).await?,
+        let mut attempt = 1;
+        let (mut row, output, ops) = loop {
+            sink.kept = Some(Vec::new());
+            let lost_before = tracer.lost();
+            let (code, output) = match &mut recorder {
+                Some(r) => run_one(&mut tracer, &mut Tee(&mut sink, r), s).await?,
+                None => run_one(&mut tracer, &mut sink, s).await?,
+            };
+            sink.finish()?;
+            let ops: Vec<Checked> = sink.kept.take().unwrap_or_default();
+            let relevant: Vec<&Checked> = ops
+                .iter()
+                .filter(|c| c.op.path.as_deref().is_some_and(|p| matches(s.path, p)))
+                .collect();
+            writeln!(
+                stdout,
+                "== {} ({} operations on {})",
+                s.name,
+                relevant.len(),
+                s.path
+            )?;
+            for c in &relevant {
+                print::print(c, format, &mut stdout)?;
+            }
+            let row = judge(s, &relevant, code);
+            let lost = tracer.lost() - lost_before;
+            // A run that lost events verified nothing, either way: the
+            // scenario runs again, as its loss says nothing of procfs.
+            if row.verdict == "inconclusive" && lost > 0 && attempt < ATTEMPTS {
+                attempt += 1;
+                writeln!(
+                    stdout,
+                    "   ↻ {lost} events lost while it ran, so it verified nothing: running it again ({attempt} of {ATTEMPTS})"
+                )?;
+                all.extend(ops);
+                continue;
+            }
+            break (row, output, ops);
         };
-        sink.finish()?;
-        let ops: Vec<Checked> = sink.kept.take().unwrap_or_default();
-        let relevant: Vec<&Checked> = ops
-            .iter()
-            .filter(|c| c.op.path.as_deref().is_some_and(|p| matches(s.path, p)))
-            .collect();
-        writeln!(
-            stdout,
-            "== {} ({} operations on {})",
-            s.name,
-            relevant.len(),
-            s.path
-        )?;
-        for c in &relevant {
-            print::print(c, format, &mut stdout)?;
-        }
-        let mut row = judge(s, &relevant, code);
         if row.pass {
             if let Some(extra) = extra_check(s, &output, &tracer) {
                 match extra {

@@ -48,13 +48,15 @@ fn hidepid_mounts_refuse_as_modelled() {
         // The tracer runs as root in a mount namespace whose /proc has the
         // option; the workload runs as nobody.
         let mount = format!("mount -t proc -o hidepid={level} proc /proc && exec \"$0\" \"$@\"");
-        let out = std::process::Command::new("unshare")
-            .args(["-m", "sh", "-c", &mount])
-            .arg(support::bin())
-            .args(["check", "--format", "jsonl", "--user", "65534", "--"])
-            .args(["sh", "-c", HIDDEN])
-            .output()
-            .expect("run unshare");
+        let out = support::check_without_kernel_skips(|| {
+            std::process::Command::new("unshare")
+                .args(["-m", "sh", "-c", &mount])
+                .arg(support::bin())
+                .args(["check", "--format", "jsonl", "--user", "65534", "--"])
+                .args(["sh", "-c", HIDDEN])
+                .output()
+                .expect("run unshare")
+        });
         let flows = judge(&format!("HIDEPID={level}"), &out);
         // The model must have judged the failing walks into pid 1, not
         // merely let them pass: under ptraceable proc_pid_lookup itself
@@ -84,13 +86,15 @@ fn a_proc_mounted_elsewhere_is_checked() {
     // Mounted before the tracer starts, which reads the mount table then.
     let mount =
         "mkdir -p /tmp/elsewhere && mount -t proc proc /tmp/elsewhere && exec \"$0\" \"$@\"";
-    let out = std::process::Command::new("unshare")
-        .args(["-m", "sh", "-c", mount])
-        .arg(support::bin())
-        .args(["check", "--format", "jsonl", "--", "sh", "-c"])
-        .arg("cat /tmp/elsewhere/meminfo /tmp/elsewhere/self/status >/dev/null; ls /tmp/elsewhere/self/ >/dev/null")
-        .output()
-        .expect("run unshare");
+    let out = support::check_without_kernel_skips(|| {
+        std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", mount])
+            .arg(support::bin())
+            .args(["check", "--format", "jsonl", "--", "sh", "-c"])
+            .arg("cat /tmp/elsewhere/meminfo /tmp/elsewhere/self/status >/dev/null; ls /tmp/elsewhere/self/ >/dev/null")
+            .output()
+            .expect("run unshare")
+    });
     let flows = judge("ELSEWHERE", &out);
     let there: Vec<_> = flows
         .iter()

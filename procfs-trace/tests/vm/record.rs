@@ -81,12 +81,8 @@ fn a_recording_replays_to_the_live_flows() {
         "-c",
         "cat /proc/$$/status /proc/meminfo >/dev/null; ls /proc >/dev/null; exit 0",
     ]);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // A loss the kernel caused makes both inconclusive alike.
+    support::assert_check_passed(&out);
     let replay = support::run(&[
         "replay",
         "--check",
@@ -96,7 +92,7 @@ fn a_recording_replays_to_the_live_flows() {
     ]);
     assert_eq!(
         replay.status.code(),
-        Some(0),
+        out.status.code(),
         "{}",
         String::from_utf8_lossy(&replay.stderr)
     );
