@@ -111,9 +111,9 @@ pub fn decode_chunk<'a>(
     symbols: &mut HashMap<u64, String>,
     bad: &mut u64,
 ) -> Vec<(&'a [u8], Event)> {
-    // Sized once: a chunk holds thousands of events, and growing by doubling
-    // moved each several times.
-    let mut out = Vec::with_capacity(chunk.records().count());
+    // Grown, not sized from the record count: a crafted chunk of tiny
+    // records that decode to nothing must not reserve room for them.
+    let mut out = Vec::new();
     for r in chunk.records() {
         match r {
             Record::Symbol(addr, name) => {
