@@ -215,9 +215,7 @@ impl Checker {
         }
         verdict
     }
-}
 
-impl Checker {
     /// A read's prediction: the file's node and the prediction for its
     /// shape, each reused when known (every read of an open file walks the
     /// same path; every process's /proc/PID/stat has the same shape).
