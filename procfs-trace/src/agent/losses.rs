@@ -9,11 +9,11 @@ use std::{
 };
 
 use aya::Ebpf;
-
-use crate::kernel::btf::Btf;
 use aya_obj::generated::{
     bpf_cmd, bpf_link_info, bpf_link_type, bpf_perf_event_type, bpf_prog_info,
 };
+
+use crate::kernel::btf::Btf;
 
 /// Events and facts lost so far, by cause.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -194,6 +194,7 @@ fn kprobe_link_info(fd: &OwnedFd) -> Option<bpf_link_info> {
 
 /// The attribute of BPF_*_GET_NEXT_ID and BPF_*_GET_FD_BY_ID.
 #[repr(C)]
+#[derive(Default)]
 struct IdAttr {
     id: u32,
     next_id: u32,
@@ -204,8 +205,7 @@ struct IdAttr {
 fn next_link_id(id: u32) -> Option<u32> {
     let mut attr = IdAttr {
         id,
-        next_id: 0,
-        open_flags: 0,
+        ..IdAttr::default()
     };
     (bpf(bpf_cmd::BPF_LINK_GET_NEXT_ID, &mut attr) == 0).then_some(attr.next_id)
 }
@@ -214,8 +214,7 @@ fn next_link_id(id: u32) -> Option<u32> {
 fn link_fd(id: u32) -> Option<OwnedFd> {
     let mut attr = IdAttr {
         id,
-        next_id: 0,
-        open_flags: 0,
+        ..IdAttr::default()
     };
     let fd = bpf(bpf_cmd::BPF_LINK_GET_FD_BY_ID, &mut attr);
     // SAFETY: on success the kernel returned a new descriptor, now ours.

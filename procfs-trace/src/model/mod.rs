@@ -151,6 +151,19 @@ pub struct ReadShape {
 }
 
 impl ReadShape {
+    /// The shape of read operation `op` of the file at `node`.
+    pub fn of(node: Node, op: &OpFacts) -> Result<ReadShape, Unmodelled> {
+        if matches!(op.ret, Some(r) if r < 0) {
+            return Err(Unmodelled::FailedRead);
+        }
+        Ok(ReadShape {
+            node,
+            produced: op.ret.map(|r| r > 0),
+            splice: op.syscall == Some(Syscall::Sendfile),
+            first: op.first_read,
+        })
+    }
+
     /// The calls such a read makes (`spliced` is left to the caller).
     pub fn predict(&self) -> Result<Prediction, Unmodelled> {
         read::read(&self.node, self.produced, self.splice, self.first)
@@ -164,21 +177,6 @@ pub fn read_node(
     cached: &dyn Fn(&str) -> Cached,
 ) -> Result<Node, Unmodelled> {
     walk::walk(op.path, &walk_context(op, kernel, cached, true)).end
-}
-
-impl ReadShape {
-    /// The shape of read operation `op` of the file at `node`.
-    pub fn of(node: Node, op: &OpFacts) -> Result<ReadShape, Unmodelled> {
-        if matches!(op.ret, Some(r) if r < 0) {
-            return Err(Unmodelled::FailedRead);
-        }
-        Ok(ReadShape {
-            node,
-            produced: op.ret.map(|r| r > 0),
-            splice: op.syscall == Some(Syscall::Sendfile),
-            first: op.first_read,
-        })
-    }
 }
 
 /// Alternatives of exec's second walk kept, at most.
