@@ -21,4 +21,5 @@ pub mod probes;
 pub mod recording;
 pub mod render;
 pub mod replay;
+pub mod serve;
 pub mod tour;

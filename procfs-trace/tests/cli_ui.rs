@@ -122,7 +122,7 @@ fn long_flags(text: &str) -> impl Iterator<Item = String> + '_ {
 fn the_readme_synopses_name_every_flag_and_no_other() {
     let synopses = readme_synopses();
     let subs = [
-        "trace", "check", "live", "tour", "record", "replay", "info", "doctor", "explain",
+        "trace", "check", "live", "serve", "tour", "record", "replay", "info", "doctor", "explain",
     ];
     for sub in subs {
         let readme = synopses

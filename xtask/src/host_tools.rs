@@ -41,6 +41,11 @@ pub const APT_CACHE: Tool = Tool {
     program: "apt-cache",
     package: "apt",
 };
+/// The metrics server `serve`'s test scrapes with.
+pub const PROMETHEUS: Tool = Tool {
+    program: "prometheus",
+    package: "prometheus",
+};
 /// Lists the shared libraries a guest binary needs.
 pub const LDD: Tool = Tool {
     program: "ldd",

@@ -9,7 +9,7 @@ use clap::Args;
 use crate::guest::{self, Guest, PROCFS_TRACE_GUEST_PATH};
 use crate::qemu::Options;
 use crate::report::{self, KernelRun};
-use crate::{artifact, kernel, run, vm, workspace};
+use crate::{artifact, host_tools, kernel, run, vm, workspace};
 
 /// Where the tour VM test leaves its summary (see procfs-trace/tests/vm/tour.rs).
 const TOUR_REPORT_GUEST_PATH: &str = "/tmp/tour-report.json";
@@ -45,6 +45,10 @@ pub struct TestArgs {
 /// Runs the subcommand; fails if any host test or any kernel's VM tests fail.
 pub fn run(args: TestArgs) -> Result<ExitCode> {
     crate::toolchain::ensure_ebpf_toolchain()?;
+    if let Err(e) = host_tools::require(&[host_tools::PROMETHEUS]) {
+        // Outside CI the test that scrapes `serve` with it then says it skipped.
+        eprintln!("xtask: warning: {e:#}");
+    }
     println!("test: host tests (cargo test --workspace --exclude {EBPF_CRATE})");
     // The eBPF crate builds only for the BPF target; procfs-trace's build.rs covers it.
     run::stream(workspace::cargo().args(["test", "--workspace", "--exclude", EBPF_CRATE]))?;

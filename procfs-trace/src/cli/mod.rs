@@ -9,6 +9,7 @@ pub mod live;
 pub mod probing;
 pub mod record;
 pub mod replay;
+pub mod serve;
 pub mod tour;
 pub mod trace;
 
@@ -53,6 +54,10 @@ pub enum Command {
     /// functions with latencies, recent flows and their verdicts (needs root
     /// and kprobes, or --from a recording).
     Live(live::Args),
+    /// Export the live view's figures for Prometheus at /metrics: operations
+    /// by verdict, kind and path, kernel call latencies, show callbacks,
+    /// bytes read and losses (needs root and kprobes, or --from a recording).
+    Serve(serve::Args),
     /// Print a completion script for a shell, e.g.
     /// `procfs-trace completions bash > /etc/bash_completion.d/procfs-trace`.
     Completions {
@@ -97,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
         Command::Doctor => doctor::run(),
         Command::Explain(args) => explain::run(args),
         Command::Live(args) => live::run(args).await,
+        Command::Serve(args) => serve::run(args).await,
         Command::Completions { shell } => {
             clap_complete::generate(
                 shell,

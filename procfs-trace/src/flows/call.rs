@@ -76,6 +76,19 @@ impl Call {
         self.end_ns.map(|e| e.saturating_sub(self.start_ns))
     }
 
+    /// The show callback this call ran itself: the one it names, unless a
+    /// call below it names the same one (the read that really ran it; a
+    /// splice reads the file once per call).
+    pub fn served_show(&self) -> Option<&str> {
+        let show = self.show.as_deref()?;
+        let named_below = self
+            .children
+            .iter()
+            .flat_map(Call::walk)
+            .any(|c| c.show.as_deref() == Some(show));
+        (!named_below).then_some(show)
+    }
+
     /// This call and all below it, depth first.
     pub fn walk(&self) -> impl Iterator<Item = &Call> {
         let mut stack = vec![self];

@@ -76,6 +76,20 @@ pub struct Op {
 }
 
 impl Op {
+    /// Bytes a read returned (the syscall's result, else the top call's);
+    /// 0 for other operations.
+    pub fn bytes_read(&self) -> u64 {
+        if self.kind != OpKind::Read {
+            return 0;
+        }
+        let ret = self
+            .syscall
+            .as_ref()
+            .and_then(|s| s.ret)
+            .or_else(|| self.calls.first().and_then(|c| c.ret));
+        ret.map_or(0, |r| r.max(0) as u64)
+    }
+
     /// The tgid and thread id the proc mount's pid namespace gives the task:
     /// as a /proc/self or /proc/thread-self link reported them, else the
     /// global ones (older recordings, or a kernel without the layout).

@@ -1,32 +1,62 @@
-//! The sink between the event stream and the state: rebuilds operations,
-//! checks them against the model and adds them to the store.
+//! The sink between the event stream and the aggregates: rebuilds
+//! operations, checks them against the model and hands them on, to the live
+//! view's store or to `serve`'s metrics.
 
 use std::{cell::RefCell, io, rc::Rc};
 
 use super::store::Store;
 use crate::{
     agent::sink::{Lost, Sink},
-    check::Checker,
+    check::{Checked, Checker},
     events::decode::Event,
     flows::builder::FlowBuilder,
     render::events::Symbolize,
 };
 
-/// Turns events into checked flows in a shared [`Store`].
-pub struct Collector {
-    builder: FlowBuilder,
-    checker: Checker,
-    store: Rc<RefCell<Store>>,
+/// What checked operations are added up in.
+pub trait Aggregate {
+    /// An event stamped `ts_ns` arrived.
+    fn event(&mut self, ts_ns: u64);
+    /// One checked operation.
+    fn ingest(&mut self, c: Checked);
+    /// The kernel's loss counters were read.
+    fn lost(&mut self, lost: Lost);
 }
 
-impl Collector {
-    /// A collector checking with `checker` into `store`.
-    pub fn new(checker: Checker, store: Rc<RefCell<Store>>) -> Collector {
+impl Aggregate for Rc<RefCell<Store>> {
+    fn event(&mut self, ts_ns: u64) {
+        self.borrow_mut().event(ts_ns);
+    }
+
+    fn ingest(&mut self, c: Checked) {
+        self.borrow_mut().ingest(c);
+    }
+
+    fn lost(&mut self, lost: Lost) {
+        self.borrow_mut().lost(lost.new);
+    }
+}
+
+/// Turns events into checked flows in an [`Aggregate`].
+pub struct Collector<A> {
+    builder: FlowBuilder,
+    checker: Checker,
+    agg: A,
+}
+
+impl<A: Aggregate> Collector<A> {
+    /// A collector checking with `checker` into `agg`.
+    pub fn new(checker: Checker, agg: A) -> Collector<A> {
         Collector {
             builder: FlowBuilder::new(),
             checker,
-            store,
+            agg,
         }
+    }
+
+    /// What the operations are added up in.
+    pub fn aggregate(&mut self) -> &mut A {
+        &mut self.agg
     }
 
     /// Ends the operations still open (the stream is over).
@@ -36,17 +66,16 @@ impl Collector {
     }
 
     fn add(&mut self, ops: Vec<crate::flows::op::Op>) {
-        let mut store = self.store.borrow_mut();
         for op in ops {
-            store.ingest(self.checker.check(op));
+            self.agg.ingest(self.checker.check(op));
         }
     }
 }
 
-impl Sink for Collector {
+impl<A: Aggregate> Sink for Collector<A> {
     fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
         self.builder.push(ev, symbolize);
-        self.store.borrow_mut().event(ev.origin().ts_ns);
+        self.agg.event(ev.origin().ts_ns);
         Ok(())
     }
 
@@ -55,7 +84,7 @@ impl Sink for Collector {
         // flow that may have been hit by it.
         let ops = self.builder.release(lost.window());
         self.add(ops);
-        self.store.borrow_mut().lost(lost.new);
+        self.agg.lost(lost);
         Ok(())
     }
 

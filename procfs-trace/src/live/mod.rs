@@ -304,11 +304,13 @@ fn describe_methods(methods: impl Iterator<Item = String>) -> String {
     }
 }
 
-fn live_methods(tracer: &Tracer) -> String {
+/// How a tracer's probes are attached, summed up.
+pub(crate) fn live_methods(tracer: &Tracer) -> String {
     describe_methods(tracer.attached().map(|(_, m)| m.as_str().to_owned()))
 }
 
-fn recorded_methods(header: &crate::recording::format::Header) -> String {
+/// How a recording's probes were attached, summed up.
+pub(crate) fn recorded_methods(header: &crate::recording::format::Header) -> String {
     describe_methods(header.probes.iter().map(|p| match p.method.as_str() {
         "" => "kprobe".to_owned(),
         m => m.to_owned(),

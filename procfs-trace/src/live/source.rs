@@ -3,7 +3,7 @@
 
 use std::{collections::HashMap, io::Read, time::Instant};
 
-use super::collector::Collector;
+use super::collector::{Aggregate, Collector};
 use crate::{
     agent::sink::Sink as _,
     recording::reader::{Item, Reader},
@@ -56,11 +56,11 @@ pub fn monotonic_ns() -> u64 {
 /// Plays the events of `rec` that pass `only` (pid and comm) into `sink`,
 /// sleeping so they come at their recorded pace divided by the clock's
 /// speed; returns (events, undecodable).
-pub async fn play<R: Read>(
+pub async fn play<R: Read, A: Aggregate>(
     rec: &mut Reader<R>,
     clock: Clock,
     only: &ReplayOptions,
-    sink: &mut Collector,
+    sink: &mut Collector<A>,
 ) -> anyhow::Result<(u64, u64)> {
     let mut symbols = HashMap::new();
     let (mut events, mut bad) = (0, 0);

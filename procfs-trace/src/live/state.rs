@@ -11,8 +11,7 @@ use procfs_trace_common::ProbeId;
 
 use crate::{
     check::{Checked, Verdict},
-    flows::{call::Call, op::Op},
-    model::OpKind,
+    flows::call::Call,
     paths::fold,
 };
 
@@ -196,7 +195,7 @@ impl State {
         }
         p.ops += 1;
         p.rate.add(ts, 1);
-        p.bytes += bytes_read(op);
+        p.bytes += op.bytes_read();
         p.kernel_ns += kernel;
         p.diverged += diverged;
 
@@ -225,12 +224,7 @@ impl State {
             }
             // An unprobed show callback is timed by the innermost call naming
             // it, each time: a splice reads the file more than once.
-            let named_below = call
-                .children
-                .iter()
-                .flat_map(Call::walk)
-                .any(|c| c.show.as_ref() == Some(show));
-            if let (false, Some(d)) = (named_below, call.duration_ns()) {
+            if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
                 let f = self.funcs.entry(show.clone());
                 f.kind = FuncKind::ShowApprox;
                 f.record(d);
@@ -261,23 +255,10 @@ pub fn is_divergence(c: &Checked) -> bool {
     matches!(c.verdict, Verdict::Divergence { .. })
 }
 
-/// Bytes a read returned (the syscall's result, else the top call's).
-fn bytes_read(op: &Op) -> u64 {
-    if op.kind != OpKind::Read {
-        return 0;
-    }
-    let ret = op
-        .syscall
-        .as_ref()
-        .and_then(|s| s.ret)
-        .or_else(|| op.calls.first().and_then(|c| c.ret));
-    ret.map_or(0, |r| r.max(0) as u64)
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::model::OpKind;
+    use crate::{flows::op::Op, model::OpKind};
     use procfs_trace_common::ProbeId;
 
     /// A matching lookup of `path` by process `tgid` at `ts`.

@@ -2,6 +2,8 @@
 //! event streams against expected flows.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod serve;
+
 use std::{
     path::PathBuf,
     process::{Command, Output},

@@ -1,0 +1,37 @@
+//! `procfs-trace serve`: the headless exporter.
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use clap::Args as ClapArgs;
+
+use super::probing::{parse_speed, ProbingArgs};
+use crate::serve::{self, ServeOptions};
+
+/// Arguments of `serve`.
+#[derive(Debug, ClapArgs)]
+pub struct Args {
+    /// Where Prometheus scrapes: /metrics (OpenMetrics text) and /healthz.
+    /// Port 0 picks a free port, named on standard error.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+    pub listen: SocketAddr,
+    /// Export the figures of this recording instead of tracing; once it is
+    /// played they stay served until SIGINT or SIGTERM.
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Playing speed of --from (2 is twice as fast; 0 as fast as possible).
+    #[arg(long, value_name = "N", default_value_t = 1.0, value_parser = parse_speed)]
+    pub speed: f64,
+    #[command(flatten)]
+    pub probing: ProbingArgs,
+}
+
+/// Serves until stopped.
+pub async fn run(args: Args) -> anyhow::Result<i32> {
+    serve::run(ServeOptions {
+        from: args.from,
+        speed: args.speed,
+        listen: args.listen,
+        probing: args.probing.probing(),
+    })
+    .await
+}
