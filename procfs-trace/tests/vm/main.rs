@@ -15,6 +15,7 @@ mod everyday;
 mod live;
 mod losses;
 mod record;
+mod serve;
 mod tour;
 mod trace;
 
