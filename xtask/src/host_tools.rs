@@ -46,6 +46,11 @@ pub const PROMETHEUS: Tool = Tool {
     program: "prometheus",
     package: "prometheus",
 };
+/// Strips the packaged binary, as Debian packages are.
+pub const STRIP: Tool = Tool {
+    program: "strip",
+    package: "binutils",
+};
 /// Lists the shared libraries a guest binary needs.
 pub const LDD: Tool = Tool {
     program: "ldd",
@@ -63,7 +68,8 @@ pub fn find(program: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-fn is_root() -> bool {
+/// Whether we run as root (and so may install packages).
+pub fn is_root() -> bool {
     // Effective uid without libc: /proc/self/status has "Uid: real effective ...".
     std::fs::read_to_string("/proc/self/status")
         .ok()

@@ -4,6 +4,7 @@ mod apt;
 mod artifact;
 mod cpio;
 mod debver;
+mod dist;
 mod fixtures_cmd;
 mod guest;
 mod host_tools;
@@ -44,6 +45,9 @@ enum Command {
     Vm(vm_cmd::VmArgs),
     /// Run the host tests, then the VM tests on each chosen kernel.
     Test(test_cmd::TestArgs),
+    /// Build a release tarball and a .deb (binary with its eBPF object, man
+    /// pages, completions) into target/dist/.
+    Dist(dist::DistArgs),
     /// Record the tour on each chosen kernel into procfs-trace/tests/fixtures/tour-<major.minor>.pftrace.
     Fixtures(fixtures_cmd::FixturesArgs),
 }
@@ -53,6 +57,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Vm(args) => vm_cmd::run(args),
         Command::Test(args) => test_cmd::run(args),
+        Command::Dist(args) => dist::run(args),
         Command::Fixtures(args) => fixtures_cmd::run(args),
     };
     match result {

@@ -52,6 +52,7 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
     println!("test: host tests (cargo test --workspace --exclude {EBPF_CRATE})");
     // The eBPF crate builds only for the BPF target; procfs-trace's build.rs covers it.
     run::stream(workspace::cargo().args(["test", "--workspace", "--exclude", EBPF_CRATE]))?;
+    package_test()?;
     if args.no_vm {
         return Ok(ExitCode::SUCCESS);
     }
@@ -198,6 +199,18 @@ fn build_vm_tests() -> Result<std::path::PathBuf> {
     let mut cmd = workspace::cargo();
     cmd.args(["test", "-p", "procfs-trace", "--test", "vm", "--no-run"]);
     artifact::build_executable(&mut cmd, "vm")
+}
+
+/// Builds the release archives and, as root, installs the .deb, runs it
+/// and removes it again (not as another user: that would need sudo).
+fn package_test() -> Result<()> {
+    println!("test: the release archives (cargo xtask dist)");
+    let dist = crate::dist::build()?;
+    if !host_tools::is_root() {
+        println!("test: not root, so the .deb is built but not installed (cargo xtask dist --check-install does it)");
+        return Ok(());
+    }
+    crate::dist::check_install(&dist.deb)
 }
 
 #[cfg(test)]

@@ -13,6 +13,7 @@ pub mod serve;
 pub mod tour;
 pub mod trace;
 
+use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use clap_complete::Shell;
 
@@ -64,6 +65,13 @@ pub enum Command {
         /// The shell.
         shell: Shell,
     },
+    /// Write the man pages, procfs-trace(1) and one per subcommand, into a
+    /// directory (for packagers: `cargo xtask dist` puts them in the .deb).
+    #[command(hide = true)]
+    Man {
+        /// Where the pages go (created if missing).
+        dir: std::path::PathBuf,
+    },
 }
 
 /// `--version`: the release, and what tells builds apart where it matters:
@@ -110,6 +118,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
                 "procfs-trace",
                 &mut std::io::stdout(),
             );
+            Ok(0)
+        }
+        Command::Man { dir } => {
+            std::fs::create_dir_all(&dir)
+                .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))
+                .with_context(|| format!("writing man pages into {}", dir.display()))?;
             Ok(0)
         }
     }
