@@ -223,3 +223,28 @@ mod kernel_list_tests {
         assert_eq!(kernels(&asked), ["6.1", "5.10", "6.12", "latest"]);
     }
 }
+
+#[cfg(test)]
+mod workflow_tests {
+    use super::*;
+
+    /// The hosted workflow runs one job per kernel of `all`: a kernel added
+    /// here must be added there.
+    #[test]
+    fn the_hosted_workflow_runs_every_kernel() {
+        let text = std::fs::read_to_string(workspace::root().join(".github/workflows/kernels.yml"))
+            .expect("the workflow file");
+        let matrix = text
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("kernel: "))
+            .expect("a kernel matrix line");
+        let listed: Vec<&str> = matrix
+            .trim_matches(['[', ']'])
+            .split(',')
+            .map(|k| k.trim().trim_matches('"'))
+            .collect();
+        assert_eq!(listed, ALL_KERNELS);
+        assert!(text.contains("cargo xtask test --kernels ${{ matrix.kernel }}"));
+        assert!(text.contains("target/vm-report/junit.xml"));
+    }
+}
