@@ -53,6 +53,8 @@ pub fn render(
          # Kernels without tracefs or debugfs still run most commands.\n\
          /bin/busybox mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null\n\
          /bin/busybox mount -t debugfs debugfs /sys/kernel/debug 2>/dev/null\n\
+         # Loopback, as on any machine: `serve` answers there.\n\
+         /bin/busybox ip link set lo up || echo 'init: bringing up lo failed' >&2\n\
          export PATH=/bin\n\
          export HOME=/tmp\n",
     );
