@@ -235,3 +235,120 @@ fn prometheus_scrapes_serve_and_its_queries_equal_the_replays_counts() {
     let up = prom.query("up{job=\"procfs-trace\"}");
     assert_eq!(value(&up[0]), 1);
 }
+
+#[test]
+fn an_otlp_receiver_gets_the_replays_counts() {
+    use support::otlp::{attributes, points, Receiver};
+    let receiver = Receiver::start();
+    let file = fixture("tour-6.12.pftrace");
+    let mut served = Served::start(&["--from", &file, "--speed", "0", "--otlp", &receiver.url]);
+    served.wait_for("the recording is played");
+    // Stopping flushes the last export.
+    assert_eq!(served.stop().code(), Some(0));
+    let requests = receiver.metrics();
+    assert!(!requests.is_empty(), "nothing reached the receiver");
+    let want = replay_counts(&file);
+    let mut got = support::serve::Counts::default();
+    for (a, v) in points(&requests, "procfs_trace.operations") {
+        let key = |k: &str| a.get(k).cloned().unwrap_or_default();
+        got.ops
+            .insert((key("verdict"), key("kind"), key("path")), v as u64);
+    }
+    for (a, v) in points(&requests, "procfs_trace.kernel_call.duration") {
+        got.calls.insert(a["function"].clone(), v as u64);
+    }
+    assert_eq!(got, want);
+    assert_eq!(points(&requests, "procfs_trace.source.finished")[0].1, 1.0);
+    let resource = attributes(
+        &requests.last().unwrap().resource_metrics[0]
+            .resource
+            .as_ref()
+            .expect("a resource")
+            .attributes,
+    );
+    assert_eq!(resource["service.name"], "procfs-trace");
+    assert!(resource["os.version"].starts_with("6.12"), "{resource:?}");
+    assert_eq!(resource["procfs_trace.source"], "replay");
+}
+
+/// A divergence goes out as one log record whose body is the flow's call
+/// tree and whose attributes say where it parted, what was expected and
+/// seen, and carry the flow as JSON.
+#[tokio::test]
+async fn divergences_reach_the_receiver_as_log_records_with_their_flow() {
+    use procfs_trace::{
+        agent::sink::{FlowSink, Output},
+        check::Verdict,
+        live::collector::Aggregate as _,
+        render::events::Format,
+        replay::{self, ReplayOptions},
+        serve::{
+            metrics::{Metrics, Source},
+            otlp::Otlp,
+        },
+    };
+    use support::otlp::{attributes, text, Receiver};
+
+    // A real flow from a real kernel, given a divergence to report.
+    let mut rec = replay::open(std::path::Path::new(&fixture("tour-6.1.pftrace"))).unwrap();
+    let mut sink = FlowSink::new(
+        replay::checker(rec.header()).unwrap(),
+        Format::Jsonl,
+        Output::new(Box::new(std::io::sink())),
+    );
+    sink.print = false;
+    sink.kept = Some(Vec::new());
+    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
+    sink.finish().unwrap();
+    let mut flow = sink
+        .kept
+        .unwrap()
+        .into_iter()
+        .find(|c| c.op.path.as_deref().is_some_and(|p| p.ends_with("/limits")))
+        .expect("a /limits flow");
+    flow.verdict = Verdict::Divergence {
+        at: "call 2 proc_pid_lookup".into(),
+        expected: "proc_pid_lookup \"1\" = 0".into(),
+        seen: "proc_pid_lookup \"1\" = -2".into(),
+    };
+
+    let receiver = Receiver::start();
+    let source = Source {
+        kernel_release: "6.1.0-test".into(),
+        attach: "kprobe".into(),
+        source: "replay".into(),
+        version: "0".into(),
+    };
+    let (otlp, figures) = Otlp::start(&receiver.url, &source).await.unwrap();
+    let mut metrics = Metrics::new(vec![Box::new(figures)]);
+    metrics.ingest(flow.clone());
+    otlp.shutdown().await.unwrap();
+
+    let records: Vec<_> = receiver
+        .logs()
+        .into_iter()
+        .flat_map(|r| r.resource_logs)
+        .flat_map(|rl| rl.scope_logs)
+        .flat_map(|sl| sl.log_records)
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    let r = &records[0];
+    assert_eq!(r.severity_text, "WARN");
+    assert_eq!(r.event_name, "procfs_trace.divergence");
+    let a = attributes(&r.attributes);
+    assert_eq!(a["procfs_trace.divergence.at"], "call 2 proc_pid_lookup");
+    assert_eq!(
+        a["procfs_trace.divergence.seen"],
+        "proc_pid_lookup \"1\" = -2"
+    );
+    assert_eq!(a["procfs_trace.path"], flow.op.path.clone().unwrap());
+    assert_eq!(a["process.pid"], flow.op.tgid.to_string());
+    let body = text(&r.body);
+    assert!(
+        body.contains("/limits") && body.contains("divergence"),
+        "{body}"
+    );
+    let json: Value = serde_json::from_str(&a["procfs_trace.flow"]).unwrap();
+    assert_eq!(json["verdict"], "divergence");
+    assert!(!json["calls"].as_array().unwrap().is_empty());
+}

@@ -14,6 +14,12 @@ pub struct Args {
     /// Port 0 picks a free port, named on standard error.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
     pub listen: SocketAddr,
+    /// Also push the figures, and each divergence as a log record with its
+    /// flow, to this OpenTelemetry collector over OTLP/HTTP (protobuf), e.g.
+    /// http://localhost:4318 (/v1/metrics and /v1/logs are appended). The
+    /// interval is OTEL_METRIC_EXPORT_INTERVAL (ms, 60 s by default).
+    #[arg(long, value_name = "URL")]
+    pub otlp: Option<String>,
     /// Export the figures of this recording instead of tracing; once it is
     /// played they stay served until SIGINT or SIGTERM.
     #[arg(long, value_name = "FILE")]
@@ -31,6 +37,7 @@ pub async fn run(args: Args) -> anyhow::Result<i32> {
         from: args.from,
         speed: args.speed,
         listen: args.listen,
+        otlp: args.otlp,
         probing: args.probing.probing(),
     })
     .await

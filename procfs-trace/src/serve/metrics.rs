@@ -1,19 +1,10 @@
-//! The figures `serve` exports: counters and histograms over checked
-//! operations, kernel calls and losses, with every label's values bounded.
+//! What `serve` exports, whatever it exports to: the observations made of
+//! each checked operation, kernel call and loss, with every label's values
+//! bounded, handed to each exporter (`prometheus`, `otlp`).
 
 use std::collections::HashSet;
 
-use prometheus_client::{
-    encoding::EncodeLabelSet,
-    metrics::{
-        counter::Counter,
-        family::Family,
-        gauge::Gauge,
-        histogram::{exponential_buckets, Histogram},
-        info::Info,
-    },
-    registry::Registry,
-};
+use prometheus_client::encoding::EncodeLabelSet;
 
 use crate::{
     agent::sink::Lost, check::Checked, flows::call::Call, live::collector::Aggregate, paths::fold,
@@ -28,43 +19,7 @@ pub const MAX_CALLBACKS: usize = 200;
 /// The label value of everything past a cap.
 pub const OTHER: &str = "other";
 
-/// Labels of an operation.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct OpLabels {
-    verdict: &'static str,
-    kind: &'static str,
-    path: String,
-}
-
-/// Labels of a process's operations.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CommLabels {
-    comm: String,
-    verdict: &'static str,
-}
-
-/// Labels of bytes read by processes.
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CommOnly {
-    comm: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FuncLabels {
-    function: &'static str,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CallbackLabels {
-    callback: String,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CauseLabels {
-    cause: &'static str,
-}
-
-/// Where the figures come from, for the info metric.
+/// Where the figures come from, for the info metric and the OTLP resource.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Source {
     /// The traced kernel's release.
@@ -75,6 +30,28 @@ pub struct Source {
     pub source: String,
     /// procfs-trace's version.
     pub version: String,
+}
+
+/// An exporter's side: it gets every observation, labels already capped.
+pub trait Figures {
+    /// A checked operation.
+    fn operation(&mut self, verdict: &'static str, kind: &'static str, path: &str);
+    /// The same operation, by the task that made it.
+    fn process_operation(&mut self, comm: &str, verdict: &'static str);
+    /// Bytes a read returned.
+    fn bytes_read(&mut self, comm: &str, bytes: u64);
+    /// A probed kernel call whose return was seen, and its duration.
+    fn kernel_call(&mut self, function: &'static str, seconds: f64);
+    /// A show callback a read ran.
+    fn show_callback_run(&mut self, callback: &str);
+    /// Events lost, by cause (`ring_buffer` or `unflagged`).
+    fn lost(&mut self, cause: &'static str, n: u64);
+    /// An event received.
+    fn event(&mut self);
+    /// An operation that diverged from the model, whole.
+    fn divergence(&mut self, c: &Checked);
+    /// The source has ended: the figures are final.
+    fn finished(&mut self);
 }
 
 /// A label's values: the first `cap` seen keep their own, the rest are
@@ -94,171 +71,101 @@ impl Capped {
         }
     }
 
-    fn label(&mut self, value: &str) -> String {
+    fn label<'a>(&mut self, value: &'a str) -> &'a str {
         if self.seen.contains(value) {
-            return value.to_owned();
+            return value;
         }
         if self.seen.len() < self.cap && value != OTHER {
             self.seen.insert(value.to_owned());
-            return value.to_owned();
+            return value;
         }
-        OTHER.to_owned()
+        OTHER
     }
 }
 
-/// Kernel call latencies: 1 µs to about 1 s, doubling.
-fn latency_histogram() -> Histogram {
-    Histogram::new(exponential_buckets(1e-6, 2.0, 21))
-}
-
-/// The exported figures, fed checked operations by a collector.
+/// Observes checked operations for a set of exporters.
 pub struct Metrics {
-    ops: Family<OpLabels, Counter>,
-    comm_ops: Family<CommLabels, Counter>,
-    bytes: Family<CommOnly, Counter>,
-    calls: Family<FuncLabels, Histogram, fn() -> Histogram>,
-    callbacks: Family<CallbackLabels, Counter>,
-    lost: Family<CauseLabels, Counter>,
-    events: Counter,
-    finished: Gauge,
+    exporters: Vec<Box<dyn Figures>>,
     comms: Capped,
     paths: Capped,
-    callback_names: Capped,
+    callbacks: Capped,
 }
 
 impl Metrics {
-    /// Registers every metric in `registry` under `procfs_trace_`.
-    pub fn new(registry: &mut Registry, source: Source) -> Metrics {
-        let m = Metrics {
-            ops: Family::default(),
-            comm_ops: Family::default(),
-            bytes: Family::default(),
-            calls: Family::new_with_constructor(latency_histogram),
-            callbacks: Family::default(),
-            lost: Family::default(),
-            events: Counter::default(),
-            finished: Gauge::default(),
+    /// Observations for `exporters`.
+    pub fn new(exporters: Vec<Box<dyn Figures>>) -> Metrics {
+        Metrics {
+            exporters,
             comms: Capped::new(MAX_COMMS),
             paths: Capped::new(MAX_PATHS),
-            callback_names: Capped::new(MAX_CALLBACKS),
-        };
-        let r = registry.sub_registry_with_prefix("procfs_trace");
-        r.register(
-            "source",
-            "What is traced: kernel release, attach method, live or replay, and procfs-trace's version",
-            Info::new(source),
-        );
-        r.register(
-            "operations",
-            "Checked procfs operations by verdict, kind and path (pids folded to [pid])",
-            m.ops.clone(),
-        );
-        r.register(
-            "process_operations",
-            "Checked procfs operations by task name and verdict",
-            m.comm_ops.clone(),
-        );
-        r.register(
-            "read_bytes",
-            "Bytes returned by reads of procfs files, by task name",
-            m.bytes.clone(),
-        );
-        r.register(
-            "kernel_call_duration_seconds",
-            "Time in each probed kernel function, per call whose return was seen",
-            m.calls.clone(),
-        );
-        r.register(
-            "show_callback_runs",
-            "Runs of seq_file show callbacks, by callback",
-            m.callbacks.clone(),
-        );
-        r.register(
-            "lost_events",
-            "Events the kernel could not deliver: ring_buffer (the ring buffer was full; the syscall it hit is flagged) or unflagged (probe runs the kernel skipped, kprobe misses, failed map inserts, records unread at exit)",
-            m.lost.clone(),
-        );
-        r.register(
-            "events",
-            "Events received from the kernel",
-            m.events.clone(),
-        );
-        r.register(
-            "source_finished",
-            "1 once the source has ended (a recording played to its end, or --duration passed): the figures are final",
-            m.finished.clone(),
-        );
-        m
+            callbacks: Capped::new(MAX_CALLBACKS),
+        }
     }
 
     /// The source has ended: the figures are final.
-    pub fn finish(&self) {
-        self.finished.set(1);
+    pub fn finish(&mut self) {
+        for e in &mut self.exporters {
+            e.finished();
+        }
     }
 }
 
 impl Aggregate for Metrics {
     fn event(&mut self, _ts_ns: u64) {
-        self.events.inc();
+        for e in &mut self.exporters {
+            e.event();
+        }
     }
 
     fn ingest(&mut self, c: Checked) {
         let op = &c.op;
         let verdict = c.verdict.name();
-        let path = match &op.path {
-            Some(p) => self.paths.label(&fold(p)),
-            None => String::new(),
-        };
-        self.ops
-            .get_or_create(&OpLabels {
-                verdict,
-                kind: op.kind.as_str(),
-                path,
-            })
-            .inc();
+        let folded = op.path.as_deref().map(fold);
+        let path = folded.as_deref().map_or("", |p| self.paths.label(p));
         let comm = self.comms.label(&op.comm);
         let bytes = op.bytes_read();
-        if bytes > 0 {
-            self.bytes
-                .get_or_create(&CommOnly { comm: comm.clone() })
-                .inc_by(bytes);
-        }
-        self.comm_ops
-            .get_or_create(&CommLabels { comm, verdict })
-            .inc();
-        for call in op.calls.iter().flat_map(Call::walk) {
-            if let Some(d) = call.duration_ns() {
-                self.calls
-                    .get_or_create(&FuncLabels {
-                        function: call.func(),
-                    })
-                    .observe(d as f64 / 1e9);
+        for e in &mut self.exporters {
+            e.operation(verdict, op.kind.as_str(), path);
+            e.process_operation(comm, verdict);
+            if bytes > 0 {
+                e.bytes_read(comm, bytes);
             }
-            if let Some(show) = call.served_show() {
-                let callback = self.callback_names.label(show);
-                self.callbacks
-                    .get_or_create(&CallbackLabels { callback })
-                    .inc();
+        }
+        for call in op.calls.iter().flat_map(Call::walk) {
+            let duration = call.duration_ns().map(|d| d as f64 / 1e9);
+            let callback = call.served_show().map(|s| self.callbacks.label(s));
+            for e in &mut self.exporters {
+                if let Some(d) = duration {
+                    e.kernel_call(call.func(), d);
+                }
+                if let Some(cb) = callback {
+                    e.show_callback_run(cb);
+                }
+            }
+        }
+        if crate::live::state::is_divergence(&c) {
+            for e in &mut self.exporters {
+                e.divergence(&c);
             }
         }
     }
 
     fn lost(&mut self, lost: Lost) {
-        for (cause, n) in [
-            ("ring_buffer", lost.new.saturating_sub(lost.unflagged)),
-            ("unflagged", lost.unflagged),
-        ] {
-            // Both series exist from the start, so a rate over them is
+        for e in &mut self.exporters {
+            // Both series exist from the first tick, so a rate over them is
             // defined before the first loss.
-            self.lost.get_or_create(&CauseLabels { cause }).inc_by(n);
+            e.lost("ring_buffer", lost.new.saturating_sub(lost.unflagged));
+            e.lost("unflagged", lost.unflagged);
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use prometheus_client::registry::Registry;
+
     use super::*;
-    use crate::{check::Verdict, live::state::tests::checked};
+    use crate::{check::Verdict, live::state::tests::checked, serve::prometheus::Prometheus};
 
     fn exported(registry: &Registry) -> String {
         let mut s = String::new();
@@ -268,7 +175,7 @@ mod tests {
 
     fn metrics() -> (Metrics, Registry) {
         let mut r = Registry::default();
-        let m = Metrics::new(
+        let p = Prometheus::new(
             &mut r,
             Source {
                 kernel_release: "6.1.0-test".into(),
@@ -277,7 +184,7 @@ mod tests {
                 version: "0".into(),
             },
         );
-        (m, r)
+        (Metrics::new(vec![Box::new(p)]), r)
     }
 
     #[test]

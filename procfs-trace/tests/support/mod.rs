@@ -2,6 +2,7 @@
 //! event streams against expected flows.
 #![allow(dead_code, reason = "each test crate uses a different subset")]
 
+pub mod otlp;
 pub mod serve;
 
 use std::{

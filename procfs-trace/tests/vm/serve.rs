@@ -34,7 +34,7 @@ fn serve_exports_a_live_kernels_figures() {
     }
     let limits_reads = |text: &str| {
         sum(text, "procfs_trace_operations_total", |l| {
-            l["kind"] == "read" && l["path"] == "/proc/[pid]/limits"
+            l["kind"] == "read" && l["path"] == "/proc/self/limits"
         })
     };
     // Flows are released on the agent's tick: wait for all of them.
@@ -47,7 +47,7 @@ fn serve_exports_a_live_kernels_figures() {
         }
         assert!(
             Instant::now() < deadline,
-            "fewer than {CATS} reads of /proc/[pid]/limits exported:\n{text}"
+            "fewer than {CATS} reads of /proc/self/limits exported:\n{text}"
         );
         std::thread::sleep(Duration::from_millis(200));
     };
