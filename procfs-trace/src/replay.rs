@@ -3,11 +3,11 @@
 use std::{
     collections::HashMap,
     fs::File,
-    io::{self, BufReader, Read},
+    io::{self, BufReader, IsTerminal as _, Read},
     path::Path,
 };
 
-use anyhow::Context as _;
+use anyhow::{bail, Context as _};
 use procfs_trace_common::ProbeId;
 
 use crate::{
@@ -22,6 +22,7 @@ use crate::{
         reader::{Chunk, Damage, Item, ProbeTable, Reader, Record},
     },
     render::{
+        chrome_json,
         events::{format_duration, Format, Symbolize},
         perfetto,
     },
@@ -34,8 +35,12 @@ pub enum ReplayFormat {
     Tree,
     /// One JSON object per operation.
     Jsonl,
-    /// A JSON trace for the Perfetto UI.
+    /// A native Perfetto trace (protobuf) for the Perfetto UI and trace
+    /// processor: slices, flows from each read to its show callback,
+    /// divergences as instant events. Binary: redirect it to a file.
     Perfetto,
+    /// The same as a Chrome JSON trace (larger, without flow arrows).
+    ChromeJson,
 }
 
 /// What to replay.
@@ -156,10 +161,13 @@ pub fn checker(header: &Header) -> anyhow::Result<Checker> {
 
 /// `replay`: prints the recording's flows; returns the exit code.
 pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::Result<i32> {
+    if format == ReplayFormat::Perfetto && io::stdout().is_terminal() {
+        bail!("a Perfetto trace is binary: redirect standard output to a file, e.g. `> trace.perfetto-trace`, then open it in https://ui.perfetto.dev");
+    }
     let mut rec = open(file)?;
     let out_format = match format {
         ReplayFormat::Jsonl => Format::Jsonl,
-        ReplayFormat::Tree | ReplayFormat::Perfetto => Format::Text,
+        ReplayFormat::Tree | ReplayFormat::Perfetto | ReplayFormat::ChromeJson => Format::Text,
     };
     let mut sink = FlowSink::new(
         checker(rec.header())?,
@@ -171,7 +179,7 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
             op.path.as_deref().is_some_and(|p| glob_match(&glob, p))
         }));
     }
-    if format == ReplayFormat::Perfetto {
+    if matches!(format, ReplayFormat::Perfetto | ReplayFormat::ChromeJson) {
         sink.print = false;
         sink.kept = Some(Vec::new());
     }
@@ -179,7 +187,11 @@ pub fn run(file: &Path, format: ReplayFormat, opts: &ReplayOptions) -> anyhow::R
     let t = rec.totals();
     sink.finish()?;
     if let Some(kept) = &sink.kept {
-        perfetto::write(kept, &mut io::stdout())?;
+        let mut out = io::BufWriter::new(io::stdout().lock());
+        match format {
+            ReplayFormat::Perfetto => perfetto::write(kept, &mut out)?,
+            _ => chrome_json::write(kept, &mut out)?,
+        }
     }
     eprintln!(
         "procfs-trace: replayed {events} events from {} ({} lost in the kernel{}{}); {}",

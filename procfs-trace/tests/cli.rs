@@ -103,7 +103,7 @@ fn doctor_explains_this_host() {
 fn a_recording_of_the_previous_layout_is_refused_not_misread() {
     let file = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/previous-layout/tour-6.1-v1.pftrace"
+        "/tests/fixtures/previous-layout/tour-6.1-v1.pfsrec"
     );
     for cmd in [&["replay", "--check", file][..], &["info", file]] {
         let out = run(cmd);

@@ -16,7 +16,7 @@ fn fixtures() -> Vec<PathBuf> {
         .expect("tests/fixtures")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pftrace"))
+        .filter(|p| p.extension().is_some_and(|e| e == "pfsrec"))
         .collect();
     v.sort();
     v
@@ -28,7 +28,7 @@ fn fixtures_cover_6_1_and_other_kernels() {
         .iter()
         .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
         .collect();
-    assert!(names.contains(&"tour-6.1.pftrace".to_owned()), "{names:?}");
+    assert!(names.contains(&"tour-6.1.pfsrec".to_owned()), "{names:?}");
     assert!(names.len() >= 2, "{names:?}");
     for p in fixtures() {
         assert!(
@@ -89,15 +89,15 @@ fn every_fixture_replays_to_the_live_tour_and_matches_the_model() {
 }
 
 #[test]
-fn info_and_perfetto_read_every_fixture() {
+fn info_and_chrome_json_read_every_fixture() {
     for path in fixtures() {
         let out = support::run(&["info", path.to_str().unwrap()]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(0), "{text}");
         assert!(text.contains("damage:      none"), "{text}");
         assert!(text.contains("lost:        0 events"), "{text}");
-        let out = support::run(&["replay", "--format", "perfetto", path.to_str().unwrap()]);
-        let v: Value = serde_json::from_slice(&out.stdout).expect("perfetto JSON");
+        let out = support::run(&["replay", "--format", "chrome-json", path.to_str().unwrap()]);
+        let v: Value = serde_json::from_slice(&out.stdout).expect("Chrome JSON");
         let events = v["traceEvents"].as_array().unwrap();
         assert!(events
             .iter()
@@ -110,10 +110,10 @@ fn info_and_perfetto_read_every_fixture() {
 fn a_truncated_fixture_replays_what_came_before() {
     let path = fixtures()
         .into_iter()
-        .find(|p| p.ends_with("tour-6.1.pftrace"))
+        .find(|p| p.ends_with("tour-6.1.pfsrec"))
         .unwrap();
     let bytes = std::fs::read(&path).unwrap();
-    let cut = std::env::temp_dir().join(format!("cut-{}.pftrace", std::process::id()));
+    let cut = std::env::temp_dir().join(format!("cut-{}.pfsrec", std::process::id()));
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
     let out = support::run(&[
         "replay",

@@ -33,7 +33,7 @@ fn write_seeds_from_the_fixtures() {
     let out = format!("{root}/fuzz/corpus/recording");
     for entry in std::fs::read_dir(format!("{root}/tests/fixtures")).unwrap() {
         let path = entry.unwrap().path();
-        if path.extension().is_none_or(|e| e != "pftrace") {
+        if path.extension().is_none_or(|e| e != "pfsrec") {
             continue;
         }
         let mut rec = Reader::open(&path).unwrap();

@@ -20,7 +20,7 @@ fn fixtures() -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "pftrace"))
+        .filter(|p| p.extension().is_some_and(|e| e == "pfsrec"))
         .collect();
     v.sort();
     v

@@ -31,7 +31,7 @@ fn serve_played(file: &str) -> Served {
 #[test]
 fn metrics_equal_the_replays_counts_on_every_fixture() {
     for kernel in ["5.10", "6.1", "6.12", "7.2"] {
-        let file = fixture(&format!("tour-{kernel}.pftrace"));
+        let file = fixture(&format!("tour-{kernel}.pfsrec"));
         let served = serve_played(&file);
         let (status, text) = served.get("/metrics");
         assert_eq!(status, 200, "{text}");
@@ -50,7 +50,7 @@ fn metrics_equal_the_replays_counts_on_every_fixture() {
 
 #[test]
 fn health_and_unknown_paths_are_answered() {
-    let served = serve_played(&fixture("tour-6.1.pftrace"));
+    let served = serve_played(&fixture("tour-6.1.pfsrec"));
     assert_eq!(served.get("/healthz"), (200, "ok\n".to_owned()));
     assert_eq!(served.get("/nope").0, 404);
 }
@@ -62,11 +62,11 @@ fn a_missing_recording_is_named_and_nothing_listens() {
         "--listen",
         "127.0.0.1:0",
         "--from",
-        "/nonexistent.pftrace",
+        "/nonexistent.pfsrec",
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    assert!(stderr.contains("/nonexistent.pftrace"), "{stderr}");
+    assert!(stderr.contains("/nonexistent.pfsrec"), "{stderr}");
     assert!(!stderr.contains("serving metrics"), "{stderr}");
 }
 
@@ -79,7 +79,7 @@ fn a_taken_port_is_named_with_the_fix() {
         "--listen",
         &addr,
         "--from",
-        &fixture("tour-6.1.pftrace"),
+        &fixture("tour-6.1.pfsrec"),
     ]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
@@ -203,7 +203,7 @@ fn prometheus_scrapes_serve_and_its_queries_equal_the_replays_counts() {
         println!("skipped: prometheus is not installed here (.ci/run installs it)");
         return;
     };
-    let file = fixture("tour-7.2.pftrace");
+    let file = fixture("tour-7.2.pfsrec");
     let served = serve_played(&file);
     let prom = Prometheus::start(&binary, &served.addr);
     // Wait for a scrape taken after the recording was played.
@@ -240,7 +240,7 @@ fn prometheus_scrapes_serve_and_its_queries_equal_the_replays_counts() {
 fn an_otlp_receiver_gets_the_replays_counts() {
     use support::otlp::{attributes, points, Receiver};
     let receiver = Receiver::start();
-    let file = fixture("tour-6.12.pftrace");
+    let file = fixture("tour-6.12.pfsrec");
     let mut served = Served::start(&["--from", &file, "--speed", "0", "--otlp", &receiver.url]);
     served.wait_for("the recording is played");
     // Stopping flushes the last export.
@@ -290,7 +290,7 @@ async fn divergences_reach_the_receiver_as_log_records_with_their_flow() {
     use support::otlp::{attributes, text, Receiver};
 
     // A real flow from a real kernel, given a divergence to report.
-    let mut rec = replay::open(std::path::Path::new(&fixture("tour-6.1.pftrace"))).unwrap();
+    let mut rec = replay::open(std::path::Path::new(&fixture("tour-6.1.pfsrec"))).unwrap();
     let mut sink = FlowSink::new(
         replay::checker(rec.header()).unwrap(),
         Format::Jsonl,

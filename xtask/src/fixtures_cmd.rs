@@ -14,10 +14,10 @@ use crate::test_cmd::first_line;
 use crate::{kernel, vm, workspace};
 
 /// Where the guest command writes the recording.
-const RECORDING_GUEST_PATH: &str = "/tmp/tour.pftrace";
+const RECORDING_GUEST_PATH: &str = "/tmp/tour.pfsrec";
 /// The flows the live tour printed beside its recording (`tour --record` writes
 /// them), kept with the fixture so tests can compare a replay with them.
-const LIVE_GUEST_PATH: &str = "/tmp/tour.pftrace.live.jsonl";
+const LIVE_GUEST_PATH: &str = "/tmp/tour.pfsrec.live.jsonl";
 
 /// The fixture directory, relative to the workspace root.
 const FIXTURES_DIR: &str = "procfs-trace/tests/fixtures";
@@ -38,7 +38,7 @@ pub struct FixturesArgs {
     #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
     memory: u32,
     /// Guest command instead of the tour, to test this plumbing; it must write
-    /// /tmp/tour.pftrace (default: procfs-trace tour --record /tmp/tour.pftrace).
+    /// /tmp/tour.pfsrec (default: procfs-trace tour --record /tmp/tour.pfsrec).
     #[arg(last = true, value_name = "GUEST-COMMAND")]
     command: Vec<String>,
 }
@@ -50,7 +50,7 @@ fn tour_command() -> Vec<String> {
         .to_vec()
 }
 
-/// The fixture file name for a kernel release: `tour-<major>.<minor>.pftrace`.
+/// The fixture file name for a kernel release: `tour-<major>.<minor>.pfsrec`.
 fn fixture_name(release: &str) -> Result<String> {
     let version = release.split(['-', '+']).next().unwrap_or_default();
     let mut parts = version.split('.');
@@ -60,7 +60,7 @@ fn fixture_name(release: &str) -> Result<String> {
                 .iter()
                 .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) =>
         {
-            Ok(format!("tour-{major}.{minor}.pftrace"))
+            Ok(format!("tour-{major}.{minor}.pfsrec"))
         }
         _ => bail!("kernel release {release:?} does not start with <major>.<minor>"),
     }
@@ -225,11 +225,11 @@ mod tests {
     #[test]
     fn names_fixtures_by_major_minor() {
         for (release, want) in [
-            ("6.1.0-31-cloud-amd64", "tour-6.1.pftrace"),
-            ("5.10.0-34-cloud-amd64", "tour-5.10.pftrace"),
-            ("6.12.43+deb13-cloud-amd64", "tour-6.12.pftrace"),
-            ("7.2-rc3-cloud-amd64", "tour-7.2.pftrace"),
-            ("6.16.9+deb14-cloud-amd64", "tour-6.16.pftrace"),
+            ("6.1.0-31-cloud-amd64", "tour-6.1.pfsrec"),
+            ("5.10.0-34-cloud-amd64", "tour-5.10.pfsrec"),
+            ("6.12.43+deb13-cloud-amd64", "tour-6.12.pfsrec"),
+            ("7.2-rc3-cloud-amd64", "tour-7.2.pfsrec"),
+            ("6.16.9+deb14-cloud-amd64", "tour-6.16.pfsrec"),
         ] {
             assert_eq!(fixture_name(release).unwrap(), want, "{release}");
         }
@@ -242,11 +242,11 @@ mod tests {
     fn size_limit() {
         assert!(check_size("f", 0).is_ok());
         assert!(check_size("f", 1_048_576).is_ok());
-        let err = check_size("tour-6.1.pftrace", 1_048_577)
+        let err = check_size("tour-6.1.pfsrec", 1_048_577)
             .unwrap_err()
             .to_string();
         assert!(
-            err.contains("1048577") && err.contains("tour-6.1.pftrace not written"),
+            err.contains("1048577") && err.contains("tour-6.1.pfsrec not written"),
             "{err}"
         );
     }
@@ -262,7 +262,7 @@ mod tests {
     fn writes_atomically() {
         let dir = std::env::temp_dir().join(format!("xtask-fixture-{}", std::process::id()));
         fs::create_dir_all(&dir).unwrap();
-        let dest = dir.join("tour-6.1.pftrace");
+        let dest = dir.join("tour-6.1.pfsrec");
         write_atomically(&dest, b"one").unwrap();
         write_atomically(&dest, b"two").unwrap();
         let got = fs::read(&dest).unwrap();

@@ -83,34 +83,39 @@ pub fn is_root() -> bool {
 
 /// Ensures all `tools` exist; installs the missing ones when root, else says how to.
 pub fn require(tools: &[Tool]) -> Result<()> {
-    let mut packages: Vec<&str> = tools
-        .iter()
-        .filter(|t| find(t.program).is_none())
-        .map(|t| t.package)
-        .collect();
-    packages.sort_unstable();
-    packages.dedup();
-    if packages.is_empty() {
+    let missing: Vec<&Tool> = tools.iter().filter(|t| find(t.program).is_none()).collect();
+    if missing.is_empty() {
         return Ok(());
     }
-    let missing: Vec<&str> = tools
-        .iter()
-        .filter(|t| find(t.program).is_none())
-        .map(|t| t.program)
-        .collect();
-    let install = format!("apt-get install -y {}", packages.join(" "));
-    if !is_root() {
+    let mut packages: Vec<&str> = missing.iter().map(|t| t.package).collect();
+    packages.sort_unstable();
+    packages.dedup();
+    let programs: Vec<&str> = missing.iter().map(|t| t.program).collect();
+    eprintln!("xtask: missing {}", programs.join(", "));
+    install(&packages)?;
+    if let Some(t) = tools.iter().find(|t| find(t.program).is_none()) {
         bail!(
-            "missing {}; install with: sudo apt-get update && sudo {install}",
-            missing.join(", ")
+            "`apt-get install {}` ran but {} is still missing; install package {} by hand",
+            packages.join(" "),
+            t.program,
+            t.package
         );
     }
-    eprintln!("xtask: missing {}; running `{install}`", missing.join(", "));
+    Ok(())
+}
+
+/// Installs Debian `packages` when root, else says how to.
+pub fn install(packages: &[&str]) -> Result<()> {
+    let install = format!("apt-get install -y {}", packages.join(" "));
+    if !is_root() {
+        bail!("not root, so not installing; install with: sudo apt-get update && sudo {install}");
+    }
+    eprintln!("xtask: running `{install}`");
     let apt_install = || {
         run::stream(
             Command::new("apt-get")
                 .args(["install", "-y", "-q"])
-                .args(&packages)
+                .args(packages)
                 .env("DEBIAN_FRONTEND", "noninteractive"),
         )
     };
@@ -118,13 +123,6 @@ pub fn require(tools: &[Tool]) -> Result<()> {
         // A fresh machine often has no package lists yet.
         run::stream(Command::new("apt-get").args(["update", "-q"]))?;
         apt_install()?;
-    }
-    if let Some(t) = tools.iter().find(|t| find(t.program).is_none()) {
-        bail!(
-            "`{install}` ran but {} is still missing; install package {} by hand",
-            t.program,
-            t.package
-        );
     }
     Ok(())
 }

@@ -203,9 +203,9 @@ mod tests {
 
     #[test]
     fn renders_outputs_before_the_marker() {
-        let s = render(&["true".into()], &[], &["/tmp/t.pftrace".into()], "abc123").unwrap();
+        let s = render(&["true".into()], &[], &["/tmp/t.pfsrec".into()], "abc123").unwrap();
         let send = s
-            .find("echo \"PROCFS_TRACE_FILE abc123 /tmp/t.pftrace $size\"")
+            .find("echo \"PROCFS_TRACE_FILE abc123 /tmp/t.pfsrec $size\"")
             .unwrap();
         let end = s.find("echo \"PROCFS_TRACE_FILE_END abc123\"").unwrap();
         let marker = s.find("PROCFS_TRACE_RESULT").unwrap();

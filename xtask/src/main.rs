@@ -13,6 +13,7 @@ mod initramfs;
 mod kernel;
 mod ldd;
 mod marker;
+mod pyenv;
 mod qemu;
 mod report;
 mod run;
@@ -48,7 +49,7 @@ enum Command {
     /// Build a release tarball and a .deb (binary with its eBPF object, man
     /// pages, completions) into target/dist/.
     Dist(dist::DistArgs),
-    /// Record the tour on each chosen kernel into procfs-trace/tests/fixtures/tour-<major.minor>.pftrace.
+    /// Record the tour on each chosen kernel into procfs-trace/tests/fixtures/tour-<major.minor>.pfsrec.
     Fixtures(fixtures_cmd::FixturesArgs),
 }
 

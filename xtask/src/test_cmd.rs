@@ -42,16 +42,27 @@ pub struct TestArgs {
     filter: Option<String>,
 }
 
+/// Where the Perfetto decoding test finds a Python with Perfetto's schema.
+const PERFETTO_PYTHON_ENV: &str = "PROCFS_TRACE_PERFETTO_PYTHON";
+
 /// Runs the subcommand; fails if any host test or any kernel's VM tests fail.
 pub fn run(args: TestArgs) -> Result<ExitCode> {
     crate::toolchain::ensure_ebpf_toolchain()?;
+    // The servers and schemas some host tests check our output with; outside
+    // CI a test whose checker is missing says it skipped.
     if let Err(e) = host_tools::require(&[host_tools::PROMETHEUS]) {
-        // Outside CI the test that scrapes `serve` with it then says it skipped.
         eprintln!("xtask: warning: {e:#}");
     }
+    let python = crate::pyenv::ensure()
+        .inspect_err(|e| eprintln!("xtask: warning: {e:#}"))
+        .ok();
     println!("test: host tests (cargo test --workspace --exclude {EBPF_CRATE})");
     // The eBPF crate builds only for the BPF target; procfs-trace's build.rs covers it.
-    run::stream(workspace::cargo().args(["test", "--workspace", "--exclude", EBPF_CRATE]))?;
+    run::stream(
+        workspace::cargo()
+            .args(["test", "--workspace", "--exclude", EBPF_CRATE])
+            .envs(python.map(|p| (PERFETTO_PYTHON_ENV, p))),
+    )?;
     package_test()?;
     if args.no_vm {
         return Ok(ExitCode::SUCCESS);

@@ -41,6 +41,24 @@ pub struct Call {
     pub children: Vec<Call>,
 }
 
+/// A seq_file show callback that ran.
+#[derive(Debug, Clone, Copy)]
+pub struct ShowRun<'a> {
+    /// Its name.
+    pub callback: &'a str,
+    /// Its own call when probed, else the call it ran inside.
+    pub call: &'a Call,
+}
+
+impl ShowRun<'_> {
+    /// Whether it only handed over to another show callback (as
+    /// proc_single_show does to a pid entry's), rather than producing the
+    /// text itself.
+    pub fn delegates(&self) -> bool {
+        self.call.func() == self.callback && self.call.show.is_some()
+    }
+}
+
 impl Call {
     /// A call opened by `hit`; `show` is its callback already resolved to a name.
     pub fn open(hit: &ProbeHit, show: Option<String>) -> Call {
@@ -89,6 +107,32 @@ impl Call {
         (!named_below).then_some(show)
     }
 
+    /// The show callback that ran under this call, and the call it ran in:
+    /// a probed callback in its own call (none in the tree: it did not run,
+    /// as when a read at end of file is served from the buffer), an
+    /// unprobed one inside the innermost call naming it.
+    pub fn show_run(&self) -> Option<ShowRun<'_>> {
+        let callback = self.served_show()?;
+        if ProbeId::by_name(callback).is_none() {
+            return Some(ShowRun {
+                callback,
+                call: self,
+            });
+        }
+        self.children
+            .iter()
+            .flat_map(Call::walk)
+            .find(|c| c.func() == callback)
+            .map(|call| ShowRun { callback, call })
+    }
+
+    /// When the call ended: its exit, else the last exit below it, else
+    /// its entry (an exit never seen).
+    pub fn span_end(&self) -> u64 {
+        self.end_ns
+            .unwrap_or_else(|| last_end(&self.children).unwrap_or(self.start_ns))
+    }
+
     /// This call and all below it, depth first.
     pub fn walk(&self) -> impl Iterator<Item = &Call> {
         let mut stack = vec![self];
@@ -98,4 +142,12 @@ impl Call {
             Some(call)
         })
     }
+}
+
+/// The last exit seen in `calls` or below them.
+pub fn last_end(calls: &[Call]) -> Option<u64> {
+    calls
+        .iter()
+        .filter_map(|c| c.end_ns.or_else(|| last_end(&c.children)))
+        .max()
 }

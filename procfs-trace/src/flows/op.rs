@@ -76,6 +76,13 @@ pub struct Op {
 }
 
 impl Op {
+    /// When the operation ended: its end, else the last exit of its calls,
+    /// else its start.
+    pub fn span_end(&self) -> u64 {
+        self.end_ns
+            .unwrap_or_else(|| super::call::last_end(&self.calls).unwrap_or(self.start_ns))
+    }
+
     /// Bytes a read returned (the syscall's result, else the top call's);
     /// 0 for other operations.
     pub fn bytes_read(&self) -> u64 {

@@ -17,11 +17,11 @@ use crate::check::Verdict;
 
 /// The 6.1 tour, played unpaced into a store.
 fn tour() -> Rc<RefCell<Store>> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tour-6.1.pftrace");
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tour-6.1.pfsrec");
     let mut rec = replay::open(&path).unwrap();
     let t0 = rec.header().clock_monotonic_ns;
     let store = Rc::new(RefCell::new(Store::new(Meta {
-        source: "replay tour-6.1.pftrace".into(),
+        source: "replay tour-6.1.pfsrec".into(),
         kernel: rec.header().kernel_release.clone(),
         attach: "kprobe".into(),
         started_ns: t0,

@@ -133,7 +133,7 @@ impl Aggregate for Metrics {
         }
         for call in op.calls.iter().flat_map(Call::walk) {
             let duration = call.duration_ns().map(|d| d as f64 / 1e9);
-            let callback = call.served_show().map(|s| self.callbacks.label(s));
+            let callback = call.show_run().map(|r| self.callbacks.label(r.callback));
             for e in &mut self.exporters {
                 if let Some(d) = duration {
                     e.kernel_call(call.func(), d);

@@ -111,7 +111,7 @@ impl Prometheus {
         );
         r.register(
             "show_callback_runs",
-            "Runs of seq_file show callbacks, by callback",
+            "Runs of seq_file show callbacks, by callback (a probed one when its call was seen; a read served from the buffer runs none)",
             m.callbacks.clone(),
         );
         r.register(

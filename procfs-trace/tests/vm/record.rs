@@ -12,7 +12,7 @@ use crate::support;
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn a_killed_recorder_leaves_a_readable_file() {
     use std::{os::unix::process::CommandExt as _, time};
-    let file = std::env::temp_dir().join("killed.pftrace");
+    let file = std::env::temp_dir().join("killed.pfsrec");
     let _ = std::fs::remove_file(&file);
     let mut recorder = std::process::Command::new(support::bin())
         .args(["record", "-o", file.to_str().unwrap(), "--", "sh", "-c"])
@@ -67,7 +67,7 @@ fn a_killed_recorder_leaves_a_readable_file() {
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn a_recording_replays_to_the_live_flows() {
     let dir = std::env::temp_dir();
-    let (rec, live) = (dir.join("live.pftrace"), dir.join("live.jsonl"));
+    let (rec, live) = (dir.join("live.pfsrec"), dir.join("live.jsonl"));
     let out = support::run(&[
         "check",
         "--format",

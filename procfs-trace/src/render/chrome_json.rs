@@ -1,6 +1,7 @@
-//! Exports checked operations as a trace the Perfetto UI opens (the Chrome
-//! JSON trace format): one track per thread, each operation a slice with its
-//! verdict, and its kernel calls as slices nested inside.
+//! Exports checked operations in the Chrome JSON trace format, which the
+//! Perfetto UI and chrome://tracing open: one track per thread, each
+//! operation a slice with its verdict, and its kernel calls as slices nested
+//! inside. `perfetto` writes the smaller native format.
 
 use std::io::{self, Write};
 
@@ -19,9 +20,7 @@ pub fn write(ops: &[Checked], out: &mut impl Write) -> io::Result<()> {
         if named.insert(op.tid) {
             events.push(json!({"ph": "M", "name": "thread_name", "pid": op.tgid, "tid": op.tid, "args": {"name": format!("{} {}", op.comm, op.tid)}}));
         }
-        let end = op
-            .end_ns
-            .unwrap_or_else(|| last_end(&op.calls).unwrap_or(op.start_ns));
+        let end = op.span_end();
         let mut args = json!({"verdict": c.verdict.name(), "kind": op.kind.as_str()});
         if let Some(p) = &op.path {
             args["path"] = json!(p);
@@ -73,20 +72,11 @@ fn calls(c: &Call, pid: u32, tid: u32, out: &mut Vec<Value>) {
     })
     .unwrap_or(Value::Null);
     // A call whose exit never came ends with its last child, or at once.
-    let end = c
-        .end_ns
-        .unwrap_or_else(|| last_end(&c.children).unwrap_or(c.start_ns));
+    let end = c.span_end();
     out.push(slice(c.func(), pid, tid, c.start_ns, end, args));
     for child in &c.children {
         calls(child, pid, tid, out);
     }
-}
-
-fn last_end(calls: &[Call]) -> Option<u64> {
-    calls
-        .iter()
-        .filter_map(|c| c.end_ns.or_else(|| last_end(&c.children)))
-        .max()
 }
 
 #[cfg(test)]
