@@ -5,14 +5,14 @@
 //! be judged `match`. Each mutant is checked in the dcache state its original
 //! was checked in.
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::PathBuf;
 
 use procfs_trace::{
-    agent::sink::{FlowSink, Output},
-    check::{Checked, Verdict},
+    check::Verdict,
     flows::{call::Call, op::Op},
-    render::events::Format,
-    replay::{self, ReplayOptions},
+    replay,
 };
 
 fn fixtures() -> Vec<PathBuf> {
@@ -24,21 +24,6 @@ fn fixtures() -> Vec<PathBuf> {
         .collect();
     v.sort();
     v
-}
-
-/// Every operation of a recording, checked, in trace order.
-fn checked(path: &Path) -> Vec<Checked> {
-    let mut rec = replay::open(path).unwrap();
-    let mut sink = FlowSink::new(
-        replay::checker(rec.header()).unwrap(),
-        Format::Jsonl,
-        Output::new(Box::new(std::io::sink())),
-    );
-    sink.print = false;
-    sink.kept = Some(Vec::new());
-    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
-    sink.finish().unwrap();
-    sink.kept.unwrap()
 }
 
 /// Paths (index lists) of every call in a tree, depth first.
@@ -148,7 +133,7 @@ fn mutants_of_matched_operations_are_killed() {
     let (mut total, mut killed) = (0, 0);
     let mut survivors = Vec::new();
     for path in fixtures() {
-        let ops = checked(&path);
+        let ops = support::checked_ops(&path);
         let rec = replay::open(&path).unwrap();
         let mut checker = replay::checker(rec.header()).unwrap();
         for c in ops {

@@ -162,27 +162,12 @@ fn every_fixture_decodes_with_perfettos_schema() {
 /// where the flow parted, what was expected and what was seen.
 #[test]
 fn a_divergence_is_an_instant_event_with_its_reason() {
-    use procfs_trace::{
-        agent::sink::{FlowSink, Output},
-        check::Verdict,
-        render::{events::Format, perfetto},
-        replay::{self, ReplayOptions},
-    };
+    use procfs_trace::{check::Verdict, render::perfetto};
     let Some(python) = python() else {
         println!("skipped: no Python with Perfetto's schema here (cargo xtask test makes one)");
         return;
     };
-    let mut rec = replay::open(&fixture("tour-6.12.pfsrec")).unwrap();
-    let mut sink = FlowSink::new(
-        replay::checker(rec.header()).unwrap(),
-        Format::Jsonl,
-        Output::new(Box::new(std::io::sink())),
-    );
-    sink.print = false;
-    sink.kept = Some(Vec::new());
-    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
-    sink.finish().unwrap();
-    let mut ops = sink.kept.unwrap();
+    let mut ops = support::checked_ops(&fixture("tour-6.12.pfsrec"));
     ops[3].verdict = Verdict::Divergence {
         at: "call 1 proc_root_lookup".into(),
         expected: "proc_root_lookup = 0".into(),

@@ -277,11 +277,8 @@ fn an_otlp_receiver_gets_the_replays_counts() {
 #[tokio::test]
 async fn divergences_reach_the_receiver_as_log_records_with_their_flow() {
     use procfs_trace::{
-        agent::sink::{FlowSink, Output},
         check::Verdict,
         live::collector::Aggregate as _,
-        render::events::Format,
-        replay::{self, ReplayOptions},
         serve::{
             metrics::{Metrics, Source},
             otlp::Otlp,
@@ -290,19 +287,7 @@ async fn divergences_reach_the_receiver_as_log_records_with_their_flow() {
     use support::otlp::{attributes, text, Receiver};
 
     // A real flow from a real kernel, given a divergence to report.
-    let mut rec = replay::open(std::path::Path::new(&fixture("tour-6.1.pfsrec"))).unwrap();
-    let mut sink = FlowSink::new(
-        replay::checker(rec.header()).unwrap(),
-        Format::Jsonl,
-        Output::new(Box::new(std::io::sink())),
-    );
-    sink.print = false;
-    sink.kept = Some(Vec::new());
-    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
-    sink.finish().unwrap();
-    let mut flow = sink
-        .kept
-        .unwrap()
+    let mut flow = support::checked_ops(std::path::Path::new(&fixture("tour-6.1.pfsrec")))
         .into_iter()
         .find(|c| c.op.path.as_deref().is_some_and(|p| p.ends_with("/limits")))
         .expect("a /limits flow");

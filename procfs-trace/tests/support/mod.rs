@@ -283,3 +283,23 @@ pub fn kernel_version() -> (u32, u32) {
         .map(|p| p.parse::<u32>().unwrap_or(0));
     (parts.next().unwrap_or(0), parts.next().unwrap_or(0))
 }
+
+/// Every operation of a recording, checked, in the order replay releases them.
+pub fn checked_ops(path: &std::path::Path) -> Vec<procfs_trace::check::Checked> {
+    use procfs_trace::{
+        agent::sink::{FlowSink, Output},
+        render::events::Format,
+        replay::{self, ReplayOptions},
+    };
+    let mut rec = replay::open(path).unwrap();
+    let mut sink = FlowSink::new(
+        replay::checker(rec.header()).unwrap(),
+        Format::Jsonl,
+        Output::new(Box::new(std::io::sink())),
+    );
+    sink.print = false;
+    sink.kept = Some(Vec::new());
+    replay::feed(&mut rec, &ReplayOptions::default(), &mut sink).unwrap();
+    sink.finish().unwrap();
+    sink.kept.unwrap()
+}
