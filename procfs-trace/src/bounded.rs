@@ -54,6 +54,26 @@ impl<K: Eq + Hash + Clone, V> BoundedMap<K, V> {
         &mut slot.value
     }
 
+    /// [`BoundedMap::entry`] for a borrowed key, owned only when inserted.
+    pub fn entry_ref<Q>(&mut self, key: &Q) -> &mut V
+    where
+        K: Borrow<Q>,
+        Q: Eq + Hash + ToOwned<Owned = K> + ?Sized,
+        V: Default,
+    {
+        if !self.slots.contains_key(key) {
+            return self.entry(key.to_owned());
+        }
+        self.clock += 1;
+        let used = self.clock;
+        let slot = self
+            .slots
+            .get_mut(key)
+            .expect("the key was found just above");
+        slot.used = used;
+        &mut slot.value
+    }
+
     /// Sets `key` to `value`, as the most recently used.
     pub fn insert(&mut self, key: K, value: V) {
         let used = self.make_room(&key);

@@ -4,15 +4,18 @@
 /// `path` with its numbers named for what they are: `[fd]` under `fd` and
 /// `fdinfo`, `[tid]` under `task`, else `[pid]`; a trailing `/` is dropped.
 pub fn fold(path: &str) -> String {
-    let mut parent = "";
-    let mut out = Vec::new();
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
     };
-    for c in path.split('/') {
+    let mut out = String::with_capacity(path.len() + 8);
+    let mut parent = "";
+    for (i, c) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
         let numeric = !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit());
-        out.push(match (numeric, parent) {
+        out.push_str(match (numeric, parent) {
             (false, _) => c,
             (true, "fd" | "fdinfo") => "[fd]",
             (true, "task") => "[tid]",
@@ -20,7 +23,7 @@ pub fn fold(path: &str) -> String {
         });
         parent = c;
     }
-    out.join("/")
+    out
 }
 
 /// Shell-style matching: `*` any run within a path component, `?` one character.

@@ -76,7 +76,7 @@ pub fn feed<R: Read>(
     opts: &ReplayOptions,
     sink: &mut dyn Sink,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut symbols = HashMap::new();
+    let mut symbols = Symbols::default();
     let (mut events, mut bad) = (0, 0);
     while let Some(item) = rec.next_item()? {
         let chunk = match item {
@@ -86,9 +86,12 @@ pub fn feed<R: Read>(
                 continue;
             }
         };
-        for (raw, ev) in decode_chunk(&chunk, rec.probes(), opts, &mut symbols, &mut bad) {
+        for d in decode_chunk(&chunk, rec.probes(), opts, &mut bad) {
+            let Some((raw, ev)) = symbols.absorb(d) else {
+                continue;
+            };
             events += 1;
-            sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
+            sink.event(raw, &ev, &|a| symbols.get(a))?;
         }
         sink.tick(chunk_lost(&chunk, rec.totals().lost))?;
     }
@@ -105,33 +108,58 @@ pub fn chunk_lost(chunk: &Chunk, total: u64) -> Lost {
     }
 }
 
-/// A chunk's events that pass `opts`, in order, with their raw bytes, probe
-/// ids read through the file's `probes`; its function names go into
-/// `symbols` and undecodable records are counted in `bad`. (The writer puts a
-/// name before the first event that needs it.)
-pub fn decode_chunk<'a>(
-    chunk: &'a Chunk,
-    probes: &ProbeTable,
-    opts: &ReplayOptions,
-    symbols: &mut HashMap<u64, String>,
-    bad: &mut u64,
-) -> Vec<(&'a [u8], Event)> {
-    // Grown, not sized from the record count: a crafted chunk of tiny
-    // records that decode to nothing must not reserve room for them.
-    let mut out = Vec::new();
-    for r in chunk.records() {
-        match r {
-            Record::Symbol(addr, name) => {
-                symbols.insert(addr, name.into_owned());
+/// A record of a chunk, decoded.
+pub enum Decoded<'a> {
+    /// A kernel function's name, for the events after it.
+    Symbol(u64, String),
+    /// An event, with the bytes it was decoded from.
+    Event(&'a [u8], Event),
+}
+
+/// The kernel function names a recording has given so far.
+#[derive(Debug, Default)]
+pub struct Symbols(HashMap<u64, String>);
+
+impl Symbols {
+    /// Keeps a name, and passes an event on.
+    pub fn absorb<'a>(&mut self, d: Decoded<'a>) -> Option<(&'a [u8], Event)> {
+        match d {
+            Decoded::Symbol(addr, name) => {
+                self.0.insert(addr, name);
+                None
             }
-            Record::Event(raw) => match decode_as(raw, |id| probes.get(id)) {
-                Ok(ev) if wanted(&ev, opts) => out.push((raw, ev)),
-                Ok(_) => {}
-                Err(_) => *bad += 1,
-            },
+            Decoded::Event(raw, ev) => Some((raw, ev)),
         }
     }
-    out
+
+    /// The name of the function at `addr`.
+    pub fn get(&self, addr: u64) -> Option<String> {
+        self.0.get(&addr).cloned()
+    }
+}
+
+/// A chunk's names and the events that pass `opts`, in order, as they are
+/// decoded (never gathered: a chunk holds up to a quarter second of a full
+/// ring buffer), probe ids read through the file's `probes`; undecodable
+/// records are counted in `bad`. (The writer puts a name before the first
+/// event that needs it.)
+pub fn decode_chunk<'a>(
+    chunk: &'a Chunk,
+    probes: &'a ProbeTable,
+    opts: &'a ReplayOptions,
+    bad: &'a mut u64,
+) -> impl Iterator<Item = Decoded<'a>> + 'a {
+    chunk.records().filter_map(move |r| match r {
+        Record::Symbol(addr, name) => Some(Decoded::Symbol(addr, name.into_owned())),
+        Record::Event(raw) => match decode_as(raw, |id| probes.get(id)) {
+            Ok(ev) if wanted(&ev, opts) => Some(Decoded::Event(raw, ev)),
+            Ok(_) => None,
+            Err(_) => {
+                *bad += 1;
+                None
+            }
+        },
+    })
 }
 
 fn wanted(ev: &Event, opts: &ReplayOptions) -> bool {

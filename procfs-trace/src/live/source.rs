@@ -1,13 +1,13 @@
 //! Where events come from: a recording played at a chosen speed, and the
 //! clock that says what "now" is in trace time.
 
-use std::{collections::HashMap, io::Read, time::Instant};
+use std::{io::Read, time::Instant};
 
 use super::collector::{Aggregate, Collector};
 use crate::{
     agent::sink::Sink as _,
     recording::reader::{Item, Reader},
-    replay::{self, ReplayOptions},
+    replay::{self, ReplayOptions, Symbols},
 };
 
 /// Trace time now: the monotonic clock when live, the recording's time
@@ -62,7 +62,7 @@ pub async fn play<R: Read, A: Aggregate>(
     only: &ReplayOptions,
     sink: &mut Collector<A>,
 ) -> anyhow::Result<(u64, u64)> {
-    let mut symbols = HashMap::new();
+    let mut symbols = Symbols::default();
     let (mut events, mut bad) = (0, 0);
     while let Some(item) = rec.next_item()? {
         let chunk = match item {
@@ -72,10 +72,13 @@ pub async fn play<R: Read, A: Aggregate>(
                 continue;
             }
         };
-        for (raw, ev) in replay::decode_chunk(&chunk, rec.probes(), only, &mut symbols, &mut bad) {
+        for d in replay::decode_chunk(&chunk, rec.probes(), only, &mut bad) {
+            let Some((raw, ev)) = symbols.absorb(d) else {
+                continue;
+            };
             wait_for(clock, ev.origin().ts_ns).await;
             events += 1;
-            sink.event(raw, &ev, &|a| symbols.get(&a).cloned())?;
+            sink.event(raw, &ev, &|a| symbols.get(a))?;
         }
         sink.tick(replay::chunk_lost(&chunk, rec.totals().lost))?;
         // Unpaced, still let the view run between chunks.

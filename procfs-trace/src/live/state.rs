@@ -215,17 +215,17 @@ impl State {
 
         for call in op.calls.iter().flat_map(Call::walk) {
             if let Some(d) = call.duration_ns() {
-                self.funcs.entry(call.func().to_owned()).record(d);
+                self.funcs.entry_ref(call.func()).record(d);
             }
             let Some(show) = &call.show else { continue };
             if ProbeId::by_name(show).is_some() {
-                self.funcs.entry(show.clone()).kind = FuncKind::Show;
+                self.funcs.entry_ref(show.as_str()).kind = FuncKind::Show;
                 continue;
             }
             // An unprobed show callback is timed by the innermost call naming
             // it, each time: a splice reads the file more than once.
             if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
-                let f = self.funcs.entry(show.clone());
+                let f = self.funcs.entry_ref(show.as_str());
                 f.kind = FuncKind::ShowApprox;
                 f.record(d);
             }
