@@ -178,6 +178,24 @@ mod tests {
     }
 
     #[test]
+    fn serve_takes_only_http_otlp_urls() {
+        let otlp = |url: &str| match parse(&["serve", "--otlp", url]).map(|c| c.command) {
+            Ok(Command::Serve(a)) => Ok(a.otlp),
+            Ok(other) => panic!("not serve: {other:?}"),
+            Err(e) => Err(e.to_string()),
+        };
+        assert_eq!(
+            otlp("http://collector:4318/").unwrap().as_deref(),
+            Some("http://collector:4318")
+        );
+        assert!(otlp("https://collector:4318")
+            .unwrap_err()
+            .contains("no TLS"));
+        assert!(otlp("not a url").is_err());
+        assert!(otlp("collector:4318").is_err());
+    }
+
+    #[test]
     fn check_reads_the_same_arguments_as_trace() {
         match parse(&["check", "--comm", "cat", "--", "cat", "/proc/self/stat"])
             .unwrap()

@@ -18,7 +18,7 @@ pub struct Args {
     /// flow, to this OpenTelemetry collector over OTLP/HTTP (protobuf), e.g.
     /// http://localhost:4318 (/v1/metrics and /v1/logs are appended). The
     /// interval is OTEL_METRIC_EXPORT_INTERVAL (ms, 60 s by default).
-    #[arg(long, value_name = "URL")]
+    #[arg(long, value_name = "URL", value_parser = parse_otlp_url)]
     pub otlp: Option<String>,
     /// Export the figures of this recording instead of tracing; once it is
     /// played they stay served until SIGINT or SIGTERM.
@@ -29,6 +29,19 @@ pub struct Args {
     pub speed: f64,
     #[command(flatten)]
     pub probing: ProbingArgs,
+}
+
+/// An OTLP/HTTP base URL: `http://HOST:PORT[/PATH]`. (This build speaks no
+/// TLS: a collector on the node or a local gateway is the usual target.)
+fn parse_otlp_url(s: &str) -> Result<String, String> {
+    let uri: hyper::Uri = s
+        .parse()
+        .map_err(|e| format!("not a URL ({e}); e.g. http://localhost:4318"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http"), Some(_)) => Ok(s.trim_end_matches('/').to_owned()),
+        (Some("https"), _) => Err("https is not supported (this build has no TLS): send to a collector over http, e.g. http://localhost:4318".to_owned()),
+        _ => Err("expected http://HOST:PORT, e.g. http://localhost:4318".to_owned()),
+    }
 }
 
 /// Serves until stopped.
