@@ -118,7 +118,7 @@ pub enum Decoded<'a> {
 
 /// The kernel function names a recording has given so far.
 #[derive(Debug, Default)]
-pub struct Symbols(HashMap<u64, String>);
+pub struct Symbols(HashMap<u64, String, foldhash::fast::RandomState>);
 
 impl Symbols {
     /// Keeps a name, and passes an event on.

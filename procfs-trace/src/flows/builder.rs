@@ -58,7 +58,7 @@ struct Open {
 /// Rebuilds operations from events.
 #[derive(Default)]
 pub struct FlowBuilder {
-    open: HashMap<u32, Open>,
+    open: HashMap<u32, Open, foldhash::fast::RandomState>,
     done: Vec<Op>,
     fds: FdTable,
 }
