@@ -4,6 +4,7 @@ use std::borrow::Borrow;
 
 use procfs_trace_common::ProbeId;
 
+use super::canon::Canon;
 use crate::{
     flows::call::Call,
     model::{
@@ -30,15 +31,19 @@ pub struct Mismatch {
 /// "the name of proc_pid_lookup at call 1 > call 1".
 pub type Unread = Vec<String>;
 
-/// Checks that `observed` is exactly `expected`, ignoring calls of `extras`;
-/// agreement lists what could not be read, so it cannot count as evidence.
+/// Checks that `observed` is exactly `expected`, ignoring calls of `extras`,
+/// with the names the kernel read renamed by `names` as the prediction's
+/// were; agreement lists what could not be read, so it cannot count as
+/// evidence.
 pub fn compare<S: Borrow<Step>>(
     expected: &[S],
     observed: &[Call],
     extras: &[ProbeId],
+    names: &Canon,
 ) -> Result<Unread, Mismatch> {
     let mut walk = Walk {
         extras,
+        names,
         progress: 0,
         unread: Vec::new(),
         trail: Vec::new(),
@@ -50,6 +55,7 @@ pub fn compare<S: Borrow<Step>>(
 /// One comparison in progress.
 struct Walk<'a> {
     extras: &'a [ProbeId],
+    names: &'a Canon,
     /// Steps that agreed so far.
     progress: usize,
     unread: Unread,
@@ -123,7 +129,7 @@ impl Walk<'_> {
         // A name the kernel read could not fetch (NULL dentry in RCU walk) is
         // not evidence against the model, nor for it: it is noted as unread.
         let name_agrees = match (&step.name, &call.name) {
-            (Some(n), Some(c)) => c == n,
+            (Some(n), Some(c)) => self.names.name(c) == n.as_str(),
             _ => true,
         };
         let agrees = step.func == call.probe
@@ -226,13 +232,13 @@ mod tests {
             call(ProbeId::SeqReadIter, 5),
             call(ProbeId::SeqReadIter, 0),
         ];
-        assert!(compare(&[data.clone(), eof.clone()], &seen, &[]).is_ok());
+        assert!(compare(&[data.clone(), eof.clone()], &seen, &[], &Canon::default()).is_ok());
         assert!(
-            compare(std::slice::from_ref(&data), &seen, &[]).is_err(),
+            compare(std::slice::from_ref(&data), &seen, &[], &Canon::default()).is_err(),
             "the EOF read is left over"
         );
         assert!(
-            compare(&[data, eof], &seen[2..], &[]).is_err(),
+            compare(&[data, eof], &seen[2..], &[], &Canon::default()).is_err(),
             "at least one data read"
         );
     }
@@ -244,8 +250,14 @@ mod tests {
             call(ProbeId::ProcSelfGetLink, 0),
             call(ProbeId::ProcRootLookup, 0),
         ];
-        assert!(compare(std::slice::from_ref(&a), &seen, &[ProbeId::ProcSelfGetLink]).is_ok());
-        let m = compare(&[a], &seen, &[]).unwrap_err();
+        assert!(compare(
+            std::slice::from_ref(&a),
+            &seen,
+            &[ProbeId::ProcSelfGetLink],
+            &Canon::default()
+        )
+        .is_ok());
+        let m = compare(&[a], &seen, &[], &Canon::default()).unwrap_err();
         assert_eq!(m.at, "call 1");
         assert!(m.seen.starts_with("proc_self_get_link"));
     }

@@ -6,43 +6,37 @@
 //! lost events or missing exits are `inconclusive`: partial evidence is never
 //! a match.
 
+pub mod canon;
 pub mod compare;
 pub mod dcache;
 pub mod mounts;
+pub mod predictions;
 pub mod tally;
 
-use std::{collections::HashSet, sync::Arc};
+use std::collections::HashSet;
 
 use procfs_trace_common::ProbeId;
 
 use serde::Serialize;
 
 use crate::{
-    bounded::BoundedMap,
     flows::{call::Call, op::Op},
     model::{
         self,
-        expect::{splice_accounting, Narrowed, Prediction, Step},
-        func::Func,
+        expect::{splice_accounting, Step},
         kernel::KernelFacts,
         mount::MountOpts,
-        unmodelled::Unmodelled,
-        walk::Node,
-        OpFacts, OpKind, ReadShape,
+        OpFacts, OpKind,
     },
 };
+use canon::Canon;
 use compare::{compare, Mismatch};
 use dcache::Dcache;
 use mounts::ProcMounts;
+use predictions::{Predictions, Ready};
 
 /// Alternatives compared at most per operation.
 const MAX_ALTERNATIVES: usize = 256;
-
-/// Read predictions kept for reuse, at most (one per kind of file and outcome).
-const MAX_READ_SHAPES: usize = 4096;
-
-/// Nodes of read paths kept for reuse, at most (about one per open file).
-const MAX_READ_NODES: usize = 16384;
 
 /// The outcome of checking one operation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -109,11 +103,7 @@ pub struct Checker {
     probed: HashSet<ProbeId>,
     dcache: Dcache,
     mounts: ProcMounts,
-    /// Read predictions, narrowed, by the shape that decides them: most
-    /// reads are of files other reads already predicted.
-    reads: BoundedMap<ReadShape, Arc<Ready>>,
-    /// The nodes read paths walk to.
-    nodes: BoundedMap<NodeKey, Node>,
+    predictions: Predictions,
 }
 
 impl Checker {
@@ -124,8 +114,7 @@ impl Checker {
             probed,
             dcache: Dcache::default(),
             mounts: ProcMounts::default(),
-            reads: BoundedMap::new(MAX_READ_SHAPES),
-            nodes: BoundedMap::new(MAX_READ_NODES),
+            predictions: Predictions::default(),
         }
     }
 
@@ -174,13 +163,20 @@ impl Checker {
         let start_dir = (op.start_dir.as_deref())
             .map(|d| self.mounts.to_proc(d).unwrap_or_else(|| d.to_owned()));
         let (tgid, tid) = op.ns_ids();
+        // Predicted in stand-ins for the numbers, so processes share them.
+        let canon = Canon::of(
+            [tgid, tid],
+            [Some(path), start_dir.as_deref()].into_iter().flatten(),
+        );
+        let path = canon.path(path);
+        let start_dir = start_dir.map(|d| canon.path(&d));
         let facts = OpFacts {
             kind: op.kind,
             syscall: op.syscall.as_ref().map(|s| s.syscall),
             at_flags: op.syscall.as_ref().map_or(0, |s| s.at_flags),
-            path,
-            tgid,
-            tid,
+            path: &path,
+            tgid: canon.id(tgid),
+            tid: canon.id(tid),
             pos_in: op.calls.first().and_then(|c| c.pos_in),
             ret: op.syscall.as_ref().and_then(|s| s.ret),
             first_read: op.first_read,
@@ -190,88 +186,30 @@ impl Checker {
             mount: mount_opts(op).unwrap_or(MountOpts::DEFAULT),
             start_dir: start_dir.as_deref(),
         };
-        if op.kind == OpKind::Read {
-            return match self.read_prediction(&facts) {
-                Ok(ready) => judge(&ready, model::spliced(&facts), op),
-                Err(why) => Judged::Verdict(Verdict::Unknown {
-                    why: why.to_string(),
-                }),
-            };
-        }
         let dcache = &self.dcache;
-        let (prediction, dentries) =
-            match model::predict(&facts, &self.kernel, &|p| dcache.state(p)) {
-                Ok(p) => p,
-                Err(why) => {
-                    return Judged::Verdict(Verdict::Unknown {
-                        why: why.to_string(),
-                    })
+        let state = |p: &str| dcache.state(&canon.restore(p));
+        let unknown = |why: String| Judged::Verdict(Verdict::Unknown { why });
+        let judged = if op.kind == OpKind::Read {
+            match (self.predictions).read(&facts, &self.kernel, &self.probed, &state) {
+                Ok(ready) => judge(&ready, model::spliced(&facts), op, &canon),
+                Err(why) => unknown(why.to_string()),
+            }
+        } else {
+            match &*(self.predictions).walk(&facts, &self.kernel, &self.probed, &state) {
+                Ok(walked) => {
+                    let judged = judge(&walked.ready, walked.spliced, op, &canon);
+                    if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
+                        let dentries: Vec<String> = (walked.dentries.iter())
+                            .map(|d| canon.restore(d).into_owned())
+                            .collect();
+                        self.dcache.record(op, &dentries);
+                    }
+                    judged
                 }
-            };
-        let spliced = prediction.spliced;
-        let verdict = judge(&Ready::new(prediction, &self.probed), spliced, op);
-        if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
-            self.dcache.record(op, &dentries);
-        }
-        verdict
-    }
-
-    /// A read's prediction: the file's node and the prediction for its
-    /// shape, each reused when known (every read of an open file walks the
-    /// same path; every process's /proc/PID/stat has the same shape).
-    fn read_prediction(&mut self, facts: &OpFacts) -> Result<Arc<Ready>, Unmodelled> {
-        let key = NodeKey {
-            path: facts.path.to_owned(),
-            tgid: facts.tgid,
-            tid: facts.tid,
-            mount: facts.mount,
-            start_dir: facts.start_dir.map(str::to_owned),
-        };
-        let node = match self.nodes.get(&key) {
-            Some(node) => node.clone(),
-            None => {
-                let dcache = &self.dcache;
-                let node = model::read_node(facts, &self.kernel, &|p| dcache.state(p))?;
-                self.nodes.insert(key, node.clone());
-                node
+                Err(why) => unknown(why.to_string()),
             }
         };
-        let shape = ReadShape::of(node, facts)?;
-        if let Some(ready) = self.reads.get(&shape) {
-            return Ok(ready.clone());
-        }
-        let ready = Arc::new(Ready::new(shape.predict()?, &self.probed));
-        self.reads.insert(shape, ready.clone());
-        Ok(ready)
-    }
-}
-
-/// What the node a path walks to depends on besides the kernel.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-struct NodeKey {
-    path: String,
-    tgid: u32,
-    tid: u32,
-    mount: MountOpts,
-    start_dir: Option<String>,
-}
-
-/// A prediction narrowed to the probed functions, ready to compare.
-#[derive(Debug)]
-struct Ready {
-    narrowed: Narrowed,
-    /// Functions that may appear anywhere.
-    extras: Vec<ProbeId>,
-}
-
-impl Ready {
-    /// `prediction` narrowed to the functions in `probed`.
-    fn new(prediction: Prediction, probed: &HashSet<ProbeId>) -> Ready {
-        let probed = |f: Func| f.probe().is_some_and(|id| probed.contains(&id));
-        Ready {
-            extras: prediction.extras.iter().map(|(f, _)| *f).collect(),
-            narrowed: Narrowed::new(prediction.segments, &probed),
-        }
+        judged.restored(&canon)
     }
 }
 
@@ -285,11 +223,36 @@ enum Judged {
     Verdict(Verdict),
 }
 
+impl Judged {
+    /// The same, every text with `canon`'s real numbers back.
+    fn restored(self, canon: &Canon) -> Judged {
+        let r = |s: String| canon.restored(s);
+        match self {
+            Judged::Match { assumed, evidence } => Judged::Match {
+                assumed: assumed.into_iter().map(r).collect(),
+                evidence,
+            },
+            Judged::Verdict(v) => Judged::Verdict(match v {
+                Verdict::Match { assumed } => Verdict::Match {
+                    assumed: assumed.into_iter().map(r).collect(),
+                },
+                Verdict::Divergence { at, expected, seen } => Verdict::Divergence {
+                    at: r(at),
+                    expected: r(expected),
+                    seen: r(seen),
+                },
+                Verdict::Unknown { why } => Verdict::Unknown { why: r(why) },
+                Verdict::Inconclusive { why } => Verdict::Inconclusive { why: r(why) },
+            }),
+        }
+    }
+}
+
 /// Compares every alternative, narrowed to what this trace probed: a match
 /// wins, else the one that agreed longest explains the divergence. An
 /// alternative narrowed to nothing cannot be seen, so agreeing with it is
 /// no match; agreeing only where a value could not be read is inconclusive.
-fn judge(ready: &Ready, spliced: Option<i64>, op: &Op) -> Judged {
+fn judge(ready: &Ready, spliced: Option<i64>, op: &Op, names: &Canon) -> Judged {
     let extras = &ready.extras;
     let mut best: Option<Mismatch> = None;
     let mut unread: Option<Vec<String>> = None;
@@ -302,7 +265,7 @@ fn judge(ready: &Ready, spliced: Option<i64>, op: &Op) -> Judged {
             unseen += 1;
             continue;
         }
-        match compare(&alt.steps, calls, extras) {
+        match compare(&alt.steps, calls, extras, names) {
             Ok(missing) if missing.is_empty() => {
                 let reads: Vec<i64> = calls.iter().filter_map(|c| c.ret).collect();
                 return match splice_accounting(spliced, &reads) {
@@ -944,7 +907,11 @@ mod tests {
             let v = c.check(read).verdict;
             assert_eq!(matches!(v, Verdict::Match { .. }), matches, "{show}: {v:?}");
         }
-        assert_eq!(c.reads.len(), 1, "one file, one outcome: one prediction");
+        assert_eq!(
+            c.predictions.reads.len(),
+            1,
+            "one file, one outcome: one prediction"
+        );
     }
 
     fn rename_shows(calls: &mut [crate::flows::call::Call], names: &[(&str, &str)]) {
@@ -984,6 +951,59 @@ mod tests {
             matches!(&v[1], Verdict::Match { assumed } if !assumed.is_empty() && assumed.iter().all(|a| a != "cold dcache")),
             "{v:?}"
         );
+    }
+
+    /// `cat /proc/PID/limits`'s open by process `pid` itself, looking up
+    /// `looked_up` where the kernel would look up `pid`.
+    fn open_own_limits(s: &mut Script, pid: u32, looked_up: &str) {
+        let path = format!("/proc/{pid}/limits");
+        s.sys(pid, Syscall::Openat, Some(&path), -100)
+            .enter(pid, ProbeId::ProcRootLookup, Some(looked_up))
+            .enter(pid, ProbeId::ProcPidLookup, Some(looked_up))
+            .exit(pid, ProbeId::ProcPidLookup, 0)
+            .exit(pid, ProbeId::ProcRootLookup, 0)
+            .entry_lookup(pid, "limits")
+            .sys_ret(pid, Syscall::Openat, 3);
+    }
+
+    #[test]
+    fn processes_share_a_prediction_and_keep_their_own_numbers() {
+        let mut c = checker();
+        let mut s = Script::new();
+        open_own_limits(&mut s, 700, "700");
+        open_own_limits(&mut s, 701, "701");
+        // The same shape, but the kernel looked up another name.
+        open_own_limits(&mut s, 702, "703");
+        let v: Vec<_> = s.ops().into_iter().map(|op| c.check(op).verdict).collect();
+        assert!(matches!(&v[1], Verdict::Match { .. }), "{v:?}");
+        assert_eq!(c.predictions.ops.len(), 1, "one shape: {v:?}");
+        let Verdict::Divergence { expected, seen, .. } = &v[2] else {
+            panic!("{v:?}");
+        };
+        assert!(expected.contains("\"702\""), "{expected}");
+        assert!(seen.contains("\"703\""), "{seen}");
+    }
+
+    #[test]
+    fn a_shared_prediction_is_reused_only_under_the_same_dcache_answers() {
+        let mut c = checker();
+        let mut s = Script::new();
+        open_own_limits(&mut s, 700, "700");
+        open_own_limits(&mut s, 701, "701");
+        // 700's dentries are now cached: revalidated, not looked up.
+        s.sys(700, Syscall::Openat, Some("/proc/700/limits"), -100)
+            .enter(700, ProbeId::PidRevalidate, Some("700"))
+            .exit(700, ProbeId::PidRevalidate, 1)
+            .enter(700, ProbeId::PidRevalidate, Some("limits"))
+            .exit(700, ProbeId::PidRevalidate, 1)
+            .sys_ret(700, Syscall::Openat, 4);
+        let v: Vec<_> = s.ops().into_iter().map(|op| c.check(op).verdict).collect();
+        assert!(
+            matches!(&v[2], Verdict::Match { assumed } if assumed.iter().all(|a| a != "cold dcache")),
+            "{v:?}"
+        );
+        let variants: Vec<_> = c.predictions.ops.values().map(Vec::len).collect();
+        assert_eq!(variants, [2], "cold and warm");
     }
 
     #[test]

@@ -125,6 +125,18 @@ pub struct OpFacts<'a> {
     pub start_dir: Option<&'a str>,
 }
 
+impl OpFacts<'_> {
+    /// The part of `ret` a prediction depends on: all of a read's, and of a
+    /// walk's or a listing's only its errno (success predicts the same calls
+    /// whatever fd or count it returned).
+    pub fn deciding_ret(&self) -> Option<i64> {
+        match self.kind {
+            OpKind::Read => self.ret,
+            _ => self.ret.map(|r| r.min(0)),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
