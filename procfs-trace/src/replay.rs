@@ -91,7 +91,7 @@ pub fn feed<R: Read>(
                 continue;
             };
             events += 1;
-            sink.event(raw, &ev, &|a| symbols.get(a))?;
+            sink.event(raw, ev, &|a| symbols.get(a))?;
         }
         sink.tick(chunk_lost(&chunk, rec.totals().lost))?;
     }
@@ -315,7 +315,7 @@ struct OpCounter {
 }
 
 impl Sink for OpCounter {
-    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         self.builder.push(ev, symbolize);
         Ok(())
     }

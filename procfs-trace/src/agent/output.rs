@@ -157,8 +157,8 @@ impl Drop for DurableFile {
 pub struct Tee<'a>(pub &'a mut dyn Sink, pub &'a mut dyn Sink);
 
 impl Sink for Tee<'_> {
-    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
-        self.0.event(raw, ev, symbolize)?;
+    fn event(&mut self, raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        self.0.event(raw, ev.clone(), symbolize)?;
         self.1.event(raw, ev, symbolize)
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {

@@ -165,8 +165,8 @@ pub fn create(
 }
 
 impl<W: io::Write> Sink for RecordSink<W> {
-    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
-        if let Event::Probe(p) = ev {
+    fn event(&mut self, raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        if let Event::Probe(p) = &ev {
             if let Some(addr) = p.addr {
                 if let Some(name) = symbolize(addr) {
                     self.writer.symbol(addr, &name);

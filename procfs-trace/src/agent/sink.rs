@@ -18,8 +18,9 @@ use crate::{
 
 /// A consumer of the event stream.
 pub trait Sink {
-    /// One event: the bytes the kernel wrote, and their decoding.
-    fn event(&mut self, raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()>;
+    /// One event: the bytes the kernel wrote, and their decoding (given
+    /// away, so flows keep its names without copying them).
+    fn event(&mut self, raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()>;
     /// The kernel's loss counters were read.
     fn tick(&mut self, lost: Lost) -> io::Result<()>;
     /// A batch of events ended.
@@ -93,9 +94,9 @@ impl RawSink {
 }
 
 impl Sink for RawSink {
-    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         let r = &mut self.renderer;
-        self.out.write(|w| r.event(ev, symbolize, &mut &mut *w))
+        self.out.write(|w| r.event(&ev, symbolize, &mut &mut *w))
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {
         if lost.new == 0 {
@@ -173,7 +174,7 @@ impl FlowSink {
 }
 
 impl Sink for FlowSink {
-    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         self.builder.push(ev, symbolize);
         Ok(())
     }

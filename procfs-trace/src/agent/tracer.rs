@@ -400,7 +400,7 @@ fn drain(
         match decode(&item) {
             Ok(ev) => {
                 *events += 1;
-                sink.event(&item, &ev, &symbolize)?;
+                sink.event(&item, ev, &symbolize)?;
             }
             Err(e) => {
                 if *undecodable == 0 {

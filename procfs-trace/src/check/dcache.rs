@@ -35,7 +35,7 @@ impl Dcache {
 
     /// Learns from a finished walk over `dentries`: a successful syscall leaves
     /// every dentry it walked in the cache; a revalidation that failed drops one.
-    pub fn record(&mut self, op: &Op, dentries: &[String]) {
+    pub fn record(&mut self, op: &Op, dentries: impl IntoIterator<Item = String>) {
         let ok = op
             .syscall
             .as_ref()
@@ -46,10 +46,10 @@ impl Dcache {
             .any(|c| c.probe == ProbeId::PidRevalidate && c.ret == Some(0));
         for d in dentries {
             if ok && !invalidated {
-                self.known.insert(d.clone(), true);
+                self.known.insert(d, true);
             } else {
                 // Failure or invalidation: no longer sure either way.
-                self.known.remove(d);
+                self.known.remove(&d);
             }
         }
     }

@@ -199,10 +199,9 @@ impl Checker {
                 Ok(walked) => {
                     let judged = judge(&walked.ready, walked.spliced, op, &canon);
                     if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
-                        let dentries: Vec<String> = (walked.dentries.iter())
-                            .map(|d| canon.restore(d).into_owned())
-                            .collect();
-                        self.dcache.record(op, &dentries);
+                        let dentries =
+                            (walked.dentries.iter()).map(|d| canon.restore(d).into_owned());
+                        self.dcache.record(op, dentries);
                     }
                     judged
                 }
@@ -267,8 +266,10 @@ fn judge(ready: &Ready, spliced: Option<i64>, op: &Op, names: &Canon) -> Judged 
         }
         match compare(&alt.steps, calls, extras, names) {
             Ok(missing) if missing.is_empty() => {
-                let reads: Vec<i64> = calls.iter().filter_map(|c| c.ret).collect();
-                return match splice_accounting(spliced, &reads) {
+                let reads = || calls.iter().filter_map(|c| c.ret).collect::<Vec<_>>();
+                let accounted =
+                    spliced.map_or(Ok(()), |moved| splice_accounting(Some(moved), &reads()));
+                return match accounted {
                     Ok(()) => Judged::Match {
                         assumed: alt.labels.iter().map(|l| l.to_string()).collect(),
                         evidence: alt.steps.iter().map(|s| 1 + Step::count(&s.children)).sum(),

@@ -270,7 +270,13 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
 /// Text up to the first NUL, with invalid UTF-8 replaced (names are bytes in Linux).
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
-    String::from_utf8_lossy(&bytes[..end]).into_owned()
+    let text = &bytes[..end];
+    // Names are valid UTF-8 nearly always, and checking is faster than
+    // converting lossily.
+    match std::str::from_utf8(text) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(text).into_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -70,15 +70,18 @@ impl FlowBuilder {
     }
 
     /// Feeds one event; `show` resolves a callback address to a name.
-    pub fn push(&mut self, ev: &Event, show: &dyn Fn(u64) -> Option<String>) {
+    pub fn push(&mut self, ev: Event, show: &dyn Fn(u64) -> Option<String>) {
         match ev {
             Event::Syscall(s) => match s.phase {
                 Phase::Entry => self.syscall_entry(s),
-                Phase::Exit => self.syscall_exit(s),
+                Phase::Exit => self.syscall_exit(&s),
             },
             Event::Probe(p) => match p.phase {
-                Phase::Entry => self.probe_entry(p, p.addr.and_then(show)),
-                Phase::Exit => self.probe_exit(p),
+                Phase::Entry => {
+                    let show = p.addr.and_then(show);
+                    self.probe_entry(p, show)
+                }
+                Phase::Exit => self.probe_exit(&p),
             },
         }
     }
@@ -106,13 +109,13 @@ impl FlowBuilder {
         std::mem::take(&mut self.done)
     }
 
-    fn syscall_entry(&mut self, s: &SyscallHit) {
+    fn syscall_entry(&mut self, s: SyscallHit) {
         // A previous operation whose exit never came: keep it, incomplete.
         if let Some(prev) = self.open.remove(&s.origin.tid) {
             self.done.push(prev.op);
         }
         let (path, start_dir) = match &s.path {
-            Some(p) => match self.start_dir(s, p) {
+            Some(p) => match self.start_dir(&s, p) {
                 Some(dir) => (Some(join(&dir, p)), Some(dir)),
                 None => (Some(p.clone()), None),
             },
@@ -128,10 +131,10 @@ impl FlowBuilder {
             kind,
             tgid: s.origin.tgid,
             tid: s.origin.tid,
-            comm: s.origin.comm.clone(),
+            comm: s.origin.comm,
             syscall: Some(SyscallFrame {
                 syscall: s.syscall,
-                path: s.path.clone(),
+                path: s.path,
                 fd: s.fd,
                 at_flags: s.at_flags,
                 ret: None,
@@ -239,13 +242,13 @@ impl FlowBuilder {
         self.done.push(open.op);
     }
 
-    fn probe_entry(&mut self, p: &ProbeHit, show: Option<String>) {
+    fn probe_entry(&mut self, mut p: ProbeHit, show: Option<String>) {
         let open = self.open.entry(p.origin.tid).or_insert_with(|| Open {
             op: Op {
                 kind: OpKind::of_call(p.probe),
                 tgid: p.origin.tgid,
                 tid: p.origin.tid,
-                comm: p.origin.comm.clone(),
+                comm: std::mem::take(&mut p.origin.comm),
                 syscall: None,
                 path: None,
                 start_dir: None,
@@ -568,7 +571,7 @@ mod tests {
             .enter(8, ProbeId::SeqReadIter, None);
         let mut b = FlowBuilder::new();
         for e in &s.events {
-            b.push(e, &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         let first = b.release(Window::Flagged);
         assert_eq!(first.len(), 1);
@@ -577,7 +580,7 @@ mod tests {
         assert!(rest[0].lost, "open during the loss");
         let mut b = FlowBuilder::new();
         for e in &s.events {
-            b.push(e, &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         assert!(!b.release(Window::Whole)[0].lost);
     }
@@ -597,7 +600,7 @@ mod tests {
             .sys_ret_lost(8, Syscall::Read, 1);
         let mut b = FlowBuilder::new();
         for e in &s.events {
-            b.push(e, &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         let ops = b.release(Window::Flagged);
         let lost: Vec<_> = ops.iter().map(|o| (o.tid, o.lost)).collect();
@@ -617,7 +620,7 @@ mod tests {
             .sys(8, Syscall::Read, None, 3);
         let mut b = FlowBuilder::new();
         for e in &s.events {
-            b.push(e, &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         let done = b.release(Window::Unflagged);
         assert_eq!(done.len(), 1);

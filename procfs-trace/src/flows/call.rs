@@ -61,12 +61,12 @@ impl ShowRun<'_> {
 
 impl Call {
     /// A call opened by `hit`; `show` is its callback already resolved to a name.
-    pub fn open(hit: &ProbeHit, show: Option<String>) -> Call {
+    pub fn open(hit: ProbeHit, show: Option<String>) -> Call {
         Call {
             probe: hit.probe,
             start_ns: hit.origin.ts_ns,
             end_ns: None,
-            name: hit.name.clone(),
+            name: hit.name,
             pos_in: hit.pos,
             pos_out: None,
             ret: None,

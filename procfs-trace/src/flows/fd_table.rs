@@ -16,7 +16,7 @@ const MAX_FD_TABLES: usize = 4096;
 /// fd → what it was opened as, per process, for a bounded number of processes.
 #[derive(Debug)]
 pub struct FdTable {
-    fds: BoundedMap<u32, HashMap<i64, OpenFd>>,
+    fds: BoundedMap<u32, HashMap<i64, OpenFd, foldhash::fast::RandomState>>,
     cwds: BoundedMap<u32, String>,
 }
 

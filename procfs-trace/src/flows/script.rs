@@ -166,7 +166,7 @@ impl Script {
         let mut b = FlowBuilder::new();
         let names = |a: u64| Some(format!("fn_{a:x}"));
         for e in &self.events {
-            b.push(e, &names);
+            b.push(e.clone(), &names);
         }
         b.finish()
     }

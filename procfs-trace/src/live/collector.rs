@@ -73,9 +73,9 @@ impl<A: Aggregate> Collector<A> {
 }
 
 impl<A: Aggregate> Sink for Collector<A> {
-    fn event(&mut self, _raw: &[u8], ev: &Event, symbolize: Symbolize) -> io::Result<()> {
-        self.builder.push(ev, symbolize);
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         self.agg.event(ev.origin().ts_ns);
+        self.builder.push(ev, symbolize);
         Ok(())
     }
 

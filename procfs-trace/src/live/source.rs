@@ -78,7 +78,7 @@ pub async fn play<R: Read, A: Aggregate>(
             };
             wait_for(clock, ev.origin().ts_ns).await;
             events += 1;
-            sink.event(raw, &ev, &|a| symbols.get(a))?;
+            sink.event(raw, ev, &|a| symbols.get(a))?;
         }
         sink.tick(replay::chunk_lost(&chunk, rec.totals().lost))?;
         // Unpaced, still let the view run between chunks.
