@@ -14,12 +14,6 @@ use std::{
 
 use serde_json::Value;
 
-fn fixture(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-}
-
 /// A Python that has Perfetto's schema: `$PROCFS_TRACE_PERFETTO_PYTHON`
 /// (set by `cargo xtask test`), else the environment xtask makes.
 fn python() -> Option<PathBuf> {
@@ -71,7 +65,7 @@ fn every_fixture_decodes_with_perfettos_schema() {
         return;
     };
     for kernel in ["5.10", "6.1", "6.12", "7.2"] {
-        let file = fixture(&format!("tour-{kernel}.pfsrec"));
+        let file = PathBuf::from(support::fixture(&format!("tour-{kernel}.pfsrec")));
         let trace = std::env::temp_dir().join(format!(
             "procfs-trace-{}-{kernel}.perfetto-trace",
             std::process::id()
@@ -167,7 +161,7 @@ fn a_divergence_is_an_instant_event_with_its_reason() {
         println!("skipped: no Python with Perfetto's schema here (cargo xtask test makes one)");
         return;
     };
-    let mut ops = support::checked_ops(&fixture("tour-6.12.pfsrec"));
+    let mut ops = support::checked_ops(Path::new(&support::fixture("tour-6.12.pfsrec")));
     ops[3].verdict = Verdict::Divergence {
         at: "call 1 proc_root_lookup".into(),
         expected: "proc_root_lookup = 0".into(),

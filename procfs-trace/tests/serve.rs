@@ -11,15 +11,10 @@ use std::{
 };
 
 use serde_json::Value;
-use support::serve::{encode, exported_counts, get, replay_counts, samples, Served};
-
-fn fixture(name: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(name)
-        .to_string_lossy()
-        .into_owned()
-}
+use support::{
+    fixture,
+    serve::{encode, exported_counts, get, replay_counts, samples, Served},
+};
 
 /// Serves a fixture unpaced and waits until it is played.
 fn serve_played(file: &str) -> Served {

@@ -19,6 +19,11 @@ pub fn bin() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_procfs-trace")))
 }
 
+/// The path of test fixture `name` (a recording from the VM matrix).
+pub fn fixture(name: &str) -> String {
+    format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
 /// Runs procfs-trace with `args`.
 pub fn run(args: &[&str]) -> Output {
     Command::new(bin())
