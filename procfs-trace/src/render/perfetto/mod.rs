@@ -208,11 +208,11 @@ impl<'o, W: Write> Writer<'o, W> {
         for call in &op.calls {
             show_targets(call, &mut targets);
         }
-        let flows: Vec<(*const Call, u64)> = targets
+        let flows: Vec<(&Call, u64)> = targets
             .into_iter()
             .map(|t| {
                 self.next_flow += 1;
-                (t as *const Call, self.next_flow - 1)
+                (t, self.next_flow - 1)
             })
             .collect();
         self.event(
@@ -260,7 +260,7 @@ impl<'o, W: Write> Writer<'o, W> {
         c: &Call,
         track: u64,
         (lo, hi): (u64, u64),
-        flows: &[(*const Call, u64)],
+        flows: &[(&Call, u64)],
     ) -> io::Result<()> {
         let start = c.start_ns.clamp(lo, hi);
         let end = c.span_end().clamp(start, hi);
