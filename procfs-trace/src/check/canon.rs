@@ -48,12 +48,14 @@ impl Canon {
         }
     }
 
+    fn standin(&self, n: u32) -> Option<u32> {
+        let i = self.real.iter().position(|r| *r == n)?;
+        Some(FIRST + i as u32)
+    }
+
     /// The stand-in for `n` (zero and unknown numbers are their own).
     pub fn id(&self, n: u32) -> u32 {
-        match self.real.iter().position(|r| *r == n) {
-            Some(i) => FIRST + i as u32,
-            None => n,
-        }
+        self.standin(n).unwrap_or(n)
     }
 
     /// `path` with every numeric component renamed.
@@ -63,19 +65,16 @@ impl Canon {
             if i > 0 {
                 out.push('/');
             }
-            match name_to_int(comp) {
-                Some(n) if self.id(n) != n => out.push_str(&self.id(n).to_string()),
-                _ => out.push_str(comp),
-            }
+            out.push_str(&self.name(comp));
         }
         out
     }
 
-    /// A name the kernel read, renamed as the path's were.
+    /// A name the kernel read (or a path component), renamed.
     pub fn name<'a>(&self, name: &'a str) -> Cow<'a, str> {
-        match name_to_int(name) {
-            Some(n) if self.id(n) != n => Cow::Owned(self.id(n).to_string()),
-            _ => Cow::Borrowed(name),
+        match name_to_int(name).and_then(|n| self.standin(n)) {
+            Some(s) => Cow::Owned(s.to_string()),
+            None => Cow::Borrowed(name),
         }
     }
 

@@ -266,10 +266,8 @@ fn judge(ready: &Ready, spliced: Option<i64>, op: &Op, names: &Canon) -> Judged 
         }
         match compare(&alt.steps, calls, extras, names) {
             Ok(missing) if missing.is_empty() => {
-                let reads = || calls.iter().filter_map(|c| c.ret).collect::<Vec<_>>();
-                let accounted =
-                    spliced.map_or(Ok(()), |moved| splice_accounting(Some(moved), &reads()));
-                return match accounted {
+                let reads: Vec<i64> = calls.iter().filter_map(|c| c.ret).collect();
+                return match splice_accounting(spliced, &reads) {
                     Ok(()) => Judged::Match {
                         assumed: alt.labels.iter().map(|l| l.to_string()).collect(),
                         evidence: alt.steps.iter().map(|s| 1 + Step::count(&s.children)).sum(),

@@ -74,7 +74,7 @@ pub struct Walked {
 }
 
 /// One prediction and the dcache answers it was made under.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Variant {
     answers: Vec<(String, Cached)>,
     outcome: Arc<Result<Walked, Unmodelled>>,
@@ -129,7 +129,7 @@ struct NodeKey {
 #[derive(Debug, Clone)]
 pub struct Predictions {
     /// Walk and listing predictions by their facts.
-    pub(super) ops: BoundedMap<FactsKey, Vec<Arc<Variant>>>,
+    pub(super) ops: BoundedMap<FactsKey, Vec<Variant>>,
     /// Read predictions by the shape that decides them: most reads are of
     /// files other reads already predicted.
     pub(super) reads: BoundedMap<ReadShape, Arc<Ready>>,
@@ -182,10 +182,10 @@ impl Predictions {
         if variants.len() >= MAX_VARIANTS {
             variants.remove(0);
         }
-        variants.push(Arc::new(Variant {
+        variants.push(Variant {
             answers: answers.into_inner(),
             outcome: outcome.clone(),
-        }));
+        });
         outcome
     }
 
