@@ -341,7 +341,10 @@ mod tests {
     }
 
     fn verdicts(s: &Script) -> Vec<Verdict> {
-        let mut c = checker();
+        verdicts_by(&mut checker(), s)
+    }
+
+    fn verdicts_by(c: &mut Checker, s: &Script) -> Vec<Verdict> {
         s.ops().into_iter().map(|op| c.check(op).verdict).collect()
     }
 
@@ -939,12 +942,7 @@ mod tests {
         );
         let mut s = Script::new();
         cat_limits(&mut s);
-        s.sys(7, Syscall::Openat, Some("/proc/7/limits"), -100)
-            .enter(7, ProbeId::PidRevalidate, Some("7"))
-            .exit(7, ProbeId::PidRevalidate, 1)
-            .enter(7, ProbeId::PidRevalidate, Some("limits"))
-            .exit(7, ProbeId::PidRevalidate, 1)
-            .sys_ret(7, Syscall::Openat, 4);
+        reopen_own_limits(&mut s, 7);
         let v = verdicts(&s);
         assert!(
             matches!(&v[1], Verdict::Match { assumed } if !assumed.is_empty() && assumed.iter().all(|a| a != "cold dcache")),
@@ -965,6 +963,17 @@ mod tests {
             .sys_ret(pid, Syscall::Openat, 3);
     }
 
+    /// The same open again, its dentries cached: revalidated, not looked up.
+    fn reopen_own_limits(s: &mut Script, pid: u32) {
+        let path = format!("/proc/{pid}/limits");
+        s.sys(pid, Syscall::Openat, Some(&path), -100)
+            .enter(pid, ProbeId::PidRevalidate, Some(&pid.to_string()))
+            .exit(pid, ProbeId::PidRevalidate, 1)
+            .enter(pid, ProbeId::PidRevalidate, Some("limits"))
+            .exit(pid, ProbeId::PidRevalidate, 1)
+            .sys_ret(pid, Syscall::Openat, 4);
+    }
+
     #[test]
     fn processes_share_a_prediction_and_keep_their_own_numbers() {
         let mut c = checker();
@@ -973,7 +982,7 @@ mod tests {
         open_own_limits(&mut s, 701, "701");
         // The same shape, but the kernel looked up another name.
         open_own_limits(&mut s, 702, "703");
-        let v: Vec<_> = s.ops().into_iter().map(|op| c.check(op).verdict).collect();
+        let v = verdicts_by(&mut c, &s);
         assert!(matches!(&v[1], Verdict::Match { .. }), "{v:?}");
         assert_eq!(c.predictions.ops.len(), 1, "one shape: {v:?}");
         let Verdict::Divergence { expected, seen, .. } = &v[2] else {
@@ -989,14 +998,8 @@ mod tests {
         let mut s = Script::new();
         open_own_limits(&mut s, 700, "700");
         open_own_limits(&mut s, 701, "701");
-        // 700's dentries are now cached: revalidated, not looked up.
-        s.sys(700, Syscall::Openat, Some("/proc/700/limits"), -100)
-            .enter(700, ProbeId::PidRevalidate, Some("700"))
-            .exit(700, ProbeId::PidRevalidate, 1)
-            .enter(700, ProbeId::PidRevalidate, Some("limits"))
-            .exit(700, ProbeId::PidRevalidate, 1)
-            .sys_ret(700, Syscall::Openat, 4);
-        let v: Vec<_> = s.ops().into_iter().map(|op| c.check(op).verdict).collect();
+        reopen_own_limits(&mut s, 700);
+        let v = verdicts_by(&mut c, &s);
         assert!(
             matches!(&v[2], Verdict::Match { assumed } if assumed.iter().all(|a| a != "cold dcache")),
             "{v:?}"
