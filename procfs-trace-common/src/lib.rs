@@ -5,6 +5,8 @@
 //! (see `procfs-trace/src/events/decode.rs`) rather than transmuting.
 #![no_std]
 
+pub mod counts;
+
 /// Bytes of a dentry name carried in an event (longer names are truncated).
 pub const NAME_LEN: usize = 64;
 /// Bytes of a task's `comm`, as the kernel's `TASK_COMM_LEN`.
@@ -345,6 +347,16 @@ macro_rules! at_flags_index {
     };
 }
 
+/// Whether an operation column is `Read`.
+macro_rules! is_read {
+    (Read) => {
+        true
+    };
+    ($other:ident) => {
+        false
+    };
+}
+
 /// One row of the syscall table, as this crate uses it.
 #[derive(Clone, Copy, Debug)]
 pub struct SyscallDef {
@@ -401,6 +413,15 @@ macro_rules! define_syscalls {
             match nr {
                 $($nr => at_flags_index!($flags),)*
                 _ => None,
+            }
+        }
+
+        /// Whether syscall `nr` reads a file: its return value is the bytes read.
+        #[inline(always)]
+        pub fn syscall_reads(nr: u64) -> bool {
+            match nr {
+                $($nr => is_read!($op),)*
+                _ => false,
             }
         }
     };
@@ -549,6 +570,9 @@ pub struct ProbeSpec {
     /// Non-zero when the function returns a 32-bit int, whose upper register
     /// half is garbage: the exit sign-extends it.
     pub ret32: u32,
+    /// Non-zero when `addr` is a show callback: the kernel's counts of the
+    /// probe's calls are then kept per callback too.
+    pub addr_is_show: u32,
 }
 
 impl ProbeSpec {
@@ -559,6 +583,7 @@ impl ProbeSpec {
         addr: Chain::NONE,
         pidns: Chain::NONE,
         ret32: 0,
+        addr_is_show: 0,
     };
 }
 
@@ -709,7 +734,7 @@ impl Config {
     };
 }
 
-/// Key of the `ENTRY_ARGS` map: the pos chain's base saved at entry for the exit probe.
+/// Key of the `ENTERED` map: what a call's entry leaves for its exit.
 #[inline(always)]
 pub fn entry_key(tid: u32, probe: u16) -> u64 {
     ((tid as u64) << 16) | probe as u64
@@ -719,6 +744,10 @@ pub fn entry_key(tid: u32, probe: u16) -> u64 {
 mod user {
     // SAFETY: plain-old-data, #[repr(C)], no implicit padding (sizes asserted above).
     unsafe impl aya::Pod for super::Config {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::counts::CountKey {}
+    // SAFETY: as above.
+    unsafe impl aya::Pod for super::counts::Counts {}
 
     impl serde::Serialize for super::Syscall {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

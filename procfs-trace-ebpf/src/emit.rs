@@ -6,14 +6,15 @@ use aya_ebpf::helpers::{
     bpf_probe_read_user_str_bytes,
 };
 use procfs_trace_common::{
-    entry_key, flags, kind, loss, phase, shape, syscall_flags, syscall_shape, Chain, Config,
-    EventHeader, Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
+    counts::Entered, entry_key, flags, kind, loss, phase, shape, syscall_flags, syscall_shape,
+    Chain, Config, EventHeader, Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
 };
 
 use crate::{
+    counts,
     extract::{base, nr_in_ns, read_name, walk, Args, Read, OK},
     filter::wanted,
-    maps::{config, count_loss, inserted, ARMED, ENTRY_ARGS, EVENTS, PENDING},
+    maps::{config, count_loss, inserted, ARMED, ENTERED, EVENTS, PENDING},
 };
 
 /// The current task, if the filters want it reported.
@@ -129,8 +130,7 @@ pub fn flush_syscall(task: &Task) {
 
 /// Emits a syscall's exit event (only for syscalls whose entry was emitted).
 #[inline(always)]
-pub fn emit_syscall_exit(p: &Pending, ret: i64) {
-    let task = Task::current();
+pub fn emit_syscall_exit(task: &Task, p: &Pending, ret: i64) {
     let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
         // The exit itself: its operation will lack an end, which says enough.
         count_lost(task.tid);
@@ -142,7 +142,7 @@ pub fn emit_syscall_exit(p: &Pending, ret: i64) {
     unsafe {
         // SAFETY: plain helper call.
         (*ev).header = header(
-            &task,
+            task,
             bpf_ktime_get_ns(),
             kind::SYSCALL,
             core::mem::size_of::<SyscallEvent>(),
@@ -169,6 +169,7 @@ fn start(
     task: &Task,
     probe: ProbeId,
     ph: u8,
+    ts_ns: u64,
 ) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<ProbeEvent>> {
     let Some(mut entry) = EVENTS.reserve::<ProbeEvent>(0) else {
         count_lost(task.tid);
@@ -178,13 +179,7 @@ fn start(
     // SAFETY: `ev` points at a reserved, exclusively owned ProbeEvent-sized slot;
     // every field is written before submit (name only up to name_len).
     unsafe {
-        // SAFETY: plain helper call.
-        (*ev).header = header(
-            task,
-            bpf_ktime_get_ns(),
-            kind::PROBE,
-            core::mem::size_of::<ProbeEvent>(),
-        );
+        (*ev).header = header(task, ts_ns, kind::PROBE, core::mem::size_of::<ProbeEvent>());
         (*ev).probe = probe as u16;
         (*ev).phase = ph;
         (*ev).flags = 0;
@@ -204,17 +199,10 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let Some(task) = current(cfg) else { return 0 };
     flush_syscall(&task);
     let spec = &cfg.probes[probe as usize];
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
 
     let pos_base = base(ctx, &spec.pos);
-    if pos_base.state == OK {
-        inserted(ENTRY_ARGS.insert(&entry_key(task.tid, probe as u16), &pos_base.value, 0));
-    }
-
-    let Some(mut entry) = start(&task, probe, phase::ENTRY) else {
-        return 0;
-    };
-    let ev = entry.as_mut_ptr();
-
     let (pos, addr) = match spec.pidns.arg {
         procfs_trace_common::NO_ARG => (
             walk(&spec.pos, pos_base),
@@ -228,6 +216,23 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
             )
         }
     };
+    let entered = Entered {
+        ts_ns: now,
+        pos_base: pos_base.value,
+        pos_ok: u64::from(pos_base.state == OK),
+        show: if spec.addr_is_show != 0 {
+            addr.value
+        } else {
+            0
+        },
+    };
+    inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0));
+    counts::enter(task.tid, probe, now);
+
+    let Some(mut entry) = start(&task, probe, phase::ENTRY, now) else {
+        return 0;
+    };
+    let ev = entry.as_mut_ptr();
     // SAFETY: see `start`; the name is read straight into the reserved slot.
     unsafe {
         (*ev).pos = pos.value as i64;
@@ -248,19 +253,29 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let cfg = config();
     let Some(task) = current(cfg) else { return 0 };
     let spec = &cfg.probes[probe as usize];
-    let pos = saved_pos(&spec.pos, entry_key(task.tid, probe as u16));
+    // SAFETY: plain helper call.
+    let now = unsafe { bpf_ktime_get_ns() };
+    let key = entry_key(task.tid, probe as u16);
+    // SAFETY: the value is copied out before the entry is removed.
+    let entered = unsafe { ENTERED.get(&key) }.copied();
+    if entered.is_some() {
+        let _ = ENTERED.remove(&key);
+    }
+    let ret = if spec.ret32 != 0 {
+        ret as i32 as i64
+    } else {
+        ret
+    };
+    counts::exit(&task, probe, entered, now, ret);
+    let pos = saved_pos(&spec.pos, entered);
 
-    let Some(mut entry) = start(&task, probe, phase::EXIT) else {
+    let Some(mut entry) = start(&task, probe, phase::EXIT, now) else {
         return 0;
     };
     let ev = entry.as_mut_ptr();
     // SAFETY: see `start`.
     unsafe {
-        (*ev).ret = if spec.ret32 != 0 {
-            ret as i32 as i64
-        } else {
-            ret
-        };
+        (*ev).ret = ret;
         (*ev).pos = pos.value as i64;
         (*ev).flags = flags::RET | pos.flag(flags::POS, flags::POS_FAULT);
     }
@@ -269,16 +284,14 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
 }
 
 #[inline(always)]
-fn saved_pos(chain: &Chain, key: u64) -> Read {
+fn saved_pos(chain: &Chain, entered: Option<Entered>) -> Read {
     if chain.arg == procfs_trace_common::NO_ARG {
         return Read::UNUSED;
     }
-    // SAFETY: the value is copied out before the entry is removed.
-    let base = match unsafe { ENTRY_ARGS.get(&key) } {
-        Some(b) => Read::ok(*b),
-        // The entry was not seen (attached mid-call) or its map insert failed.
-        None => return Read::FAULT,
-    };
-    let _ = ENTRY_ARGS.remove(&key);
-    walk(chain, base)
+    match entered {
+        Some(e) if e.pos_ok != 0 => walk(chain, Read::ok(e.pos_base)),
+        // The entry was not seen (attached mid-call), its map insert failed,
+        // or its base could not be read.
+        _ => Read::FAULT,
+    }
 }

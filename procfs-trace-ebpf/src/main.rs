@@ -8,6 +8,7 @@
 #![no_std]
 #![no_main]
 
+mod counts;
 mod emit;
 mod extract;
 mod filter;

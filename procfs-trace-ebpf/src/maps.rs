@@ -2,9 +2,12 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
-use procfs_trace_common::{loss, Config, Pending};
+use procfs_trace_common::{
+    counts::{CountKey, Counts, Entered, Nesting},
+    loss, Config, Pending,
+};
 
 /// Set by user space at load time (`EbpfLoader::set_global`); read with `read_volatile`
 /// so the compiler does not fold the all-zero initial value.
@@ -48,10 +51,21 @@ pub fn inserted<E>(r: Result<(), E>) {
 #[map]
 pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 
-/// Base pointer of the pos chain saved at entry, keyed by `entry_key(tid, probe)`,
-/// so the kretprobe can read the position the function left behind.
+/// What a call's entry leaves for its exit (its start, the pos chain's base,
+/// its show callback), keyed by `entry_key(tid, probe)`.
 #[map]
-pub static ENTRY_ARGS: HashMap<u64, u64> = HashMap::with_max_entries(16384, 0);
+pub static ENTERED: HashMap<u64, Entered> = HashMap::with_max_entries(16384, 0);
+
+/// Each thread's open probed calls, by tid. LRU, as a thread may die mid-call.
+#[map]
+pub static NESTING: LruHashMap<u32, Nesting> = LruHashMap::with_max_entries(16384, 0);
+
+/// Calls, time and latencies per process and function, and each process's
+/// operations, bumped before any event is reserved so that a full ring buffer
+/// loses none of them. User space sizes it at load time for the CPU count.
+#[map]
+pub static COUNTS: LruPerCpuHashMap<CountKey, Counts> =
+    LruPerCpuHashMap::with_max_entries(16384, 0);
 
 /// The followed syscall each thread is in, by tid. LRU: a thread that dies
 /// inside a syscall never reaches sys_exit, and its slot must not leak.

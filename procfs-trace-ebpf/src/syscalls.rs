@@ -16,11 +16,12 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use procfs_trace_common::{
-    at_flags_arg, shape, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD, F_DUPFD_CLOEXEC,
-    PROC_SUPER_MAGIC,
+    at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD,
+    F_DUPFD_CLOEXEC, PROC_SUPER_MAGIC,
 };
 
 use crate::{
+    counts,
     emit::{current, emit_syscall_exit, flush_syscall, Task},
     maps::{config, inserted, PENDING},
 };
@@ -142,7 +143,9 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     }
     let _ = PENDING.remove(&tid);
     if p.emitted != 0 {
-        emit_syscall_exit(&p, ret);
+        let task = Task::current();
+        counts::operation(&task, syscall_reads(u64::from(p.nr)), ret);
+        emit_syscall_exit(&task, &p, ret);
     }
     0
 }

@@ -3,6 +3,7 @@
 
 use std::io::{self, Write};
 
+use super::counts::CountsTick;
 use crate::{
     check::{tally::Tally, Checked, Checker},
     events::decode::Event,
@@ -23,6 +24,15 @@ pub trait Sink {
     fn event(&mut self, raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()>;
     /// The kernel's loss counters were read.
     fn tick(&mut self, lost: Lost) -> io::Result<()>;
+    /// Whether the kernel's own counts are wanted: reading them costs a
+    /// syscall per row each tick, so only the live view's aggregates do.
+    fn wants_counts(&self) -> bool {
+        false
+    }
+    /// The kernel's own counts were read (when wanted).
+    fn counted(&mut self, _counts: &CountsTick) -> io::Result<()> {
+        Ok(())
+    }
     /// A batch of events ended.
     fn flush(&mut self) -> io::Result<()>;
 }

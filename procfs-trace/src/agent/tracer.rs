@@ -3,7 +3,7 @@
 use std::{collections::HashSet, io::Read as _, time::Duration};
 
 use anyhow::{bail, Context as _};
-use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, RingBuf};
+use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use procfs_trace_common::{filter, loss, Config, ProbeId, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
@@ -13,6 +13,7 @@ use tokio::{
 
 use super::{
     child,
+    counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
     sink::{Lost, Sink},
 };
@@ -84,6 +85,7 @@ pub struct Tracer {
     pub config: Config,
     ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
+    counts: KernelCounts,
     losses: Losses,
     /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
     armed: Array<MapData, u32>,
@@ -167,6 +169,15 @@ impl Tracer {
             .context("registering the ring buffer with tokio")?;
         let lost_map =
             PerCpuArray::try_from(attached.ebpf.take_map("LOST").context("LOST map missing")?)?;
+        let counts = KernelCounts::new(
+            PerCpuHashMap::try_from(
+                attached
+                    .ebpf
+                    .take_map("COUNTS")
+                    .context("COUNTS map missing")?,
+            )?,
+            &attached.attached,
+        );
         let mut armed = Array::try_from(
             attached
                 .ebpf
@@ -195,6 +206,7 @@ impl Tracer {
             config,
             ring,
             lost_map,
+            counts,
             kprobe_links,
             losses: Losses::default(),
             armed,
@@ -317,8 +329,16 @@ impl Tracer {
         Ok(stopped)
     }
 
-    /// Reads the loss counters and lets the sink release what it holds.
+    /// Reads the kernel's counts and loss counters, and lets the sink
+    /// release what it holds.
     fn tick(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        if sink.wants_counts() {
+            let counted = self
+                .counts
+                .read(&self.kallsyms)
+                .context("reading the kernel's counts")?;
+            sink.counted(&counted)?;
+        }
         let before = self.losses;
         let slot = |i| -> anyhow::Result<u64> { Ok(self.lost_map.get(&i, 0)?.iter().sum()) };
         self.losses.ring = slot(loss::RING)?;

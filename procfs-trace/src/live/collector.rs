@@ -6,7 +6,10 @@ use std::{cell::RefCell, io, rc::Rc};
 
 use super::store::Store;
 use crate::{
-    agent::sink::{Lost, Sink},
+    agent::{
+        counts::CountsTick,
+        sink::{Lost, Sink},
+    },
     check::{Checked, Checker},
     events::decode::Event,
     flows::builder::FlowBuilder,
@@ -21,6 +24,12 @@ pub trait Aggregate {
     fn ingest(&mut self, c: Checked);
     /// The kernel's loss counters were read.
     fn lost(&mut self, lost: Lost);
+    /// Whether the kernel's own counts are wanted (see [`Sink::wants_counts`]).
+    fn wants_counts(&self) -> bool {
+        false
+    }
+    /// The kernel's own counts were read.
+    fn counted(&mut self, _counts: &CountsTick) {}
 }
 
 impl Aggregate for Rc<RefCell<Store>> {
@@ -34,6 +43,14 @@ impl Aggregate for Rc<RefCell<Store>> {
 
     fn lost(&mut self, lost: Lost) {
         self.borrow_mut().lost(lost.new);
+    }
+
+    fn wants_counts(&self) -> bool {
+        true
+    }
+
+    fn counted(&mut self, counts: &CountsTick) {
+        self.borrow_mut().counted(counts);
     }
 }
 
@@ -85,6 +102,15 @@ impl<A: Aggregate> Sink for Collector<A> {
         let ops = self.builder.release(lost.window());
         self.add(ops);
         self.agg.lost(lost);
+        Ok(())
+    }
+
+    fn wants_counts(&self) -> bool {
+        self.agg.wants_counts()
+    }
+
+    fn counted(&mut self, counts: &CountsTick) -> io::Result<()> {
+        self.agg.counted(counts);
         Ok(())
     }
 

@@ -45,6 +45,9 @@ pub fn status(store: &Store) -> String {
     if behind > 0 {
         s.push_str(&format!(" | BEHIND: {behind} lost in the last second"));
     }
+    if let Some(f) = store.fidelity() {
+        s.push_str(&format!(" | {f}"));
+    }
     if m.finished {
         s.push_str(" | recording ended");
     }

@@ -10,8 +10,9 @@ use crate::bounded::BoundedMap;
 use procfs_trace_common::ProbeId;
 
 use crate::{
+    agent::counts::{CountsTick, Row, Totals},
     check::{Checked, Verdict},
-    flows::call::Call,
+    flows::{call::Call, op::Op},
     paths::fold,
 };
 
@@ -123,6 +124,14 @@ impl FuncAgg {
         self.total_ns += d;
         self.latency.record(d);
     }
+
+    fn add(&mut self, t: &Totals) {
+        self.calls += t.calls;
+        self.total_ns += t.total_ns;
+        for (slot, n) in t.latency.iter().enumerate() {
+            self.latency.record_log2(slot, *n);
+        }
+    }
 }
 
 /// Aggregates over a stream of checked operations.
@@ -142,6 +151,10 @@ pub struct State {
     pub verdicts: BTreeMap<&'static str, u64>,
     /// Operations seen.
     pub ops: u64,
+    /// Whether the process and function figures are the kernel's own
+    /// counts (exact), not added up from the operations rebuilt from events
+    /// (which lose what the ring buffer lost).
+    pub exact: bool,
 }
 
 impl Default for State {
@@ -154,6 +167,7 @@ impl Default for State {
             flows_diverged: 0,
             verdicts: BTreeMap::new(),
             ops: 0,
+            exact: false,
         }
     }
 }
@@ -176,6 +190,27 @@ impl State {
         self.procs.evicted() + self.paths.evicted() + self.funcs.evicted()
     }
 
+    /// Times the calls of `op` into the function table.
+    fn time_calls(&mut self, op: &Op) {
+        for call in op.calls.iter().flat_map(Call::walk) {
+            if let Some(d) = call.duration_ns() {
+                self.funcs.entry_ref(call.func()).record(d);
+            }
+            let Some(show) = &call.show else { continue };
+            if ProbeId::by_name(show).is_some() {
+                self.funcs.entry_ref(show.as_str()).kind = FuncKind::Show;
+                continue;
+            }
+            // An unprobed show callback is timed by the innermost call naming
+            // it, each time: a splice reads the file more than once.
+            if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
+                let f = self.funcs.entry_ref(show.as_str());
+                f.kind = FuncKind::ShowApprox;
+                f.record(d);
+            }
+        }
+    }
+
     /// Adds one checked operation.
     pub fn ingest(&mut self, c: Checked) {
         let op = &c.op;
@@ -193,10 +228,12 @@ impl State {
         if p.comm != op.comm {
             p.comm.clone_from(&op.comm);
         }
-        p.ops += 1;
-        p.rate.add(ts, 1);
-        p.bytes += op.bytes_read();
-        p.kernel_ns += kernel;
+        if !self.exact {
+            p.ops += 1;
+            p.rate.add(ts, 1);
+            p.bytes += op.bytes_read();
+            p.kernel_ns += kernel;
+        }
         p.diverged += diverged;
 
         if let Some(path) = &op.path {
@@ -213,22 +250,8 @@ impl State {
             s.kernel_ns += kernel;
         }
 
-        for call in op.calls.iter().flat_map(Call::walk) {
-            if let Some(d) = call.duration_ns() {
-                self.funcs.entry_ref(call.func()).record(d);
-            }
-            let Some(show) = &call.show else { continue };
-            if ProbeId::by_name(show).is_some() {
-                self.funcs.entry_ref(show.as_str()).kind = FuncKind::Show;
-                continue;
-            }
-            // An unprobed show callback is timed by the innermost call naming
-            // it, each time: a splice reads the file more than once.
-            if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
-                let f = self.funcs.entry_ref(show.as_str());
-                f.kind = FuncKind::ShowApprox;
-                f.record(d);
-            }
+        if !self.exact {
+            self.time_calls(op);
         }
 
         if self.flows.len() == MAX_FLOWS {
@@ -250,6 +273,42 @@ impl State {
     }
 }
 
+impl State {
+    /// Adds what the kernel counted since the previous tick, at `now_ns`;
+    /// from then on the process and function figures are these counts.
+    pub fn counted(&mut self, counts: &CountsTick, now_ns: u64) {
+        self.exact = true;
+        for c in &counts.rows {
+            match &c.row {
+                Row::Process { comm } => {
+                    let p = self.procs.entry(c.tgid);
+                    p.tgid = c.tgid;
+                    if !comm.is_empty() && p.comm != *comm {
+                        p.comm.clone_from(comm);
+                    }
+                    p.ops += c.new.calls;
+                    p.rate.add(now_ns, c.new.calls);
+                    p.bytes += c.new.bytes;
+                    p.kernel_ns += c.new.total_ns;
+                }
+                Row::Calls { probe, show } => {
+                    self.funcs.entry_ref(probe.def().func).add(&c.new);
+                    let Some(show) = show else { continue };
+                    // A probed show callback has its own row; an unprobed one
+                    // is timed by the calls naming it, as `ingest` does.
+                    let f = self.funcs.entry_ref(show.as_str());
+                    if ProbeId::by_name(show).is_some() {
+                        f.kind = FuncKind::Show;
+                    } else {
+                        f.kind = FuncKind::ShowApprox;
+                        f.add(&c.new);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Whether `c` diverged from the model.
 pub fn is_divergence(c: &Checked) -> bool {
     matches!(c.verdict, Verdict::Divergence { .. })
@@ -258,8 +317,11 @@ pub fn is_divergence(c: &Checked) -> bool {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{flows::op::Op, model::OpKind};
-    use procfs_trace_common::ProbeId;
+    use crate::{agent::counts::Counted, flows::op::Op, model::OpKind};
+    use procfs_trace_common::{
+        counts::{latency_slot, LATENCY_SLOTS},
+        ProbeId,
+    };
 
     /// A matching lookup of `path` by process `tgid` at `ts`.
     pub(crate) fn checked(tgid: u32, path: &str, ts: u64) -> Checked {
@@ -284,6 +346,94 @@ pub(crate) mod tests {
             verdict: Verdict::Match { assumed: vec![] },
             evidence: 1,
         }
+    }
+
+    fn counted(tgid: u32, row: Row, calls: u64, total_ns: u64, bytes: u64) -> Counted {
+        let mut latency = [0; LATENCY_SLOTS];
+        latency[latency_slot(total_ns / calls.max(1))] = calls;
+        Counted {
+            tgid,
+            row,
+            new: Totals {
+                calls,
+                total_ns,
+                bytes,
+                latency,
+            },
+        }
+    }
+
+    fn calls(probe: ProbeId, show: Option<&str>) -> Row {
+        Row::Calls {
+            probe,
+            show: show.map(String::from),
+        }
+    }
+
+    /// Once the kernel's counts arrive, processes and functions are theirs:
+    /// operations rebuilt from events no longer add to them, and show
+    /// callbacks are named and timed as the events would.
+    #[test]
+    fn the_kernels_counts_replace_the_figures_from_events() {
+        let mut s = State::default();
+        let tick = CountsTick {
+            rows: vec![
+                counted(7, Row::Process { comm: "cat".into() }, 3, 900, 4096),
+                counted(
+                    7,
+                    calls(ProbeId::SeqReadIter, Some("proc_single_show")),
+                    3,
+                    600,
+                    0,
+                ),
+                counted(
+                    7,
+                    calls(ProbeId::ProcSingleShow, Some("proc_pid_limits")),
+                    3,
+                    300,
+                    0,
+                ),
+                counted(7, calls(ProbeId::ProcPidLimits, None), 3, 150, 0),
+                counted(
+                    7,
+                    calls(ProbeId::SeqReadIter, Some("version_proc_show")),
+                    2,
+                    40,
+                    0,
+                ),
+            ],
+            dropped: 0,
+        };
+        s.counted(&tick, 1_000);
+        s.counted(&tick, 2_000);
+        let mut op = checked(7, "/proc/7/limits", 3_000);
+        op.op.calls = vec![Call {
+            probe: ProbeId::ProcPidLimits,
+            start_ns: 0,
+            end_ns: Some(50),
+            name: None,
+            pos_in: None,
+            pos_out: None,
+            ret: Some(1),
+            show: None,
+            mount: None,
+            ns_tid: None,
+            children: vec![],
+        }];
+        s.ingest(op);
+        let p = &s.procs.get(&7).unwrap();
+        assert_eq!((p.ops, p.bytes, p.kernel_ns), (6, 8192, 1800));
+        assert_eq!(p.comm, "t", "the events' name is the newer");
+        assert_eq!(s.ops, 1, "operations checked, as before");
+        assert_eq!(s.paths["/proc/[pid]/limits"].ops, 1);
+        let f = |n: &str| (s.funcs[n].kind, s.funcs[n].calls, s.funcs[n].total_ns);
+        assert_eq!(f("seq_read_iter"), (FuncKind::Probed, 10, 1280));
+        assert_eq!(f("proc_single_show"), (FuncKind::Show, 6, 600));
+        assert_eq!(f("proc_pid_limits"), (FuncKind::Show, 6, 300));
+        assert_eq!(f("version_proc_show"), (FuncKind::ShowApprox, 4, 80));
+        // 50 ns each: the kernel's [32, 64) slot, quoted near its middle, 48.
+        let p50 = s.funcs["proc_pid_limits"].latency.quantile(0.5).unwrap();
+        assert!((45..=52).contains(&p50), "{p50}");
     }
 
     #[test]

@@ -70,6 +70,21 @@ impl Histogram {
         self.total += 1;
     }
 
+    /// Records `n` values from `[2^slot, 2^(slot+1))`, as the kernel counts
+    /// them, at the middle of that range.
+    pub fn record_log2(&mut self, slot: usize, n: u64) {
+        if n == 0 {
+            return;
+        }
+        let mid = match slot {
+            0 => 1,
+            s => 3u64 << (s - 1),
+        };
+        let at = self::slot(mid).min(SLOTS - 1);
+        self.counts[at] = self.counts[at].saturating_add(n.min(u64::from(u32::MAX)) as u32);
+        self.total += n;
+    }
+
     /// The value at quantile `q` (0..=1), to the bucket's midpoint.
     pub fn quantile(&self, q: f64) -> Option<u64> {
         if self.total == 0 {

@@ -3,7 +3,7 @@
 //! operations a filter lets through.
 
 use super::{filter::Filter, state::State, stats::Rate};
-use crate::check::Checked;
+use crate::{agent::counts::CountsTick, check::Checked};
 
 /// About the session rather than the operations.
 #[derive(Debug, Clone, Default)]
@@ -32,6 +32,9 @@ pub struct Meta {
     pub lost_rate: Rate,
     /// The source has no more events (a recording played to its end).
     pub finished: bool,
+    /// Rows of the kernel's counts it dropped to make room (see
+    /// [`crate::agent::counts::CountsTick::dropped`]).
+    pub counts_dropped: u64,
 }
 
 impl Meta {
@@ -84,6 +87,13 @@ impl Store {
         self.meta.now_ns = self.meta.now_ns.max(ts_ns);
     }
 
+    /// Adds what the kernel counted since the previous tick: the unfiltered
+    /// process and function tables then come from these counts.
+    pub fn counted(&mut self, counts: &CountsTick) {
+        self.meta.counts_dropped = counts.dropped;
+        self.all.counted(counts, self.meta.now_ns);
+    }
+
     /// Counts `new` lost events.
     pub fn lost(&mut self, new: u64) {
         self.meta.lost += new;
@@ -124,6 +134,22 @@ impl Store {
         self.filtered.as_ref().map(|(f, _)| f)
     }
 
+    /// Which figures on show are exact and which miss lost events, when
+    /// that is worth saying.
+    pub fn fidelity(&self) -> Option<String> {
+        let lost = self.meta.lost > 0;
+        match (self.view().exact, self.meta.counts_dropped) {
+            (true, 0) if lost => Some("processes, functions exact; paths, flows sampled".into()),
+            (true, 0) => Some("processes, functions exact".into()),
+            (true, n) => Some(format!(
+                "processes, functions near-exact ({n} kernel rows dropped for room){}",
+                if lost { "; paths, flows sampled" } else { "" }
+            )),
+            (false, _) if lost => Some("tables sampled (lost events missing)".into()),
+            (false, _) => None,
+        }
+    }
+
     /// Whether events were lost in the last second.
     pub fn behind(&self) -> u64 {
         self.meta.lost_rate.per_sec(self.meta.now_ns)
@@ -149,6 +175,33 @@ mod tests {
         // Nothing more came: the window moves to the clock.
         st.advance(12 * sec + 1);
         assert_eq!(st.meta.event_rate.per_sec(st.meta.now_ns), 0);
+    }
+
+    #[test]
+    fn the_status_says_which_figures_are_exact() {
+        let mut st = Store::default();
+        assert_eq!(st.fidelity(), None, "nothing lost, nothing to say");
+        st.lost(5);
+        assert_eq!(
+            st.fidelity().unwrap(),
+            "tables sampled (lost events missing)"
+        );
+        st.counted(&CountsTick::default());
+        assert_eq!(
+            st.fidelity().unwrap(),
+            "processes, functions exact; paths, flows sampled"
+        );
+        st.counted(&CountsTick {
+            rows: vec![],
+            dropped: 3,
+        });
+        assert!(st.fidelity().unwrap().contains("near-exact (3 kernel rows"));
+        // A filter's figures come from the events that pass it.
+        st.set_filter(Filter::parse("pid:1").unwrap());
+        assert_eq!(
+            st.fidelity().unwrap(),
+            "tables sampled (lost events missing)"
+        );
     }
 
     #[test]

@@ -98,6 +98,22 @@ impl Method {
     }
 }
 
+/// Bytes of per-CPU values the kernel's counts map may take; it has fewer
+/// rows on machines with many CPUs (a row holds one value per possible CPU).
+const COUNTS_BUDGET: usize = 16 << 20;
+
+/// Rows of the kernel's counts map for this machine's possible CPUs.
+fn count_rows() -> u32 {
+    // Unreadable: assume many CPUs, the smaller map.
+    rows_for(aya::util::nr_cpus().unwrap_or(1024))
+}
+
+/// Rows of the kernel's counts map for `cpus` possible CPUs.
+fn rows_for(cpus: usize) -> u32 {
+    let row = std::mem::size_of::<procfs_trace_common::counts::Counts>() * cpus.max(1);
+    (COUNTS_BUDGET / row).clamp(1024, 16384) as u32
+}
+
 /// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
 /// every planned probe (entry and exit) with `method`.
 pub fn attach(
@@ -109,6 +125,7 @@ pub fn attach(
     let mut ebpf = EbpfLoader::new()
         .override_global("CONFIG", config, true)
         .map_max_entries("EVENTS", ring_bytes)
+        .map_max_entries("COUNTS", count_rows())
         .load(EBPF_OBJECT)
         .map_err(AttachError::Load)?;
     // fentry attaches by BTF id; without kernel BTF only kprobes can work.
@@ -247,4 +264,18 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         cur = src.source();
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_counts_map_shrinks_with_many_cpus_within_bounds() {
+        assert_eq!(rows_for(1), 16384);
+        assert!(rows_for(64) < rows_for(8));
+        assert_eq!(rows_for(100_000), 1024);
+        let value = std::mem::size_of::<procfs_trace_common::counts::Counts>();
+        assert!(rows_for(64) as usize * 64 * value <= COUNTS_BUDGET);
+    }
 }

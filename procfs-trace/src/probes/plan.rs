@@ -271,6 +271,7 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
         types.func_return(func),
         Ok(Some(ParamType::Int { size: 4 }))
     ) as u32;
+    let addr_is_show = u32::from(show_recipes.is_some() && addr.arg != NO_ARG);
     (
         ProbeSpec {
             name,
@@ -278,6 +279,7 @@ fn spec_for(types: &impl KernelTypes, func: &str, role: Role) -> (ProbeSpec, Vec
             addr,
             pidns,
             ret32,
+            addr_is_show,
         },
         problems,
     )

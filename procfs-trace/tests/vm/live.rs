@@ -75,3 +75,87 @@ fn live_plain_shows_a_scanner_on_top() {
     // The status line always says how many events were lost.
     assert!(stdout.contains(" | lost "), "{stdout}");
 }
+
+/// The row of the summary's table headed `title` whose first column is
+/// `first`, split into columns.
+fn summary_row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
+    let last = plain
+        .rsplit("== procfs-trace live: ")
+        .next()
+        .expect("a table block");
+    last.lines()
+        .skip_while(|l| !l.starts_with(title))
+        .skip(2)
+        // Rows start with a pid, a path or a function; titles in capitals.
+        .take_while(|l| !l.is_empty() && !l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l.split_whitespace().collect::<Vec<_>>())
+        .find(|cols| cols.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no {first} row under {title:?} in:\n{last}"))
+}
+
+/// With a ring buffer far too small for a tight loop, events are lost, yet
+/// the process and function tables equal what the loop did: they come from
+/// the kernel's own counts. N opens and reads of /proc/self/limits are N
+/// calls of proc_pid_limits and 2N operations (openat, read), exactly.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn live_tables_stay_exact_when_events_are_lost() {
+    use std::io::{BufReader, Read as _};
+    use std::process::{Command, Stdio};
+    const N: usize = 3000;
+    const COMM: &str = "pt-exact-loop";
+    let mut live = Command::new(support::bin())
+        .args(["live", "--plain", "--buffer-kib", "4", "--comm", COMM])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(live.stderr.take().unwrap());
+    let mut early = support::wait_attached(&mut stderr);
+    std::thread::Builder::new()
+        .name(COMM.to_owned())
+        .spawn(|| {
+            let mut buf = [0u8; 4096];
+            for _ in 0..N {
+                let mut f = std::fs::File::open("/proc/self/limits").unwrap();
+                assert!(f.read(&mut buf).unwrap() > 0);
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+    // SAFETY: kill(2) on our own child, which is still running.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    let out = live.wait_with_output().unwrap();
+    stderr.read_to_string(&mut early).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stderr: {early}");
+    println!("{stdout}");
+    let status = stdout
+        .rsplit("== procfs-trace live: ")
+        .next()
+        .and_then(|b| b.lines().nth(1))
+        .unwrap();
+    let lost: u64 = status
+        .split(" | lost ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    println!("EXACT: {N} loops, {lost} events lost");
+    assert!(lost > 0, "a 4 KiB buffer kept up: nothing shown\n{stdout}");
+    assert!(
+        status.contains("processes, functions exact; paths, flows sampled"),
+        "{status}"
+    );
+    let limits = summary_row(&stdout, "KERNEL FUNCTIONS", "proc_pid_limits");
+    assert_eq!(limits[1], "show", "{limits:?}");
+    assert_eq!(limits[2], N.to_string(), "{limits:?}");
+    let single = summary_row(&stdout, "KERNEL FUNCTIONS", "proc_single_show");
+    assert_eq!(single[2], N.to_string(), "{single:?}");
+    let pid = std::process::id().to_string();
+    let proc = summary_row(&stdout, "PROCESSES", &pid);
+    assert_eq!(proc[1], COMM, "{proc:?}");
+    assert_eq!(proc[3], (2 * N).to_string(), "{proc:?}");
+}

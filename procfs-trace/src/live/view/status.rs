@@ -43,6 +43,9 @@ pub fn top(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
                 .add_modifier(Modifier::BOLD),
         ));
     }
+    if let Some(f) = store.fidelity() {
+        spans.push(Span::raw(format!(" │ {f}")));
+    }
     if m.finished {
         spans.push(Span::raw(" │ recording ended"));
     }

@@ -1,0 +1,130 @@
+//! The kernel's own counts (`COUNTS`): every completed call per process and
+//! function, each process's operations, read bytes and time in outermost
+//! calls. They are bumped whether or not the ring buffer has room, so the
+//! live tables built from them stay exact when events are lost.
+
+use procfs_trace_common::{
+    counts::{latency_slot, CountKey, Counts, Entered, Nesting, LATENCY_SLOTS, PROCESS},
+    loss, Group, ProbeId,
+};
+
+use crate::{
+    emit::Task,
+    maps::{count_loss, inserted, COUNTS, NESTING, PENDING},
+};
+
+/// `BPF_NOEXIST`: a row another CPU created meanwhile is kept.
+const NOEXIST: u64 = 1;
+
+/// This CPU's share of the row `key`, created empty if need be.
+#[inline(always)]
+fn row(key: &CountKey) -> Option<&'static mut Counts> {
+    if COUNTS.get_ptr_mut(key).is_none() {
+        // Fails only when another CPU created it first; failing to create it
+        // at all shows as the next lookup's miss, counted as a loss.
+        let _ = COUNTS.insert(key, &Counts::ZERO, NOEXIST);
+    }
+    match COUNTS.get_ptr_mut(key) {
+        // SAFETY: a per-CPU value: no other writer races this program on
+        // this CPU, and the map outlives it.
+        Some(p) => Some(unsafe { &mut *p }),
+        None => {
+            count_loss(loss::MAP_INSERT);
+            None
+        }
+    }
+}
+
+/// Notes that `probe`'s call began on thread `tid` at `now`.
+#[inline(always)]
+pub fn enter(tid: u32, probe: ProbeId, now: u64) {
+    let bit = 1u64 << (probe as u32 & 63);
+    match NESTING.get_ptr_mut(&tid) {
+        // SAFETY: a per-thread slot only this thread writes.
+        Some(n) => unsafe {
+            if (*n).open == 0 {
+                (*n).start_ns = now;
+            }
+            (*n).open |= bit;
+        },
+        None => inserted(NESTING.insert(
+            &tid,
+            &Nesting {
+                open: bit,
+                start_ns: now,
+            },
+            0,
+        )),
+    }
+}
+
+/// Counts `probe`'s call ending at `now` with `ret`; `entered` is what its
+/// entry left (none when the entry was not seen: the call is not timed).
+#[inline(always)]
+pub fn exit(task: &Task, probe: ProbeId, entered: Option<Entered>, now: u64, ret: i64) {
+    if let Some(e) = entered {
+        let key = CountKey {
+            tgid: task.tgid,
+            probe: probe as u16,
+            reserved: 0,
+            show: e.show,
+        };
+        if let Some(c) = row(&key) {
+            let d = now.saturating_sub(e.ts_ns);
+            c.calls += 1;
+            c.total_ns += d;
+            c.latency[latency_slot(d) & (LATENCY_SLOTS - 1)] += 1;
+        }
+    }
+    let bit = 1u64 << (probe as u32 & 63);
+    let Some(n) = NESTING.get_ptr_mut(&task.tid) else {
+        return;
+    };
+    // SAFETY: a per-thread slot only this thread writes.
+    let n = unsafe { &mut *n };
+    if n.open & bit == 0 {
+        return;
+    }
+    n.open &= !bit;
+    if n.open != 0 {
+        return;
+    }
+    // The outermost call returned. Work no followed syscall frames is an
+    // operation of its own (as user space's flows make it), whose bytes are
+    // what its outermost call returned.
+    let unframed = PENDING.get_ptr(&task.tid).is_none();
+    let Some(p) = row(&process_key(task.tgid)) else {
+        return;
+    };
+    p.total_ns += now.saturating_sub(n.start_ns);
+    p.comm = task.comm;
+    if unframed {
+        p.calls += 1;
+        if probe.def().group == Group::Read && ret > 0 {
+            p.bytes += ret as u64;
+        }
+    }
+}
+
+/// Counts an operation a followed syscall framed; `read` when it returns bytes read.
+#[inline(always)]
+pub fn operation(task: &Task, read: bool, ret: i64) {
+    let Some(p) = row(&process_key(task.tgid)) else {
+        return;
+    };
+    p.calls += 1;
+    p.comm = task.comm;
+    if read && ret > 0 {
+        p.bytes += ret as u64;
+    }
+}
+
+#[inline(always)]
+fn process_key(tgid: u32) -> CountKey {
+    CountKey {
+        tgid,
+        probe: PROCESS,
+        reserved: 0,
+        show: 0,
+    }
+}
