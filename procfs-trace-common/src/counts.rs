@@ -107,6 +107,24 @@ pub struct Entered {
     pub show: u64,
 }
 
+impl Entered {
+    /// The entry was not seen (attached mid-call, or its map insert failed).
+    /// A value rather than `None`: an `Option`'s unwritten payload is stack
+    /// the 5.10 verifier refuses to let the program read.
+    pub const UNSEEN: Entered = Entered {
+        ts_ns: 0,
+        pos_base: 0,
+        pos_ok: 0,
+        show: 0,
+    };
+
+    /// Whether the entry was seen.
+    #[inline(always)]
+    pub fn seen(&self) -> bool {
+        self.ts_ns != 0
+    }
+}
+
 /// A thread's probed calls in progress, so its time in outermost calls is
 /// counted once however deeply they nest.
 #[repr(C)]

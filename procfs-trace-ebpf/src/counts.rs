@@ -59,10 +59,10 @@ pub fn enter(tid: u32, probe: ProbeId, now: u64) {
 }
 
 /// Counts `probe`'s call ending at `now` with `ret`; `entered` is what its
-/// entry left (none when the entry was not seen: the call is not timed).
+/// entry left (a call whose entry was not seen is not counted: it has no time).
 #[inline(always)]
-pub fn exit(task: &Task, probe: ProbeId, entered: Option<Entered>, now: u64, ret: i64) {
-    if let Some(e) = entered {
+pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64) {
+    if e.seen() {
         let key = CountKey {
             tgid: task.tgid,
             probe: probe as u16,

@@ -257,17 +257,21 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let now = unsafe { bpf_ktime_get_ns() };
     let key = entry_key(task.tid, probe as u16);
     // SAFETY: the value is copied out before the entry is removed.
-    let entered = unsafe { ENTERED.get(&key) }.copied();
-    if entered.is_some() {
-        let _ = ENTERED.remove(&key);
-    }
+    let entered = match unsafe { ENTERED.get(&key) } {
+        Some(e) => {
+            let e = *e;
+            let _ = ENTERED.remove(&key);
+            e
+        }
+        None => Entered::UNSEEN,
+    };
     let ret = if spec.ret32 != 0 {
         ret as i32 as i64
     } else {
         ret
     };
-    counts::exit(&task, probe, entered, now, ret);
-    let pos = saved_pos(&spec.pos, entered);
+    counts::exit(&task, probe, &entered, now, ret);
+    let pos = saved_pos(&spec.pos, &entered);
 
     let Some(mut entry) = start(&task, probe, phase::EXIT, now) else {
         return 0;
@@ -284,14 +288,14 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
 }
 
 #[inline(always)]
-fn saved_pos(chain: &Chain, entered: Option<Entered>) -> Read {
+fn saved_pos(chain: &Chain, entered: &Entered) -> Read {
     if chain.arg == procfs_trace_common::NO_ARG {
         return Read::UNUSED;
     }
-    match entered {
-        Some(e) if e.pos_ok != 0 => walk(chain, Read::ok(e.pos_base)),
+    if entered.pos_ok == 0 {
         // The entry was not seen (attached mid-call), its map insert failed,
         // or its base could not be read.
-        _ => Read::FAULT,
+        return Read::FAULT;
     }
+    walk(chain, Read::ok(entered.pos_base))
 }

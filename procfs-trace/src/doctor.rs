@@ -287,7 +287,13 @@ fn try_attach(method: Method) -> anyhow::Result<String> {
     let btf = Btf::from_file(&host.btf_path())?;
     let k = Kallsyms::from_file(&host.path("proc/kallsyms"))?;
     let plan = crate::probes::plan::Plan::new(&btf, &k)?;
-    let a = crate::probes::attach::attach(&plan, &plan.config, 4096, method)?;
+    let a = crate::probes::attach::attach(
+        &plan,
+        &plan.config,
+        4096,
+        method,
+        crate::probes::attach::Programs::Tracing,
+    )?;
     Ok(format!(
         "{} of {} probes attached with {} (and detached)",
         a.attached.len(),

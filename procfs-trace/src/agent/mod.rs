@@ -8,4 +8,5 @@ pub mod record;
 pub mod session;
 pub mod sink;
 pub mod tracer;
+pub mod twin;
 pub mod user;

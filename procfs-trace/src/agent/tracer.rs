@@ -23,7 +23,7 @@ use crate::{
     kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
     model::kernel::KernelFacts,
     probes::{
-        attach::{attach, Attached, Method},
+        attach::{attach, Attached, Method, Programs},
         plan::Plan,
     },
 };
@@ -118,33 +118,9 @@ impl Tracer {
     /// Checks the machine, plans for this kernel and attaches every probe.
     pub fn start(filters: &Filters, buffer_kib: u32, method: Method) -> anyhow::Result<Tracer> {
         let host = Host::real();
-        host.check()?;
-        let kallsyms =
-            Kallsyms::from_file(&host.path("proc/kallsyms")).context("reading /proc/kallsyms")?;
-        if !kallsyms.addresses_visible() {
-            bail!("/proc/kallsyms shows only zero addresses, so probes and show callbacks cannot be resolved: run procfs-trace as root (kernel.kptr_restrict hides addresses from others)");
-        }
-        if kallsyms.skipped_lines() > 0 {
-            warn(&format!(
-                "{} lines of /proc/kallsyms could not be parsed and were ignored",
-                kallsyms.skipped_lines()
-            ));
-        }
-        let btf = Btf::from_file(&host.btf_path())?;
-        let plan = Plan::new(&btf, &kallsyms)?;
-        if !plan.skipped.is_empty() {
-            let names: Vec<_> = plan.skipped.iter().map(|s| s.func).collect();
-            warn(&format!(
-                "{} of the probed functions are not in this kernel (absent or inlined), skipped: {}",
-                names.len(),
-                names.join(", ")
-            ));
-        }
-        for d in &plan.degraded {
-            warn(d);
-        }
+        let (kallsyms, btf, plan) = prepare(&host)?;
         let config = configure(&plan, filters);
-        let mut attached = attach(&plan, &config, buffer_kib * 1024, method)?;
+        let mut attached = attach(&plan, &config, buffer_kib * 1024, method, Programs::Tracing)?;
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
@@ -366,6 +342,37 @@ impl Drop for Tracer {
     fn drop(&mut self) {
         let _ = self.armed.set(0, 0, 0);
     }
+}
+
+/// Checks the machine, reads its symbols and BTF, and plans the probes for
+/// its kernel, warning of what is skipped or degraded.
+pub fn prepare(host: &Host) -> anyhow::Result<(Kallsyms, Btf, Plan)> {
+    host.check()?;
+    let kallsyms =
+        Kallsyms::from_file(&host.path("proc/kallsyms")).context("reading /proc/kallsyms")?;
+    if !kallsyms.addresses_visible() {
+        bail!("/proc/kallsyms shows only zero addresses, so probes and show callbacks cannot be resolved: run procfs-trace as root (kernel.kptr_restrict hides addresses from others)");
+    }
+    if kallsyms.skipped_lines() > 0 {
+        warn(&format!(
+            "{} lines of /proc/kallsyms could not be parsed and were ignored",
+            kallsyms.skipped_lines()
+        ));
+    }
+    let btf = Btf::from_file(&host.btf_path())?;
+    let plan = Plan::new(&btf, &kallsyms)?;
+    if !plan.skipped.is_empty() {
+        let names: Vec<_> = plan.skipped.iter().map(|s| s.func).collect();
+        warn(&format!(
+            "{} of the probed functions are not in this kernel (absent or inlined), skipped: {}",
+            names.len(),
+            names.join(", ")
+        ));
+    }
+    for d in &plan.degraded {
+        warn(d);
+    }
+    Ok((kallsyms, btf, plan))
 }
 
 /// The links whose missed counts tell the kprobe hits the kernel missed, or

@@ -15,6 +15,8 @@ pub mod trace;
 
 use anyhow::Context as _;
 use clap::{CommandFactory as _, Parser, Subcommand};
+
+use crate::probes::attach::Method;
 use clap_complete::Shell;
 
 /// Traces the Linux kernel's procfs paths with eBPF.
@@ -67,6 +69,14 @@ pub enum Command {
     },
     /// Write the man pages, procfs-trace(1) and one per subcommand, into a
     /// directory (for packagers: `cargo xtask dist` puts them in the .deb).
+    /// Attach count-only programs to the probed functions, the same way the
+    /// tracer would, until SIGINT or SIGTERM (for `cargo xtask bench`).
+    #[command(hide = true)]
+    Twin {
+        /// How to attach, as the tracer's --attach.
+        #[arg(long, value_enum, default_value_t = Method::Auto)]
+        attach: Method,
+    },
     #[command(hide = true)]
     Man {
         /// Where the pages go (created if missing).
@@ -120,6 +130,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
+        Command::Twin { attach } => crate::agent::twin::run(attach).await,
         Command::Man { dir } => {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))

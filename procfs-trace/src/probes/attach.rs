@@ -114,13 +114,42 @@ fn rows_for(cpus: usize) -> u32 {
     (COUNTS_BUDGET / row).clamp(1024, 16384) as u32
 }
 
+/// Which programs of the object go on the probed functions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Programs {
+    /// The tracer's, and the syscall tracepoints that frame their events.
+    Tracing,
+    /// The count-only twins, which only bump a per-CPU counter
+    /// (`TWIN_RUNS`): what the overhead benchmark compares with.
+    Twin,
+}
+
+impl Programs {
+    /// The kprobe and kretprobe programs of `func`.
+    fn kprobes(self, func: &str) -> [String; 2] {
+        match self {
+            Programs::Tracing => [func.to_owned(), format!("{func}_ret")],
+            Programs::Twin => [format!("ck_{func}"), format!("ck_{func}_ret")],
+        }
+    }
+
+    /// The fentry and fexit programs of `func`.
+    fn trampolines(self, func: &str) -> [String; 2] {
+        match self {
+            Programs::Tracing => [format!("fe_{func}"), format!("fx_{func}")],
+            Programs::Twin => [format!("cf_{func}"), format!("cx_{func}")],
+        }
+    }
+}
+
 /// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
-/// every planned probe (entry and exit) with `method`.
+/// `programs` to every planned probe (entry and exit) with `method`.
 pub fn attach(
     plan: &Plan,
     config: &Config,
     ring_bytes: u32,
     method: Method,
+    programs: Programs,
 ) -> Result<Attached, AttachError> {
     let mut ebpf = EbpfLoader::new()
         .override_global("CONFIG", config, true)
@@ -141,14 +170,16 @@ pub fn attach(
         // A compiler clone (.isra.0) has no BTF prototype a trampoline could use.
         let try_fentry = method != Method::Kprobe && p.symbol == func;
         let fentry = match (&btf, try_fentry) {
-            (Some(btf), true) => attach_fentry(&mut ebpf, func, btf).map_err(|e| error_chain(&e)),
+            (Some(btf), true) => attach_fentry(&mut ebpf, func, programs.trampolines(func), btf)
+                .map_err(|e| error_chain(&e)),
             (None, true) => Err("kernel BTF could not be loaded".to_owned()),
             (_, false) => Err("attached as a compiler clone, so kprobes only".to_owned()),
         };
         let result = match (fentry, method) {
             (Ok(()), _) => Ok(Method::Fentry),
             (Err(e), Method::Fentry) => Err(Failure::Attach(format!("fentry: {e}"))),
-            (Err(_), _) => [func.to_owned(), format!("{func}_ret")]
+            (Err(_), _) => programs
+                .kprobes(func)
                 .into_iter()
                 .try_for_each(|program| attach_one(&mut ebpf, &program, &p.symbol))
                 .map(|()| Method::Kprobe),
@@ -162,7 +193,11 @@ pub fn attach(
             Err(Failure::Fatal(e)) => return Err(e),
         }
     }
-    for tracepoint in ["sys_enter", "sys_exit"] {
+    let tracepoints: &[&'static str] = match programs {
+        Programs::Tracing => &["sys_enter", "sys_exit"],
+        Programs::Twin => &[],
+    };
+    for &tracepoint in tracepoints {
         attach_raw_tracepoint(&mut ebpf, tracepoint).map_err(|e| AttachError::Syscalls {
             tracepoint,
             why: error_chain(&e),
@@ -192,11 +227,14 @@ pub fn attach(
     })
 }
 
-/// Loads and attaches `fe_<func>` and `fx_<func>` to `func`; on failure
-/// neither stays attached (the caller falls back to kprobes).
-fn attach_fentry(ebpf: &mut Ebpf, func: &str, btf: &Btf) -> Result<(), ProgramFailure> {
-    let entry = format!("fe_{func}");
-    let exit = format!("fx_{func}");
+/// Loads and attaches the fentry and fexit programs `[entry, exit]` to
+/// `func`; on failure neither stays attached (the caller falls back to kprobes).
+fn attach_fentry(
+    ebpf: &mut Ebpf,
+    func: &str,
+    [entry, exit]: [String; 2],
+    btf: &Btf,
+) -> Result<(), ProgramFailure> {
     let prog: &mut FEntry = ebpf
         .program_mut(&entry)
         .ok_or_else(|| ProgramFailure::Missing(entry.clone()))?
