@@ -2,6 +2,7 @@
 
 mod apt;
 mod artifact;
+mod bench_cmd;
 mod cpio;
 mod debver;
 mod dist;
@@ -49,6 +50,9 @@ enum Command {
     /// Build a release tarball and a .deb (binary with its eBPF object, man
     /// pages, completions) into target/dist/.
     Dist(dist::DistArgs),
+    /// Measure the tracer's cost per procfs operation against count-only
+    /// programs, untraced and in a flood, on each chosen kernel.
+    Bench(bench_cmd::BenchArgs),
     /// Record the tour on each chosen kernel into procfs-trace/tests/fixtures/tour-<major.minor>.pfsrec.
     Fixtures(fixtures_cmd::FixturesArgs),
 }
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::Test(args) => test_cmd::run(args),
         Command::Dist(args) => dist::run(args),
         Command::Fixtures(args) => fixtures_cmd::run(args),
+        Command::Bench(args) => bench_cmd::run(args),
     };
     match result {
         Ok(code) => code,

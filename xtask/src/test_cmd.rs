@@ -172,7 +172,7 @@ fn harness_catches_a_sick_kernel(name: &str, opts: &Options) -> Result<()> {
 const ALL_KERNELS: [&str; 4] = ["5.10", "6.1", "6.12", "latest"];
 
 /// The kernel names asked for, with `all` expanded.
-fn kernels(asked: &[String]) -> Vec<&str> {
+pub fn kernels(asked: &[String]) -> Vec<&str> {
     let mut out: Vec<&str> = Vec::new();
     for k in asked.iter().map(|k| k.trim()).filter(|k| !k.is_empty()) {
         let names: Vec<&str> = if k == "all" {

@@ -283,8 +283,16 @@ impl Tracer {
             }
             let _ = child.wait().await;
         }
-        // The command's last events were submitted before it exited: take them
-        // too, but no more than the buffer held, as others may keep writing.
+        self.finish(sink)?;
+        Ok(stopped)
+    }
+
+    /// Takes what the kernel still holds after streaming stopped: the
+    /// records in the buffer (no more than it held, as others may keep
+    /// writing), the count of those left unread, and a last reading of the
+    /// counters. `stream` ends with it; call it after dropping a `stream`
+    /// future that did not end by itself.
+    pub fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
         let emptied = drain(
             self.ring.get_mut(),
             &self.kallsyms,
@@ -301,8 +309,7 @@ impl Tracer {
                 self.losses.unread += 1;
             }
         }
-        self.tick(sink)?;
-        Ok(stopped)
+        self.tick(sink)
     }
 
     /// Reads the kernel's counts and loss counters, and lets the sink

@@ -141,7 +141,12 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 tracer.stream(None, None, &mut collector).await?;
                 Ok(())
             };
-            drive(feed, &store, Clock::Live, &opts, plain, false).await?;
+            let fed = drive(feed, &store, Clock::Live, &opts, plain, false).await?;
+            if !fed {
+                // The view ended first (its own signal handler, --duration):
+                // what came since the last tick is still to be taken.
+                tracer.finish(&mut collector)?;
+            }
             collector.finish();
             // Dropping the tracer here detaches the probes before the summary.
             store
@@ -172,8 +177,9 @@ fn new_store(meta: Meta, opts: &LiveOptions) -> Rc<RefCell<Store>> {
 }
 
 /// Runs the source and the front end until the front end ends (`q`), the
-/// duration passes, a signal comes, or the source ends (unless `linger`).
-/// Dropping the terminal view restores the terminal.
+/// duration passes, a signal comes, or the source ends (unless `linger`);
+/// returns whether the source ended. Dropping the terminal view restores the
+/// terminal.
 async fn drive(
     feed: impl std::future::Future<Output = anyhow::Result<()>>,
     store: &Rc<RefCell<Store>>,
@@ -181,7 +187,7 @@ async fn drive(
     opts: &LiveOptions,
     plain: bool,
     linger: bool,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<bool> {
     let mut sigint = signal(SignalKind::interrupt())?;
     let mut sigterm = signal(SignalKind::terminate())?;
     let deadline = opts
@@ -217,7 +223,7 @@ async fn drive(
         }
     }
     catch_up(&mut store.borrow_mut(), clock);
-    Ok(())
+    Ok(fed)
 }
 
 /// Moves the store to the clock's time, when the clock runs on its own.

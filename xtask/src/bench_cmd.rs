@@ -1,0 +1,159 @@
+//! `cargo xtask bench`: what the tracer costs per procfs operation on each
+//! kernel, against the count-only twin programs, and how it holds up in a
+//! flood. The guest half is `src/bin/bench-guest.rs`.
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context as _, Result};
+use clap::Args;
+use serde_json::Value;
+
+use crate::guest::{self, Guest, PROCFS_TRACE_GUEST_PATH};
+use crate::qemu::Options;
+use crate::{artifact, kernel, test_cmd, vm, workspace};
+
+/// Where the benchmark program lives inside the guest.
+const BENCH_GUEST_PATH: &str = "/bin/bench-guest";
+/// Where it writes its figures.
+const REPORT_GUEST_PATH: &str = "/tmp/bench.json";
+
+/// Options of `cargo xtask bench`.
+#[derive(Args)]
+pub struct BenchArgs {
+    /// Kernels, comma-separated (as for `test --kernels`).
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    kernels: Vec<String>,
+    /// Wall-clock limit in seconds for each VM run.
+    #[arg(long, default_value_t = 1800, value_parser = clap::value_parser!(u64).range(1..))]
+    timeout: u64,
+    /// Guest memory in MiB.
+    #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
+    memory: u32,
+}
+
+/// Runs the benchmark on each kernel; writes target/bench/<release>.json.
+pub fn run(args: BenchArgs) -> Result<ExitCode> {
+    let kernels = test_cmd::kernels(&args.kernels);
+    if kernels.is_empty() {
+        bail!("--kernels is empty; give at least one kernel (e.g. --kernels 6.1)");
+    }
+    let bin = guest::procfs_trace_binary()?;
+    let mut cmd = workspace::cargo();
+    cmd.args(["build", "--release", "-p", "xtask", "--bin", "bench-guest"]);
+    let bench = artifact::build_executable(&mut cmd, "bench-guest")?;
+    let guest = Guest {
+        files: vec![
+            (bin, PROCFS_TRACE_GUEST_PATH.into()),
+            (bench, BENCH_GUEST_PATH.into()),
+        ],
+        command: vec![BENCH_GUEST_PATH.into(), REPORT_GUEST_PATH.into()],
+        env: Vec::new(),
+        outputs: vec![REPORT_GUEST_PATH.into()],
+    };
+    let opts = Options {
+        memory_mib: args.memory,
+        timeout: Duration::from_secs(args.timeout),
+        interactive: false,
+    };
+    let dir = workspace::state_dir().join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut reports = Vec::new();
+    let mut failed = Vec::new();
+    for name in kernels {
+        println!("bench: kernel {name}");
+        let done = kernel::resolve(name).and_then(|k| vm::run(&k, &guest, &opts));
+        let report = done.and_then(|done| {
+            let file = done
+                .files
+                .iter()
+                .find(|f| f.path == REPORT_GUEST_PATH)
+                .with_context(|| format!("the guest wrote no report (exit {})", done.rc))?;
+            serde_json::from_slice::<Value>(&file.data).context("parsing the guest's report")
+        });
+        match report {
+            Ok(r) => {
+                let release = r["kernel"].as_str().unwrap_or(name).to_owned();
+                let path = dir.join(format!("{release}.json"));
+                std::fs::write(&path, serde_json::to_vec_pretty(&r)?)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                println!("bench: wrote {}", path.display());
+                reports.push(r);
+            }
+            Err(e) => {
+                eprintln!("xtask: bench on {name}: {e:#}");
+                failed.push(name);
+            }
+        }
+    }
+    print!("{}", table(&reports));
+    if !failed.is_empty() {
+        bail!("the benchmark failed on {}", failed.join(", "));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The reports as text tables: added cost per operation, events, flood.
+fn table(reports: &[Value]) -> String {
+    let mut s = String::new();
+    let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
+    s.push_str(&format!(
+        "\n{:<24} {:<34} {:<7} {:>10} {:>11} {:>10} {:>10} {:>7}\n",
+        "kernel",
+        "operation",
+        "attach",
+        "untraced",
+        "+count-only",
+        "+emitting",
+        "+checking",
+        "ratio"
+    ));
+    for r in reports {
+        let kernel = r["kernel"].as_str().unwrap_or("?");
+        for c in r["costs"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "{:<24} {:<34} {:<7} {:>8.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}\n",
+                kernel,
+                c["class"].as_str().unwrap_or("?"),
+                c["method"].as_str().unwrap_or("?"),
+                f(&c["untraced_ns"]),
+                f(&c["count_only_added_ns"]),
+                f(&c["emitting_added_ns"]),
+                f(&c["checking_added_ns"]),
+                f(&c["emitting_over_count_only"]),
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\n{:<24} {:<34} {:>10} {:>12} {:>6}\n",
+        "kernel", "operation", "events/op", "bytes/event", "lost"
+    ));
+    for r in reports {
+        let kernel = r["kernel"].as_str().unwrap_or("?");
+        for e in r["events"].as_array().into_iter().flatten() {
+            s.push_str(&format!(
+                "{:<24} {:<34} {:>10.1} {:>12.1} {:>6}\n",
+                kernel,
+                e["class"].as_str().unwrap_or("?"),
+                f(&e["events_per_op"]),
+                f(&e["bytes_per_event"]),
+                e["lost"],
+            ));
+        }
+    }
+    s.push_str(&format!(
+        "\n{:<24} {:>12} {:>8} {:>14}\n",
+        "kernel", "events/s", "lost", "with verdict"
+    ));
+    for r in reports {
+        let fl = &r["flood"];
+        s.push_str(&format!(
+            "{:<24} {:>12.0} {:>7.1}% {:>13.1}%\n",
+            r["kernel"].as_str().unwrap_or("?"),
+            f(&fl["events_per_sec"]),
+            f(&fl["lost_pct"]),
+            f(&fl["with_verdict_pct"]),
+        ));
+    }
+    s
+}

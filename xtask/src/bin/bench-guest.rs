@@ -1,0 +1,365 @@
+//! The guest half of `cargo xtask bench`: runs tight loops of each procfs
+//! operation class untraced, under the count-only twin programs, under the
+//! tracer emitting raw events, and under the tracer checking flows, rounds
+//! alternating the modes; then a recording per class (events per operation,
+//! bytes per event) and a flood. Writes what it measured as JSON.
+//!
+//! It runs as `/init`'s command in the VM, as root, with `procfs-trace` on PATH.
+
+use std::{
+    fs::File,
+    io::{BufRead, BufReader, Read},
+    os::unix::fs::FileExt,
+    process::{Child, Command, Stdio},
+    sync::{
+        atomic::{AtomicBool, AtomicU64, Ordering},
+        mpsc, Arc,
+    },
+    thread,
+    time::{Duration, Instant},
+};
+
+use anyhow::{bail, Context, Result};
+use serde_json::{json, Value};
+
+/// The workload's task name: the tracer follows only it.
+const COMM: &str = "bench-guest";
+/// Rounds of every mode.
+const ROUNDS: usize = 5;
+/// Operations timed per class, per mode and round.
+const OPS: usize = 2000;
+/// Operations run first, untimed, so caches are warm.
+const WARMUP: usize = 200;
+/// How long the flood lasts.
+const FLOOD: Duration = Duration::from_secs(5);
+
+/// An operation class: a name, and one operation.
+struct Class {
+    name: &'static str,
+    /// procfs operations one run makes that the tracer follows.
+    followed_ops: u64,
+    run: fn(&Workload),
+}
+
+/// What the operations reuse.
+struct Workload {
+    stat: File,
+    status_path: String,
+}
+
+const CLASSES: &[Class] = &[
+    Class {
+        name: "pread /proc/self/stat",
+        followed_ops: 1,
+        run: |w| {
+            let mut buf = [0u8; 1024];
+            w.stat.read_at(&mut buf, 0).expect("pread");
+        },
+    },
+    Class {
+        name: "open+read+close /proc/PID/status",
+        followed_ops: 2,
+        run: |w| {
+            let mut buf = [0u8; 4096];
+            let mut f = File::open(&w.status_path).expect("open status");
+            f.read(&mut buf).expect("read status");
+        },
+    },
+    Class {
+        name: "getdents64 /proc",
+        followed_ops: 3,
+        run: |_| {
+            // open, getdents64 until it returns 0 (twice, on a small /proc), close.
+            for e in std::fs::read_dir("/proc").expect("open /proc") {
+                e.expect("getdents64");
+            }
+        },
+    },
+    Class {
+        name: "readlink /proc/self/exe",
+        followed_ops: 1,
+        run: |_| {
+            std::fs::read_link("/proc/self/exe").expect("readlink");
+        },
+    },
+];
+
+/// How the loops are traced.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Untraced,
+    Twin(&'static str),
+    Emitting(&'static str),
+    Checking(&'static str),
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Untraced => "untraced",
+            Mode::Twin(_) => "count-only",
+            Mode::Emitting(_) => "emitting",
+            Mode::Checking(_) => "checking",
+        }
+    }
+
+    fn method(self) -> &'static str {
+        match self {
+            Mode::Untraced => "none",
+            Mode::Twin(m) | Mode::Emitting(m) | Mode::Checking(m) => m,
+        }
+    }
+
+    fn args(self) -> Vec<String> {
+        let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        match self {
+            Mode::Untraced => vec![],
+            Mode::Twin(m) => v(&["twin", "--attach", m]),
+            Mode::Emitting(m) => v(&[
+                "trace",
+                "--raw",
+                "--comm",
+                COMM,
+                "--attach",
+                m,
+                "-o",
+                "/dev/null",
+            ]),
+            Mode::Checking(m) => v(&["trace", "--comm", COMM, "--attach", m, "-o", "/dev/null"]),
+        }
+    }
+}
+
+/// A running procfs-trace, attached.
+struct Tracer {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+}
+
+impl Tracer {
+    /// Starts `procfs-trace args` and waits for its "probes attached" line.
+    fn start(args: &[String]) -> Result<Tracer> {
+        let mut child = Command::new("procfs-trace")
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("starting procfs-trace")?;
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().expect("piped");
+        thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut said = Vec::new();
+        loop {
+            match rx.recv_timeout(Duration::from_secs(120)) {
+                Ok(line) if line.contains("probes attached") => break,
+                Ok(line) => said.push(line),
+                Err(_) => {
+                    let _ = child.kill();
+                    bail!("procfs-trace {args:?} did not attach: {}", said.join("\n"));
+                }
+            }
+        }
+        Ok(Tracer { child, stderr: rx })
+    }
+
+    /// Stops it with SIGINT; returns its standard output and error.
+    fn stop(mut self) -> Result<(String, String)> {
+        // SAFETY: kill(2) on our own child, not yet reaped.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGINT) };
+        let mut out = String::new();
+        if let Some(mut o) = self.child.stdout.take() {
+            o.read_to_string(&mut out)?;
+        }
+        let status = self.child.wait()?;
+        let err: Vec<String> = self.stderr.iter().collect();
+        if !status.success() {
+            bail!("procfs-trace exited with {status}: {}", err.join("\n"));
+        }
+        Ok((out, err.join("\n")))
+    }
+}
+
+/// The number before `what` in the last line of `stderr` that has `line_has`.
+fn number_before(stderr: &str, line_has: &str, what: &str) -> Option<u64> {
+    let line = stderr.lines().rev().find(|l| l.contains(line_has))?;
+    let at = line.find(what)?;
+    line[..at].rsplit([' ', '(', ',']).next()?.parse().ok()
+}
+
+/// Nanoseconds per operation of `class`, over `n` timed runs after the warm-up.
+fn time(class: &Class, w: &Workload, n: usize) -> f64 {
+    for _ in 0..WARMUP {
+        (class.run)(w);
+    }
+    let t = Instant::now();
+    for _ in 0..n {
+        (class.run)(w);
+    }
+    t.elapsed().as_nanos() as f64 / n as f64
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn fentry_works() -> bool {
+    Tracer::start(&Mode::Twin("fentry").args())
+        .and_then(Tracer::stop)
+        .is_ok()
+}
+
+fn main() -> Result<()> {
+    let out = std::env::args()
+        .nth(1)
+        .context("usage: bench-guest OUT.json")?;
+    let w = Workload {
+        stat: File::open("/proc/self/stat")?,
+        status_path: format!("/proc/{}/status", std::process::id()),
+    };
+    let mut methods = vec!["kprobe"];
+    if fentry_works() {
+        methods.push("fentry");
+    }
+    let mut modes = vec![Mode::Untraced];
+    for m in &methods {
+        modes.extend([Mode::Twin(m), Mode::Emitting(m), Mode::Checking(m)]);
+    }
+    // samples[mode][class]: ns per operation, one per round.
+    let mut samples = vec![vec![Vec::new(); CLASSES.len()]; modes.len()];
+    for round in 0..ROUNDS {
+        for i in 0..modes.len() {
+            // Each round starts one mode further on, so no mode is always first.
+            let m = (i + round) % modes.len();
+            let tracer = match modes[m] {
+                Mode::Untraced => None,
+                mode => Some(Tracer::start(&mode.args())?),
+            };
+            for (c, class) in CLASSES.iter().enumerate() {
+                samples[m][c].push(time(class, &w, OPS));
+            }
+            if let Some(t) = tracer {
+                t.stop()?;
+            }
+            eprintln!(
+                "bench: round {} {} {} done",
+                round + 1,
+                modes[m].name(),
+                modes[m].method()
+            );
+        }
+    }
+    let medians: Vec<Vec<f64>> = samples
+        .iter_mut()
+        .map(|per_class| per_class.iter_mut().map(|s| median(s)).collect())
+        .collect();
+    let mut costs = Vec::new();
+    for (c, class) in CLASSES.iter().enumerate() {
+        let base = medians[0][c];
+        for method in &methods {
+            let added = |name: &str| {
+                let m = modes
+                    .iter()
+                    .position(|m| m.name() == name && m.method() == *method)
+                    .expect("mode");
+                medians[m][c] - base
+            };
+            let (twin, emitting, checking) =
+                (added("count-only"), added("emitting"), added("checking"));
+            costs.push(json!({
+                "class": class.name,
+                "method": method,
+                "untraced_ns": base,
+                "count_only_added_ns": twin,
+                "emitting_added_ns": emitting,
+                "checking_added_ns": checking,
+                "emitting_over_count_only": emitting / twin,
+            }));
+        }
+    }
+    let events = per_class_events(&w)?;
+    let flood = flood()?;
+    let report = json!({
+        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")?.trim(),
+        "rounds": ROUNDS,
+        "ops_per_round": OPS,
+        "costs": costs,
+        "events": events,
+        "flood": flood,
+    });
+    std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+/// One recording per class: events per operation and bytes per event on disk.
+fn per_class_events(w: &Workload) -> Result<Vec<Value>> {
+    let mut rows = Vec::new();
+    for class in CLASSES {
+        let file = "/tmp/bench-class.pfsrec";
+        let _ = std::fs::remove_file(file);
+        let t = Tracer::start(&["record", "--comm", COMM, "-o", file].map(String::from))?;
+        for _ in 0..OPS {
+            (class.run)(w);
+        }
+        let (_, err) = t.stop()?;
+        let events = number_before(&err, "recorded", " events (").context("no event count")?;
+        let lost = number_before(&err, "recorded", " lost in").unwrap_or(0);
+        let bytes = std::fs::metadata(file)?.len();
+        rows.push(json!({
+            "class": class.name,
+            "events_per_op": events as f64 / OPS as f64,
+            "events_per_followed_op": events as f64 / (OPS as u64 * class.followed_ops) as f64,
+            "bytes_per_event": bytes as f64 / events.max(1) as f64,
+            "lost": lost,
+        }));
+    }
+    Ok(rows)
+}
+
+/// Both CPUs open, read and close /proc/self/stat for [`FLOOD`] under the
+/// checking tracer with its default buffer.
+fn flood() -> Result<Value> {
+    let t = Tracer::start(&Mode::Checking("auto").args())?;
+    let stop = Arc::new(AtomicBool::new(false));
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..2)
+        .map(|_| {
+            let (stop, done) = (stop.clone(), done.clone());
+            thread::spawn(move || {
+                let mut buf = [0u8; 1024];
+                while !stop.load(Ordering::Relaxed) {
+                    let mut f = File::open("/proc/self/stat").expect("open");
+                    f.read(&mut buf).expect("read");
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        })
+        .collect();
+    thread::sleep(FLOOD);
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        let _ = w.join();
+    }
+    let (_, err) = t.stop()?;
+    let summary = " events in ";
+    let events = number_before(&err, summary, summary).context("no event count")?;
+    let lost = number_before(&err, summary, " lost").unwrap_or(0);
+    let verdict = |v: &str| number_before(&err, summary, &format!(" {v}")).unwrap_or(0);
+    let ops = done.load(Ordering::Relaxed) * 2;
+    let judged = verdict("match") + verdict("divergence");
+    Ok(json!({
+        "seconds": FLOOD.as_secs_f64(),
+        "operations": ops,
+        "events_per_sec": events as f64 / FLOOD.as_secs_f64(),
+        "lost_pct": 100.0 * lost as f64 / (events + lost).max(1) as f64,
+        "with_verdict_pct": 100.0 * judged as f64 / ops.max(1) as f64,
+        "summary": err.lines().rev().find(|l| l.contains(summary)),
+    }))
+}
