@@ -53,7 +53,7 @@ const CLASSES: &[Class] = &[
         followed_ops: 1,
         run: |w| {
             let mut buf = [0u8; 1024];
-            w.stat.read_at(&mut buf, 0).expect("pread");
+            assert!(w.stat.read_at(&mut buf, 0).expect("pread") > 0);
         },
     },
     Class {
@@ -62,7 +62,7 @@ const CLASSES: &[Class] = &[
         run: |w| {
             let mut buf = [0u8; 4096];
             let mut f = File::open(&w.status_path).expect("open status");
-            f.read(&mut buf).expect("read status");
+            assert!(f.read(&mut buf).expect("read status") > 0);
         },
     },
     Class {
@@ -336,7 +336,7 @@ fn flood() -> Result<Value> {
                 let mut buf = [0u8; 1024];
                 while !stop.load(Ordering::Relaxed) {
                     let mut f = File::open("/proc/self/stat").expect("open");
-                    f.read(&mut buf).expect("read");
+                    assert!(f.read(&mut buf).expect("read") > 0);
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             })
