@@ -363,3 +363,23 @@ fn flood() -> Result<Value> {
         "summary": err.lines().rev().find(|l| l.contains(summary)),
     }))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_figures_are_read_from_the_tracers_last_lines() {
+        let trace = "procfs-trace: tracing; Ctrl-C to stop\n\
+            procfs-trace: 5120 events in 5.0 s, 17 lost (17 ring buffer full); operations: 900 match, 12 inconclusive\n\
+            procfs-trace: coverage: 900 verified, 0 unknown";
+        let at = " events in ";
+        assert_eq!(number_before(trace, at, at), Some(5120));
+        assert_eq!(number_before(trace, at, " lost"), Some(17));
+        assert_eq!(number_before(trace, at, " match"), Some(900));
+        assert_eq!(number_before(trace, at, " divergence"), None);
+        let record = "procfs-trace: recorded 4100 events (3 lost in the kernel) to /tmp/x, 31000 bytes";
+        assert_eq!(number_before(record, "recorded", " events ("), Some(4100));
+        assert_eq!(number_before(record, "recorded", " lost in"), Some(3));
+    }
+}
