@@ -2,20 +2,64 @@
 
 use crate::support;
 
-/// The first data row of the table headed `title` in the last block that
-/// `live --plain` printed (the final summary), split into columns.
-fn top_row<'a>(plain: &'a str, title: &str) -> Vec<&'a str> {
-    let last = plain
+/// The last block `live --plain` printed (the final summary).
+fn last_block(plain: &str) -> &str {
+    plain
         .rsplit("== procfs-trace live: ")
         .next()
-        .expect("a table block");
-    let mut lines = last.lines().skip_while(|l| !l.starts_with(title));
-    // The title, then the column names, then the top row.
-    lines
-        .nth(2)
-        .unwrap_or_else(|| panic!("no row under {title:?} in:\n{last}"))
-        .split_whitespace()
+        .expect("a table block")
+}
+
+/// The data rows of the table headed `title` in the final summary, split
+/// into columns.
+fn rows<'a>(plain: &'a str, title: &str) -> Vec<Vec<&'a str>> {
+    last_block(plain)
+        .lines()
+        .skip_while(|l| !l.starts_with(title))
+        // The title, then the column names.
+        .skip(2)
+        // Rows start with a pid, a path or a function; titles in capitals.
+        .take_while(|l| !l.is_empty() && !l.starts_with(|c: char| c.is_ascii_uppercase()))
+        .map(|l| l.split_whitespace().collect())
         .collect()
+}
+
+/// The first data row of the table headed `title` in the final summary.
+fn top_row<'a>(plain: &'a str, title: &str) -> Vec<&'a str> {
+    rows(plain, title)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no row under {title:?} in:\n{}", last_block(plain)))
+}
+
+/// The row of the table headed `title` whose first column is `first`.
+fn row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
+    rows(plain, title)
+        .into_iter()
+        .find(|cols| cols.first() == Some(&first))
+        .unwrap_or_else(|| panic!("no {first} row under {title:?} in:\n{}", last_block(plain)))
+}
+
+/// Starts `procfs-trace live --plain ARGS` and waits until its probes are
+/// attached; returns it, its standard error and what that said so far.
+fn start_live(
+    args: &[&str],
+) -> (
+    std::process::Child,
+    std::io::BufReader<std::process::ChildStderr>,
+    String,
+) {
+    use std::process::{Command, Stdio};
+    let mut live = Command::new(support::bin())
+        .args(["live", "--plain"])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(live.stderr.take().unwrap());
+    let early = support::wait_attached(&mut stderr);
+    (live, stderr, early)
 }
 
 /// `live --plain --duration 5` while one shell scans every `/proc/PID/stat`
@@ -30,17 +74,9 @@ fn top_row<'a>(plain: &'a str, title: &str) -> Vec<&'a str> {
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn live_plain_shows_a_scanner_on_top() {
-    use std::io::{BufReader, Read as _};
-    use std::process::{Command, Stdio};
-    let mut live = Command::new(support::bin())
-        .args(["live", "--plain", "--duration", "5"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(live.stderr.take().unwrap());
-    let mut early = support::wait_attached(&mut stderr);
-    let mut scanner = Command::new("sh")
+    use std::io::Read as _;
+    let (live, mut stderr, mut early) = start_live(&["--duration", "5"]);
+    let mut scanner = std::process::Command::new("sh")
         .args([
             "-c",
             "while :; do for f in /proc/[0-9]*/stat; do read l < $f; done; done",
@@ -76,23 +112,6 @@ fn live_plain_shows_a_scanner_on_top() {
     assert!(stdout.contains(" | lost "), "{stdout}");
 }
 
-/// The row of the summary's table headed `title` whose first column is
-/// `first`, split into columns.
-fn summary_row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
-    let last = plain
-        .rsplit("== procfs-trace live: ")
-        .next()
-        .expect("a table block");
-    last.lines()
-        .skip_while(|l| !l.starts_with(title))
-        .skip(2)
-        // Rows start with a pid, a path or a function; titles in capitals.
-        .take_while(|l| !l.is_empty() && !l.starts_with(|c: char| c.is_ascii_uppercase()))
-        .map(|l| l.split_whitespace().collect::<Vec<_>>())
-        .find(|cols| cols.first() == Some(&first))
-        .unwrap_or_else(|| panic!("no {first} row under {title:?} in:\n{last}"))
-}
-
 /// With a ring buffer far too small for a tight loop, events are lost, yet
 /// the process and function tables equal what the loop did: they come from
 /// the kernel's own counts. N opens and reads of /proc/self/limits are N
@@ -100,18 +119,10 @@ fn summary_row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn live_tables_stay_exact_when_events_are_lost() {
-    use std::io::{BufReader, Read as _};
-    use std::process::{Command, Stdio};
+    use std::io::Read as _;
     const N: usize = 3000;
     const COMM: &str = "pt-exact-loop";
-    let mut live = Command::new(support::bin())
-        .args(["live", "--plain", "--buffer-kib", "4", "--comm", COMM])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(live.stderr.take().unwrap());
-    let mut early = support::wait_attached(&mut stderr);
+    let (live, mut stderr, mut early) = start_live(&["--buffer-kib", "4", "--comm", COMM]);
     std::thread::Builder::new()
         .name(COMM.to_owned())
         .spawn(|| {
@@ -131,11 +142,7 @@ fn live_tables_stay_exact_when_events_are_lost() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {early}");
     println!("{stdout}");
-    let status = stdout
-        .rsplit("== procfs-trace live: ")
-        .next()
-        .and_then(|b| b.lines().nth(1))
-        .unwrap();
+    let status = last_block(&stdout).lines().nth(1).unwrap();
     let lost: u64 = status
         .split(" | lost ")
         .nth(1)
@@ -149,13 +156,13 @@ fn live_tables_stay_exact_when_events_are_lost() {
         status.contains("processes, functions exact; paths, flows sampled"),
         "{status}"
     );
-    let limits = summary_row(&stdout, "KERNEL FUNCTIONS", "proc_pid_limits");
+    let limits = row(&stdout, "KERNEL FUNCTIONS", "proc_pid_limits");
     assert_eq!(limits[1], "show", "{limits:?}");
     assert_eq!(limits[2], N.to_string(), "{limits:?}");
-    let single = summary_row(&stdout, "KERNEL FUNCTIONS", "proc_single_show");
+    let single = row(&stdout, "KERNEL FUNCTIONS", "proc_single_show");
     assert_eq!(single[2], N.to_string(), "{single:?}");
     let pid = std::process::id().to_string();
-    let proc = summary_row(&stdout, "PROCESSES", &pid);
+    let proc = row(&stdout, "PROCESSES", &pid);
     assert_eq!(proc[1], COMM, "{proc:?}");
     assert_eq!(proc[3], (2 * N).to_string(), "{proc:?}");
 }

@@ -378,7 +378,8 @@ mod tests {
         assert_eq!(number_before(trace, at, " lost"), Some(17));
         assert_eq!(number_before(trace, at, " match"), Some(900));
         assert_eq!(number_before(trace, at, " divergence"), None);
-        let record = "procfs-trace: recorded 4100 events (3 lost in the kernel) to /tmp/x, 31000 bytes";
+        let record =
+            "procfs-trace: recorded 4100 events (3 lost in the kernel) to /tmp/x, 31000 bytes";
         assert_eq!(number_before(record, "recorded", " events ("), Some(4100));
         assert_eq!(number_before(record, "recorded", " lost in"), Some(3));
     }
