@@ -9,7 +9,7 @@
 use std::{
     fs::File,
     io::{BufRead, BufReader, Read},
-    os::unix::fs::FileExt,
+    os::unix::{fs::FileExt, process::CommandExt as _},
     process::{Child, Command, Stdio},
     sync::{
         atomic::{AtomicBool, AtomicU64, Ordering},
@@ -32,6 +32,29 @@ const OPS: usize = 2000;
 const WARMUP: usize = 200;
 /// How long the flood lasts.
 const FLOOD: Duration = Duration::from_secs(5);
+
+/// The CPU the timed loops run on; the tracer runs on the other, so its
+/// user-space work does not land in the loops' time.
+const WORKLOAD_CPU: usize = 0;
+/// The CPU of the tracer's agent.
+const TRACER_CPU: usize = 1;
+
+/// Binds the calling thread to `cpu`, or to every CPU.
+fn pin(cpu: Option<usize>) -> std::io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is an empty set; CPU_SET and
+    // sched_setaffinity only touch it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        match cpu {
+            Some(c) => libc::CPU_SET(c, &mut set),
+            None => (0..libc::CPU_SETSIZE as usize).for_each(|c| libc::CPU_SET(c, &mut set)),
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of_val(&set), &set) != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
 
 /// An operation class: a name, and one operation.
 struct Class {
@@ -139,12 +162,11 @@ struct Tracer {
 impl Tracer {
     /// Starts `procfs-trace args` and waits for its "probes attached" line.
     fn start(args: &[String]) -> Result<Tracer> {
-        let mut child = Command::new("procfs-trace")
-            .args(args)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .context("starting procfs-trace")?;
+        let mut cmd = Command::new("procfs-trace");
+        cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        // SAFETY: sched_setaffinity is async-signal-safe.
+        unsafe { cmd.pre_exec(|| pin(Some(TRACER_CPU))) };
+        let mut child = cmd.spawn().context("starting procfs-trace")?;
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("piped");
         thread::spawn(move || {
@@ -219,6 +241,7 @@ fn main() -> Result<()> {
     let out = std::env::args()
         .nth(1)
         .context("usage: bench-guest OUT.json")?;
+    pin(Some(WORKLOAD_CPU)).context("binding the workload to CPU 0 (the VM has 2 CPUs)")?;
     let w = Workload {
         stat: File::open("/proc/self/stat")?,
         status_path: format!("/proc/{}/status", std::process::id()),
@@ -323,7 +346,7 @@ fn per_class_events(w: &Workload) -> Result<Vec<Value>> {
     Ok(rows)
 }
 
-/// Both CPUs open, read and close /proc/self/stat for [`FLOOD`] under the
+/// Both CPUs (shared with the tracer) open, read and close /proc/self/stat for [`FLOOD`] under the
 /// checking tracer with its default buffer.
 fn flood() -> Result<Value> {
     let t = Tracer::start(&Mode::Checking("auto").args())?;
@@ -333,6 +356,7 @@ fn flood() -> Result<Value> {
         .map(|_| {
             let (stop, done) = (stop.clone(), done.clone());
             thread::spawn(move || {
+                pin(None).expect("unbinding a flood thread");
                 let mut buf = [0u8; 1024];
                 while !stop.load(Ordering::Relaxed) {
                     let mut f = File::open("/proc/self/stat").expect("open");
