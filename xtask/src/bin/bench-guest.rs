@@ -231,8 +231,10 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// Whether the tracer attaches with fentry here (its fexit programs need
+/// `bpf_get_func_ret`, which the twins do not: 5.10 takes only theirs).
 fn fentry_works() -> bool {
-    Tracer::start(&Mode::Twin("fentry").args())
+    Tracer::start(&Mode::Emitting("fentry").args())
         .and_then(Tracer::stop)
         .is_ok()
 }
@@ -278,20 +280,23 @@ fn main() -> Result<()> {
             );
         }
     }
-    let medians: Vec<Vec<f64>> = samples
-        .iter_mut()
-        .map(|per_class| per_class.iter_mut().map(|s| median(s)).collect())
-        .collect();
     let mut costs = Vec::new();
     for (c, class) in CLASSES.iter().enumerate() {
-        let base = medians[0][c];
+        let base = median(&mut samples[0][c].clone());
         for method in &methods {
+            // The median of each round's difference to that round's untraced
+            // time: the emulated machine's speed drifts between rounds.
             let added = |name: &str| {
                 let m = modes
                     .iter()
                     .position(|m| m.name() == name && m.method() == *method)
                     .expect("mode");
-                medians[m][c] - base
+                let mut d: Vec<f64> = samples[m][c]
+                    .iter()
+                    .zip(&samples[0][c])
+                    .map(|(traced, untraced)| traced - untraced)
+                    .collect();
+                median(&mut d)
             };
             let (twin, emitting, checking) =
                 (added("count-only"), added("emitting"), added("checking"));
