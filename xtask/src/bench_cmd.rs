@@ -98,7 +98,7 @@ fn table(reports: &[Value]) -> String {
     let mut s = String::new();
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     s.push_str(&format!(
-        "\n{:<24} {:<34} {:<7} {:>10} {:>11} {:>10} {:>10} {:>7}\n",
+        "\n{:<27} {:<34} {:<7} {:>10} {:>11} {:>10} {:>10} {:>7}\n",
         "kernel",
         "operation",
         "attach",
@@ -112,7 +112,7 @@ fn table(reports: &[Value]) -> String {
         let kernel = r["kernel"].as_str().unwrap_or("?");
         for c in r["costs"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "{:<24} {:<34} {:<7} {:>8.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}\n",
+                "{:<27} {:<34} {:<7} {:>8.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}\n",
                 kernel,
                 c["class"].as_str().unwrap_or("?"),
                 c["method"].as_str().unwrap_or("?"),
@@ -125,14 +125,14 @@ fn table(reports: &[Value]) -> String {
         }
     }
     s.push_str(&format!(
-        "\n{:<24} {:<34} {:>10} {:>12} {:>6}\n",
+        "\n{:<27} {:<34} {:>10} {:>12} {:>6}\n",
         "kernel", "operation", "events/op", "bytes/event", "lost"
     ));
     for r in reports {
         let kernel = r["kernel"].as_str().unwrap_or("?");
         for e in r["events"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "{:<24} {:<34} {:>10.1} {:>12.1} {:>6}\n",
+                "{:<27} {:<34} {:>10.1} {:>12.1} {:>6}\n",
                 kernel,
                 e["class"].as_str().unwrap_or("?"),
                 f(&e["events_per_op"]),
@@ -142,13 +142,13 @@ fn table(reports: &[Value]) -> String {
         }
     }
     s.push_str(&format!(
-        "\n{:<24} {:>12} {:>8} {:>14}\n",
+        "\n{:<27} {:>12} {:>8} {:>14}\n",
         "kernel", "events/s", "lost", "with verdict"
     ));
     for r in reports {
         let fl = &r["flood"];
         s.push_str(&format!(
-            "{:<24} {:>12.0} {:>7.1}% {:>13.1}%\n",
+            "{:<27} {:>12.0} {:>7.1}% {:>13.1}%\n",
             r["kernel"].as_str().unwrap_or("?"),
             f(&fl["events_per_sec"]),
             f(&fl["lost_pct"]),

@@ -271,9 +271,7 @@ impl State {
         self.flows_diverged += usize::from(diverged == 1);
         self.flows.push_back(c);
     }
-}
 
-impl State {
     /// Adds what the kernel counted since the previous tick, at `now_ns`;
     /// from then on the process and function figures are these counts.
     pub fn counted(&mut self, counts: &CountsTick, now_ns: u64) {
