@@ -8,7 +8,7 @@ use procfs_trace_common::{filter, loss, Config, ProbeId, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     process::Child,
-    signal::unix::{signal, SignalKind},
+    signal::unix::{signal, Signal, SignalKind},
 };
 
 use super::{
@@ -101,6 +101,10 @@ pub struct Tracer {
     pub undecodable: u64,
     /// The most records the ring buffer can hold (smallest record: a probe event).
     ring_records: usize,
+    /// SIGINT and SIGTERM, caught from before "probes attached" is said:
+    /// a signal sent on that line must stop the stream, not kill the agent.
+    sigint: Signal,
+    sigterm: Signal,
 }
 
 /// Why streaming stopped.
@@ -160,6 +164,8 @@ impl Tracer {
                 .take_map("ARMED")
                 .context("ARMED map missing")?,
         )?;
+        let sigint = signal(SignalKind::interrupt())?;
+        let sigterm = signal(SignalKind::terminate())?;
         // Every probe and tracepoint is in place: from here flows are whole.
         armed.set(0, 1, 0).context("arming the eBPF programs")?;
         let release = host.release();
@@ -196,6 +202,8 @@ impl Tracer {
             undecodable: 0,
             ring_records: (buffer_kib as usize * 1024)
                 / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8),
+            sigint,
+            sigterm,
         })
     }
 
@@ -243,8 +251,6 @@ impl Tracer {
         duration: Option<Duration>,
         sink: &mut dyn Sink,
     ) -> anyhow::Result<Stopped> {
-        let mut sigint = signal(SignalKind::interrupt())?;
-        let mut sigterm = signal(SignalKind::terminate())?;
         let mut tick = tokio::time::interval(TICK);
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         let stopped = loop {
@@ -271,8 +277,8 @@ impl Tracer {
                 }
                 _ = tick.tick() => self.tick(sink)?,
                 _ = async { tokio::time::sleep_until(deadline.expect("guarded")).await }, if deadline.is_some() => break Stopped::Duration,
-                _ = sigint.recv() => break Stopped::Signal(libc::SIGINT),
-                _ = sigterm.recv() => break Stopped::Signal(libc::SIGTERM),
+                _ = self.sigint.recv() => break Stopped::Signal(libc::SIGINT),
+                _ = self.sigterm.recv() => break Stopped::Signal(libc::SIGTERM),
             }
         };
         if let (Stopped::Signal(sig), Some(child)) = (stopped, child) {
