@@ -59,11 +59,17 @@ fn a_check_that_verified_nothing_is_no_pass() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{stderr}");
     assert!(stderr.contains("NOTHING VERIFIED"), "{stderr}");
-    let out = support::run(&["check", "--", "cat", "/proc/self/status"]);
-    support::assert_check_passed(&out);
+    let out = support::check_without_kernel_skips(|| {
+        support::run(&["check", "--", "cat", "/proc/self/status"])
+    });
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("coverage: "), "{stderr}");
-    assert!(!stderr.contains("coverage: 0 verified"), "{stderr}");
+    // Probe runs the kernel skipped (fentry on 7.2 under emulation) leave
+    // every operation of their window inconclusive, as designed: only a run
+    // without them must have verified something.
+    if support::kernel_skips_only(&stderr) == 0 {
+        assert!(!stderr.contains("coverage: 0 verified"), "{stderr}");
+    }
 }
 
 /// `--user` runs the command as that user; a numeric id needs no /etc/passwd
