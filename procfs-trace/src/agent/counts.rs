@@ -122,6 +122,11 @@ impl Diff {
         changed
     }
 
+    /// The rows read at the last update.
+    pub fn keys(&self) -> impl Iterator<Item = &CountKey> {
+        self.seen.keys()
+    }
+
     /// The agent removes `key` (its process is gone and fully read).
     pub fn forget(&mut self, key: &CountKey) {
         self.seen.remove(key);
@@ -174,7 +179,7 @@ impl KernelCounts {
         }
         let changed = self.diff.update(now);
         let mut alive_now = HashMap::new();
-        let keys: Vec<CountKey> = self.diff.seen.keys().copied().collect();
+        let keys: Vec<CountKey> = self.diff.keys().copied().collect();
         for key in keys {
             if !*alive_now.entry(key.tgid).or_insert_with(|| alive(key.tgid)) {
                 // Read in full above, and nothing can add to it any more.
