@@ -11,7 +11,7 @@ use anyhow::{bail, Context as _};
 use procfs_trace_common::ProbeId;
 
 use crate::{
-    agent::sink::{FlowSink, Lost, Output, Sink},
+    agent::sink::{FlowSink, Lost, Output, Sink, READING_NS},
     check::{tally::Gaps, Checker},
     events::decode::{decode_as, Event},
     flows::builder::{FlowBuilder, Window},
@@ -77,6 +77,7 @@ pub fn feed<R: Read>(
     sink: &mut dyn Sink,
 ) -> anyhow::Result<(u64, u64)> {
     let mut symbols = Symbols::default();
+    let mut readings = Readings::default();
     let (mut events, mut bad) = (0, 0);
     while let Some(item) = rec.next_item()? {
         let chunk = match item {
@@ -93,18 +94,38 @@ pub fn feed<R: Read>(
             events += 1;
             sink.event(raw, ev, &|a| symbols.get(a))?;
         }
-        sink.tick(chunk_lost(&chunk, rec.totals().lost))?;
+        sink.tick(readings.lost(&chunk, rec.totals().lost))?;
     }
     Ok((events, bad))
 }
 
-/// What a chunk says the kernel lost while it was collected, with `total`
-/// lost so far.
-pub fn chunk_lost(chunk: &Chunk, total: u64) -> Lost {
-    Lost {
-        new: chunk.lost,
-        unflagged: chunk.unflagged,
-        total,
+/// Dates each chunk's losses: the window a chunk's reading covers starts
+/// where the previous reading ended (less [`READING_NS`]), as the tracer's do.
+#[derive(Debug, Default)]
+pub struct Readings {
+    last_ns: u64,
+}
+
+impl Readings {
+    /// What `chunk` says the kernel lost, and when, with `total` lost so far.
+    pub fn lost(&mut self, chunk: &Chunk, total: u64) -> Lost {
+        let from_ns = self.last_ns.saturating_sub(READING_NS);
+        let read_ns = match (chunk.losses_read_ns, chunk.lost) {
+            // A chunk closed early, without a reading: nothing to date.
+            (0, 0) => return Lost::default(),
+            // Files before version 6 do not date readings: one came after
+            // the chunk's last event.
+            (0, _) => chunk.last_ts.max(self.last_ns),
+            (t, _) => t,
+        };
+        self.last_ns = read_ns;
+        Lost {
+            new: chunk.lost,
+            unflagged: chunk.unflagged,
+            total,
+            from_ns,
+            to_ns: read_ns,
+        }
     }
 }
 
@@ -320,10 +341,49 @@ impl Sink for OpCounter {
         Ok(())
     }
     fn tick(&mut self, _lost: Lost) -> io::Result<()> {
-        self.ops += self.builder.release(Window::Whole).len();
+        self.ops += self.builder.release(Window::WHOLE).len();
         Ok(())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::recording::{format::Header, writer::Writer};
+
+    /// A recording's windows are the tracer's: each starts where the
+    /// previous reading ended (less the reading's span), chunks closed
+    /// without a reading change nothing, and an undated (pre-6) reading ends
+    /// after its chunk's last event.
+    #[test]
+    fn each_chunk_dates_its_losses_from_the_reading_before() {
+        let mut w = Writer::new(Vec::new(), &Header::of_this_build()).unwrap();
+        w.event(&[1], 5_000_000_000).unwrap();
+        w.flush_chunk(0, 0, 5_100_000_000).unwrap();
+        w.event(&[2], 5_200_000_000).unwrap();
+        w.flush_chunk(0, 0, 0).unwrap();
+        w.flush_chunk(3, 1, 5_400_000_000).unwrap();
+        w.event(&[3], 5_500_000_000).unwrap();
+        w.flush_chunk(2, 0, 0).unwrap();
+        let bytes = w.into_inner();
+        let mut r = Reader::new(bytes.as_slice(), "t").unwrap();
+        let mut readings = Readings::default();
+        let mut windows = Vec::new();
+        while let Some(Item::Chunk(c)) = r.next_item().unwrap() {
+            let l = readings.lost(&c, 0);
+            windows.push((l.new, l.unflagged, l.from_ns, l.to_ns));
+        }
+        assert_eq!(
+            windows,
+            [
+                (0, 0, 0, 5_100_000_000),
+                (0, 0, 0, 0),
+                (3, 1, 5_000_000_000, 5_400_000_000),
+                (2, 0, 5_300_000_000, 5_500_000_000),
+            ]
+        );
     }
 }

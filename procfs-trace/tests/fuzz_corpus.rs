@@ -63,10 +63,11 @@ fn write_seeds_from_the_fixtures() {
                     None => w.event(raw, 1 + j as u64).unwrap(),
                 }
                 if j % 12 == 11 {
-                    w.flush_chunk(j as u64 % 3, j as u64 % 2).unwrap();
+                    w.flush_chunk(j as u64 % 3, j as u64 % 2, j as u64 * 1000)
+                        .unwrap();
                 }
             }
-            w.flush_chunk(0, 0).unwrap();
+            w.flush_chunk(0, 0, 0).unwrap();
             std::fs::write(format!("{out}/seed-{stem}-{i}"), w.into_inner()).unwrap();
         }
     }

@@ -1,6 +1,7 @@
 //! The tracing session: preflight, plan, attach, stream, report.
 
 pub mod child;
+pub mod clock;
 pub mod counts;
 pub mod losses;
 pub mod output;

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use procfs_trace_common::{Chain, ProbeId, Role, NO_ARG};
 
 use super::{
-    child,
+    child, clock,
     output::{open_private, DurableFile},
     sink::{Lost, Sink},
     tracer::{Probing, Stopped, Tracer},
@@ -54,7 +54,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
     let stopped = tracer
         .stream(child.as_mut(), opts.probing.duration, &mut sink)
         .await?;
-    sink.writer.flush_chunk(0, 0)?;
+    sink.writer.flush_chunk(0, 0, 0)?;
     eprintln!(
         "procfs-trace: recorded {} events ({} lost in the kernel) to {}, {} bytes",
         sink.writer.events,
@@ -124,26 +124,14 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
             ("pt_regs.dx".to_owned(), c.regs_arg2),
             ("pt_regs.r10".to_owned(), c.regs_arg3),
         ],
-        clock_monotonic_ns: clock(libc::CLOCK_MONOTONIC),
-        clock_realtime_ns: clock(libc::CLOCK_REALTIME),
+        clock_monotonic_ns: clock::monotonic_ns(),
+        clock_realtime_ns: clock::now_ns(libc::CLOCK_REALTIME),
         // Attaching fails when the syscall tracepoints cannot be attached.
         syscalls: true,
         command,
         proc_mounts: tracer.proc_mounts.clone(),
         ..Header::of_this_build()
     }
-}
-
-fn clock(id: libc::clockid_t) -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime writes the timespec we own.
-    unsafe { libc::clock_gettime(id, &mut ts) };
-    (ts.tv_sec as u64)
-        .saturating_mul(1_000_000_000)
-        .saturating_add(ts.tv_nsec as u64)
 }
 
 /// Writes raw events and the symbols their callbacks need.
@@ -176,7 +164,8 @@ impl<W: io::Write> Sink for RecordSink<W> {
         self.writer.event(raw, ev.origin().ts_ns)
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {
-        self.writer.flush_chunk(lost.new, lost.unflagged)
+        self.writer
+            .flush_chunk(lost.new, lost.unflagged, lost.to_ns)
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

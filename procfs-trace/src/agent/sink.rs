@@ -8,7 +8,7 @@ use crate::{
     check::{tally::Tally, Checked, Checker},
     events::decode::Event,
     flows::{
-        builder::{FlowBuilder, Window},
+        builder::{FlowBuilder, Losses, Window},
         op::Op,
     },
     render::{
@@ -48,15 +48,31 @@ pub struct Lost {
     pub unflagged: u64,
     /// Lost in all.
     pub total: u64,
+    /// Kernel time (CLOCK_MONOTONIC ns) before the previous tick read the
+    /// counters: no loss counted in `new` is older.
+    pub from_ns: u64,
+    /// Kernel time after this tick read them: no loss in `new` is newer.
+    pub to_ns: u64,
 }
 
+/// How long a reading of the loss counters takes at most, as far as a
+/// recording's windows go: a file dates each reading once, when it ended, so
+/// a window starts this long before the previous reading ended. (The tracer
+/// also knows when a reading began, and starts there if that is earlier.)
+pub const READING_NS: u64 = 100_000_000;
+
 impl Lost {
-    /// Which operations of the window these losses may have hit.
+    /// What these losses were and when, for the operations they may have hit.
     pub fn window(&self) -> Window {
-        match (self.new, self.unflagged) {
-            (0, 0) => Window::Whole,
-            (_, 0) => Window::Flagged,
-            _ => Window::Unflagged,
+        let losses = match (self.new, self.unflagged) {
+            (0, 0) => Losses::None,
+            (_, 0) => Losses::Flagged,
+            _ => Losses::Unflagged,
+        };
+        Window {
+            losses,
+            from_ns: self.from_ns,
+            to_ns: self.to_ns,
         }
     }
 }

@@ -12,10 +12,10 @@ use tokio::{
 };
 
 use super::{
-    child,
+    child, clock,
     counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
-    sink::{Lost, Sink},
+    sink::{Lost, Sink, READING_NS},
 };
 use crate::{
     check::{mounts::ProcMounts, Checker},
@@ -87,6 +87,9 @@ pub struct Tracer {
     lost_map: PerCpuArray<MapData, u64>,
     counts: KernelCounts,
     losses: Losses,
+    /// Kernel time before and after the loss counters were last read (0
+    /// before the first reading): where the next reading's window starts.
+    last_reading: (u64, u64),
     /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
     armed: Array<MapData, u32>,
     kallsyms: Kallsyms,
@@ -191,6 +194,7 @@ impl Tracer {
             counts,
             kprobe_links,
             losses: Losses::default(),
+            last_reading: (0, 0),
             armed,
             kallsyms,
             kernel,
@@ -329,6 +333,7 @@ impl Tracer {
             sink.counted(&counted)?;
         }
         let before = self.losses;
+        let began_ns = clock::monotonic_ns();
         let slot = |i| -> anyhow::Result<u64> { Ok(self.lost_map.get(&i, 0)?.iter().sum()) };
         self.losses.ring = slot(loss::RING)?;
         self.losses.map_inserts = slot(loss::MAP_INSERT)?;
@@ -339,10 +344,15 @@ impl Tracer {
             self.losses.kprobe_misses = links.missed();
         }
         let total = self.losses.total();
+        let ended_ns = clock::monotonic_ns();
+        let (last_began, last_ended) =
+            std::mem::replace(&mut self.last_reading, (began_ns, ended_ns));
         sink.tick(Lost {
             new: total.saturating_sub(before.total()),
             unflagged: self.losses.unflagged().saturating_sub(before.unflagged()),
             total,
+            from_ns: last_began.min(last_ended.saturating_sub(READING_NS)),
+            to_ns: ended_ns,
         })?;
         Ok(())
     }

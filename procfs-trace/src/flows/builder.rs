@@ -13,8 +13,10 @@
 //! can flag (probe runs the kernel skipped, kprobe misses, failed map
 //! inserts): completed operations are held until [`FlowBuilder::release`],
 //! which the caller invokes right after reading the kernel's loss counters,
-//! and a loss since the previous release marks every operation it may have
-//! hit.
+//! and a loss marks every operation whose time overlaps the stretch the
+//! counters covered. By time, not by release: events can wait in the ring
+//! buffer for seconds under load, so an operation decoded now may have been
+//! hit by a loss that an earlier reading counted.
 
 use std::collections::HashMap;
 
@@ -30,21 +32,53 @@ use crate::{
     model::{walk::below_proc, OpKind},
 };
 
-/// What the kernel's loss counters said of the window since the previous
-/// release.
+/// What the kernel's loss counters said of a stretch of time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Window {
+pub enum Losses {
     /// Nothing was lost.
-    Whole,
+    None,
     /// Only events the kernel flags on their syscall's exit (the ring buffer
     /// was full): work no followed syscall framed may have been hit.
     Flagged,
-    /// Losses nothing flags: any operation of the window may have been hit.
+    /// Losses nothing flags: any operation of the stretch may have been hit.
     Unflagged,
+}
+
+/// One reading of the kernel's loss counters: what they counted since the
+/// previous reading, and the kernel time (CLOCK_MONOTONIC ns) they cover.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    /// What was lost.
+    pub losses: Losses,
+    /// Before the previous reading: no loss it counted is older.
+    pub from_ns: u64,
+    /// After this reading: no loss it counted is newer.
+    pub to_ns: u64,
+}
+
+impl Window {
+    /// A reading that counted nothing.
+    pub const WHOLE: Window = Window {
+        losses: Losses::None,
+        from_ns: 0,
+        to_ns: 0,
+    };
+
+    /// Whether its losses may have hit `op`, which lasted until `end_ns`.
+    fn may_have_hit(&self, op: &Op, end_ns: u64) -> bool {
+        let overlaps = op.start_ns <= self.to_ns && end_ns >= self.from_ns;
+        overlaps && (op.syscall.is_none() || self.losses == Losses::Unflagged)
+    }
 }
 
 /// Open calls deeper than this on one thread mean exits were lost.
 const MAX_DEPTH: usize = 64;
+
+/// How far an event's time may lag its place in the ring buffer: its
+/// timestamp is taken before its slot is reserved, and the program may be
+/// preempted between the two. Lossy windows are kept this much longer than
+/// the newest event, for operations still in the buffer.
+const RING_ORDER_SLACK_NS: u64 = 1_000_000_000;
 
 /// A thread's operation in progress.
 struct Open {
@@ -61,6 +95,10 @@ pub struct FlowBuilder {
     open: HashMap<u32, Open, foldhash::fast::RandomState>,
     done: Vec<Op>,
     fds: FdTable,
+    /// Readings with losses that operations not yet released may overlap.
+    lossy: Vec<Window>,
+    /// Time of the newest event fed.
+    newest_ns: u64,
 }
 
 impl FlowBuilder {
@@ -71,6 +109,7 @@ impl FlowBuilder {
 
     /// Feeds one event; `show` resolves a callback address to a name.
     pub fn push(&mut self, ev: Event, show: &dyn Fn(u64) -> Option<String>) {
+        self.newest_ns = self.newest_ns.max(ev.origin().ts_ns);
         match ev {
             Event::Syscall(s) => match s.phase {
                 Phase::Entry => self.syscall_entry(s),
@@ -86,27 +125,44 @@ impl FlowBuilder {
         }
     }
 
-    /// Completed operations; those `window`'s losses may have hit are marked,
-    /// and those still open too.
+    /// Completed operations, those that `window`'s losses, or an earlier
+    /// reading's, may have hit marked.
     pub fn release(&mut self, window: Window) -> Vec<Op> {
-        if window != Window::Whole {
-            let open = self.open.values_mut().map(|o| &mut o.op);
-            for op in self.done.iter_mut().chain(open) {
-                if op.syscall.is_none() || window == Window::Unflagged {
-                    op.lost = true;
-                }
-            }
+        if window.losses != Losses::None {
+            self.lossy.push(window);
         }
-        std::mem::take(&mut self.done)
+        let done = self.take_marked();
+        // Operations not fed yet start after the newest event, give or take
+        // the ring's slack; those in progress after their own start.
+        let horizon = self
+            .open
+            .values()
+            .map(|o| o.op.start_ns)
+            .fold(self.newest_ns.saturating_sub(RING_ORDER_SLACK_NS), u64::min);
+        self.lossy.retain(|w| w.to_ns >= horizon);
+        done
     }
 
-    /// Ends every operation in progress (end of trace), as incomplete; the
-    /// last tick's losses have marked them already.
+    /// Ends every operation in progress (end of trace), as incomplete, and
+    /// releases all, marked as the losses read so far say.
     pub fn finish(&mut self) -> Vec<Op> {
-        let open: Vec<_> = self.open.drain().map(|(_, o)| o.op).collect();
-        self.done.extend(open);
-        self.done.sort_by_key(|op| op.start_ns);
-        std::mem::take(&mut self.done)
+        let mut done = self.take_marked();
+        for (_, o) in self.open.drain() {
+            let mut op = o.op;
+            // Still in progress when the trace ended: any later loss counts.
+            op.lost |= self.lossy.iter().any(|w| w.may_have_hit(&op, u64::MAX));
+            done.push(op);
+        }
+        done.sort_by_key(|op| op.start_ns);
+        done
+    }
+
+    fn take_marked(&mut self) -> Vec<Op> {
+        let mut done = std::mem::take(&mut self.done);
+        for op in &mut done {
+            op.lost |= self.lossy.iter().any(|w| w.may_have_hit(op, op.span_end()));
+        }
+        done
     }
 
     fn syscall_entry(&mut self, s: SyscallHit) {
@@ -361,6 +417,23 @@ mod tests {
     use super::*;
     use crate::flows::script::Script;
 
+    /// A reading with `losses` covering all time.
+    fn lossy(losses: Losses) -> Window {
+        Window {
+            losses,
+            from_ns: 0,
+            to_ns: u64::MAX,
+        }
+    }
+
+    fn fed(s: &Script) -> FlowBuilder {
+        let mut b = FlowBuilder::new();
+        for e in &s.events {
+            b.push(e.clone(), &|_| None);
+        }
+        b
+    }
+
     #[test]
     fn a_syscall_frames_its_call_tree() {
         let mut s = Script::new();
@@ -569,20 +642,14 @@ mod tests {
         s.enter(7, ProbeId::SeqReadIter, None)
             .exit(7, ProbeId::SeqReadIter, 1)
             .enter(8, ProbeId::SeqReadIter, None);
-        let mut b = FlowBuilder::new();
-        for e in &s.events {
-            b.push(e.clone(), &|_| None);
-        }
-        let first = b.release(Window::Flagged);
+        let mut b = fed(&s);
+        let first = b.release(lossy(Losses::Flagged));
         assert_eq!(first.len(), 1);
         assert!(first[0].lost);
         let rest = b.finish();
         assert!(rest[0].lost, "open during the loss");
-        let mut b = FlowBuilder::new();
-        for e in &s.events {
-            b.push(e.clone(), &|_| None);
-        }
-        assert!(!b.release(Window::Whole)[0].lost);
+        let mut b = fed(&s);
+        assert!(!b.release(Window::WHOLE)[0].lost);
     }
 
     /// Losses elsewhere do not touch a syscall whose exit says it is whole:
@@ -598,11 +665,8 @@ mod tests {
             .enter(8, ProbeId::SeqRead, None)
             .exit(8, ProbeId::SeqRead, 1)
             .sys_ret_lost(8, Syscall::Read, 1);
-        let mut b = FlowBuilder::new();
-        for e in &s.events {
-            b.push(e.clone(), &|_| None);
-        }
-        let ops = b.release(Window::Flagged);
+        let mut b = fed(&s);
+        let ops = b.release(lossy(Losses::Flagged));
         let lost: Vec<_> = ops.iter().map(|o| (o.tid, o.lost)).collect();
         assert_eq!(lost, [(7, false), (8, true)]);
     }
@@ -618,13 +682,67 @@ mod tests {
             .exit(7, ProbeId::SeqReadIter, 1)
             .sys_ret(7, Syscall::Read, 1)
             .sys(8, Syscall::Read, None, 3);
-        let mut b = FlowBuilder::new();
-        for e in &s.events {
-            b.push(e.clone(), &|_| None);
-        }
-        let done = b.release(Window::Unflagged);
+        let mut b = fed(&s);
+        let done = b.release(lossy(Losses::Unflagged));
         assert_eq!(done.len(), 1);
         assert!(done[0].lost, "a framed, complete syscall");
         assert!(b.finish()[0].lost, "open during the loss");
+    }
+
+    /// Under load, events wait in the ring buffer: a loss counted by one
+    /// reading may have hit an operation decoded only after the next.
+    #[test]
+    fn a_loss_marks_operations_decoded_after_its_reading() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3) // ts 1010
+            .enter(7, ProbeId::SeqReadIter, None)
+            .exit(7, ProbeId::SeqReadIter, 1)
+            .sys_ret(7, Syscall::Read, 1) // ts 1040
+            .sys(8, Syscall::Read, None, 3) // ts 1050
+            .sys_ret(8, Syscall::Read, 1); // ts 1060
+        let mut b = FlowBuilder::new();
+        let loss = Window {
+            losses: Losses::Unflagged,
+            from_ns: 1000,
+            to_ns: 1045,
+        };
+        assert!(b.release(loss).is_empty(), "nothing decoded yet");
+        for e in &s.events {
+            b.push(e.clone(), &|_| None);
+        }
+        let whole = Window {
+            losses: Losses::None,
+            from_ns: 1045,
+            to_ns: 2000,
+        };
+        let lost: Vec<_> = b.release(whole).iter().map(|o| (o.tid, o.lost)).collect();
+        assert_eq!(
+            lost,
+            [(7, true), (8, false)],
+            "8 began after the loss's reading"
+        );
+    }
+
+    /// A reading's losses are kept only while an operation they may have hit
+    /// can still come.
+    #[test]
+    fn lossy_readings_are_dropped_once_the_stream_is_past_them() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3);
+        let mut b = fed(&s);
+        b.release(lossy(Losses::Unflagged));
+        assert_eq!(b.lossy.len(), 1, "tid 7 is still in its read");
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3)
+            .sys_ret(7, Syscall::Read, 1);
+        let mut b = fed(&s);
+        let early = Window {
+            losses: Losses::Unflagged,
+            from_ns: 0,
+            to_ns: 500,
+        };
+        b.newest_ns = 500 + RING_ORDER_SLACK_NS + 1;
+        b.release(early);
+        assert!(b.lossy.is_empty());
     }
 }

@@ -63,6 +63,7 @@ pub async fn play<R: Read, A: Aggregate>(
     sink: &mut Collector<A>,
 ) -> anyhow::Result<(u64, u64)> {
     let mut symbols = Symbols::default();
+    let mut readings = replay::Readings::default();
     let (mut events, mut bad) = (0, 0);
     while let Some(item) = rec.next_item()? {
         let chunk = match item {
@@ -80,7 +81,7 @@ pub async fn play<R: Read, A: Aggregate>(
             events += 1;
             sink.event(raw, ev, &|a| symbols.get(a))?;
         }
-        sink.tick(replay::chunk_lost(&chunk, rec.totals().lost))?;
+        sink.tick(readings.lost(&chunk, rec.totals().lost))?;
         // Unpaced, still let the view run between chunks.
         tokio::task::yield_now().await;
     }

@@ -12,8 +12,9 @@ pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
 /// The format version this build writes: it changes whenever
 /// [`layout_fingerprint`] does (a test pins the pair), and when a chunk
 /// header's field changes meaning (version 5 counts, in what was reserved,
-/// the losses no event flags, which an older reader would take for none).
-pub const VERSION: u16 = 5;
+/// the losses no event flags, which an older reader would take for none;
+/// version 6 dates each loss reading, which moved the lost count).
+pub const VERSION: u16 = 6;
 /// The oldest version this build reads. From version 2 on, headers carry the
 /// writer's probe table and event-layout fingerprint, so a file whose event
 /// layouts match is decoded through its own probe table even when the
@@ -174,11 +175,16 @@ pub struct ChunkHeader {
     pub raw_len: u32,
     /// Records in the payload.
     pub records: u32,
-    /// Events the kernel lost while this chunk's events were collected.
+    /// Events the kernel lost while this chunk's events were collected
+    /// (saturated at `u32::MAX` from version 6).
     pub lost: u64,
     /// Of `lost`, the losses no event flags (see `agent::sink::Lost`),
     /// saturated at `u32::MAX`; 0 in files before version 5.
     pub unflagged: u32,
+    /// CLOCK_MONOTONIC ns just after the loss counters were read for this
+    /// chunk; 0 when it closed without a reading, and in files before
+    /// version 6.
+    pub losses_read_ns: u64,
     /// Time of the first and last event (CLOCK_MONOTONIC ns), 0 when none.
     pub first_ts: u64,
     /// See `first_ts`.
@@ -188,15 +194,17 @@ pub struct ChunkHeader {
 }
 
 impl ChunkHeader {
-    /// The 56 header bytes, with their own CRC last.
+    /// The 56 header bytes of this build's version, with their own CRC last.
     pub fn encode(&self) -> [u8; CHUNK_HEADER_LEN] {
         let mut b = [0u8; CHUNK_HEADER_LEN];
         b[0..4].copy_from_slice(CHUNK_MAGIC);
+        let lost = u32::try_from(self.lost).unwrap_or(u32::MAX);
+        b[4..8].copy_from_slice(&lost.to_le_bytes());
         b[8..12].copy_from_slice(&self.payload_len.to_le_bytes());
         b[12..16].copy_from_slice(&self.raw_len.to_le_bytes());
         b[16..20].copy_from_slice(&self.records.to_le_bytes());
         b[20..24].copy_from_slice(&self.unflagged.to_le_bytes());
-        b[24..32].copy_from_slice(&self.lost.to_le_bytes());
+        b[24..32].copy_from_slice(&self.losses_read_ns.to_le_bytes());
         b[32..40].copy_from_slice(&self.first_ts.to_le_bytes());
         b[40..48].copy_from_slice(&self.last_ts.to_le_bytes());
         b[48..52].copy_from_slice(&self.payload_crc.to_le_bytes());
@@ -205,8 +213,9 @@ impl ChunkHeader {
         b
     }
 
-    /// Parses and verifies 56 header bytes; `None` when they are not a valid header.
-    pub fn decode(b: &[u8]) -> Option<ChunkHeader> {
+    /// Parses and verifies 56 header bytes of a file in format `version`;
+    /// `None` when they are not a valid header.
+    pub fn decode(b: &[u8], version: u16) -> Option<ChunkHeader> {
         let b: &[u8; CHUNK_HEADER_LEN] = b.get(..CHUNK_HEADER_LEN)?.try_into().ok()?;
         let u32_at = |i: usize| u32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]);
         let u64_at = |i: usize| u64::from_le_bytes(b[i..i + 8].try_into().unwrap_or([0; 8]));
@@ -218,7 +227,14 @@ impl ChunkHeader {
             raw_len: u32_at(12),
             records: u32_at(16),
             unflagged: u32_at(20),
-            lost: u64_at(24),
+            lost: match version {
+                ..6 => u64_at(24),
+                _ => u64::from(u32_at(4)),
+            },
+            losses_read_ns: match version {
+                ..6 => 0,
+                _ => u64_at(24),
+            },
             first_ts: u64_at(32),
             last_ts: u64_at(40),
             payload_crc: u32_at(48),
@@ -313,7 +329,7 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (5, "226e1317"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (6, "226e1317"));
     }
 
     #[test]
@@ -324,21 +340,36 @@ mod tests {
             records: 3,
             lost: 7,
             unflagged: 5,
+            losses_read_ns: 9,
             first_ts: 1,
             last_ts: 2,
             payload_crc: 0xdead_beef,
         };
         let b = h.encode();
-        assert_eq!(ChunkHeader::decode(&b), Some(h));
+        assert_eq!(ChunkHeader::decode(&b, VERSION), Some(h));
         for i in 0..CHUNK_HEADER_LEN {
             let mut bad = b;
             bad[i] ^= 0x10;
             assert_eq!(
-                ChunkHeader::decode(&bad),
+                ChunkHeader::decode(&bad, VERSION),
                 None,
                 "flip in byte {i} went unnoticed"
             );
         }
-        assert_eq!(ChunkHeader::decode(&b[..40]), None);
+        assert_eq!(ChunkHeader::decode(&b[..40], VERSION), None);
+    }
+
+    /// Before version 6 the lost count was a u64 at 24, and no reading was
+    /// dated.
+    #[test]
+    fn version_5_chunk_headers_keep_their_layout() {
+        let mut b = [0u8; CHUNK_HEADER_LEN];
+        b[0..4].copy_from_slice(CHUNK_MAGIC);
+        b[20..24].copy_from_slice(&3u32.to_le_bytes());
+        b[24..32].copy_from_slice(&(5u64 << 32).to_le_bytes());
+        let crc = crc32fast::hash(&b[..52]);
+        b[52..56].copy_from_slice(&crc.to_le_bytes());
+        let h = ChunkHeader::decode(&b, 5).unwrap();
+        assert_eq!((h.lost, h.unflagged, h.losses_read_ns), (5 << 32, 3, 0));
     }
 }

@@ -33,6 +33,8 @@ pub struct Chunk {
     pub lost: u64,
     /// Of `lost`, those no event flags.
     pub unflagged: u64,
+    /// When the counters behind `lost` were read; 0 when unknown.
+    pub losses_read_ns: u64,
     /// First and last event time.
     pub first_ts: u64,
     /// See `first_ts`.
@@ -135,6 +137,8 @@ pub struct Reader<R> {
     pos: u64,
     eof: bool,
     totals: Totals,
+    /// The file's format version.
+    version: u16,
 }
 
 impl Reader<BufReader<File>> {
@@ -161,6 +165,7 @@ impl<R: Read> Reader<R> {
             pos: 0,
             eof: false,
             totals: Totals::default(),
+            version: VERSION,
         };
         r.header = r.read_header()?;
         r.probes = ProbeTable(
@@ -200,7 +205,7 @@ impl<R: Read> Reader<R> {
             return Ok(None);
         }
         let start = self.pos;
-        let Some(h) = ChunkHeader::decode(&self.ahead) else {
+        let Some(h) = ChunkHeader::decode(&self.ahead, self.version) else {
             let short = self.ahead.len() < CHUNK_HEADER_LEN;
             let skipped = self.skip_to_chunk()?;
             let what = if short && self.ahead.is_empty() {
@@ -244,6 +249,7 @@ impl<R: Read> Reader<R> {
                     offset: start,
                     lost: h.lost,
                     unflagged: u64::from(h.unflagged),
+                    losses_read_ns: h.losses_read_ns,
                     first_ts: h.first_ts,
                     last_ts: h.last_ts,
                     raw,
@@ -311,7 +317,7 @@ impl<R: Read> Reader<R> {
                     if self.ahead.len() < at + CHUNK_HEADER_LEN {
                         return Ok(skipped + self.consume(self.ahead.len()));
                     }
-                    if ChunkHeader::decode(&self.ahead[at..]).is_some() {
+                    if ChunkHeader::decode(&self.ahead[at..], self.version).is_some() {
                         return Ok(skipped + self.consume(at));
                     }
                     from = at + 1;
@@ -346,6 +352,7 @@ impl<R: Read> Reader<R> {
             return Err(bad(format!("only {} bytes", b.len())));
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
+        self.version = version;
         if version > VERSION {
             return Err(FormatError::TooNew {
                 path: self.name.clone(),
@@ -505,7 +512,7 @@ pub(crate) mod tests {
                     .unwrap();
             }
             w.symbol(0x1000 + u64::from(c), &format!("fn_{c}"));
-            w.flush_chunk(u64::from(c), 0).unwrap();
+            w.flush_chunk(u64::from(c), 0, 0).unwrap();
         }
         (w.into_inner(), offsets)
     }
@@ -682,6 +689,7 @@ pub(crate) mod tests {
             records: 1,
             lost: 0,
             unflagged: 0,
+            losses_read_ns: 0,
             first_ts: 0,
             last_ts: 0,
             payload_crc: 0,

@@ -59,7 +59,7 @@ impl<W: Write> Writer<W> {
         self.last_ts = self.last_ts.max(ts_ns);
         self.events += 1;
         if self.buf.len() >= CHUNK_TARGET {
-            self.flush_chunk(0, 0)?;
+            self.flush_chunk(0, 0, 0)?;
         }
         Ok(())
     }
@@ -82,9 +82,15 @@ impl<W: Write> Writer<W> {
     }
 
     /// Writes what was added since the last flush as one chunk, with the
-    /// events lost meanwhile (`unflagged` of them flagged by no event); an
-    /// empty chunk is written only to carry losses.
-    pub fn flush_chunk(&mut self, lost: u64, unflagged: u64) -> std::io::Result<()> {
+    /// events lost meanwhile (`unflagged` of them flagged by no event) and
+    /// when the counters saying so were read (0: not read); an empty chunk
+    /// is written only to carry losses.
+    pub fn flush_chunk(
+        &mut self,
+        lost: u64,
+        unflagged: u64,
+        losses_read_ns: u64,
+    ) -> std::io::Result<()> {
         if self.records == 0 && lost == 0 {
             return Ok(());
         }
@@ -95,6 +101,7 @@ impl<W: Write> Writer<W> {
             records: self.records,
             lost,
             unflagged: u32::try_from(unflagged).unwrap_or(u32::MAX),
+            losses_read_ns,
             first_ts: self.first_ts,
             last_ts: self.last_ts,
             payload_crc: crc32fast::hash(&payload),

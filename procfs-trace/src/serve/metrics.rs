@@ -248,11 +248,13 @@ mod tests {
             new: 7,
             unflagged: 3,
             total: 7,
+            ..Lost::default()
         });
         m.lost(Lost {
             new: 1,
             unflagged: 0,
             total: 8,
+            ..Lost::default()
         });
         let text = exported(&r);
         assert!(text.contains(r#"procfs_trace_lost_events_total{cause="ring_buffer"} 5"#));
