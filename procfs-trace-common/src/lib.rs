@@ -440,6 +440,15 @@ impl Syscall {
     }
 }
 
+/// Bits of the eBPF side's on switch (the `ARMED` map): what user space wants.
+pub mod armed {
+    /// Events in the ring buffer.
+    pub const EVENTS: u32 = 1;
+    /// The kernel's own counts (the `COUNTS` map), which only the live view
+    /// reads: every probe run pays for them.
+    pub const COUNTS: u32 = 2;
+}
+
 /// Slots of the kernel side's per-CPU loss counters (the `LOST` map).
 pub mod loss {
     /// Events not written because the ring buffer was full.

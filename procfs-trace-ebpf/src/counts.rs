@@ -1,16 +1,18 @@
 //! The kernel's own counts (`COUNTS`): every completed call per process and
 //! function, each process's operations, read bytes and time in outermost
 //! calls. They are bumped whether or not the ring buffer has room, so the
-//! live tables built from them stay exact when events are lost.
+//! live tables built from them stay exact when events are lost. Only while
+//! user space wants them (`armed::COUNTS`): every probe run pays for them.
 
 use procfs_trace_common::{
+    armed,
     counts::{latency_slot, CountKey, Counts, Entered, Nesting, LATENCY_SLOTS, PROCESS},
     loss, Group, ProbeId,
 };
 
 use crate::{
     emit::Task,
-    maps::{count_loss, inserted, COUNTS, NESTING, PENDING},
+    maps::{self, count_loss, inserted, COUNTS, NESTING, PENDING},
 };
 
 /// `BPF_NOEXIST`: a row another CPU created meanwhile is kept.
@@ -38,6 +40,9 @@ fn row(key: &CountKey) -> Option<&'static mut Counts> {
 /// Notes that `probe`'s call began on thread `tid` at `now`.
 #[inline(always)]
 pub fn enter(tid: u32, probe: ProbeId, now: u64) {
+    if !maps::armed(armed::COUNTS) {
+        return;
+    }
     let bit = 1u64 << (probe as u32 & 63);
     match NESTING.get_ptr_mut(&tid) {
         // SAFETY: a per-thread slot only this thread writes.
@@ -62,6 +67,9 @@ pub fn enter(tid: u32, probe: ProbeId, now: u64) {
 /// entry left (a call whose entry was not seen is not counted: it has no time).
 #[inline(always)]
 pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64) {
+    if !maps::armed(armed::COUNTS) {
+        return;
+    }
     if e.seen() {
         let key = CountKey {
             tgid: task.tgid,
@@ -109,6 +117,9 @@ pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64) {
 /// Counts an operation a followed syscall framed; `read` when it returns bytes read.
 #[inline(always)]
 pub fn operation(task: &Task, read: bool, ret: i64) {
+    if !maps::armed(armed::COUNTS) {
+        return;
+    }
     let Some(p) = row(&process_key(task.tgid)) else {
         return;
     };

@@ -14,7 +14,7 @@ use crate::{
     counts,
     extract::{base, nr_in_ns, read_name, walk, Args, Read, OK},
     filter::wanted,
-    maps::{config, count_loss, inserted, ARMED, ENTERED, EVENTS, PENDING},
+    maps::{armed, config, count_loss, inserted, ENTERED, EVENTS, PENDING},
 };
 
 /// The current task, if the filters want it reported.
@@ -43,7 +43,7 @@ impl Task {
 /// The current task, when user space is listening and the filters want it.
 #[inline(always)]
 pub fn current(cfg: &Config) -> Option<Task> {
-    if ARMED.get(0).is_none_or(|armed| *armed == 0) {
+    if !armed(procfs_trace_common::armed::EVENTS) {
         return None;
     }
     let task = Task::current();

@@ -18,12 +18,19 @@ pub static CONFIG: Config = Config::EMPTY;
 #[map]
 pub static EVENTS: RingBuf = RingBuf::with_byte_size(4 << 20, 0);
 
-/// Non-zero while user space wants events (index 0). Attaching takes time
-/// (seconds under emulation), and a probe that fires before the rest, or the
-/// syscall tracepoints, are in place would report flows cut short: nothing is
-/// emitted until every attachment is made, nor once detaching begins.
+/// What user space wants now (index 0): bits of `procfs_trace_common::armed`.
+/// Attaching takes time (seconds under emulation), and a probe that fires
+/// before the rest, or the syscall tracepoints, are in place would report
+/// flows cut short: nothing is emitted until every attachment is made, nor
+/// once detaching begins.
 #[map]
 pub static ARMED: Array<u32> = Array::with_max_entries(1, 0);
+
+/// Whether user space wants `what` (a bit of `procfs_trace_common::armed`).
+#[inline(always)]
+pub fn armed(what: u32) -> bool {
+    ARMED.get(0).is_some_and(|a| *a & what != 0)
+}
 
 /// Losses per CPU, by kind: slots of `procfs_trace_common::loss`.
 #[map]

@@ -9,7 +9,7 @@ use super::{
     child, clock,
     output::{open_private, DurableFile},
     sink::{Lost, Sink},
-    tracer::{Probing, Stopped, Tracer},
+    tracer::{Counting, Probing, Stopped, Tracer},
     user::RunAs,
 };
 use crate::{
@@ -37,7 +37,9 @@ pub struct RecordOptions {
 
 /// Records until the command exits, the duration ends or a signal; returns the exit code.
 pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
-    let mut tracer = opts.probing.start(!opts.command.is_empty())?;
+    let mut tracer = opts
+        .probing
+        .start(!opts.command.is_empty(), Counting::Off)?;
     let mut command = vec!["procfs-trace".to_owned(), "record".to_owned()];
     command.extend(opts.command.iter().cloned());
     let mut sink = create(&opts.output, &tracer, command)?;

@@ -7,7 +7,7 @@ use super::{
     output::{open_private, Tee},
     record,
     sink::{FlowSink, Output, RawSink, Sink},
-    tracer::{Probing, Stopped},
+    tracer::{Counting, Probing, Stopped},
     user::RunAs,
 };
 use crate::{check::tally::Gaps, render::events::Format};
@@ -88,7 +88,9 @@ pub async fn check(opts: TraceOptions) -> anyhow::Result<i32> {
 
 /// Attaches, runs the command or waits, prints, and summarises on stderr.
 async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::Result<Outcome> {
-    let mut tracer = opts.probing.start(!opts.command.is_empty())?;
+    let mut tracer = opts
+        .probing
+        .start(!opts.command.is_empty(), Counting::Off)?;
     let out = Output::new(match &opts.output {
         // Traces name processes and paths: keep them private to the user.
         Some(path) => Box::new(open_private(path)?),

@@ -4,7 +4,7 @@ use std::{collections::HashSet, io::Read as _, time::Duration};
 
 use anyhow::{bail, Context as _};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
-use procfs_trace_common::{filter, loss, Config, ProbeId, COMM_LEN};
+use procfs_trace_common::{armed, filter, loss, Config, ProbeId, COMM_LEN};
 use tokio::{
     io::{unix::AsyncFd, Interest},
     process::Child,
@@ -63,14 +63,24 @@ pub struct Probing {
 impl Probing {
     /// Attaches the probes; `descendants` limits tracing to a command the
     /// agent starts (and its children).
-    pub fn start(&self, descendants: bool) -> anyhow::Result<Tracer> {
+    pub fn start(&self, descendants: bool, counting: Counting) -> anyhow::Result<Tracer> {
         let filters = Filters {
             pid: self.pid,
             comm: self.comm.clone(),
             descendants,
         };
-        Tracer::start(&filters, self.buffer_kib, self.attach)
+        Tracer::start(&filters, self.buffer_kib, self.attach, counting)
     }
+}
+
+/// Whether the kernel keeps its own counts per process and function, which
+/// only a sink that [`Sink::wants_counts`] reads: they cost every probe run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counting {
+    /// Counted from the moment events flow, so no operation escapes them.
+    InKernel,
+    /// Not counted.
+    Off,
 }
 
 /// Loaded and attached probes.
@@ -86,6 +96,8 @@ pub struct Tracer {
     ring: AsyncFd<RingBuf<MapData>>,
     lost_map: PerCpuArray<MapData, u64>,
     counts: KernelCounts,
+    /// Whether the kernel keeps `counts`.
+    counting: Counting,
     losses: Losses,
     /// Kernel time before and after the loss counters were last read (0
     /// before the first reading): where the next reading's window starts.
@@ -123,7 +135,12 @@ pub enum Stopped {
 
 impl Tracer {
     /// Checks the machine, plans for this kernel and attaches every probe.
-    pub fn start(filters: &Filters, buffer_kib: u32, method: Method) -> anyhow::Result<Tracer> {
+    pub fn start(
+        filters: &Filters,
+        buffer_kib: u32,
+        method: Method,
+        counting: Counting,
+    ) -> anyhow::Result<Tracer> {
         let host = Host::real();
         let (kallsyms, btf, plan) = prepare(&host)?;
         let config = configure(&plan, filters);
@@ -170,7 +187,13 @@ impl Tracer {
         let sigint = signal(SignalKind::interrupt())?;
         let sigterm = signal(SignalKind::terminate())?;
         // Every probe and tracepoint is in place: from here flows are whole.
-        armed.set(0, 1, 0).context("arming the eBPF programs")?;
+        let wanted = match counting {
+            Counting::InKernel => armed::EVENTS | armed::COUNTS,
+            Counting::Off => armed::EVENTS,
+        };
+        armed
+            .set(0, wanted, 0)
+            .context("arming the eBPF programs")?;
         let release = host.release();
         let kernel = KernelFacts::running(&release, read_config(&host, &release).as_deref())
             .with_context(|| format!("cannot parse the kernel release {release:?}"))?;
@@ -193,6 +216,7 @@ impl Tracer {
             lost_map,
             counts,
             kprobe_links,
+            counting,
             losses: Losses::default(),
             last_reading: (0, 0),
             armed,
@@ -325,7 +349,7 @@ impl Tracer {
     /// Reads the kernel's counts and loss counters, and lets the sink
     /// release what it holds.
     fn tick(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        if sink.wants_counts() {
+        if self.counting == Counting::InKernel && sink.wants_counts() {
             let counted = self
                 .counts
                 .read(&self.kallsyms)

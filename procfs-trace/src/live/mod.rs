@@ -38,7 +38,7 @@ use self::{
     store::{Meta, Store},
 };
 use crate::{
-    agent::tracer::{Probing, Tracer},
+    agent::tracer::{Counting, Probing, Tracer},
     replay::{self, ReplayOptions},
 };
 
@@ -118,7 +118,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             store
         }
         None => {
-            let mut tracer = opts.probing.start(false)?;
+            let mut tracer = opts.probing.start(false, Counting::InKernel)?;
             let now = source::monotonic_ns();
             let store = new_store(
                 Meta {

@@ -22,7 +22,7 @@ use self::{
     prometheus::Prometheus,
 };
 use crate::{
-    agent::tracer::{Probing, Stopped},
+    agent::tracer::{Counting, Probing, Stopped},
     live::{self, collector::Collector, source::Clock},
     replay::{self, ReplayOptions},
 };
@@ -133,7 +133,7 @@ pub async fn run(opts: ServeOptions) -> anyhow::Result<i32> {
             (until_stopped(feed, server, false).await, exports.otlp)
         }
         None => {
-            let mut tracer = opts.probing.start(false)?;
+            let mut tracer = opts.probing.start(false, Counting::Off)?;
             let exports = Exports::start(
                 &opts,
                 Source {

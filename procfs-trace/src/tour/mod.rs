@@ -16,7 +16,7 @@ use crate::{
         output::{open_private, Tee},
         record,
         sink::{FlowSink, Output, Sink},
-        tracer::{Filters, Stopped, Tracer},
+        tracer::{Counting, Filters, Stopped, Tracer},
     },
     check::{Checked, Verdict},
     model::pid_table::Table,
@@ -79,7 +79,7 @@ pub async fn run(
         descendants: true,
         ..Filters::default()
     };
-    let mut tracer = Tracer::start(&filters, 4096, attach)?;
+    let mut tracer = Tracer::start(&filters, 4096, attach, Counting::Off)?;
     let checker = tracer.checker();
     let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
     sink.print = false;
