@@ -75,6 +75,25 @@ fn header(task: &Task, ts_ns: u64, k: u16, size: usize) -> EventHeader {
     }
 }
 
+/// `bpf_ringbuf_query`: bytes not yet consumed.
+const BPF_RB_AVAIL_DATA: u64 = 0;
+/// `bpf_ringbuf_submit` flags.
+const BPF_RB_NO_WAKEUP: u64 = 1;
+const BPF_RB_FORCE_WAKEUP: u64 = 2;
+
+/// How a record is submitted: user space drains the ring on a timer, so a
+/// record wakes it only once `wake_bytes` are waiting. A wake-up per record
+/// (the kernel's default when the reader has caught up, as it has between
+/// bursts) queues an irq_work and an IPI on the traced task's CPU.
+#[inline(always)]
+fn wake() -> u64 {
+    if EVENTS.query(BPF_RB_AVAIL_DATA) >= u64::from(config().wake_bytes) {
+        BPF_RB_FORCE_WAKEUP
+    } else {
+        BPF_RB_NO_WAKEUP
+    }
+}
+
 /// Emits the entry of the syscall this thread is in, once, before its first probe event.
 #[inline(always)]
 pub fn flush_syscall(task: &Task) {
@@ -125,7 +144,7 @@ pub fn flush_syscall(task: &Task) {
             }
         }
     }
-    entry.submit(0);
+    entry.submit(wake());
 }
 
 /// Emits a syscall's exit event (only for syscalls whose entry was emitted).
@@ -160,7 +179,7 @@ pub fn emit_syscall_exit(task: &Task, p: &Pending, ret: i64) {
         (*ev).fd = p.arg0 as i64;
         (*ev).ret = ret;
     }
-    entry.submit(0);
+    entry.submit(wake());
 }
 
 /// Reserves an event and fills the fields every event has; `None` counts a loss.
@@ -243,7 +262,7 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
             | addr.flag(flags::ADDR, flags::ADDR_FAULT)
             | name.flag(flags::NAME, flags::NAME_FAULT);
     }
-    entry.submit(0);
+    entry.submit(wake());
     0
 }
 
@@ -283,7 +302,7 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
         (*ev).pos = pos.value as i64;
         (*ev).flags = flags::RET | pos.flag(flags::POS, flags::POS_FAULT);
     }
-    entry.submit(0);
+    entry.submit(wake());
     0
 }
 

@@ -9,6 +9,7 @@ use tokio::{
     io::{unix::AsyncFd, Interest},
     process::Child,
     signal::unix::{signal, Signal, SignalKind},
+    time::MissedTickBehavior,
 };
 
 use super::{
@@ -30,6 +31,15 @@ use crate::{
 
 /// Records handled per wake-up before the loop looks at its other inputs.
 const BATCH: usize = 4096;
+
+/// How often the ring buffer is drained. Records do not wake the reader
+/// until [`WAKE_SHARE`] of the ring waits (see `wake` in procfs-trace-ebpf's
+/// emit.rs), so this bounds how late an event is read.
+const POLL: Duration = Duration::from_millis(10);
+
+/// The share of the ring buffer (1/N) waiting from which a record wakes the
+/// reader before its next poll: a burst that would fill the ring before then.
+const WAKE_SHARE: u32 = 8;
 
 /// How often the kernel's loss counters are read (and flows released).
 const TICK: Duration = Duration::from_millis(250);
@@ -143,8 +153,12 @@ impl Tracer {
     ) -> anyhow::Result<Tracer> {
         let host = Host::real();
         let (kallsyms, btf, plan) = prepare(&host)?;
-        let config = configure(&plan, filters);
-        let mut attached = attach(&plan, &config, buffer_kib * 1024, method, Programs::Tracing)?;
+        let ring_bytes = buffer_kib * 1024;
+        let config = Config {
+            wake_bytes: ring_bytes / WAKE_SHARE,
+            ..configure(&plan, filters)
+        };
+        let mut attached = attach(&plan, &config, ring_bytes, method, Programs::Tracing)?;
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }
@@ -280,25 +294,24 @@ impl Tracer {
         sink: &mut dyn Sink,
     ) -> anyhow::Result<Stopped> {
         let mut tick = tokio::time::interval(TICK);
+        let mut poll = tokio::time::interval(POLL);
+        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
+        // Records wait: drained one bounded batch per turn of the loop, so
+        // that under a flood the timer, signal and child drivers still run
+        // between batches (a loop that drained until empty hung `--duration`
+        // and Ctrl-C).
+        let mut waiting = false;
         let stopped = loop {
             tokio::select! {
-                guard = self.ring.readable_mut() => {
-                    let mut guard = guard?;
-                    let ring = guard.get_inner_mut();
-                    // A bounded batch; readiness is kept while records remain.
-                    let emptied = drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink, BATCH)?;
-                    if emptied {
-                        guard.clear_ready();
-                    } else {
-                        // Still readable, so the next select would pick this
-                        // branch without ever returning to the runtime, whose
-                        // timer, signal and child drivers would then never
-                        // run: a flood hung `--duration` and Ctrl-C. Yielding
-                        // lets the drivers turn first.
-                        drop(guard);
-                        tokio::task::yield_now().await;
-                    }
+                guard = self.ring.readable_mut(), if !waiting => {
+                    guard?.clear_ready();
+                    waiting = true;
+                }
+                _ = poll.tick(), if !waiting => waiting = true,
+                _ = tokio::task::yield_now(), if waiting => {
+                    let ring = self.ring.get_mut();
+                    waiting = !drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink, BATCH)?;
                 }
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
                     break Stopped::Exited(child::exit_code(status?));
