@@ -73,8 +73,9 @@ pub async fn play<R: Read, A: Aggregate>(
                 continue;
             }
         };
-        for d in replay::decode_chunk(&chunk, rec.probes(), only, &mut bad) {
-            let Some((raw, ev)) = symbols.absorb(d) else {
+        symbols.absorb(&chunk);
+        for r in chunk.records() {
+            let Some((raw, ev)) = replay::decode_record(r, rec.probes(), only, &mut bad) else {
                 continue;
             };
             wait_for(clock, ev.origin().ts_ns).await;
