@@ -32,8 +32,9 @@ use crate::{
     model::{walk::below_proc, OpKind},
 };
 
-/// What the kernel's loss counters said of a stretch of time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What the kernel's loss counters said of a stretch of time, the weaker
+/// first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Losses {
     /// Nothing was lost.
     None,
@@ -64,6 +65,16 @@ impl Window {
         to_ns: 0,
     };
 
+    /// One window covering both, with the stronger losses: it marks every
+    /// operation either would, and maybe more.
+    fn merged(self, other: Window) -> Window {
+        Window {
+            losses: self.losses.max(other.losses),
+            from_ns: self.from_ns.min(other.from_ns),
+            to_ns: self.to_ns.max(other.to_ns),
+        }
+    }
+
     /// Whether its losses may have hit `op`, which lasted until `end_ns`.
     fn may_have_hit(&self, op: &Op, end_ns: u64) -> bool {
         let overlaps = op.start_ns <= self.to_ns && end_ns >= self.from_ns;
@@ -73,6 +84,11 @@ impl Window {
 
 /// Open calls deeper than this on one thread mean exits were lost.
 const MAX_DEPTH: usize = 64;
+
+/// Lossy windows kept apart at most; beyond it the oldest two are merged.
+/// Windows are kept until no operation they may overlap can still come, and
+/// a thread that died mid-operation leaves one open for good.
+const MAX_LOSSY: usize = 64;
 
 /// How far an event's time may lag its place in the ring buffer: its
 /// timestamp is taken before its slot is reserved, and the program may be
@@ -129,7 +145,7 @@ impl FlowBuilder {
     /// reading's, may have hit marked.
     pub fn release(&mut self, window: Window) -> Vec<Op> {
         if window.losses != Losses::None {
-            self.lossy.push(window);
+            self.keep(window);
         }
         let done = self.take_marked();
         // Operations not fed yet start after the newest event, give or take
@@ -155,6 +171,21 @@ impl FlowBuilder {
         }
         done.sort_by_key(|op| op.start_ns);
         done
+    }
+
+    /// Keeps a lossy window: merged into the last when they touch and say
+    /// the same (a sustained loss stays one window), and within [`MAX_LOSSY`].
+    fn keep(&mut self, w: Window) {
+        match self.lossy.last_mut() {
+            Some(last) if last.losses == w.losses && w.from_ns <= last.to_ns => {
+                *last = last.merged(w);
+            }
+            _ => self.lossy.push(w),
+        }
+        if self.lossy.len() > MAX_LOSSY {
+            let oldest = self.lossy.remove(0);
+            self.lossy[0] = oldest.merged(self.lossy[0]);
+        }
     }
 
     fn take_marked(&mut self) -> Vec<Op> {
@@ -744,5 +775,32 @@ mod tests {
         b.newest_ns = 500 + RING_ORDER_SLACK_NS + 1;
         b.release(early);
         assert!(b.lossy.is_empty());
+    }
+
+    /// A thread that died inside an operation holds the oldest windows for
+    /// good: a sustained loss stays one window, and the count stays bounded
+    /// by merging, which marks more, never less.
+    #[test]
+    fn lossy_windows_stay_few_while_an_operation_stays_open() {
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3);
+        let mut b = fed(&s);
+        let reading = |losses, i: u64| Window {
+            losses,
+            from_ns: 2000 + i * 250,
+            to_ns: 2000 + i * 250 + 300,
+        };
+        for i in 0..1000 {
+            b.release(reading(Losses::Unflagged, i));
+        }
+        assert_eq!(b.lossy.len(), 1, "touching readings merge");
+        for i in 0..1000 {
+            let losses = [Losses::Flagged, Losses::Unflagged][i as usize % 2];
+            b.release(reading(losses, 2000 + i * 2));
+        }
+        assert!(b.lossy.len() <= MAX_LOSSY);
+        let covers = |t: u64| b.lossy.iter().any(|w| w.from_ns <= t && t <= w.to_ns);
+        assert!((0..1000).all(|i| covers(2000 + (2000 + i * 2) * 250 + 10)));
+        assert_eq!(b.lossy[0].losses, Losses::Unflagged, "merged, the stronger");
     }
 }
