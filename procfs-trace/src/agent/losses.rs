@@ -117,6 +117,60 @@ pub fn skipped_runs(ebpf: &Ebpf) -> Option<u64> {
     sum
 }
 
+/// The programs whose runs the kernel skipped, by name, with how many.
+pub fn skipped_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
+    ebpf.programs()
+        .filter_map(|(name, prog)| {
+            let fd = prog.fd().ok()?;
+            let misses = recursion_misses(fd.as_fd().as_raw_fd())?;
+            (misses > 0).then(|| (name.to_owned(), misses))
+        })
+        .collect()
+}
+
+/// Programs a skip report names one by one; the rest are counted together.
+const NAMED_SKIPS: usize = 4;
+
+/// Which programs lost runs, most first, and why that happens: where the
+/// skips are tells whether the syscall frames or the probes lost them.
+pub fn describe_skips(mut by_program: Vec<(String, u64)>) -> Option<String> {
+    if by_program.is_empty() {
+        return None;
+    }
+    by_program.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut parts: Vec<String> = (by_program.iter().take(NAMED_SKIPS))
+        .map(|(name, n)| format!("{} {n}", program_kind(name)))
+        .collect();
+    if by_program.len() > NAMED_SKIPS {
+        let rest: u64 = by_program[NAMED_SKIPS..].iter().map(|(_, n)| n).sum();
+        parts.push(format!(
+            "{} more programs {rest}",
+            by_program.len() - NAMED_SKIPS
+        ));
+    }
+    Some(format!(
+        "runs skipped by the kernel, by program: {}. The kernel skips a run while the same \
+         program runs on that CPU; on a kernel with full or lazy preemption, that is whenever \
+         a run was preempted midway (kprobe programs run with preemption off)",
+        parts.join(", ")
+    ))
+}
+
+/// A program's name as what it hooks: `fe_seq_read` is `fentry seq_read`.
+fn program_kind(name: &str) -> String {
+    if let Some(f) = name.strip_prefix("fe_") {
+        format!("fentry {f}")
+    } else if let Some(f) = name.strip_prefix("fx_") {
+        format!("fexit {f}")
+    } else if matches!(name, "sys_enter" | "sys_exit") {
+        format!("{name} tracepoint")
+    } else if let Some(f) = name.strip_suffix("_ret") {
+        format!("kretprobe {f}")
+    } else {
+        format!("kprobe {name}")
+    }
+}
+
 /// `bpf_prog_info.recursion_misses` of one program, if the kernel fills it.
 fn recursion_misses(fd: i32) -> Option<u64> {
     let (info, len) = obj_info::<bpf_prog_info>(fd)?;
@@ -276,5 +330,32 @@ mod tests {
             "11 lost (5 ring buffer full, 2 probe runs skipped by the kernel, \
              3 kprobe hits missed by the kernel, 1 unread at exit)"
         );
+    }
+
+    #[test]
+    fn skips_name_the_programs_most_first() {
+        assert_eq!(describe_skips(Vec::new()), None);
+        let skips = [
+            ("fe_seq_read", 56),
+            ("sys_exit", 161),
+            ("fx_seq_read", 36),
+            ("sys_enter", 170),
+            ("proc_pid_lookup_ret", 2),
+            ("proc_pid_lookup", 1),
+        ];
+        let text = describe_skips(skips.map(|(n, c)| (n.to_owned(), c)).to_vec()).unwrap();
+        assert!(
+            text.starts_with(
+                "runs skipped by the kernel, by program: sys_enter tracepoint 170, \
+                 sys_exit tracepoint 161, fentry seq_read 56, fexit seq_read 36, \
+                 2 more programs 3. "
+            ),
+            "{text}"
+        );
+        assert_eq!(
+            program_kind("proc_pid_lookup_ret"),
+            "kretprobe proc_pid_lookup"
+        );
+        assert_eq!(program_kind("proc_pid_lookup"), "kprobe proc_pid_lookup");
     }
 }

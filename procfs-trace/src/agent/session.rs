@@ -3,7 +3,7 @@
 use std::{io, path::PathBuf, time::Instant};
 
 use super::{
-    child,
+    child, losses,
     output::{open_private, Tee},
     record,
     sink::{FlowSink, Output, RawSink, Sink},
@@ -160,6 +160,9 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     );
     if let Some(f) = &flow_sink {
         eprintln!("procfs-trace: {}", f.tally.coverage());
+    }
+    if let Some(skips) = losses::describe_skips(tracer.skipped_by_program()) {
+        eprintln!("procfs-trace: {skips}");
     }
     Ok(Outcome {
         stopped,

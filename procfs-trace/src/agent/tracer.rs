@@ -15,7 +15,7 @@ use tokio::{
 use super::{
     child, clock,
     counts::KernelCounts,
-    losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
+    losses::{kprobe_misses_counted, skipped_by_program, skipped_runs, KprobeLinks, Losses},
     sink::{Lost, Sink, READING_NS},
 };
 use crate::{
@@ -283,6 +283,11 @@ impl Tracer {
     /// Losses so far, by cause (as of the last tick).
     pub fn losses(&self) -> Losses {
         self.losses
+    }
+
+    /// The programs whose runs the kernel skipped, with how many.
+    pub fn skipped_by_program(&self) -> Vec<(String, u64)> {
+        skipped_by_program(&self.attached.ebpf)
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`
