@@ -5,6 +5,7 @@ use std::{
     fs::File,
     io::{self, BufReader, IsTerminal as _, Read},
     path::Path,
+    sync::Arc,
 };
 
 use anyhow::{bail, Context as _};
@@ -13,7 +14,10 @@ use procfs_trace_common::ProbeId;
 use crate::{
     agent::sink::{FlowSink, Lost, Output, Sink, READING_NS},
     check::{tally::Gaps, Checker},
-    events::decode::{decode_as, Event},
+    events::{
+        decode::{decode_as, Event},
+        Symbolize,
+    },
     flows::builder::{FlowBuilder, Window},
     model::kernel::KernelFacts,
     paths::glob_match,
@@ -23,7 +27,7 @@ use crate::{
     },
     render::{
         chrome_json,
-        events::{format_duration, Format, Symbolize},
+        events::{format_duration, Format},
         perfetto,
     },
 };
@@ -132,7 +136,7 @@ impl Readings {
 
 /// The kernel function names a recording has given so far.
 #[derive(Debug, Default)]
-pub struct Symbols(HashMap<u64, String, foldhash::fast::RandomState>);
+pub struct Symbols(HashMap<u64, Arc<str>, foldhash::fast::RandomState>);
 
 impl Symbols {
     /// Keeps the names `chunk` gives. The writer puts each before the first
@@ -141,13 +145,13 @@ impl Symbols {
     pub fn absorb(&mut self, chunk: &Chunk) {
         for r in chunk.records() {
             if let Record::Symbol(addr, name) = r {
-                self.0.insert(addr, name.into_owned());
+                self.0.insert(addr, name.into());
             }
         }
     }
 
     /// The name of the function at `addr`.
-    pub fn get(&self, addr: u64) -> Option<String> {
+    pub fn get(&self, addr: u64) -> Option<Arc<str>> {
         self.0.get(&addr).cloned()
     }
 }

@@ -7,6 +7,7 @@ pub mod losses;
 pub mod output;
 pub mod record;
 pub mod session;
+pub mod show_names;
 pub mod sink;
 pub mod tracer;
 pub mod twin;

@@ -14,12 +14,12 @@ use super::{
 };
 use crate::{
     events::decode::Event,
+    events::Symbolize,
     model::kernel::ConfigSource,
     recording::{
         format::{Header, ProbeRecord},
         writer::Writer,
     },
-    render::events::Symbolize,
 };
 
 /// What the user asked `record` for.

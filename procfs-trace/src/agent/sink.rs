@@ -6,13 +6,13 @@ use std::io::{self, Write};
 use super::counts::CountsTick;
 use crate::{
     check::{tally::Tally, Checked, Checker},
-    events::decode::Event,
+    events::{decode::Event, Symbolize},
     flows::{
         builder::{FlowBuilder, Losses, Window},
         op::Op,
     },
     render::{
-        events::{self as render, Format, Renderer, Symbolize},
+        events::{self as render, Format, Renderer},
         print,
     },
 };

@@ -16,6 +16,7 @@ use super::{
     child, clock,
     counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_by_program, skipped_runs, KprobeLinks, Losses},
+    show_names::ShowNames,
     sink::{Lost, Sink, READING_NS},
 };
 use crate::{
@@ -114,7 +115,8 @@ pub struct Tracer {
     last_reading: (u64, u64),
     /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
     armed: Array<MapData, u32>,
-    kallsyms: Kallsyms,
+    /// Kernel symbols, for the show callbacks events name.
+    names: ShowNames,
     /// The running kernel as the model sees it.
     pub kernel: KernelFacts,
     /// Where proc is mounted besides /proc, as the agent's mount namespace
@@ -234,7 +236,7 @@ impl Tracer {
             losses: Losses::default(),
             last_reading: (0, 0),
             armed,
-            kallsyms,
+            names: ShowNames::new(kallsyms),
             kernel,
             // Unreadable means none known: such paths stay outside the model.
             proc_mounts: ProcMounts::from_mountinfo(
@@ -316,7 +318,7 @@ impl Tracer {
                 _ = poll.tick(), if !waiting => waiting = true,
                 _ = tokio::task::yield_now(), if waiting => {
                     let ring = self.ring.get_mut();
-                    waiting = !drain(ring, &self.kallsyms, &mut self.events, &mut self.undecodable, sink, BATCH)?;
+                    waiting = !drain(ring, &self.names, &mut self.events, &mut self.undecodable, sink, BATCH)?;
                 }
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
                     break Stopped::Exited(child::exit_code(status?));
@@ -347,7 +349,7 @@ impl Tracer {
     pub fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
         let emptied = drain(
             self.ring.get_mut(),
-            &self.kallsyms,
+            &self.names,
             &mut self.events,
             &mut self.undecodable,
             sink,
@@ -370,7 +372,7 @@ impl Tracer {
         if self.counting == Counting::InKernel && sink.wants_counts() {
             let counted = self
                 .counts
-                .read(&self.kallsyms)
+                .read(self.names.kallsyms())
                 .context("reading the kernel's counts")?;
             sink.counted(&counted)?;
         }
@@ -472,18 +474,13 @@ fn kprobe_links(attached: &Attached, btf: &Btf) -> Option<KprobeLinks> {
 /// it ran out of records first.
 fn drain(
     ring: &mut RingBuf<MapData>,
-    kallsyms: &Kallsyms,
+    names: &ShowNames,
     events: &mut u64,
     undecodable: &mut u64,
     sink: &mut dyn Sink,
     limit: usize,
 ) -> anyhow::Result<bool> {
-    let symbolize = |addr: u64| {
-        kallsyms.resolve(addr).map(|s| match s.offset {
-            0 => s.name.to_owned(),
-            off => format!("{}+{off:#x}", s.name),
-        })
-    };
+    let symbolize = |addr: u64| names.name(addr);
     for _ in 0..limit {
         let Some(item) = ring.next() else {
             sink.flush()?;

@@ -1,6 +1,8 @@
 //! What the trace has shown about the dcache, so the model can say whether a
 //! dentry must be revalidated or looked up.
 
+use std::borrow::Cow;
+
 use procfs_trace_common::ProbeId;
 
 use crate::{bounded::BoundedMap, flows::op::Op, model::walk::Cached};
@@ -35,7 +37,7 @@ impl Dcache {
 
     /// Learns from a finished walk over `dentries`: a successful syscall leaves
     /// every dentry it walked in the cache; a revalidation that failed drops one.
-    pub fn record(&mut self, op: &Op, dentries: impl IntoIterator<Item = String>) {
+    pub fn record<'a>(&mut self, op: &Op, dentries: impl IntoIterator<Item = Cow<'a, str>>) {
         let ok = op
             .syscall
             .as_ref()
@@ -46,10 +48,11 @@ impl Dcache {
             .any(|c| c.probe == ProbeId::PidRevalidate && c.ret == Some(0));
         for d in dentries {
             if ok && !invalidated {
-                self.known.insert(d, true);
+                // Most walks cross dentries already known: no key to build.
+                *self.known.entry_ref(&*d) = true;
             } else {
                 // Failure or invalidation: no longer sure either way.
-                self.known.remove(&d);
+                self.known.remove(&*d);
             }
         }
     }

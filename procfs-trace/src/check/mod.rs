@@ -200,7 +200,7 @@ impl Checker {
                     let judged = judge(&walked.ready, walked.spliced, op, &canon);
                     if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
                         let dentries =
-                            (walked.dentries.iter()).map(|d| canon.restore(d).into_owned());
+                            walked.dentries.iter().map(|d| canon.restore(d));
                         self.dcache.record(op, dentries);
                     }
                     judged
@@ -919,8 +919,8 @@ mod tests {
     fn rename_shows(calls: &mut [crate::flows::call::Call], names: &[(&str, &str)]) {
         for c in calls {
             if let Some(s) = &c.show {
-                if let Some((_, to)) = names.iter().find(|(from, _)| from == s) {
-                    c.show = Some(to.to_string());
+                if let Some((_, to)) = names.iter().find(|(from, _)| *from == &**s) {
+                    c.show = Some((*to).into());
                 }
             }
             rename_shows(&mut c.children, names);

@@ -18,7 +18,7 @@
 //! buffer for seconds under load, so an operation decoded now may have been
 //! hit by a loss that an earlier reading counted.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, sync::Arc};
 
 use procfs_trace_common::{shape, ProbeId, Role, Syscall};
 
@@ -29,6 +29,7 @@ use super::{
 };
 use crate::{
     events::decode::{Event, Phase, ProbeHit, SyscallHit},
+    events::Symbolize,
     model::{walk::below_proc, OpKind},
 };
 
@@ -124,7 +125,7 @@ impl FlowBuilder {
     }
 
     /// Feeds one event; `show` resolves a callback address to a name.
-    pub fn push(&mut self, ev: Event, show: &dyn Fn(u64) -> Option<String>) {
+    pub fn push(&mut self, ev: Event, show: Symbolize) {
         self.newest_ns = self.newest_ns.max(ev.origin().ts_ns);
         match ev {
             Event::Syscall(s) => match s.phase {
@@ -329,7 +330,7 @@ impl FlowBuilder {
         self.done.push(open.op);
     }
 
-    fn probe_entry(&mut self, mut p: ProbeHit, show: Option<String>) {
+    fn probe_entry(&mut self, mut p: ProbeHit, show: Option<Arc<str>>) {
         let open = self.open.entry(p.origin.tid).or_insert_with(|| Open {
             op: Op {
                 kind: OpKind::of_call(p.probe),
@@ -362,6 +363,11 @@ impl FlowBuilder {
         }
         let call = Call::open(p, show);
         let siblings = children_at(&mut open.op.calls, &open.stack);
+        if siblings.capacity() == 0 {
+            // Most calls make one probed call, or none: the default first
+            // allocation (room for four) was most of the builder's memory.
+            siblings.reserve_exact(1);
+        }
         siblings.push(call);
         let idx = siblings.len() - 1;
         open.stack.push(idx);

@@ -1,5 +1,7 @@
 //! One probed function call: its entry, its exit if seen, and the calls it made.
 
+use std::sync::Arc;
+
 use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
@@ -28,7 +30,7 @@ pub struct Call {
     pub ret: Option<i64>,
     /// Show callback (resolved name), for read functions.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub show: Option<String>,
+    pub show: Option<Arc<str>>,
     /// The proc mount's options, for the functions that read them.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mount: Option<MountOpts>,
@@ -61,7 +63,7 @@ impl ShowRun<'_> {
 
 impl Call {
     /// A call opened by `hit`; `show` is its callback already resolved to a name.
-    pub fn open(hit: ProbeHit, show: Option<String>) -> Call {
+    pub fn open(hit: ProbeHit, show: Option<Arc<str>>) -> Call {
         Call {
             probe: hit.probe,
             start_ns: hit.origin.ts_ns,

@@ -164,7 +164,7 @@ impl Script {
     /// Runs the events through a builder and returns every operation.
     pub fn ops(&self) -> Vec<Op> {
         let mut b = FlowBuilder::new();
-        let names = |a: u64| Some(format!("fn_{a:x}"));
+        let names = |a: u64| Some(format!("fn_{a:x}").into());
         for e in &self.events {
             b.push(e.clone(), &names);
         }

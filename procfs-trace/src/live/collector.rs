@@ -12,8 +12,8 @@ use crate::{
     },
     check::{Checked, Checker},
     events::decode::Event,
+    events::Symbolize,
     flows::builder::FlowBuilder,
-    render::events::Symbolize,
 };
 
 /// What checked operations are added up in.

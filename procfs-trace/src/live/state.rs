@@ -198,13 +198,13 @@ impl State {
             }
             let Some(show) = &call.show else { continue };
             if ProbeId::by_name(show).is_some() {
-                self.funcs.entry_ref(show.as_str()).kind = FuncKind::Show;
+                self.funcs.entry_ref(&**show).kind = FuncKind::Show;
                 continue;
             }
             // An unprobed show callback is timed by the innermost call naming
             // it, each time: a splice reads the file more than once.
             if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
-                let f = self.funcs.entry_ref(show.as_str());
+                let f = self.funcs.entry_ref(&**show);
                 f.kind = FuncKind::ShowApprox;
                 f.record(d);
             }
@@ -529,7 +529,7 @@ pub(crate) mod tests {
             pos_in: None,
             pos_out: None,
             ret: Some(1),
-            show: show.map(String::from),
+            show: show.map(Into::into),
             mount: None,
             ns_tid: None,
             children,

@@ -3,12 +3,15 @@
 //! Without `--raw`, each thread's events are indented by call depth and exits
 //! show their duration; the pairing is a per-thread stack of open entries.
 
-use std::{collections::HashMap, io, io::Write};
+use std::{collections::HashMap, io, io::Write, sync::Arc};
 
 use procfs_trace_common::ProbeId;
 use serde::Serialize;
 
-use crate::events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit};
+use crate::events::{
+    decode::{Event, Origin, Phase, ProbeHit, SyscallHit},
+    Symbolize,
+};
 use crate::model::errno::format_ret;
 use crate::model::mount::MountOpts;
 
@@ -45,9 +48,6 @@ struct Place {
     depth: usize,
     duration_ns: Option<u64>,
 }
-
-/// Names a kernel text address.
-pub type Symbolize<'a> = &'a dyn Fn(u64) -> Option<String>;
 
 impl Renderer {
     /// A renderer; `indent` nests events by call depth.
@@ -141,9 +141,9 @@ impl Renderer {
     }
 }
 
-fn show(p: &ProbeHit, symbolize: Symbolize) -> Option<String> {
+fn show(p: &ProbeHit, symbolize: Symbolize) -> Option<Arc<str>> {
     p.addr
-        .map(|a| symbolize(a).unwrap_or_else(|| format!("{a:#x}")))
+        .map(|a| symbolize(a).unwrap_or_else(|| format!("{a:#x}").into()))
 }
 
 fn probe_text(p: &ProbeHit, symbolize: Symbolize, out: &mut impl Write) -> io::Result<()> {
@@ -353,7 +353,7 @@ mod tests {
 
     fn render(format: Format, raw: bool, events: &[Event]) -> String {
         let mut r = Renderer::new(format, !raw);
-        let names = |a: u64| (a == 0x1000).then(|| "proc_single_show".to_owned());
+        let names = |a: u64| (a == 0x1000).then(|| "proc_single_show".into());
         let mut out = Vec::new();
         for e in events {
             r.event(e, &names, &mut out).unwrap();
