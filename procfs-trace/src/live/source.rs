@@ -6,7 +6,7 @@ use std::{io::Read, time::Instant};
 use super::collector::{Aggregate, Collector};
 use crate::{
     agent::sink::Sink as _,
-    recording::reader::{Item, Reader},
+    recording::reader::{Item, Reader, Record},
     replay::{self, ReplayOptions, Symbols},
 };
 
@@ -75,7 +75,8 @@ pub async fn play<R: Read, A: Aggregate>(
         };
         symbols.absorb(&chunk);
         for r in chunk.records() {
-            let Some((raw, ev)) = replay::decode_record(r, rec.probes(), only, &mut bad) else {
+            let Record::Event(raw) = r else { continue };
+            let Some(ev) = replay::decode_wanted(raw, rec.probes(), only, &mut bad) else {
                 continue;
             };
             wait_for(clock, ev.origin().ts_ns).await;
