@@ -62,13 +62,14 @@ impl ShowRun<'_> {
 }
 
 impl Call {
-    /// A call opened by `hit`; `show` is its callback already resolved to a name.
-    pub fn open(hit: ProbeHit, show: Option<Arc<str>>) -> Call {
+    /// A call opened by `hit`, whose name it takes; `show` is its callback
+    /// already resolved to a name.
+    pub fn open(hit: &mut ProbeHit, show: Option<Arc<str>>) -> Call {
         Call {
             probe: hit.probe,
             start_ns: hit.origin.ts_ns,
             end_ns: None,
-            name: hit.name,
+            name: hit.name.take(),
             pos_in: hit.pos,
             pos_out: None,
             ret: None,
