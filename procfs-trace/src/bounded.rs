@@ -88,7 +88,7 @@ impl<K: Eq + Hash + Clone, V> BoundedMap<K, V> {
 
     /// Evicts if `key` is new and the map is full; returns the time of this use.
     fn make_room(&mut self, key: &K) -> u64 {
-        if !self.slots.contains_key(key) && self.slots.len() >= self.cap {
+        if self.slots.len() >= self.cap && !self.slots.contains_key(key) {
             self.evict();
         }
         self.clock += 1;

@@ -4,11 +4,19 @@
 /// `path` with its numbers named for what they are: `[fd]` under `fd` and
 /// `fdinfo`, `[tid]` under `task`, else `[pid]`; a trailing `/` is dropped.
 pub fn fold(path: &str) -> String {
+    let mut out = String::with_capacity(path.len() + 8);
+    fold_into(path, &mut out);
+    out
+}
+
+/// [`fold`] into `out`, replacing what it held (a buffer kept across calls
+/// spares an allocation per path).
+pub fn fold_into(path: &str, out: &mut String) {
+    out.clear();
     let path = match path.strip_suffix('/') {
         Some(p) if !p.is_empty() => p,
         _ => path,
     };
-    let mut out = String::with_capacity(path.len() + 8);
     let mut parent = "";
     for (i, c) in path.split('/').enumerate() {
         if i > 0 {
@@ -23,7 +31,6 @@ pub fn fold(path: &str) -> String {
         });
         parent = c;
     }
-    out
 }
 
 /// Shell-style matching: `*` any run within a path component, `?` one character.

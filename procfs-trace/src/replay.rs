@@ -331,8 +331,8 @@ struct OpCounter {
 }
 
 impl Sink for OpCounter {
-    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
-        self.builder.push(ev, symbolize);
+    fn event(&mut self, _raw: &[u8], mut ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(&mut ev, symbolize);
         Ok(())
     }
     fn tick(&mut self, _lost: Lost) -> io::Result<()> {

@@ -200,8 +200,8 @@ impl FlowSink {
 }
 
 impl Sink for FlowSink {
-    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
-        self.builder.push(ev, symbolize);
+    fn event(&mut self, _raw: &[u8], mut ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(&mut ev, symbolize);
         Ok(())
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {

@@ -166,7 +166,7 @@ impl Script {
         let mut b = FlowBuilder::new();
         let names = |a: u64| Some(format!("fn_{a:x}").into());
         for e in &self.events {
-            b.push(e.clone(), &names);
+            b.push(&mut e.clone(), &names);
         }
         b.finish()
     }

@@ -13,7 +13,7 @@ use crate::{
     agent::counts::{CountsTick, Row, Totals},
     check::{Checked, Verdict},
     flows::{call::Call, op::Op},
-    paths::fold,
+    paths::fold_into,
 };
 
 /// Recent flows kept for the flows pane.
@@ -155,6 +155,8 @@ pub struct State {
     /// counts (exact), not added up from the operations rebuilt from events
     /// (which lose what the ring buffer lost).
     pub exact: bool,
+    /// The last path folded, kept for its buffer.
+    folded: String,
 }
 
 impl Default for State {
@@ -168,6 +170,7 @@ impl Default for State {
             verdicts: BTreeMap::new(),
             ops: 0,
             exact: false,
+            folded: String::new(),
         }
     }
 }
@@ -237,7 +240,8 @@ impl State {
         p.diverged += diverged;
 
         if let Some(path) = &op.path {
-            let a = self.paths.entry(fold(path));
+            fold_into(path, &mut self.folded);
+            let a = self.paths.entry_ref(self.folded.as_str());
             a.ops += 1;
             a.rate.add(ts, 1);
             a.kernel_ns += kernel;
