@@ -199,8 +199,7 @@ impl Checker {
                 Ok(walked) => {
                     let judged = judge(&walked.ready, walked.spliced, op, &canon);
                     if op.kind == OpKind::Lookup || op.kind == OpKind::Readlink {
-                        let dentries =
-                            walked.dentries.iter().map(|d| canon.restore(d));
+                        let dentries = walked.dentries.iter().map(|d| canon.restore(d));
                         self.dcache.record(op, dentries);
                     }
                     judged

@@ -160,7 +160,7 @@ impl Ui {
                 Some(p) => v.path_breakdown(p).len(),
                 None => v.paths.len(),
             },
-            Pane::Funcs => v.funcs.len(),
+            Pane::Funcs => v.funcs().count(),
             Pane::Flows => v.flows.len(),
         }
     }

@@ -136,7 +136,7 @@ impl State {
 
     /// Functions in `sort` order.
     pub fn funcs_sorted(&self, sort: FuncSort) -> Vec<(&str, &FuncAgg)> {
-        let mut v: Vec<_> = self.funcs.iter().map(|(k, a)| (k.as_str(), a)).collect();
+        let mut v: Vec<_> = self.funcs().collect();
         v.sort_by_key(|(k, a)| {
             let key = match sort {
                 FuncSort::Total => a.total_ns,

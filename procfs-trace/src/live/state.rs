@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, VecDeque};
 
 use super::stats::{Histogram, Rate};
 use crate::bounded::BoundedMap;
-use procfs_trace_common::ProbeId;
+use procfs_trace_common::{ProbeId, PROBES};
 
 use crate::{
     agent::counts::{CountsTick, Row, Totals},
@@ -141,8 +141,11 @@ pub struct State {
     pub procs: BoundedMap<u32, ProcAgg>,
     /// Per folded path.
     pub paths: BoundedMap<String, PathAgg>,
-    /// Per function, probed or show callback.
-    pub funcs: BoundedMap<String, FuncAgg>,
+    /// Per probed function, by [`ProbeId`]: a call is timed without
+    /// hashing its name. A function no call reached has no row.
+    probed: Vec<FuncAgg>,
+    /// Per show callback procfs-trace does not probe.
+    callbacks: BoundedMap<String, FuncAgg>,
     /// Most recent flows, newest last (divergences kept longer).
     pub flows: VecDeque<Checked>,
     /// Divergences among `flows`.
@@ -164,7 +167,8 @@ impl Default for State {
         State {
             procs: BoundedMap::new(MAX_ROWS),
             paths: BoundedMap::new(MAX_ROWS),
-            funcs: BoundedMap::new(MAX_ROWS),
+            probed: vec![FuncAgg::default(); PROBES.len()],
+            callbacks: BoundedMap::new(MAX_ROWS),
             flows: VecDeque::new(),
             flows_diverged: 0,
             verdicts: BTreeMap::new(),
@@ -190,24 +194,24 @@ impl Default for PathAgg {
 impl State {
     /// Rows of the process, path and function tables evicted to keep memory bounded.
     pub fn evicted(&self) -> u64 {
-        self.procs.evicted() + self.paths.evicted() + self.funcs.evicted()
+        self.procs.evicted() + self.paths.evicted() + self.callbacks.evicted()
     }
 
     /// Times the calls of `op` into the function table.
     fn time_calls(&mut self, op: &Op) {
         for call in op.calls.iter().flat_map(Call::walk) {
             if let Some(d) = call.duration_ns() {
-                self.funcs.entry_ref(call.func()).record(d);
+                self.probed[call.probe as usize].record(d);
             }
             let Some(show) = &call.show else { continue };
-            if ProbeId::by_name(show).is_some() {
-                self.funcs.entry_ref(&**show).kind = FuncKind::Show;
+            if let Some(id) = ProbeId::by_name(show) {
+                self.probed[id as usize].kind = FuncKind::Show;
                 continue;
             }
             // An unprobed show callback is timed by the innermost call naming
             // it, each time: a splice reads the file more than once.
             if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
-                let f = self.funcs.entry_ref(&**show);
+                let f = self.callbacks.entry_ref(&**show);
                 f.kind = FuncKind::ShowApprox;
                 f.record(d);
             }
@@ -276,6 +280,20 @@ impl State {
         self.flows.push_back(c);
     }
 
+    /// Every function row: the probed functions calls reached (or reads
+    /// named as their show callback), then the unprobed show callbacks.
+    pub fn funcs(&self) -> impl Iterator<Item = (&str, &FuncAgg)> {
+        let probed = PROBES.iter().zip(&self.probed);
+        let reached = probed.filter(|(_, f)| f.calls > 0 || f.kind != FuncKind::Probed);
+        let callbacks = self.callbacks.iter().map(|(k, f)| (k.as_str(), f));
+        reached.map(|(p, f)| (p.func, f)).chain(callbacks)
+    }
+
+    /// The row of the function (or show callback) `name`.
+    pub fn func(&self, name: &str) -> Option<&FuncAgg> {
+        self.funcs().find(|(n, _)| *n == name).map(|(_, f)| f)
+    }
+
     /// Adds what the kernel counted since the previous tick, at `now_ns`;
     /// from then on the process and function figures are these counts.
     pub fn counted(&mut self, counts: &CountsTick, now_ns: u64) {
@@ -294,14 +312,14 @@ impl State {
                     p.kernel_ns += c.new.total_ns;
                 }
                 Row::Calls { probe, show } => {
-                    self.funcs.entry_ref(probe.def().func).add(&c.new);
+                    self.probed[*probe as usize].add(&c.new);
                     let Some(show) = show else { continue };
                     // A probed show callback has its own row; an unprobed one
                     // is timed by the calls naming it, as `ingest` does.
-                    let f = self.funcs.entry_ref(show.as_str());
-                    if ProbeId::by_name(show).is_some() {
-                        f.kind = FuncKind::Show;
+                    if let Some(id) = ProbeId::by_name(show) {
+                        self.probed[id as usize].kind = FuncKind::Show;
                     } else {
+                        let f = self.callbacks.entry_ref(show.as_str());
                         f.kind = FuncKind::ShowApprox;
                         f.add(&c.new);
                     }
@@ -428,13 +446,24 @@ pub(crate) mod tests {
         assert_eq!(p.comm, "t", "the events' name is the newer");
         assert_eq!(s.ops, 1, "operations checked, as before");
         assert_eq!(s.paths["/proc/[pid]/limits"].ops, 1);
-        let f = |n: &str| (s.funcs[n].kind, s.funcs[n].calls, s.funcs[n].total_ns);
+        let f = |n: &str| {
+            (
+                s.func(n).unwrap().kind,
+                s.func(n).unwrap().calls,
+                s.func(n).unwrap().total_ns,
+            )
+        };
         assert_eq!(f("seq_read_iter"), (FuncKind::Probed, 10, 1280));
         assert_eq!(f("proc_single_show"), (FuncKind::Show, 6, 600));
         assert_eq!(f("proc_pid_limits"), (FuncKind::Show, 6, 300));
         assert_eq!(f("version_proc_show"), (FuncKind::ShowApprox, 4, 80));
         // 50 ns each: the kernel's [32, 64) slot, quoted near its middle, 48.
-        let p50 = s.funcs["proc_pid_limits"].latency.quantile(0.5).unwrap();
+        let p50 = s
+            .func("proc_pid_limits")
+            .unwrap()
+            .latency
+            .quantile(0.5)
+            .unwrap();
         assert!((45..=52).contains(&p50), "{p50}");
     }
 
@@ -519,7 +548,7 @@ pub(crate) mod tests {
         ];
         let mut s = State::default();
         s.ingest(c);
-        let f = &s.funcs["version_proc_show"];
+        let f = s.func("version_proc_show").unwrap();
         assert_eq!((f.kind, f.calls, f.total_ns), (FuncKind::ShowApprox, 2, 80));
     }
 
@@ -567,10 +596,28 @@ pub(crate) mod tests {
         ];
         let mut s = State::default();
         s.ingest(c);
-        let f = |n: &str| (s.funcs[n].kind, s.funcs[n].calls, s.funcs[n].total_ns);
+        let f = |n: &str| {
+            (
+                s.func(n).unwrap().kind,
+                s.func(n).unwrap().calls,
+                s.func(n).unwrap().total_ns,
+            )
+        };
         assert_eq!(f("seq_read_iter"), (FuncKind::Probed, 2, 170));
         assert_eq!(f("proc_single_show"), (FuncKind::Show, 1, 50));
         assert_eq!(f("proc_tgid_stat"), (FuncKind::Show, 1, 30));
         assert_eq!(f("version_proc_show"), (FuncKind::ShowApprox, 1, 70));
+        let mut rows: Vec<_> = s.funcs().map(|(n, _)| n).collect();
+        rows.sort_unstable();
+        assert_eq!(
+            rows,
+            [
+                "proc_single_show",
+                "proc_tgid_stat",
+                "seq_read_iter",
+                "version_proc_show"
+            ],
+            "one row per function reached, none for the others probed"
+        );
     }
 }
