@@ -105,27 +105,18 @@ pub fn kprobe_misses_counted(btf: &Btf) -> bool {
         .is_ok()
 }
 
-/// The summed `recursion_misses` of every loaded program, or `None` when
-/// this kernel does not report them (before 5.12).
-pub fn skipped_runs(ebpf: &Ebpf) -> Option<u64> {
-    let mut sum = None;
-    for (_, prog) in ebpf.programs() {
+/// The runs the kernel skipped, per program that had any (by program
+/// name); `None` where the kernel does not count them for some program.
+pub fn skipped_runs(ebpf: &Ebpf) -> Option<Vec<(String, u64)>> {
+    let mut by_program = Vec::new();
+    for (name, prog) in ebpf.programs() {
         let Ok(fd) = prog.fd() else { continue };
         let misses = recursion_misses(fd.as_fd().as_raw_fd())?;
-        *sum.get_or_insert(0) += misses;
+        if misses > 0 {
+            by_program.push((name.to_owned(), misses));
+        }
     }
-    sum
-}
-
-/// The programs whose runs the kernel skipped, by name, with how many.
-pub fn skipped_by_program(ebpf: &Ebpf) -> Vec<(String, u64)> {
-    ebpf.programs()
-        .filter_map(|(name, prog)| {
-            let fd = prog.fd().ok()?;
-            let misses = recursion_misses(fd.as_fd().as_raw_fd())?;
-            (misses > 0).then(|| (name.to_owned(), misses))
-        })
-        .collect()
+    Some(by_program)
 }
 
 /// Programs a skip report names one by one; the rest are counted together.

@@ -161,7 +161,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     if let Some(f) = &flow_sink {
         eprintln!("procfs-trace: {}", f.tally.coverage());
     }
-    if let Some(skips) = losses::describe_skips(tracer.skipped_by_program()) {
+    if let Some(skips) = losses::describe_skips(tracer.skipped_by_program().to_vec()) {
         eprintln!("procfs-trace: {skips}");
     }
     Ok(Outcome {

@@ -15,7 +15,7 @@ use tokio::{
 use super::{
     child, clock,
     counts::KernelCounts,
-    losses::{kprobe_misses_counted, skipped_by_program, skipped_runs, KprobeLinks, Losses},
+    losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
     show_names::ShowNames,
     sink::{Lost, Sink, READING_NS},
 };
@@ -110,6 +110,8 @@ pub struct Tracer {
     /// Whether the kernel keeps `counts`.
     counting: Counting,
     losses: Losses,
+    /// [`Losses::skipped_runs`] by program name.
+    skipped_by_program: Vec<(String, u64)>,
     /// Kernel time before and after the loss counters were last read (0
     /// before the first reading): where the next reading's window starts.
     last_reading: (u64, u64),
@@ -234,6 +236,7 @@ impl Tracer {
             kprobe_links,
             counting,
             losses: Losses::default(),
+            skipped_by_program: Vec::new(),
             last_reading: (0, 0),
             armed,
             names: ShowNames::new(kallsyms),
@@ -287,9 +290,10 @@ impl Tracer {
         self.losses
     }
 
-    /// The programs whose runs the kernel skipped, with how many.
-    pub fn skipped_by_program(&self) -> Vec<(String, u64)> {
-        skipped_by_program(&self.attached.ebpf)
+    /// The programs whose runs the kernel skipped, with how many (as of
+    /// the last tick, so they add up to [`Losses::skipped_runs`]).
+    pub fn skipped_by_program(&self) -> &[(String, u64)] {
+        &self.skipped_by_program
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`
@@ -381,8 +385,9 @@ impl Tracer {
         let slot = |i| -> anyhow::Result<u64> { Ok(self.lost_map.get(&i, 0)?.iter().sum()) };
         self.losses.ring = slot(loss::RING)?;
         self.losses.map_inserts = slot(loss::MAP_INSERT)?;
-        if let Some(n) = skipped_runs(&self.attached.ebpf) {
-            self.losses.skipped_runs = n;
+        if let Some(by_program) = skipped_runs(&self.attached.ebpf) {
+            self.losses.skipped_runs = by_program.iter().map(|(_, n)| n).sum();
+            self.skipped_by_program = by_program;
         }
         if let Some(links) = &self.kprobe_links {
             self.losses.kprobe_misses = links.missed();
