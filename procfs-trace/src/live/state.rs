@@ -158,8 +158,9 @@ pub struct State {
     /// counts (exact), not added up from the operations rebuilt from events
     /// (which lose what the ring buffer lost).
     pub exact: bool,
-    /// The last path folded, kept for its buffer.
-    folded: String,
+    /// The last path folded, and what it folded to: a file's reads follow
+    /// its open on the same path.
+    folded: (String, String),
 }
 
 impl Default for State {
@@ -174,7 +175,7 @@ impl Default for State {
             verdicts: BTreeMap::new(),
             ops: 0,
             exact: false,
-            folded: String::new(),
+            folded: (String::new(), String::new()),
         }
     }
 }
@@ -244,8 +245,12 @@ impl State {
         p.diverged += diverged;
 
         if let Some(path) = &op.path {
-            fold_into(path, &mut self.folded);
-            let a = self.paths.entry_ref(self.folded.as_str());
+            let (from, folded) = &mut self.folded;
+            if from != path {
+                from.clone_from(path);
+                fold_into(path, folded);
+            }
+            let a = self.paths.entry_ref(folded.as_str());
             a.ops += 1;
             a.rate.add(ts, 1);
             a.kernel_ns += kernel;
