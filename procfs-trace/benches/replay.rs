@@ -169,10 +169,10 @@ fn recording(n: u32) -> (Vec<u8>, u64) {
         w.event(raw, *ts).unwrap();
         // About what a recorder at full speed gathers in one 250 ms tick.
         if i % 20_000 == 19_999 {
-            w.flush_chunk(0, 0, 0).unwrap();
+            w.flush_chunk(0, 0, None).unwrap();
         }
     }
-    w.flush_chunk(0, 0, 0).unwrap();
+    w.flush_chunk(0, 0, None).unwrap();
     (w.into_inner(), g.out.len() as u64)
 }
 

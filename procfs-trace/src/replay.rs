@@ -12,7 +12,7 @@ use anyhow::{bail, Context as _};
 use procfs_trace_common::ProbeId;
 
 use crate::{
-    agent::sink::{FlowSink, Lost, Output, Sink, READING_NS},
+    agent::sink::{FlowSink, Lost, Output, Sink},
     check::{tally::Gaps, Checker},
     events::{
         decode::{decode_as, Event},
@@ -105,8 +105,14 @@ pub fn feed<R: Read>(
     Ok((events, bad))
 }
 
-/// Dates each chunk's losses: the window a chunk's reading covers starts
-/// where the previous reading ended (less [`READING_NS`]), as the tracer's do.
+/// How long a reading of the loss counters took at most, for files that
+/// date each reading only by its end (before version 7): their windows start
+/// this long before the previous reading ended.
+const READING_NS: u64 = 100_000_000;
+
+/// Dates each chunk's losses as the tracer did: the window a chunk's reading
+/// covers is in the file from version 7; before, it starts where the
+/// previous reading ended, less [`READING_NS`].
 #[derive(Debug, Default)]
 pub struct Readings {
     last_ns: u64,
@@ -115,7 +121,8 @@ pub struct Readings {
 impl Readings {
     /// What `chunk` says the kernel lost, and when, with `total` lost so far.
     pub fn lost(&mut self, chunk: &Chunk, total: u64) -> Lost {
-        let from_ns = self.last_ns.saturating_sub(READING_NS);
+        let from_ns =
+            (chunk.losses_from_ns).unwrap_or_else(|| self.last_ns.saturating_sub(READING_NS));
         let read_ns = match (chunk.losses_read_ns, chunk.lost) {
             // A chunk closed early, without a reading: nothing to date.
             (0, 0) => return Lost::default(),
@@ -347,27 +354,34 @@ impl Sink for OpCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::recording::{format::Header, writer::Writer};
+    use crate::recording::{
+        format::Header,
+        writer::{Reading, Writer},
+    };
 
-    /// A recording's windows are the tracer's: each starts where the
-    /// previous reading ended (less the reading's span), chunks closed
-    /// without a reading change nothing, and an undated (pre-6) reading ends
-    /// after its chunk's last event.
+    /// A recording's windows are the tracer's: each is in the file, chunks
+    /// closed without a reading change nothing, and an undated (pre-6)
+    /// reading ends after its chunk's last event and starts where the
+    /// previous reading ended, less the span a reading may take.
     #[test]
-    fn each_chunk_dates_its_losses_from_the_reading_before() {
+    fn each_chunk_dates_its_losses_as_the_tracer_did() {
+        let reading = |from_ns, to_ns| Some(Reading { from_ns, to_ns });
         let mut w = Writer::new(Vec::new(), &Header::of_this_build()).unwrap();
         w.event(&[1], 5_000_000_000).unwrap();
-        w.flush_chunk(0, 0, 5_100_000_000).unwrap();
+        w.flush_chunk(0, 0, reading(0, 5_100_000_000)).unwrap();
         w.event(&[2], 5_200_000_000).unwrap();
-        w.flush_chunk(0, 0, 0).unwrap();
-        w.flush_chunk(3, 1, 5_400_000_000).unwrap();
+        w.flush_chunk(0, 0, None).unwrap();
+        w.flush_chunk(3, 1, reading(5_099_000_000, 5_400_000_000))
+            .unwrap();
         w.event(&[3], 5_500_000_000).unwrap();
-        w.flush_chunk(2, 0, 0).unwrap();
+        w.flush_chunk(2, 0, None).unwrap();
         let bytes = w.into_inner();
         let mut r = Reader::new(bytes.as_slice(), "t").unwrap();
         let mut readings = Readings::default();
         let mut windows = Vec::new();
         while let Some(Item::Chunk(c)) = r.next_item().unwrap() {
+            // The window is the chunk's, not one of its records.
+            assert!(c.records().all(|r| matches!(r, Record::Event(_))));
             let l = readings.lost(&c, 0);
             windows.push((l.new, l.unflagged, l.from_ns, l.to_ns));
         }
@@ -376,7 +390,7 @@ mod tests {
             [
                 (0, 0, 0, 5_100_000_000),
                 (0, 0, 0, 0),
-                (3, 1, 5_000_000_000, 5_400_000_000),
+                (3, 1, 5_099_000_000, 5_400_000_000),
                 (2, 0, 5_300_000_000, 5_500_000_000),
             ]
         );

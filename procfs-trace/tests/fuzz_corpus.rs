@@ -27,7 +27,7 @@ fn write_seeds_from_the_fixtures() {
     use procfs_trace::recording::{
         format::Header,
         reader::{Item, Reader, Record},
-        writer::Writer,
+        writer::{Reading, Writer},
     };
     let root = env!("CARGO_MANIFEST_DIR");
     let out = format!("{root}/fuzz/corpus/recording");
@@ -63,11 +63,15 @@ fn write_seeds_from_the_fixtures() {
                     None => w.event(raw, 1 + j as u64).unwrap(),
                 }
                 if j % 12 == 11 {
-                    w.flush_chunk(j as u64 % 3, j as u64 % 2, j as u64 * 1000)
+                    let reading = Reading {
+                        from_ns: j as u64 * 500,
+                        to_ns: j as u64 * 1000,
+                    };
+                    w.flush_chunk(j as u64 % 3, j as u64 % 2, Some(reading))
                         .unwrap();
                 }
             }
-            w.flush_chunk(0, 0, 0).unwrap();
+            w.flush_chunk(0, 0, None).unwrap();
             std::fs::write(format!("{out}/seed-{stem}-{i}"), w.into_inner()).unwrap();
         }
     }

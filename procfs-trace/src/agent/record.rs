@@ -56,7 +56,7 @@ pub async fn run(opts: RecordOptions) -> anyhow::Result<i32> {
     let stopped = tracer
         .stream(child.as_mut(), opts.probing.duration, &mut sink)
         .await?;
-    sink.writer.flush_chunk(0, 0, 0)?;
+    sink.writer.flush_chunk(0, 0, None)?;
     eprintln!(
         "procfs-trace: recorded {} events ({} lost in the kernel) to {}, {} bytes",
         sink.writer.events,
@@ -167,7 +167,7 @@ impl<W: io::Write> Sink for RecordSink<W> {
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {
         self.writer
-            .flush_chunk(lost.new, lost.unflagged, lost.to_ns)
+            .flush_chunk(lost.new, lost.unflagged, lost.reading())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -138,7 +138,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     };
     sink.flush()?;
     if let Some(r) = &mut recorder {
-        r.writer.flush_chunk(0, 0, 0)?;
+        r.writer.flush_chunk(0, 0, None)?;
     }
     if let Some(f) = &mut flow_sink {
         f.finish()?;

@@ -11,6 +11,7 @@ use crate::{
         builder::{FlowBuilder, Losses, Window},
         op::Op,
     },
+    recording::writer::Reading,
     render::{
         events::{self as render, Format, Renderer},
         print,
@@ -55,13 +56,16 @@ pub struct Lost {
     pub to_ns: u64,
 }
 
-/// How long a reading of the loss counters takes at most, as far as a
-/// recording's windows go: a file dates each reading once, when it ended, so
-/// a window starts this long before the previous reading ended. (The tracer
-/// also knows when a reading began, and starts there if that is earlier.)
-pub const READING_NS: u64 = 100_000_000;
-
 impl Lost {
+    /// The reading these losses come from, as a recording keeps it; none
+    /// when the counters were not read.
+    pub fn reading(&self) -> Option<Reading> {
+        (self.to_ns != 0).then_some(Reading {
+            from_ns: self.from_ns,
+            to_ns: self.to_ns,
+        })
+    }
+
     /// What these losses were and when, for the operations they may have hit.
     pub fn window(&self) -> Window {
         let losses = match (self.new, self.unflagged) {

@@ -17,7 +17,7 @@ use super::{
     counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
     show_names::ShowNames,
-    sink::{Lost, Sink, READING_NS},
+    sink::{Lost, Sink},
 };
 use crate::{
     check::{mounts::ProcMounts, Checker},
@@ -112,9 +112,9 @@ pub struct Tracer {
     losses: Losses,
     /// [`Losses::skipped_runs`] by program name.
     skipped_by_program: Vec<(String, u64)>,
-    /// Kernel time before and after the loss counters were last read (0
-    /// before the first reading): where the next reading's window starts.
-    last_reading: (u64, u64),
+    /// When the loss counters were last read (0 before the first reading):
+    /// the next reading's losses happened after it began.
+    last_began_ns: u64,
     /// The eBPF side's on switch (see `ARMED` in procfs-trace-ebpf).
     armed: Array<MapData, u32>,
     /// Kernel symbols, for the show callbacks events name.
@@ -237,7 +237,7 @@ impl Tracer {
             counting,
             losses: Losses::default(),
             skipped_by_program: Vec::new(),
-            last_reading: (0, 0),
+            last_began_ns: 0,
             armed,
             names: ShowNames::new(kallsyms),
             kernel,
@@ -394,13 +394,12 @@ impl Tracer {
         }
         let total = self.losses.total();
         let ended_ns = clock::monotonic_ns();
-        let (last_began, last_ended) =
-            std::mem::replace(&mut self.last_reading, (began_ns, ended_ns));
+        let last_began = std::mem::replace(&mut self.last_began_ns, began_ns);
         sink.tick(Lost {
             new: total.saturating_sub(before.total()),
             unflagged: self.losses.unflagged().saturating_sub(before.unflagged()),
             total,
-            from_ns: last_began.min(last_ended.saturating_sub(READING_NS)),
+            from_ns: last_began,
             to_ns: ended_ns,
         })?;
         Ok(())

@@ -13,8 +13,10 @@ pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
 /// [`layout_fingerprint`] does (a test pins the pair), and when a chunk
 /// header's field changes meaning (version 5 counts, in what was reserved,
 /// the losses no event flags, which an older reader would take for none;
-/// version 6 dates each loss reading, which moved the lost count).
-pub const VERSION: u16 = 6;
+/// version 6 dates each loss reading, which moved the lost count; version 7
+/// adds where each lossy reading's window starts, in a record older readers
+/// take for damage).
+pub const VERSION: u16 = 7;
 /// The oldest version this build reads. From version 2 on, headers carry the
 /// writer's probe table and event-layout fingerprint, so a file whose event
 /// layouts match is decoded through its own probe table even when the
@@ -41,6 +43,10 @@ pub mod record {
     pub const EVENT: u8 = 1;
     /// A kernel symbol: u64 address, then its name.
     pub const SYMBOL: u8 = 2;
+    /// Where the losses the chunk's reading counted may have begun: u64
+    /// CLOCK_MONOTONIC ns, when the previous reading began (version 7 on;
+    /// at most one per chunk, in chunks with losses and a reading).
+    pub const WINDOW: u8 = 3;
 }
 
 /// The header: everything needed to read the events offline.
@@ -329,7 +335,7 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (6, "226e1317"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (7, "226e1317"));
     }
 
     #[test]

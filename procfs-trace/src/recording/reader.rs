@@ -35,6 +35,9 @@ pub struct Chunk {
     pub unflagged: u64,
     /// When the counters behind `lost` were read; 0 when unknown.
     pub losses_read_ns: u64,
+    /// Where the losses that reading counted may have begun, when the file
+    /// says (from version 7).
+    pub losses_from_ns: Option<u64>,
     /// First and last event time.
     pub first_ts: u64,
     /// See `first_ts`.
@@ -58,15 +61,19 @@ impl<'a> Iterator for Records<'a> {
     type Item = Record<'a>;
 
     fn next(&mut self) -> Option<Record<'a>> {
-        let (kind, body, rest) = split_record(self.raw).ok()?;
-        self.raw = rest;
-        Some(match kind {
-            record::EVENT => Record::Event(body),
-            _ => Record::Symbol(
-                u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8])),
-                String::from_utf8_lossy(&body[8..]),
-            ),
-        })
+        loop {
+            let (kind, body, rest) = split_record(self.raw).ok()?;
+            self.raw = rest;
+            return Some(match kind {
+                record::EVENT => Record::Event(body),
+                record::SYMBOL => Record::Symbol(
+                    u64::from_le_bytes(body[..8].try_into().unwrap_or([0; 8])),
+                    String::from_utf8_lossy(&body[8..]),
+                ),
+                // The chunk's own (`Chunk::losses_from_ns`).
+                _ => continue,
+            });
+        }
     }
 }
 
@@ -236,7 +243,11 @@ impl<R: Read> Reader<R> {
         let read = read_chunk(&h, &self.ahead[CHUNK_HEADER_LEN..len]);
         self.consume(len);
         Ok(Some(match read {
-            Ok((raw, events)) => {
+            Ok(Payload {
+                raw,
+                events,
+                losses_from_ns,
+            }) => {
                 let t = &mut self.totals;
                 t.chunks += 1;
                 t.events += events;
@@ -250,6 +261,7 @@ impl<R: Read> Reader<R> {
                     lost: h.lost,
                     unflagged: u64::from(h.unflagged),
                     losses_read_ns: h.losses_read_ns,
+                    losses_from_ns,
                     first_ts: h.first_ts,
                     last_ts: h.last_ts,
                     raw,
@@ -444,13 +456,21 @@ fn split_record(raw: &[u8]) -> Result<(u8, &[u8], &[u8]), ChunkDamage> {
     match kind {
         record::EVENT => {}
         record::SYMBOL if body.len() >= 8 => {}
+        record::WINDOW if body.len() == 8 => {}
         kind => return Err(ChunkDamage::UnknownRecord(kind)),
     }
     Ok((kind, body, &raw[5 + len..]))
 }
 
-/// Checks a payload and decompresses it; returns it with its event count.
-fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<(Vec<u8>, u64), ChunkDamage> {
+/// A payload checked and decompressed, with what it says besides its records.
+struct Payload {
+    raw: Vec<u8>,
+    events: u64,
+    losses_from_ns: Option<u64>,
+}
+
+/// Checks a payload and decompresses it.
+fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<Payload, ChunkDamage> {
     if crc32fast::hash(payload) != h.payload_crc {
         return Err(ChunkDamage::Checksum);
     }
@@ -463,11 +483,16 @@ fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<(Vec<u8>, u64), ChunkDa
         });
     }
     let (mut rest, mut records, mut events) = (raw.as_slice(), 0u64, 0u64);
+    let mut losses_from_ns = None;
     while !rest.is_empty() {
         let at = raw.len() - rest.len();
-        let (kind, _, next) = split_record(rest).map_err(|d| ChunkDamage::At(at, d.to_string()))?;
+        let (kind, body, next) =
+            split_record(rest).map_err(|d| ChunkDamage::At(at, d.to_string()))?;
         records += 1;
         events += u64::from(kind == record::EVENT);
+        if kind == record::WINDOW {
+            losses_from_ns = body.try_into().ok().map(u64::from_le_bytes);
+        }
         rest = next;
     }
     if records != u64::from(h.records) {
@@ -476,7 +501,11 @@ fn read_chunk(h: &ChunkHeader, payload: &[u8]) -> Result<(Vec<u8>, u64), ChunkDa
             said: h.records,
         });
     }
-    Ok((raw, events))
+    Ok(Payload {
+        raw,
+        events,
+        losses_from_ns,
+    })
 }
 
 #[cfg(test)]
@@ -512,7 +541,7 @@ pub(crate) mod tests {
                     .unwrap();
             }
             w.symbol(0x1000 + u64::from(c), &format!("fn_{c}"));
-            w.flush_chunk(u64::from(c), 0, 0).unwrap();
+            w.flush_chunk(u64::from(c), 0, None).unwrap();
         }
         (w.into_inner(), offsets)
     }

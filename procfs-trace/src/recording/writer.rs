@@ -4,6 +4,16 @@ use std::{collections::HashSet, io::Write};
 
 use super::format::{record, ChunkHeader, Header, CHUNK_TARGET, MAGIC, VERSION};
 
+/// A reading of the kernel's loss counters: the losses it counted happened
+/// between `from_ns` and `to_ns` (CLOCK_MONOTONIC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    /// When the previous reading began.
+    pub from_ns: u64,
+    /// When this one ended.
+    pub to_ns: u64,
+}
+
 /// zstd level: fast enough for a live recorder, and trace records (repeated
 /// names, small integers) still compress about tenfold.
 const LEVEL: i32 = 3;
@@ -59,7 +69,7 @@ impl<W: Write> Writer<W> {
         self.last_ts = self.last_ts.max(ts_ns);
         self.events += 1;
         if self.buf.len() >= CHUNK_TARGET {
-            self.flush_chunk(0, 0, 0)?;
+            self.flush_chunk(0, 0, None)?;
         }
         Ok(())
     }
@@ -83,16 +93,20 @@ impl<W: Write> Writer<W> {
 
     /// Writes what was added since the last flush as one chunk, with the
     /// events lost meanwhile (`unflagged` of them flagged by no event) and
-    /// when the counters saying so were read (0: not read); an empty chunk
-    /// is written only to carry losses.
+    /// the window of the reading of the counters that says so (none: not
+    /// read); an empty chunk is written only to carry losses.
     pub fn flush_chunk(
         &mut self,
         lost: u64,
         unflagged: u64,
-        losses_read_ns: u64,
+        reading: Option<Reading>,
     ) -> std::io::Result<()> {
         if self.records == 0 && lost == 0 {
             return Ok(());
+        }
+        let losses_read_ns = reading.map_or(0, |w| w.to_ns);
+        if let Some(w) = reading.filter(|_| lost > 0) {
+            self.push(record::WINDOW, &w.from_ns.to_le_bytes());
         }
         let payload = zstd::bulk::compress(&self.buf, LEVEL)?;
         let header = ChunkHeader {

@@ -156,7 +156,7 @@ pub async fn run(
         write_report(path, &rows, &tracer)?;
     }
     if let (Some(r), Some(path)) = (&mut recorder, record) {
-        r.writer.flush_chunk(0, 0, 0)?;
+        r.writer.flush_chunk(0, 0, None)?;
         // The live flows beside the recording, so a replay can be compared with them.
         let live = live_flows_path(path);
         let mut f = std::io::BufWriter::new(open_private(&live)?);
