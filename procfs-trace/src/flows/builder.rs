@@ -28,8 +28,10 @@ use super::{
     op::{Op, SyscallFrame},
 };
 use crate::{
-    events::decode::{Event, Phase, ProbeHit, SyscallHit},
-    events::Symbolize,
+    events::{
+        decode::{Event, Phase, ProbeHit, SyscallHit},
+        Symbolize,
+    },
     model::{walk::below_proc, OpKind},
 };
 

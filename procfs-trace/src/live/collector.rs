@@ -11,8 +11,7 @@ use crate::{
         sink::{Lost, Sink},
     },
     check::{Checked, Checker},
-    events::decode::Event,
-    events::Symbolize,
+    events::{decode::Event, Symbolize},
     flows::builder::FlowBuilder,
 };
 
