@@ -12,7 +12,7 @@ use std::{
 use thiserror::Error;
 
 use super::sink::{Lost, Sink};
-use crate::{events::decode::Event, events::Symbolize};
+use crate::events::{decode::Event, Symbolize};
 
 /// An output file procfs-trace will not write.
 #[derive(Debug, Error)]

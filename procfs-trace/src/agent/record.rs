@@ -13,8 +13,7 @@ use super::{
     user::RunAs,
 };
 use crate::{
-    events::decode::Event,
-    events::Symbolize,
+    events::{decode::Event, Symbolize},
     model::kernel::ConfigSource,
     recording::{
         format::{Header, ProbeRecord},

@@ -295,6 +295,7 @@ impl State {
     }
 
     /// The row of the function (or show callback) `name`.
+    #[cfg(test)]
     pub fn func(&self, name: &str) -> Option<&FuncAgg> {
         self.funcs().find(|(n, _)| *n == name).map(|(_, f)| f)
     }
