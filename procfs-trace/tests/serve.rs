@@ -301,7 +301,7 @@ async fn divergences_reach_the_receiver_as_log_records_with_their_flow() {
     };
     let (otlp, figures) = Otlp::start(&receiver.url, &source).await.unwrap();
     let mut metrics = Metrics::new(vec![Box::new(figures)]);
-    metrics.ingest(flow.clone());
+    metrics.ingest(flow.clone(), 0);
     otlp.shutdown().await.unwrap();
 
     let records: Vec<_> = receiver

@@ -191,12 +191,8 @@ impl Ui {
             Pane::Paths => self.breakdown = None,
             Pane::Funcs => {}
             Pane::Flows => {
-                self.detail = v
-                    .flows
-                    .iter()
-                    .rev()
-                    .nth(self.sel(Pane::Flows))
-                    .map(|c| (c.clone(), 0));
+                let flow = v.flows.iter().rev().nth(self.sel(Pane::Flows)).cloned();
+                self.detail = flow.map(|c| (c, 0));
             }
         }
     }

@@ -19,8 +19,8 @@ use crate::{
 pub trait Aggregate {
     /// An event stamped `ts_ns` arrived.
     fn event(&mut self, ts_ns: u64);
-    /// One checked operation.
-    fn ingest(&mut self, c: Checked);
+    /// One checked operation, which `later` more of its batch follow.
+    fn ingest(&mut self, c: Checked, later: usize);
     /// The kernel's loss counters were read.
     fn lost(&mut self, lost: Lost);
     /// Whether the kernel's own counts are wanted (see [`Sink::wants_counts`]).
@@ -36,8 +36,8 @@ impl Aggregate for Rc<RefCell<Store>> {
         self.borrow_mut().event(ts_ns);
     }
 
-    fn ingest(&mut self, c: Checked) {
-        self.borrow_mut().ingest(c);
+    fn ingest(&mut self, c: Checked, later: usize) {
+        self.borrow_mut().ingest(c, later);
     }
 
     fn lost(&mut self, lost: Lost) {
@@ -82,8 +82,9 @@ impl<A: Aggregate> Collector<A> {
     }
 
     fn add(&mut self, ops: Vec<crate::flows::op::Op>) {
-        for op in ops {
-            self.agg.ingest(self.checker.check(op));
+        let n = ops.len();
+        for (i, op) in ops.into_iter().enumerate() {
+            self.agg.ingest(self.checker.check(op), n - 1 - i);
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod collector;
 pub mod filter;
 pub mod input;
 pub mod plain;
+pub mod recent;
 pub mod sort;
 pub mod source;
 pub mod state;

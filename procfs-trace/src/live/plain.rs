@@ -4,8 +4,8 @@
 use std::io::{self, Write};
 
 use super::{
+    recent::is_divergence,
     sort::{FuncSort, PathSort, ProcSort},
-    state::is_divergence,
     store::Store,
 };
 use crate::{

@@ -3,21 +3,22 @@
 //! whatever the event rate: the least recently active rows are evicted, and
 //! old flows leave the ring while their counts stay in the aggregates.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 
-use super::stats::{Histogram, Rate};
+use super::{
+    recent::{is_divergence, Recent},
+    stats::{Histogram, Rate},
+};
 use crate::bounded::BoundedMap;
 use procfs_trace_common::{ProbeId, PROBES};
 
 use crate::{
     agent::counts::{CountsTick, Row, Totals},
-    check::{Checked, Verdict},
+    check::Checked,
     flows::{call::Call, op::Op},
     paths::fold_into,
 };
 
-/// Recent flows kept for the flows pane.
-pub const MAX_FLOWS: usize = 200;
 /// Rows kept per table before the least recently active are evicted.
 pub const MAX_ROWS: usize = 2048;
 /// Processes kept in one path's breakdown.
@@ -146,10 +147,8 @@ pub struct State {
     probed: Vec<FuncAgg>,
     /// Per show callback procfs-trace does not probe.
     callbacks: BoundedMap<String, FuncAgg>,
-    /// Most recent flows, newest last (divergences kept longer).
-    pub flows: VecDeque<Checked>,
-    /// Divergences among `flows`.
-    pub flows_diverged: usize,
+    /// Most recent flows (divergences kept longer).
+    pub flows: Recent,
     /// Operations per verdict name.
     pub verdicts: BTreeMap<&'static str, u64>,
     /// Operations seen.
@@ -170,8 +169,7 @@ impl Default for State {
             paths: BoundedMap::new(MAX_ROWS),
             probed: vec![FuncAgg::default(); PROBES.len()],
             callbacks: BoundedMap::new(MAX_ROWS),
-            flows: VecDeque::new(),
-            flows_diverged: 0,
+            flows: Recent::default(),
             verdicts: BTreeMap::new(),
             ops: 0,
             exact: false,
@@ -219,8 +217,8 @@ impl State {
         }
     }
 
-    /// Adds one checked operation.
-    pub fn ingest(&mut self, c: Checked) {
+    /// Adds one checked operation, which `later` more of its batch follow.
+    pub fn ingest(&mut self, c: Checked, later: usize) {
         let op = &c.op;
         let ts = op.start_ns;
         let kernel = op.kernel_ns();
@@ -267,22 +265,7 @@ impl State {
             self.time_calls(op);
         }
 
-        if self.flows.len() == MAX_FLOWS {
-            // Divergences are what a user looks for: under a flood they
-            // outlive other flows, holding up to a quarter of the pane.
-            let shrink_diverged = (diverged == 1 && self.flows_diverged >= MAX_FLOWS / 4)
-                || self.flows_diverged == self.flows.len();
-            let at = self
-                .flows
-                .iter()
-                .position(|c| is_divergence(c) == shrink_diverged)
-                .unwrap_or(0);
-            if let Some(gone) = self.flows.remove(at) {
-                self.flows_diverged -= usize::from(is_divergence(&gone));
-            }
-        }
-        self.flows_diverged += usize::from(diverged == 1);
-        self.flows.push_back(c);
+        self.flows.push(c, later);
     }
 
     /// Every function row: the probed functions calls reached (or reads
@@ -335,15 +318,10 @@ impl State {
     }
 }
 
-/// Whether `c` diverged from the model.
-pub fn is_divergence(c: &Checked) -> bool {
-    matches!(c.verdict, Verdict::Divergence { .. })
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::{agent::counts::Counted, flows::op::Op, model::OpKind};
+    use crate::{agent::counts::Counted, check::Verdict, flows::op::Op, model::OpKind};
     use procfs_trace_common::{
         counts::{latency_slot, LATENCY_SLOTS},
         ProbeId,
@@ -446,7 +424,7 @@ pub(crate) mod tests {
             ns_tid: None,
             children: vec![],
         }];
-        s.ingest(op);
+        s.ingest(op, 0);
         let p = &s.procs.get(&7).unwrap();
         assert_eq!((p.ops, p.bytes, p.kernel_ns), (6, 8192, 1800));
         assert_eq!(p.comm, "t", "the events' name is the newer");
@@ -477,11 +455,11 @@ pub(crate) mod tests {
     fn memory_stays_bounded_and_totals_stay() {
         let mut s = State::default();
         for i in 0..(MAX_ROWS as u32 * 3) {
-            s.ingest(checked(i, &format!("/proc/x{i}"), u64::from(i)));
+            s.ingest(checked(i, &format!("/proc/x{i}"), u64::from(i)), 0);
         }
         assert!(s.procs.len() <= MAX_ROWS);
         assert!(s.paths.len() <= MAX_ROWS);
-        assert_eq!(s.flows.len(), MAX_FLOWS);
+        assert_eq!(s.flows.len(), crate::live::recent::MAX_FLOWS);
         assert_eq!(s.ops, MAX_ROWS as u64 * 3);
         assert!(s.evicted() > 0);
         // The newest survive.
@@ -491,37 +469,12 @@ pub(crate) mod tests {
     #[test]
     fn a_containers_pid_is_shown_beside_the_global_one() {
         let mut s = State::default();
-        s.ingest(checked(700, "/proc/self/stat", 0));
+        s.ingest(checked(700, "/proc/self/stat", 0), 0);
         assert_eq!(s.procs.get(&700).unwrap().pid_label(), "700");
         let mut c = checked(700, "/proc/self/stat", 1);
         c.op.ns_tgid = Some(5);
-        s.ingest(c);
+        s.ingest(c, 0);
         assert_eq!(s.procs.get(&700).unwrap().pid_label(), "700 ns 5");
-    }
-
-    #[test]
-    fn divergences_outlive_other_flows() {
-        let mut s = State::default();
-        let mut bad = checked(1, "/proc/1/stat", 0);
-        bad.verdict = Verdict::Divergence {
-            at: "x".into(),
-            expected: "a".into(),
-            seen: "b".into(),
-        };
-        s.ingest(bad.clone());
-        for i in 1..(MAX_FLOWS as u64 * 2) {
-            s.ingest(checked(2, "/proc/2/stat", i));
-        }
-        assert_eq!(s.flows.len(), MAX_FLOWS);
-        assert_eq!(s.flows_diverged, 1);
-        assert!(is_divergence(&s.flows[0]), "the divergence was evicted");
-        // A quarter of the pane at most: then the oldest divergence goes.
-        for i in 0..MAX_FLOWS as u64 {
-            s.ingest(bad.clone());
-            s.ingest(checked(2, "/proc/2/stat", i));
-        }
-        assert_eq!(s.flows_diverged, MAX_FLOWS / 4);
-        assert_eq!(s.flows.len(), MAX_FLOWS);
     }
 
     /// An unprobed show callback named at two depths is timed by the inner
@@ -553,7 +506,7 @@ pub(crate) mod tests {
             call(ProbeId::SeqReadIter, 200, 230, vec![]),
         ];
         let mut s = State::default();
-        s.ingest(c);
+        s.ingest(c, 0);
         let f = s.func("version_proc_show").unwrap();
         assert_eq!((f.kind, f.calls, f.total_ns), (FuncKind::ShowApprox, 2, 80));
     }
@@ -601,7 +554,7 @@ pub(crate) mod tests {
             ),
         ];
         let mut s = State::default();
-        s.ingest(c);
+        s.ingest(c, 0);
         let f = |n: &str| {
             (
                 s.func(n).unwrap().kind,

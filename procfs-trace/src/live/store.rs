@@ -70,14 +70,15 @@ impl Store {
         }
     }
 
-    /// Adds one checked operation.
-    pub fn ingest(&mut self, c: Checked) {
+    /// Adds one checked operation, which `later` more of its batch follow.
+    pub fn ingest(&mut self, c: Checked, later: usize) {
         if let Some((f, s)) = &mut self.filtered {
             if f.matches(&c.op) {
-                s.ingest(c.clone());
+                // How many of the later ones pass the filter is not known yet.
+                s.ingest(c.clone(), 0);
             }
         }
-        self.all.ingest(c);
+        self.all.ingest(c, later);
     }
 
     /// Counts one event at `ts_ns`.
@@ -119,7 +120,7 @@ impl Store {
         }
         let mut s = State::default();
         for c in self.all.flows.iter().filter(|c| filter.matches(&c.op)) {
-            s.ingest(c.clone());
+            s.ingest(c.clone(), 0);
         }
         self.filtered = Some((filter, s));
     }
@@ -207,14 +208,14 @@ mod tests {
     #[test]
     fn pids_fold_and_filters_seed_from_recent_flows() {
         let mut st = Store::default();
-        st.ingest(checked(10, "/proc/10/stat", 1));
-        st.ingest(checked(11, "/proc/11/stat", 2));
-        st.ingest(checked(11, "/proc/11/status", 3));
+        st.ingest(checked(10, "/proc/10/stat", 1), 0);
+        st.ingest(checked(11, "/proc/11/stat", 2), 0);
+        st.ingest(checked(11, "/proc/11/status", 3), 0);
         assert_eq!(st.all.paths["/proc/[pid]/stat"].ops, 2);
         assert_eq!(st.all.path_breakdown("/proc/[pid]/stat").len(), 2);
         st.set_filter(Filter::parse("pid:11").unwrap());
         assert_eq!(st.view().ops, 2);
-        st.ingest(checked(10, "/proc/10/stat", 4));
+        st.ingest(checked(10, "/proc/10/stat", 4), 0);
         assert_eq!(st.view().ops, 2);
         assert_eq!(st.all.ops, 4);
         st.set_filter(Filter::default());

@@ -148,7 +148,7 @@ fn a_divergence_is_highlighted_and_opens_whole() {
         expected: "proc_pident_lookup \"limits\" = 0".into(),
         seen: "proc_pident_lookup \"limits\" = -2".into(),
     };
-    store.ingest(c);
+    store.ingest(c, 0);
     assert_eq!(store.all.verdicts["divergence"], 1);
     let mut ui = Ui::default();
     keys(&mut ui, &mut store, &[KeyCode::BackTab, KeyCode::Char('p')]);

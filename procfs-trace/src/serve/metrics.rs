@@ -117,7 +117,7 @@ impl Aggregate for Metrics {
         }
     }
 
-    fn ingest(&mut self, c: Checked) {
+    fn ingest(&mut self, c: Checked, _later: usize) {
         let op = &c.op;
         let verdict = c.verdict.name();
         let folded = op.path.as_deref().map(fold);
@@ -143,7 +143,7 @@ impl Aggregate for Metrics {
                 }
             }
         }
-        if crate::live::state::is_divergence(&c) {
+        if crate::live::recent::is_divergence(&c) {
             for e in &mut self.exporters {
                 e.divergence(&c);
             }
@@ -201,15 +201,15 @@ mod tests {
     #[test]
     fn operations_are_counted_by_verdict_kind_and_folded_path() {
         let (mut m, r) = metrics();
-        m.ingest(checked(10, "/proc/10/stat", 0));
-        m.ingest(checked(11, "/proc/11/stat", 1));
+        m.ingest(checked(10, "/proc/10/stat", 0), 0);
+        m.ingest(checked(11, "/proc/11/stat", 1), 0);
         let mut bad = checked(12, "/proc/cpuinfo", 2);
         bad.verdict = Verdict::Divergence {
             at: "call 1".into(),
             expected: "a".into(),
             seen: "b".into(),
         };
-        m.ingest(bad);
+        m.ingest(bad, 0);
         let text = exported(&r);
         for line in [
             r#"procfs_trace_operations_total{verdict="match",kind="lookup",path="/proc/[pid]/stat"} 2"#,
@@ -228,7 +228,7 @@ mod tests {
     fn paths_past_the_cap_are_other_and_nothing_is_dropped() {
         let (mut m, r) = metrics();
         for i in 0..MAX_PATHS + 5 {
-            m.ingest(checked(1, &format!("/proc/sys/kernel/k{i}"), i as u64));
+            m.ingest(checked(1, &format!("/proc/sys/kernel/k{i}"), i as u64), 0);
         }
         let text = exported(&r);
         let lines: Vec<&str> = text
