@@ -15,7 +15,7 @@ use procfs_trace_common::{ProbeId, PROBES};
 use crate::{
     agent::counts::{CountsTick, Row, Totals},
     check::Checked,
-    flows::{call::Call, op::Op},
+    flows::call::Call,
     paths::fold_into,
 };
 
@@ -196,24 +196,31 @@ impl State {
         self.procs.evicted() + self.paths.evicted() + self.callbacks.evicted()
     }
 
-    /// Times the calls of `op` into the function table.
-    fn time_calls(&mut self, op: &Op) {
-        for call in op.calls.iter().flat_map(Call::walk) {
+    /// Times `calls` and the calls below them into the function table.
+    fn time_calls(&mut self, calls: &[Call]) {
+        for call in calls {
             if let Some(d) = call.duration_ns() {
                 self.probed[call.probe as usize].record(d);
             }
-            let Some(show) = &call.show else { continue };
-            if let Some(id) = ProbeId::by_name(show) {
-                self.probed[id as usize].kind = FuncKind::Show;
-                continue;
+            if let Some(show) = &call.show {
+                self.time_show(call, show);
             }
-            // An unprobed show callback is timed by the innermost call naming
-            // it, each time: a splice reads the file more than once.
-            if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
-                let f = self.callbacks.entry_ref(&**show);
-                f.kind = FuncKind::ShowApprox;
-                f.record(d);
-            }
+            self.time_calls(&call.children);
+        }
+    }
+
+    /// Notes the show callback `show` that `call` names.
+    fn time_show(&mut self, call: &Call, show: &str) {
+        if let Some(id) = ProbeId::by_name(show) {
+            self.probed[id as usize].kind = FuncKind::Show;
+            return;
+        }
+        // An unprobed show callback is timed by the innermost call naming
+        // it, each time: a splice reads the file more than once.
+        if let (Some(_), Some(d)) = (call.served_show(), call.duration_ns()) {
+            let f = self.callbacks.entry_ref(show);
+            f.kind = FuncKind::ShowApprox;
+            f.record(d);
         }
     }
 
@@ -262,7 +269,7 @@ impl State {
         }
 
         if !self.exact {
-            self.time_calls(op);
+            self.time_calls(&op.calls);
         }
 
         self.flows.push(c, later);
