@@ -154,3 +154,38 @@ pub fn last_end(calls: &[Call]) -> Option<u64> {
         .filter_map(|c| c.end_ns.or_else(|| last_end(&c.children)))
         .max()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(start_ns: u64, children: Vec<Call>) -> Call {
+        Call {
+            probe: ProbeId::ProcLookup,
+            start_ns,
+            end_ns: None,
+            name: None,
+            pos_in: None,
+            pos_out: None,
+            ret: None,
+            show: None,
+            mount: None,
+            ns_tid: None,
+            children,
+        }
+    }
+
+    #[test]
+    fn walk_visits_depth_first_in_call_order() {
+        let tree = call(
+            0,
+            vec![
+                call(1, vec![call(2, vec![call(3, vec![])]), call(4, vec![])]),
+                call(5, vec![]),
+                call(6, vec![call(7, vec![])]),
+            ],
+        );
+        let order: Vec<u64> = tree.walk().map(|c| c.start_ns).collect();
+        assert_eq!(order, [0, 1, 2, 3, 4, 5, 6, 7]);
+    }
+}
