@@ -13,8 +13,9 @@ use indexmap::{Equivalent, IndexMap};
 /// costs O(1) per insertion, amortised. The entries are dense (an
 /// `IndexMap`) and their last uses a column beside them, so choosing whom
 /// to evict reads 8 bytes per key rather than every row: the live view's
-/// rows are a few hundred bytes, and churning through them was most of the
-/// cost of its process table under a stream of short-lived processes.
+/// rows are a few hundred bytes, and reading them all for each eviction was
+/// half the time its process table spent in this map under a stream of
+/// short-lived processes.
 ///
 /// Hashed with foldhash, randomly seeded per process: several times faster
 /// than SipHash on the short keys of the hot path, and still keyed, so paths
