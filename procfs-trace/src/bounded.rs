@@ -165,11 +165,9 @@ impl<K: Eq + Hash, V> BoundedMap<K, V> {
 
     /// Forgets the least recently used tenth of the capacity (at least one key).
     fn evict(&mut self) {
+        // At least one: the map is full (len >= cap >= 1) when this runs.
         let len = self.entries.len();
         let n = (len + 1 - self.cap + self.cap / 10).min(len);
-        if n == 0 {
-            return;
-        }
         let mut ages: Vec<(u64, usize)> = self.used.iter().copied().zip(0..).collect();
         ages.select_nth_unstable(n - 1);
         let mut gone: Vec<usize> = ages[..n].iter().map(|(_, i)| *i).collect();

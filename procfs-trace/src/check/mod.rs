@@ -96,6 +96,13 @@ pub struct Checked {
     pub evidence: usize,
 }
 
+impl Checked {
+    /// Whether the operation diverged from the model.
+    pub fn diverged(&self) -> bool {
+        matches!(self.verdict, Verdict::Divergence { .. })
+    }
+}
+
 /// Checks operations in trace order, tracking what the dcache must hold.
 #[derive(Debug, Clone)]
 pub struct Checker {

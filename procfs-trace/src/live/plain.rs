@@ -4,7 +4,6 @@
 use std::io::{self, Write};
 
 use super::{
-    recent::is_divergence,
     sort::{FuncSort, PathSort, ProcSort},
     store::Store,
 };
@@ -134,7 +133,7 @@ pub fn write_tables(store: &Store, title: &str, n: usize, out: &mut impl Write) 
             format_duration(f.total_ns)
         )?;
     }
-    let diverged: Vec<_> = v.flows.iter().filter(|c| is_divergence(c)).collect();
+    let diverged: Vec<_> = v.flows.iter().filter(|c| c.diverged()).collect();
     if !diverged.is_empty() {
         writeln!(
             out,

@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 
-use crate::check::{Checked, Verdict};
+use crate::check::Checked;
 
 /// The newest flows kept for the flows pane.
 pub const MAX_FLOWS: usize = 200;
@@ -49,7 +49,7 @@ impl Recent {
 
     /// A flow leaving the newest: kept if it diverged, else dropped.
     fn retire(&mut self, c: Checked) {
-        if !is_divergence(&c) {
+        if !c.diverged() {
             return;
         }
         if self.kept.len() == KEPT_DIVERGENCES {
@@ -74,15 +74,10 @@ impl Recent {
     }
 }
 
-/// Whether `c` diverged from the model.
-pub fn is_divergence(c: &Checked) -> bool {
-    matches!(c.verdict, Verdict::Divergence { .. })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::live::state::tests::checked;
+    use crate::{check::Verdict, live::state::tests::checked};
 
     fn flow(ts: u64, diverged: bool) -> Checked {
         let mut c = checked(1, "/proc/1/stat", ts);
@@ -114,7 +109,7 @@ mod tests {
             r.push(flow(ts + 10_000, false), 0);
         }
         assert_eq!(r.len(), MAX_FLOWS + KEPT_DIVERGENCES);
-        assert_eq!(r.iter().filter(|c| is_divergence(c)).count(), 150);
+        assert_eq!(r.iter().filter(|c| c.diverged()).count(), 150);
         let kept = shown(&r)[..KEPT_DIVERGENCES].to_vec();
         assert!(kept.windows(2).all(|w| w[0] < w[1]), "oldest first");
         assert_eq!(kept[0], 1000 + 50, "the oldest divergences went first");

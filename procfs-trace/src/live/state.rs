@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use super::{
-    recent::{is_divergence, Recent},
+    recent::Recent,
     stats::{Histogram, Rate},
 };
 use crate::bounded::BoundedMap;
@@ -229,7 +229,7 @@ impl State {
         let op = &c.op;
         let ts = op.start_ns;
         let kernel = op.kernel_ns();
-        let diverged = u64::from(is_divergence(&c));
+        let diverged = u64::from(c.diverged());
         self.ops += 1;
         *self.verdicts.entry(c.verdict.name()).or_default() += 1;
 

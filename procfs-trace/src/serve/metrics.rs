@@ -143,7 +143,7 @@ impl Aggregate for Metrics {
                 }
             }
         }
-        if crate::live::recent::is_divergence(&c) {
+        if c.diverged() {
             for e in &mut self.exporters {
                 e.divergence(&c);
             }

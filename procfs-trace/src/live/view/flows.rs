@@ -88,10 +88,7 @@ pub fn pane(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
         start += 1;
     }
     let body: Vec<Line> = per.into_iter().skip(start).flatten().take(height).collect();
-    let diverged = flows
-        .iter()
-        .filter(|c| matches!(c.verdict, Verdict::Divergence { .. }))
-        .count();
+    let diverged = flows.iter().filter(|c| c.diverged()).count();
     let title = format!(
         " Recent flows ({}{}) ",
         flows.len(),
