@@ -138,6 +138,7 @@ impl Readings {
             total,
             from_ns,
             to_ns: read_ns,
+            waiting: 0,
         }
     }
 }

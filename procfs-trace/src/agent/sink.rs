@@ -54,6 +54,9 @@ pub struct Lost {
     pub from_ns: u64,
     /// Kernel time after this tick read them: no loss in `new` is newer.
     pub to_ns: u64,
+    /// Records read out of the ring buffer and not yet taken: how far the
+    /// stream lags the kernel (none when replaying).
+    pub waiting: u64,
 }
 
 impl Lost {

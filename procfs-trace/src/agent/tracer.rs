@@ -6,16 +6,16 @@ use anyhow::{bail, Context as _};
 use aya::maps::{Array, HashMap as BpfHashMap, MapData, PerCpuArray, PerCpuHashMap, RingBuf};
 use procfs_trace_common::{armed, filter, loss, Config, ProbeId, COMM_LEN};
 use tokio::{
-    io::{unix::AsyncFd, Interest},
     process::Child,
     signal::unix::{signal, Signal, SignalKind},
-    time::MissedTickBehavior,
 };
 
 use super::{
+    batch::Batch,
     child, clock,
     counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
+    reader::{Delivery, Reader},
     show_names::ShowNames,
     sink::{Lost, Sink},
 };
@@ -30,17 +30,12 @@ use crate::{
     },
 };
 
-/// Records handled per wake-up before the loop looks at its other inputs.
-const BATCH: usize = 4096;
-
-/// How often the ring buffer is drained. Records do not wake the reader
-/// until [`WAKE_SHARE`] of the ring waits (see `wake` in procfs-trace-ebpf's
-/// emit.rs), so this bounds how late an event is read.
-const POLL: Duration = Duration::from_millis(10);
-
 /// The share of the ring buffer (1/N) waiting from which a record wakes the
 /// reader before its next poll: a burst that would fill the ring before then.
 const WAKE_SHARE: u32 = 8;
+
+/// Records waiting at the end from which the wait is announced.
+const FINISH_NOTICE: usize = 100_000;
 
 /// How often the kernel's loss counters are read (and flows released).
 const TICK: Duration = Duration::from_millis(250);
@@ -104,7 +99,8 @@ pub struct Tracer {
     pub plan: Plan,
     /// The settings handed to the eBPF programs.
     pub config: Config,
-    ring: AsyncFd<RingBuf<MapData>>,
+    /// The thread copying records out of the ring buffer.
+    reader: Reader,
     lost_map: PerCpuArray<MapData, u64>,
     counts: KernelCounts,
     /// Whether the kernel keeps `counts`.
@@ -128,8 +124,6 @@ pub struct Tracer {
     pub events: u64,
     /// Records that could not be decoded.
     pub undecodable: u64,
-    /// The most records the ring buffer can hold (smallest record: a probe event).
-    ring_records: usize,
     /// SIGINT and SIGTERM, caught from before "probes attached" is said:
     /// a signal sent on that line must stop the stream, not kill the agent.
     sigint: Signal,
@@ -180,11 +174,10 @@ impl Tracer {
                 .take_map("EVENTS")
                 .context("EVENTS map missing")?,
         )?;
-        // SAFETY: the RingBuf owns its map fd, which stays open and unchanged
-        // until the AsyncFd (and the RingBuf in it) is dropped.
-        let ring = unsafe { AsyncFd::register_with_interest(ring, Interest::READABLE) }
-            .map_err(|e| e.into_parts().1)
-            .context("registering the ring buffer with tokio")?;
+        // The most records the ring buffer can hold (the smallest record: a probe event).
+        let ring_records =
+            ring_bytes as usize / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8);
+        let reader = Reader::spawn(ring, ring_records)?;
         let lost_map =
             PerCpuArray::try_from(attached.ebpf.take_map("LOST").context("LOST map missing")?)?;
         let counts = KernelCounts::new(
@@ -230,7 +223,7 @@ impl Tracer {
             attached,
             plan,
             config,
-            ring,
+            reader,
             lost_map,
             counts,
             kprobe_links,
@@ -247,8 +240,6 @@ impl Tracer {
             ),
             events: 0,
             undecodable: 0,
-            ring_records: (buffer_kib as usize * 1024)
-                / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8),
             sigint,
             sigterm,
         })
@@ -305,25 +296,12 @@ impl Tracer {
         sink: &mut dyn Sink,
     ) -> anyhow::Result<Stopped> {
         let mut tick = tokio::time::interval(TICK);
-        let mut poll = tokio::time::interval(POLL);
-        poll.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
-        // Records wait: drained one bounded batch per turn of the loop, so
-        // that under a flood the timer, signal and child drivers still run
-        // between batches (a loop that drained until empty hung `--duration`
-        // and Ctrl-C).
-        let mut waiting = false;
+        // One batch per turn of the loop, so that under a flood the timer,
+        // signal and child drivers still run between batches.
         let stopped = loop {
             tokio::select! {
-                guard = self.ring.readable_mut(), if !waiting => {
-                    guard?.clear_ready();
-                    waiting = true;
-                }
-                _ = poll.tick(), if !waiting => waiting = true,
-                _ = tokio::task::yield_now(), if waiting => {
-                    let ring = self.ring.get_mut();
-                    waiting = !drain(ring, &self.names, &mut self.events, &mut self.undecodable, sink, BATCH)?;
-                }
+                d = self.reader.next() => self.deliver(d?, sink)?,
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
                     break Stopped::Exited(child::exit_code(status?));
                 }
@@ -341,33 +319,47 @@ impl Tracer {
             }
             let _ = child.wait().await;
         }
-        self.finish(sink)?;
+        self.finish(sink).await?;
         Ok(stopped)
     }
 
-    /// Takes what the kernel still holds after streaming stopped: the
-    /// records in the buffer (no more than it held, as others may keep
-    /// writing), the count of those left unread, and a last reading of the
-    /// counters. `stream` ends with it; call it after dropping a `stream`
-    /// future that did not end by itself.
-    pub fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
-        let emptied = drain(
-            self.ring.get_mut(),
-            &self.names,
-            &mut self.events,
-            &mut self.undecodable,
-            sink,
-            self.ring_records,
-        )?;
-        if !emptied {
-            // What the cap left behind is lost to this session: count it
-            // (bounded, as writers may still be adding).
-            let ring = self.ring.get_mut();
-            while self.losses.unread < self.ring_records as u64 * 4 && ring.next().is_some() {
-                self.losses.unread += 1;
+    /// Takes what is still to come after streaming stopped: the records
+    /// waiting in the backlog, those in the ring buffer (no more than it holds,
+    /// as others may keep writing), the count of those left unread, and a
+    /// last reading of the counters. `stream` ends with it; call it after
+    /// dropping a `stream` future that did not end by itself.
+    pub async fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        let waiting = self.reader.waiting();
+        if waiting >= FINISH_NOTICE {
+            eprintln!("procfs-trace: taking the {waiting} events read and still waiting");
+        }
+        let seq = self.reader.flush();
+        loop {
+            let d = self.reader.next().await?;
+            let served = matches!(d, Delivery::Flushed { seq: s, .. } if s == seq);
+            self.deliver(d, sink)?;
+            if served {
+                break;
             }
         }
         self.tick(sink)
+    }
+
+    /// Hands a delivery's records to the sink, or counts what a flush left.
+    fn deliver(&mut self, d: Delivery, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        match d {
+            Delivery::Records(batch) => take(
+                &batch,
+                &self.names,
+                &mut self.events,
+                &mut self.undecodable,
+                sink,
+            ),
+            Delivery::Flushed { unread, .. } => {
+                self.losses.unread += unread;
+                Ok(())
+            }
+        }
     }
 
     /// Reads the kernel's counts and loss counters, and lets the sink
@@ -401,6 +393,7 @@ impl Tracer {
             total,
             from_ns: last_began,
             to_ns: ended_ns,
+            waiting: self.reader.waiting() as u64,
         })?;
         Ok(())
     }
@@ -474,26 +467,20 @@ fn kprobe_links(attached: &Attached, btf: &Btf) -> Option<KprobeLinks> {
     Some(links)
 }
 
-/// Decodes up to `limit` records from the ring buffer into `sink`; true when
-/// it ran out of records first.
-fn drain(
-    ring: &mut RingBuf<MapData>,
+/// Decodes a batch of records into `sink`.
+fn take(
+    batch: &Batch,
     names: &ShowNames,
     events: &mut u64,
     undecodable: &mut u64,
     sink: &mut dyn Sink,
-    limit: usize,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<()> {
     let symbolize = |addr: u64| names.name(addr);
-    for _ in 0..limit {
-        let Some(item) = ring.next() else {
-            sink.flush()?;
-            return Ok(true);
-        };
-        match decode(&item) {
+    batch.try_for_each(|raw| -> anyhow::Result<()> {
+        match decode(raw) {
             Ok(ev) => {
                 *events += 1;
-                sink.event(&item, ev, &symbolize)?;
+                sink.event(raw, ev, &symbolize)?;
             }
             Err(e) => {
                 if *undecodable == 0 {
@@ -502,9 +489,10 @@ fn drain(
                 *undecodable += 1;
             }
         }
-    }
+        Ok(())
+    })?;
     sink.flush()?;
-    Ok(false)
+    Ok(())
 }
 
 /// One warning line on standard error.

@@ -6,8 +6,8 @@
 
 use bytes::Buf;
 use procfs_trace_common::{
-    flags, kind, phase, syscall_flags, ProbeEvent, ProbeId, Role, Syscall, SyscallEvent, COMM_LEN,
-    NAME_LEN, PATH_LEN,
+    flags, kind, phase, syscall_flags, EventHeader, ProbeEvent, ProbeId, Role, Syscall,
+    SyscallEvent, COMM_LEN, NAME_LEN, PATH_LEN,
 };
 use thiserror::Error;
 
@@ -134,6 +134,9 @@ impl Event {
 }
 
 const HEADER_LEN: usize = 40;
+
+/// Where the header's `kind` is.
+const KIND_AT: usize = core::mem::offset_of!(EventHeader, kind);
 
 /// Decodes one ring-buffer record of this build's eBPF programs.
 pub fn decode(buf: &[u8]) -> Result<Event, DecodeError> {
@@ -267,6 +270,38 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
     })
 }
 
+/// How many leading bytes of a record carry anything: a probe event's name
+/// and a syscall event's path are fixed buffers of which only the first
+/// `name_len` or `path_len` bytes are written, the rest being whatever the
+/// ring held before. The whole record is significant when its kind is unknown
+/// or its length field out of range, so decoding reports it as it is.
+pub fn significant_len(raw: &[u8]) -> usize {
+    use core::mem::{offset_of, size_of};
+    let len_at = |at: usize| {
+        raw.get(at..at + 2)
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+    };
+    let (len_field, buf, cap, size) = match raw.get(KIND_AT..KIND_AT + 2) {
+        Some(&[a, b]) if u16::from_le_bytes([a, b]) == kind::PROBE => (
+            offset_of!(ProbeEvent, name_len),
+            offset_of!(ProbeEvent, name),
+            NAME_LEN,
+            size_of::<ProbeEvent>(),
+        ),
+        Some(&[a, b]) if u16::from_le_bytes([a, b]) == kind::SYSCALL => (
+            offset_of!(SyscallEvent, path_len),
+            offset_of!(SyscallEvent, path),
+            PATH_LEN,
+            size_of::<SyscallEvent>(),
+        ),
+        _ => return raw.len(),
+    };
+    match len_at(len_field) {
+        Some(n) if usize::from(n) <= cap && raw.len() == size => buf + usize::from(n),
+        _ => raw.len(),
+    }
+}
+
 /// Text up to the first NUL, with invalid UTF-8 replaced (names are bytes in Linux).
 fn c_string(bytes: &[u8]) -> String {
     let end = bytes.iter().position(|&b| b == 0).unwrap_or(bytes.len());
@@ -301,7 +336,7 @@ pub(crate) mod tests {
         }
     }
 
-    fn syscall_event(nr: u32, ph: u8, path: &str) -> SyscallEvent {
+    pub(crate) fn syscall_event(nr: u32, ph: u8, path: &str) -> SyscallEvent {
         let mut ev = SyscallEvent {
             header: raw(ProbeId::ProcRootLookup, 0).header,
             nr,

@@ -41,7 +41,7 @@ impl Aggregate for Rc<RefCell<Store>> {
     }
 
     fn lost(&mut self, lost: Lost) {
-        self.borrow_mut().lost(lost.new);
+        self.borrow_mut().lost(lost.new, lost.waiting);
     }
 
     fn wants_counts(&self) -> bool {

@@ -146,7 +146,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
             if !fed {
                 // The view ended first (its own signal handler, --duration):
                 // what came since the last tick is still to be taken.
-                tracer.finish(&mut collector)?;
+                tracer.finish(&mut collector).await?;
             }
             collector.finish();
             // Dropping the tracer here detaches the probes before the summary.

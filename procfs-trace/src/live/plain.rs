@@ -40,6 +40,9 @@ pub fn status(store: &Store) -> String {
         m.events,
         m.lost,
     );
+    if m.waiting > 0 {
+        s.push_str(&format!(" | {} events waiting", m.waiting));
+    }
     let behind = store.behind();
     if behind > 0 {
         s.push_str(&format!(" | BEHIND: {behind} lost in the last second"));
@@ -147,4 +150,22 @@ pub fn write_tables(store: &Store, title: &str, n: usize, out: &mut impl Write) 
     }
     writeln!(out)?;
     out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_status_says_how_many_events_wait_only_while_some_do() {
+        let mut st = Store::default();
+        st.lost(0, 1234);
+        assert!(
+            status(&st).contains("| 1234 events waiting"),
+            "{}",
+            status(&st)
+        );
+        st.lost(0, 0);
+        assert!(!status(&st).contains("waiting"), "{}", status(&st));
+    }
 }

@@ -30,6 +30,9 @@ pub struct Meta {
     pub lost: u64,
     /// Losses in the last second: the view falls behind the ring buffer.
     pub lost_rate: Rate,
+    /// Events read out of the ring buffer and not yet shown, as of the last
+    /// reading of the loss counters: the view lags them.
+    pub waiting: u64,
     /// The source has no more events (a recording played to its end).
     pub finished: bool,
     /// Rows of the kernel's counts it dropped to make room (see
@@ -95,8 +98,9 @@ impl Store {
         self.all.counted(counts, self.meta.now_ns);
     }
 
-    /// Counts `new` lost events.
-    pub fn lost(&mut self, new: u64) {
+    /// Counts `new` lost events, with `waiting` events still to come.
+    pub fn lost(&mut self, new: u64, waiting: u64) {
+        self.meta.waiting = waiting;
         self.meta.lost += new;
         self.meta.lost_rate.add(self.meta.now_ns, new);
     }
@@ -182,7 +186,7 @@ mod tests {
     fn the_status_says_which_figures_are_exact() {
         let mut st = Store::default();
         assert_eq!(st.fidelity(), None, "nothing lost, nothing to say");
-        st.lost(5);
+        st.lost(5, 0);
         assert_eq!(
             st.fidelity().unwrap(),
             "tables sampled (lost events missing)"

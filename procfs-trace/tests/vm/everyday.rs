@@ -108,7 +108,7 @@ fn a_proc_mounted_elsewhere_is_checked() {
     assert!(there.iter().all(|f| f["verdict"] == "match"), "{there:#?}");
 }
 
-/// Prints the verdict counts and the reasons of `unknown`, asserts that
+/// Prints the verdict counts, the losses and the reasons of `unknown`, asserts that
 /// nothing diverged, that at most 2 % is unknown and that the exit status
 /// says pass, or inconclusive naming the losses; returns the flows.
 fn judge(label: &str, out: &std::process::Output) -> Vec<serde_json::Value> {
@@ -127,6 +127,13 @@ fn judge(label: &str, out: &std::process::Output) -> Vec<serde_json::Value> {
         diverged.len(),
         count("inconclusive"),
     );
+    // What made operations inconclusive: the summary names the losses by cause.
+    if let Some(summary) = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .find(|l| l.contains(" events in "))
+    {
+        println!("{label} summary: {summary}");
+    }
     // What stays outside the model, most frequent first, for the report.
     let mut whys = std::collections::BTreeMap::<String, usize>::new();
     for f in flows.iter().filter(|f| f["verdict"] == "unknown") {

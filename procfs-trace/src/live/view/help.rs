@@ -58,6 +58,9 @@ pub fn draw(frame: &mut Frame, area: Rect) {
         " not probed, timed by the innermost call naming it (buffered reads included).",
     ));
     lines.push(Line::from(
+        " N waiting: events read from the kernel and not yet checked; the view lags them.",
+    ));
+    lines.push(Line::from(
         " FALLING BEHIND: the ring buffer overflowed in the last second (see --buffer-kib).",
     ));
     frame.render_widget(Clear, area);

@@ -33,6 +33,12 @@ pub fn top(frame: &mut Frame, area: Rect, store: &Store, ui: &Ui) {
     } else {
         Span::raw(lost)
     });
+    if m.waiting > 0 {
+        spans.push(Span::styled(
+            format!(" │ {} waiting", m.waiting),
+            Style::new().fg(Color::Yellow),
+        ));
+    }
     let behind = store.behind();
     if behind > 0 {
         spans.push(Span::styled(

@@ -1,0 +1,174 @@
+//! Records copied out of the ring buffer, waiting for the sink: each is kept
+//! without the unwritten tail of its name or path buffer, which is most of a
+//! record, and given back zero-padded to the size the kernel wrote.
+
+use crate::events::decode::significant_len;
+
+/// The largest record given back padded (a syscall event is 200 bytes); a
+/// longer one, which no kind is, is kept whole.
+const PADDED_MAX: usize = 256;
+
+/// Bytes before each record: its size, then the bytes kept of it.
+const FRAME: usize = 8;
+
+/// Records in ring order.
+#[derive(Debug, Default)]
+pub struct Batch {
+    bytes: Vec<u8>,
+    records: usize,
+}
+
+impl Batch {
+    /// An empty batch with room for `bytes` bytes.
+    pub fn with_capacity(bytes: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(bytes),
+            records: 0,
+        }
+    }
+
+    /// Appends one record as the kernel wrote it.
+    pub fn push(&mut self, raw: &[u8]) {
+        let kept = if raw.len() <= PADDED_MAX {
+            significant_len(raw)
+        } else {
+            raw.len()
+        };
+        self.bytes
+            .extend_from_slice(&(raw.len() as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&(kept as u32).to_le_bytes());
+        self.bytes.extend_from_slice(&raw[..kept]);
+        self.records += 1;
+    }
+
+    /// Records held.
+    pub fn len(&self) -> usize {
+        self.records
+    }
+
+    /// Whether it holds no record.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// Memory its records take.
+    pub fn bytes(&self) -> usize {
+        self.bytes.capacity()
+    }
+
+    /// Calls `f` with each record in order, at its full size, the bytes not
+    /// kept as zeros; stops at the first error.
+    pub fn try_for_each<E>(&self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+        let mut padded = [0u8; PADDED_MAX];
+        let mut rest = &self.bytes[..];
+        while rest.len() >= FRAME {
+            let word = |at: usize| {
+                u32::from_le_bytes(rest[at..at + 4].try_into().expect("four bytes")) as usize
+            };
+            let (size, kept) = (word(0), word(4));
+            let record = &rest[FRAME..FRAME + kept];
+            if kept == size {
+                f(record)?;
+            } else {
+                padded[..kept].copy_from_slice(record);
+                padded[kept..size].fill(0);
+                f(&padded[..size])?;
+            }
+            rest = &rest[FRAME + kept..];
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use procfs_trace_common::{kind, phase, ProbeId};
+
+    use super::*;
+    use crate::events::decode::{
+        decode,
+        tests::{kernel_bytes, raw, syscall_event},
+    };
+
+    fn records(batch: &Batch) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        batch
+            .try_for_each(|r| {
+                out.push(r.to_vec());
+                Ok::<_, ()>(())
+            })
+            .unwrap();
+        out
+    }
+
+    #[test]
+    fn a_record_comes_back_at_its_size_with_only_its_name_kept() {
+        let mut ev = raw(ProbeId::ProcRootLookup, phase::ENTRY);
+        ev.name = [0x55; procfs_trace_common::NAME_LEN];
+        ev.name[..4].copy_from_slice(b"self");
+        ev.name_len = 4;
+        let bytes = kernel_bytes(&ev);
+        let mut batch = Batch::default();
+        batch.push(&bytes);
+        batch.push(b"short");
+        assert_eq!(batch.len(), 2);
+        // The frame and the record up to its name's end: far less than its 136 bytes.
+        assert_eq!(batch.bytes.len(), 2 * FRAME + 72 + 4 + 5);
+        let back = records(&batch);
+        assert_eq!(back[0].len(), bytes.len());
+        assert_eq!(&back[0][..76], &bytes[..76]);
+        assert!(back[0][76..].iter().all(|&b| b == 0));
+        assert_eq!(decode(&back[0]), decode(&bytes));
+        // What the layout does not describe is kept as it came, for decoding to refuse.
+        assert_eq!(back[1], b"short");
+    }
+
+    #[test]
+    fn a_syscall_record_keeps_its_path() {
+        let bytes = kernel_bytes(&syscall_event(257, phase::ENTRY, "/proc/self/stat"));
+        let mut batch = Batch::default();
+        batch.push(&bytes);
+        assert_eq!(batch.bytes.len(), FRAME + 72 + "/proc/self/stat".len());
+        let back = records(&batch);
+        assert_eq!(back[0].len(), 200);
+        assert_eq!(decode(&back[0]), decode(&bytes));
+    }
+
+    #[test]
+    fn a_length_out_of_range_keeps_the_whole_record() {
+        let mut ev = raw(ProbeId::ProcRootLookup, phase::ENTRY);
+        ev.name_len = 500;
+        let bytes = kernel_bytes(&ev);
+        let mut batch = Batch::default();
+        batch.push(&bytes);
+        assert_eq!(records(&batch), vec![bytes.clone()]);
+        let mut unknown = bytes;
+        let at = core::mem::offset_of!(procfs_trace_common::EventHeader, kind);
+        unknown[at] = 9;
+        assert_ne!(
+            u16::from_le_bytes([unknown[at], unknown[at + 1]]),
+            kind::PROBE
+        );
+        let mut batch = Batch::default();
+        batch.push(&unknown);
+        assert_eq!(records(&batch), vec![unknown]);
+    }
+
+    #[test]
+    fn an_error_stops_the_walk() {
+        let mut batch = Batch::default();
+        for r in [b"a", b"b", b"c"] {
+            batch.push(r);
+        }
+        let mut seen = 0;
+        let r = batch.try_for_each(|rec| {
+            seen += 1;
+            if rec == b"b" {
+                Err("stop")
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((r, seen), (Err("stop"), 2));
+    }
+}
