@@ -326,18 +326,30 @@ impl Tracer {
     /// Takes what is still to come after streaming stopped: the records
     /// waiting in the backlog, those in the ring buffer (no more than it holds,
     /// as others may keep writing), the count of those left unread, and a
-    /// last reading of the counters. `stream` ends with it; call it after
+    /// last reading of the counters; an interrupt meanwhile drops what still
+    /// waits, counted as unread. `stream` ends with it; call it after
     /// dropping a `stream` future that did not end by itself.
     pub async fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
         let waiting = self.reader.waiting();
         if waiting >= FINISH_NOTICE {
-            eprintln!("procfs-trace: taking the {waiting} events read and still waiting");
+            eprintln!(
+                "procfs-trace: taking the {waiting} events still waiting (interrupt again to drop them)"
+            );
         }
         let seq = self.reader.flush();
+        let mut dropping = false;
         loop {
-            let d = self.reader.next().await?;
+            let d = tokio::select! {
+                d = self.reader.next() => d?,
+                _ = self.sigint.recv(), if !dropping => { dropping = true; continue }
+                _ = self.sigterm.recv(), if !dropping => { dropping = true; continue }
+            };
             let served = matches!(d, Delivery::Flushed { seq: s, .. } if s == seq);
-            self.deliver(d, sink)?;
+            match d {
+                // Dropped unread: they count as lost, and mark what they may have cut short.
+                Delivery::Records(batch) if dropping => self.losses.unread += batch.len() as u64,
+                d => self.deliver(d, sink)?,
+            }
             if served {
                 break;
             }
