@@ -20,15 +20,16 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 
 use super::batch::Batch;
 
-/// The most memory records wait in: at about 80 bytes a record, three
-/// million records, seconds of a flood on one core.
-pub const BACKLOG_BYTES: usize = 256 << 20;
+/// The backlog's default size: at about 80 bytes a record, three million
+/// records, seconds of a flood on one core.
+pub const DEFAULT_BACKLOG_MIB: u32 = 256;
 
 /// Records per batch: the sink takes one batch per turn of the agent's loop,
 /// so its timers and signals are seen between batches.
 const BATCH_RECORDS: usize = 4096;
 
-/// How long the reader sleeps when the ring is empty or the backlog full.
+/// How long the reader waits when the ring is empty, or at most when the
+/// backlog is full (taking a batch wakes it).
 /// Records do not wake it until a share of the ring waits (see `wake` in
 /// procfs-trace-ebpf's emit.rs), so this bounds how late a record is read.
 const POLL: Duration = Duration::from_millis(10);
@@ -69,15 +70,20 @@ pub struct Reader {
 }
 
 impl Reader {
-    /// Starts reading `ring`, which holds at most `ring_records` records.
-    pub fn spawn(ring: RingBuf<MapData>, ring_records: usize) -> anyhow::Result<Reader> {
+    /// Starts reading `ring`, which holds at most `ring_records` records,
+    /// ahead of the sink by at most `backlog` bytes (0: one batch).
+    pub fn spawn(
+        ring: RingBuf<MapData>,
+        ring_records: usize,
+        backlog: usize,
+    ) -> anyhow::Result<Reader> {
         let shared = Arc::new(Shared::default());
         let (tx, deliveries) = unbounded_channel();
         let thread = std::thread::Builder::new()
             .name("ring reader".to_owned())
             .spawn({
                 let shared = shared.clone();
-                move || read(ring, ring_records, &shared, &tx)
+                move || read(ring, ring_records, backlog, &shared, &tx)
             })
             .context("starting the ring buffer's reader thread")?;
         Ok(Reader {
@@ -97,6 +103,10 @@ impl Reader {
         if let Delivery::Records(b) = &d {
             self.shared.backlog.fetch_sub(b.bytes(), Ordering::Relaxed);
             self.shared.waiting.fetch_sub(b.len(), Ordering::Relaxed);
+            // It may wait for room.
+            if let Some(t) = &self.thread {
+                t.thread().unpark();
+            }
         }
         Ok(d)
     }
@@ -126,6 +136,7 @@ impl Drop for Reader {
 fn read(
     mut ring: RingBuf<MapData>,
     ring_records: usize,
+    backlog: usize,
     shared: &Shared,
     tx: &UnboundedSender<Delivery>,
 ) {
@@ -164,8 +175,8 @@ fn read(
             }
             continue;
         }
-        if shared.backlog.load(Ordering::Relaxed) >= BACKLOG_BYTES {
-            std::thread::sleep(POLL);
+        if shared.backlog.load(Ordering::Relaxed) > backlog {
+            std::thread::park_timeout(POLL);
             continue;
         }
         let (batch, emptied) = copy(&mut ring, BATCH_RECORDS);

@@ -15,7 +15,7 @@ use super::{
     child, clock,
     counts::KernelCounts,
     losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
-    reader::{Delivery, Reader},
+    reader::{Delivery, Reader, DEFAULT_BACKLOG_MIB},
     show_names::ShowNames,
     sink::{Lost, Sink},
 };
@@ -62,6 +62,8 @@ pub struct Probing {
     pub duration: Option<Duration>,
     /// Ring buffer size in KiB.
     pub buffer_kib: u32,
+    /// Memory for records read and waiting, in MiB (see [`Reader`]).
+    pub backlog_mib: u32,
     /// How probes are attached.
     pub attach: Method,
 }
@@ -75,7 +77,30 @@ impl Probing {
             comm: self.comm.clone(),
             descendants,
         };
-        Tracer::start(&filters, self.buffer_kib, self.attach, counting)
+        let ring = RingSize {
+            buffer_kib: self.buffer_kib,
+            backlog_mib: self.backlog_mib,
+        };
+        Tracer::start(&filters, ring, self.attach, counting)
+    }
+}
+
+/// The memory events wait in: the kernel's ring buffer, then the backlog
+/// the agent's reader copies them into.
+#[derive(Debug, Clone, Copy)]
+pub struct RingSize {
+    /// Ring buffer size in KiB.
+    pub buffer_kib: u32,
+    /// Backlog in MiB.
+    pub backlog_mib: u32,
+}
+
+impl Default for RingSize {
+    fn default() -> RingSize {
+        RingSize {
+            buffer_kib: 4096,
+            backlog_mib: DEFAULT_BACKLOG_MIB,
+        }
     }
 }
 
@@ -145,13 +170,13 @@ impl Tracer {
     /// Checks the machine, plans for this kernel and attaches every probe.
     pub fn start(
         filters: &Filters,
-        buffer_kib: u32,
+        size: RingSize,
         method: Method,
         counting: Counting,
     ) -> anyhow::Result<Tracer> {
         let host = Host::real();
         let (kallsyms, btf, plan) = prepare(&host)?;
-        let ring_bytes = buffer_kib * 1024;
+        let ring_bytes = size.buffer_kib * 1024;
         let config = Config {
             wake_bytes: ring_bytes / WAKE_SHARE,
             ..configure(&plan, filters)
@@ -177,7 +202,7 @@ impl Tracer {
         // The most records the ring buffer can hold (the smallest record: a probe event).
         let ring_records =
             ring_bytes as usize / (std::mem::size_of::<procfs_trace_common::ProbeEvent>() + 8);
-        let reader = Reader::spawn(ring, ring_records)?;
+        let reader = Reader::spawn(ring, ring_records, size.backlog_mib as usize * (1 << 20))?;
         let lost_map =
             PerCpuArray::try_from(attached.ebpf.take_map("LOST").context("LOST map missing")?)?;
         let counts = KernelCounts::new(

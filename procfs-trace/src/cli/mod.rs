@@ -186,6 +186,10 @@ mod tests {
         assert!(parse(&["trace", "--buffer-kib", "2"]).is_err());
         let t = trace_args(&["trace", "--buffer-kib", "64"]);
         assert_eq!(t.probing.buffer_kib, 64);
+        assert_eq!(t.probing.backlog_mib, 256);
+        let t = trace_args(&["trace", "--backlog-mib", "0"]);
+        assert_eq!(t.probing.backlog_mib, 0);
+        assert!(parse(&["trace", "--backlog-mib", "65537"]).is_err());
     }
 
     #[test]

@@ -6,7 +6,10 @@ use std::time::Duration;
 use clap::Args as ClapArgs;
 use thiserror::Error;
 
-use crate::{agent::tracer::Probing, probes::attach::Method};
+use crate::{
+    agent::{reader::DEFAULT_BACKLOG_MIB, tracer::Probing},
+    probes::attach::Method,
+};
 
 /// A command-line value that does not parse.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -47,6 +50,12 @@ pub struct ProbingArgs {
     /// absorbs longer bursts before events are lost.
     #[arg(long, value_name = "KIB", default_value_t = 4096, value_parser = parse_buffer_kib)]
     pub buffer_kib: u32,
+    /// Memory in MiB for events read out of the ring buffer and not yet
+    /// processed: a burst waits there instead of being lost, and the output
+    /// lags it. 0 reads no further ahead than the processing.
+    #[arg(long, value_name = "MIB", default_value_t = DEFAULT_BACKLOG_MIB,
+          value_parser = clap::value_parser!(u32).range(0..=65536))]
+    pub backlog_mib: u32,
     /// How to attach: fentry/fexit where the kernel allows it and kprobes
     /// elsewhere (auto), or only one method.
     #[arg(long, value_enum, default_value_t = Method::Auto)]
@@ -61,6 +70,7 @@ impl ProbingArgs {
             comm: self.comm,
             duration: self.duration,
             buffer_kib: self.buffer_kib,
+            backlog_mib: self.backlog_mib,
             attach: self.attach,
         }
     }

@@ -16,7 +16,7 @@ use crate::{
         output::{open_private, Tee},
         record,
         sink::{FlowSink, Output, Sink},
-        tracer::{Counting, Filters, Stopped, Tracer},
+        tracer::{Counting, Filters, RingSize, Stopped, Tracer},
     },
     check::{Checked, Verdict},
     model::pid_table::Table,
@@ -79,7 +79,7 @@ pub async fn run(
         descendants: true,
         ..Filters::default()
     };
-    let mut tracer = Tracer::start(&filters, 4096, attach, Counting::Off)?;
+    let mut tracer = Tracer::start(&filters, RingSize::default(), attach, Counting::Off)?;
     let checker = tracer.checker();
     let mut sink = FlowSink::new(checker, format, Output::new(Box::new(std::io::sink())));
     sink.print = false;

@@ -112,7 +112,8 @@ fn live_plain_shows_a_scanner_on_top() {
     assert!(stdout.contains(" | lost "), "{stdout}");
 }
 
-/// With a ring buffer far too small for a tight loop, events are lost, yet
+/// With a ring buffer far too small for a tight loop, and no backlog beyond
+/// it, events are lost, yet
 /// the process and function tables equal what the loop did: they come from
 /// the kernel's own counts. N opens and reads of /proc/self/limits are N
 /// calls of proc_pid_limits and 2N operations (openat, read), exactly.
@@ -122,7 +123,8 @@ fn live_tables_stay_exact_when_events_are_lost() {
     use std::io::Read as _;
     const N: usize = 3000;
     const COMM: &str = "pt-exact-loop";
-    let (live, mut stderr, mut early) = start_live(&["--buffer-kib", "4", "--comm", COMM]);
+    let (live, mut stderr, mut early) =
+        start_live(&["--buffer-kib", "4", "--backlog-mib", "0", "--comm", COMM]);
     std::thread::Builder::new()
         .name(COMM.to_owned())
         .spawn(|| {

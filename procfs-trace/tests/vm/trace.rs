@@ -133,8 +133,9 @@ fn tight_stat_loop_rate_and_losses() {
     );
 }
 
-/// A one-page ring buffer under a byte-at-a-time read loop (busybox `read`
-/// reads one byte per syscall) must overflow; every loss is counted, and the
+/// A one-page ring buffer, read no further ahead than the printer, under a
+/// byte-at-a-time read loop (busybox `read` reads one byte per syscall) must
+/// overflow; every loss is counted, and the
 /// stream's `lost` records add up to the summary's figure.
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
@@ -148,6 +149,8 @@ fn overflowing_the_ring_buffer_is_counted_and_reported() {
         "jsonl",
         "--buffer-kib",
         "4",
+        "--backlog-mib",
+        "0",
         "-o",
         out_file.to_str().unwrap(),
         "--",
