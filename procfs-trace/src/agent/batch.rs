@@ -1,8 +1,9 @@
-//! Records copied out of the ring buffer, waiting for the sink: each is kept
-//! without the unwritten tail of its name or path buffer, which is most of a
-//! record, and given back zero-padded to the size the kernel wrote.
+//! Records copied out of the ring buffer, waiting for the sink, decoded by
+//! the thread that copied them. Each is kept without the unwritten tail of
+//! its name or path buffer, which is most of a record, and given back
+//! zero-padded to the size the kernel wrote.
 
-use crate::events::decode::significant_len;
+use crate::events::decode::{decode, significant_len, DecodeError, Event};
 
 /// The largest record given back padded (a syscall event is 200 bytes); a
 /// longer one, which no kind is, is kept whole.
@@ -11,23 +12,27 @@ const PADDED_MAX: usize = 256;
 /// Bytes before each record: its size, then the bytes kept of it.
 const FRAME: usize = 8;
 
-/// Records in ring order.
+/// Memory a decoded event holds besides itself: its task name and its
+/// dentry name or path, in small allocations.
+const EVENT_HEAP: usize = 64;
+
+/// Records in ring order, with their decoding.
 #[derive(Debug, Default)]
 pub struct Batch {
     bytes: Vec<u8>,
-    records: usize,
+    decoded: Vec<Result<Event, DecodeError>>,
 }
 
 impl Batch {
-    /// An empty batch with room for `bytes` bytes.
-    pub fn with_capacity(bytes: usize) -> Batch {
+    /// An empty batch with room for `records` records.
+    pub fn with_capacity(records: usize) -> Batch {
         Batch {
-            bytes: Vec::with_capacity(bytes),
-            records: 0,
+            bytes: Vec::with_capacity(records * 96),
+            decoded: Vec::with_capacity(records),
         }
     }
 
-    /// Appends one record as the kernel wrote it.
+    /// Appends one record as the kernel wrote it, and its decoding.
     pub fn push(&mut self, raw: &[u8]) {
         let kept = if raw.len() <= PADDED_MAX {
             significant_len(raw)
@@ -38,41 +43,46 @@ impl Batch {
             .extend_from_slice(&(raw.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(&(kept as u32).to_le_bytes());
         self.bytes.extend_from_slice(&raw[..kept]);
-        self.records += 1;
+        self.decoded.push(decode(raw));
     }
 
     /// Records held.
     pub fn len(&self) -> usize {
-        self.records
+        self.decoded.len()
     }
 
     /// Whether it holds no record.
     pub fn is_empty(&self) -> bool {
-        self.records == 0
+        self.decoded.is_empty()
     }
 
-    /// Memory its records take.
+    /// About the memory it takes.
     pub fn bytes(&self) -> usize {
         self.bytes.capacity()
+            + self.decoded.capacity()
+                * (std::mem::size_of::<Result<Event, DecodeError>>() + EVENT_HEAP)
     }
 
-    /// Calls `f` with each record in order, at its full size, the bytes not
-    /// kept as zeros; stops at the first error.
-    pub fn try_for_each<E>(&self, mut f: impl FnMut(&[u8]) -> Result<(), E>) -> Result<(), E> {
+    /// Gives each record in order, at its full size with the bytes not kept
+    /// as zeros, and its decoding to `f`; stops at the first error.
+    pub fn try_for_each<E>(
+        self,
+        mut f: impl FnMut(&[u8], Result<Event, DecodeError>) -> Result<(), E>,
+    ) -> Result<(), E> {
         let mut padded = [0u8; PADDED_MAX];
         let mut rest = &self.bytes[..];
-        while rest.len() >= FRAME {
+        for decoded in self.decoded {
             let word = |at: usize| {
                 u32::from_le_bytes(rest[at..at + 4].try_into().expect("four bytes")) as usize
             };
             let (size, kept) = (word(0), word(4));
             let record = &rest[FRAME..FRAME + kept];
             if kept == size {
-                f(record)?;
+                f(record, decoded)?;
             } else {
                 padded[..kept].copy_from_slice(record);
                 padded[kept..size].fill(0);
-                f(&padded[..size])?;
+                f(&padded[..size], decoded)?;
             }
             rest = &rest[FRAME + kept..];
         }
@@ -90,10 +100,12 @@ mod tests {
         tests::{kernel_bytes, raw, syscall_event},
     };
 
-    fn records(batch: &Batch) -> Vec<Vec<u8>> {
+    /// The records given back, each checked against its decoding.
+    fn records(batch: Batch) -> Vec<Vec<u8>> {
         let mut out = Vec::new();
         batch
-            .try_for_each(|r| {
+            .try_for_each(|r, d| {
+                assert_eq!(decode(r), d);
                 out.push(r.to_vec());
                 Ok::<_, ()>(())
             })
@@ -114,7 +126,7 @@ mod tests {
         assert_eq!(batch.len(), 2);
         // The frame and the record up to its name's end: far less than its 136 bytes.
         assert_eq!(batch.bytes.len(), 2 * FRAME + 72 + 4 + 5);
-        let back = records(&batch);
+        let back = records(batch);
         assert_eq!(back[0].len(), bytes.len());
         assert_eq!(&back[0][..76], &bytes[..76]);
         assert!(back[0][76..].iter().all(|&b| b == 0));
@@ -129,7 +141,7 @@ mod tests {
         let mut batch = Batch::default();
         batch.push(&bytes);
         assert_eq!(batch.bytes.len(), FRAME + 72 + "/proc/self/stat".len());
-        let back = records(&batch);
+        let back = records(batch);
         assert_eq!(back[0].len(), 200);
         assert_eq!(decode(&back[0]), decode(&bytes));
     }
@@ -141,7 +153,7 @@ mod tests {
         let bytes = kernel_bytes(&ev);
         let mut batch = Batch::default();
         batch.push(&bytes);
-        assert_eq!(records(&batch), vec![bytes.clone()]);
+        assert_eq!(records(batch), vec![bytes.clone()]);
         let mut unknown = bytes;
         let at = core::mem::offset_of!(procfs_trace_common::EventHeader, kind);
         unknown[at] = 9;
@@ -151,7 +163,7 @@ mod tests {
         );
         let mut batch = Batch::default();
         batch.push(&unknown);
-        assert_eq!(records(&batch), vec![unknown]);
+        assert_eq!(records(batch), vec![unknown]);
     }
 
     #[test]
@@ -161,7 +173,7 @@ mod tests {
             batch.push(r);
         }
         let mut seen = 0;
-        let r = batch.try_for_each(|rec| {
+        let r = batch.try_for_each(|rec, _| {
             seen += 1;
             if rec == b"b" {
                 Err("stop")

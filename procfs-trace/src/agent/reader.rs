@@ -1,6 +1,7 @@
 //! The ring buffer's reader: a thread that copies records out of the kernel's
-//! ring as they come, into a backlog in user memory that the sink takes them
-//! from. A burst the checker cannot keep up with waits in the backlog instead
+//! ring as they come and decodes them, into a backlog in user memory that the
+//! sink takes them from (decoding there leaves the agent's thread to the
+//! flows and the checker). A burst the checker cannot keep up with waits in the backlog instead
 //! of filling the ring; only when the backlog is full does the ring fill, and
 //! the kernel then counts (and flags) what it drops.
 
@@ -191,7 +192,7 @@ fn read(
 
 /// Up to `limit` records, and whether the ring ran out first.
 fn copy(ring: &mut RingBuf<MapData>, limit: usize) -> (Batch, bool) {
-    let mut batch = Batch::with_capacity(limit.min(BATCH_RECORDS) * 96);
+    let mut batch = Batch::with_capacity(limit.min(BATCH_RECORDS));
     while batch.len() < limit {
         match ring.next() {
             Some(item) => batch.push(&item),

@@ -21,7 +21,6 @@ use super::{
 };
 use crate::{
     check::{mounts::ProcMounts, Checker},
-    events::decode::decode,
     kernel::{btf::Btf, kallsyms::Kallsyms, preflight::Host},
     model::kernel::KernelFacts,
     probes::{
@@ -386,7 +385,7 @@ impl Tracer {
     fn deliver(&mut self, d: Delivery, sink: &mut dyn Sink) -> anyhow::Result<()> {
         match d {
             Delivery::Records(batch) => take(
-                &batch,
+                batch,
                 &self.names,
                 &mut self.events,
                 &mut self.undecodable,
@@ -504,17 +503,17 @@ fn kprobe_links(attached: &Attached, btf: &Btf) -> Option<KprobeLinks> {
     Some(links)
 }
 
-/// Decodes a batch of records into `sink`.
+/// Hands a batch of records to `sink`, counting those that did not decode.
 fn take(
-    batch: &Batch,
+    batch: Batch,
     names: &ShowNames,
     events: &mut u64,
     undecodable: &mut u64,
     sink: &mut dyn Sink,
 ) -> anyhow::Result<()> {
     let symbolize = |addr: u64| names.name(addr);
-    batch.try_for_each(|raw| -> anyhow::Result<()> {
-        match decode(raw) {
+    batch.try_for_each(|raw, decoded| -> anyhow::Result<()> {
+        match decoded {
             Ok(ev) => {
                 *events += 1;
                 sink.event(raw, ev, &symbolize)?;
