@@ -24,14 +24,6 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// An empty batch with room for `records` records.
-    pub fn with_capacity(records: usize) -> Batch {
-        Batch {
-            bytes: Vec::with_capacity(records * 96),
-            decoded: Vec::with_capacity(records),
-        }
-    }
-
     /// Appends one record as the kernel wrote it, and its decoding.
     pub fn push(&mut self, raw: &[u8]) {
         let kept = if raw.len() <= PADDED_MAX {

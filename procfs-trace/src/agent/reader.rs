@@ -6,7 +6,7 @@
 //! the kernel then counts (and flags) what it drops.
 
 use std::{
-    os::fd::AsRawFd as _,
+    os::fd::{AsRawFd as _, FromRawFd as _, OwnedFd},
     sync::{
         atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
         Arc,
@@ -80,11 +80,12 @@ impl Reader {
     ) -> anyhow::Result<Reader> {
         let shared = Arc::new(Shared::default());
         let (tx, deliveries) = unbounded_channel();
+        let wakeups = Wakeups::of(&ring).context("waiting on the ring buffer with epoll")?;
         let thread = std::thread::Builder::new()
             .name("ring reader".to_owned())
             .spawn({
                 let shared = shared.clone();
-                move || read(ring, ring_records, backlog, &shared, &tx)
+                move || read(ring, &wakeups, ring_records, backlog, &shared, &tx)
             })
             .context("starting the ring buffer's reader thread")?;
         Ok(Reader {
@@ -136,6 +137,7 @@ impl Drop for Reader {
 /// The reader thread: copies records until stopped or no one listens.
 fn read(
     mut ring: RingBuf<MapData>,
+    wakeups: &Wakeups,
     ring_records: usize,
     backlog: usize,
     shared: &Shared,
@@ -185,14 +187,14 @@ fn read(
             return;
         }
         if emptied {
-            wait_readable(&ring);
+            wakeups.wait();
         }
     }
 }
 
 /// Up to `limit` records, and whether the ring ran out first.
 fn copy(ring: &mut RingBuf<MapData>, limit: usize) -> (Batch, bool) {
-    let mut batch = Batch::with_capacity(limit.min(BATCH_RECORDS));
+    let mut batch = Batch::default();
     while batch.len() < limit {
         match ring.next() {
             Some(item) => batch.push(&item),
@@ -202,14 +204,48 @@ fn copy(ring: &mut RingBuf<MapData>, limit: usize) -> (Batch, bool) {
     (batch, false)
 }
 
-/// Waits until the ring says it has records, or [`POLL`] passes.
-fn wait_readable(ring: &RingBuf<MapData>) {
-    let mut fd = libc::pollfd {
-        fd: ring.as_raw_fd(),
-        events: libc::POLLIN,
-        revents: 0,
-    };
-    // SAFETY: one valid pollfd for the call's duration. An error (EINTR)
-    // only ends the wait early.
-    unsafe { libc::poll(&mut fd, 1, POLL.as_millis() as i32) };
+/// The kernel's wake-ups of the ring's readers, edge-triggered: records are
+/// submitted without one until a share of the ring waits (see `wake` in
+/// procfs-trace-ebpf's emit.rs), so a reader that waited for the ring to be
+/// merely non-empty would wake for every few records.
+struct Wakeups {
+    epoll: OwnedFd,
+}
+
+impl Wakeups {
+    /// Wake-ups of `ring`.
+    fn of(ring: &RingBuf<MapData>) -> std::io::Result<Wakeups> {
+        // SAFETY: plain syscall; the result is checked before use.
+        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
+        if fd < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        // SAFETY: a descriptor epoll_create1 just returned, owned from here.
+        let epoll = unsafe { OwnedFd::from_raw_fd(fd) };
+        let mut ev = libc::epoll_event {
+            events: (libc::EPOLLIN | libc::EPOLLET) as u32,
+            u64: 0,
+        };
+        // SAFETY: both descriptors are open; `ev` outlives the call.
+        if unsafe {
+            libc::epoll_ctl(
+                epoll.as_raw_fd(),
+                libc::EPOLL_CTL_ADD,
+                ring.as_raw_fd(),
+                &mut ev,
+            )
+        } < 0
+        {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(Wakeups { epoll })
+    }
+
+    /// Waits for a wake-up, or [`POLL`] at most.
+    fn wait(&self) {
+        let mut ev = libc::epoll_event { events: 0, u64: 0 };
+        // SAFETY: one valid event slot for the call's duration. An error
+        // (EINTR) only ends the wait early.
+        unsafe { libc::epoll_wait(self.epoll.as_raw_fd(), &mut ev, 1, POLL.as_millis() as i32) };
+    }
 }
