@@ -354,6 +354,7 @@ impl Tracer {
     /// waits, counted as unread. `stream` ends with it; call it after
     /// dropping a `stream` future that did not end by itself.
     pub async fn finish(&mut self, sink: &mut dyn Sink) -> anyhow::Result<()> {
+        self.forget_signals();
         let waiting = self.reader.waiting();
         if waiting >= FINISH_NOTICE {
             eprintln!(
@@ -379,6 +380,16 @@ impl Tracer {
             }
         }
         self.tick(sink)
+    }
+
+    /// Forgets the interrupts delivered so far: whichever of them stopped the
+    /// stream (the tracer's own, or a caller's such as the live view's, which
+    /// the tracer sees too), only one that comes later asks to drop the backlog.
+    fn forget_signals(&mut self) {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        for s in [&mut self.sigint, &mut self.sigterm] {
+            while let std::task::Poll::Ready(Some(())) = s.poll_recv(&mut cx) {}
+        }
     }
 
     /// Hands a delivery's records to the sink, or counts what a flush left.

@@ -40,6 +40,16 @@ fn row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("no {first} row under {title:?} in:\n{}", last_block(plain)))
 }
 
+/// The events lost, from a status line.
+fn lost(status: &str) -> u64 {
+    status
+        .split(" | lost ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loss count in {status:?}"))
+}
+
 /// Starts `procfs-trace live --plain ARGS` and waits until its probes are
 /// attached; returns it, its standard error and what that said so far.
 fn start_live(
@@ -145,13 +155,7 @@ fn live_tables_stay_exact_when_events_are_lost() {
     assert_eq!(out.status.code(), Some(0), "stderr: {early}");
     println!("{stdout}");
     let status = last_block(&stdout).lines().nth(1).unwrap();
-    let lost: u64 = status
-        .split(" | lost ")
-        .nth(1)
-        .and_then(|s| s.split(' ').next())
-        .unwrap()
-        .parse()
-        .unwrap();
+    let lost = lost(status);
     println!("EXACT: {N} loops, {lost} events lost");
     assert!(lost > 0, "a 4 KiB buffer kept up: nothing shown\n{stdout}");
     assert!(
@@ -167,4 +171,50 @@ fn live_tables_stay_exact_when_events_are_lost() {
     let proc = row(&stdout, "PROCESSES", &pid);
     assert_eq!(proc[1], COMM, "{proc:?}");
     assert_eq!(proc[3], (2 * N).to_string(), "{proc:?}");
+}
+
+/// Two threads open and read /proc/self/limits faster than the agent checks
+/// under emulation, so events wait in the backlog when the view is
+/// interrupted: one interrupt ends the view, and every waiting event is still
+/// taken (none lost or dropped as unread), so the paths table, built from
+/// the events, counts each operation of the loops.
+#[test]
+#[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
+fn live_takes_every_waiting_event_after_one_interrupt() {
+    use std::io::Read as _;
+    const N: usize = 3000;
+    const THREADS: usize = 2;
+    const COMM: &str = "pt-backlog-loop";
+    let (live, mut stderr, mut early) = start_live(&["--comm", COMM]);
+    let loops: Vec<_> = (0..THREADS)
+        .map(|_| {
+            std::thread::Builder::new()
+                .name(COMM.to_owned())
+                .spawn(|| {
+                    let mut buf = [0u8; 4096];
+                    for _ in 0..N {
+                        let mut f = std::fs::File::open("/proc/self/limits").unwrap();
+                        assert!(f.read(&mut buf).unwrap() > 0);
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    for l in loops {
+        l.join().unwrap();
+    }
+    // SAFETY: kill(2) on our own child, which is still running.
+    unsafe { libc::kill(live.id() as i32, libc::SIGINT) };
+    let out = live.wait_with_output().unwrap();
+    stderr.read_to_string(&mut early).unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "stderr: {early}");
+    println!("{stdout}");
+    let status = last_block(&stdout).lines().nth(1).unwrap();
+    assert_eq!(lost(status), 0, "{status}\nstderr: {early}");
+    let ops = (2 * N * THREADS).to_string();
+    let path = row(&stdout, "PATHS", "/proc/[pid]/limits");
+    assert_eq!(path[2], ops, "{path:?}");
+    let proc = row(&stdout, "PROCESSES", &std::process::id().to_string());
+    assert_eq!(proc[3], ops, "{proc:?}");
 }
