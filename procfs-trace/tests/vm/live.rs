@@ -213,7 +213,7 @@ fn live_takes_every_waiting_event_after_one_interrupt() {
     let status = last_block(&stdout).lines().nth(1).unwrap();
     assert_eq!(lost(status), 0, "{status}\nstderr: {early}");
     let ops = (2 * N * THREADS).to_string();
-    let path = row(&stdout, "PATHS", "/proc/[pid]/limits");
+    let path = row(&stdout, "PATHS", "/proc/self/limits");
     assert_eq!(path[2], ops, "{path:?}");
     let proc = row(&stdout, "PROCESSES", &std::process::id().to_string());
     assert_eq!(proc[3], ops, "{proc:?}");
