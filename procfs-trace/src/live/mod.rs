@@ -39,7 +39,10 @@ use self::{
     store::{Meta, Store},
 };
 use crate::{
-    agent::tracer::{Counting, Probing, Tracer},
+    agent::{
+        losses,
+        tracer::{Counting, Probing, Tracer},
+    },
     replay::{self, ReplayOptions},
 };
 
@@ -149,6 +152,15 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 tracer.finish(&mut collector).await?;
             }
             collector.finish();
+            // The status line has the total; the causes say what to change.
+            eprintln!(
+                "procfs-trace: {} events, {}",
+                tracer.events,
+                tracer.losses()
+            );
+            if let Some(skips) = losses::describe_skips(tracer.skipped_by_program().to_vec()) {
+                eprintln!("procfs-trace: {skips}");
+            }
             // Dropping the tracer here detaches the probes before the summary.
             store
         }

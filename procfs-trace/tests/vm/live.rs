@@ -176,8 +176,11 @@ fn live_tables_stay_exact_when_events_are_lost() {
 /// Two threads open and read /proc/self/limits faster than the agent checks
 /// under emulation, so events wait in the backlog when the view is
 /// interrupted: one interrupt ends the view, and every waiting event is still
-/// taken (none lost or dropped as unread), so the paths table, built from
-/// the events, counts each operation of the loops.
+/// taken, none dropped as unread (the summary on standard error names each
+/// cause of loss). Where nothing else was lost either, the paths table, built
+/// from the events, counts each operation of the loops. (On 7.2 the kernel
+/// skips some program runs under its lazy preemption: those operations are
+/// cut short in the events, though the kernel's counts keep them.)
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn live_takes_every_waiting_event_after_one_interrupt() {
@@ -210,11 +213,18 @@ fn live_takes_every_waiting_event_after_one_interrupt() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "stderr: {early}");
     println!("{stdout}");
+    let summary = early
+        .lines()
+        .find(|l| l.starts_with("procfs-trace: ") && l.contains(" events, "))
+        .unwrap_or_else(|| panic!("no loss summary on stderr: {early}"));
+    println!("BACKLOG summary: {summary}");
+    assert!(!summary.contains("unread"), "{summary}");
     let status = last_block(&stdout).lines().nth(1).unwrap();
-    assert_eq!(lost(status), 0, "{status}\nstderr: {early}");
     let ops = (2 * N * THREADS).to_string();
-    let path = row(&stdout, "PATHS", "/proc/self/limits");
-    assert_eq!(path[2], ops, "{path:?}");
     let proc = row(&stdout, "PROCESSES", &std::process::id().to_string());
     assert_eq!(proc[3], ops, "{proc:?}");
+    if lost(status) == 0 {
+        let path = row(&stdout, "PATHS", "/proc/self/limits");
+        assert_eq!(path[2], ops, "{path:?}");
+    }
 }
