@@ -115,6 +115,11 @@ pub enum Counting {
 
 /// Loaded and attached probes.
 pub struct Tracer {
+    /// The thread copying records out of the ring buffer. Declared (so
+    /// dropped, and its thread stopped) first: its system calls run through
+    /// the syscall tracepoints, and patching those while a CPU runs them has
+    /// oopsed guests under emulation (a 7.2 guest did, in this thread).
+    reader: Reader,
     /// Declared (so dropped) before `attached`: these descriptors also hold
     /// the kprobe links, which must go when the object's own do.
     kprobe_links: Option<KprobeLinks>,
@@ -123,8 +128,6 @@ pub struct Tracer {
     pub plan: Plan,
     /// The settings handed to the eBPF programs.
     pub config: Config,
-    /// The thread copying records out of the ring buffer.
-    reader: Reader,
     lost_map: PerCpuArray<MapData, u64>,
     counts: KernelCounts,
     /// Whether the kernel keeps `counts`.
