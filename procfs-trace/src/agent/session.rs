@@ -3,7 +3,7 @@
 use std::{io, path::PathBuf, time::Instant};
 
 use super::{
-    child, losses,
+    child,
     output::{open_private, Tee},
     record,
     sink::{FlowSink, Output, RawSink, Sink},
@@ -161,7 +161,7 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     if let Some(f) = &flow_sink {
         eprintln!("procfs-trace: {}", f.tally.coverage());
     }
-    if let Some(skips) = losses::describe_skips(tracer.skipped_by_program().to_vec()) {
+    if let Some(skips) = tracer.describe_skips() {
         eprintln!("procfs-trace: {skips}");
     }
     Ok(Outcome {

@@ -14,7 +14,7 @@ use super::{
     batch::Batch,
     child, clock,
     counts::KernelCounts,
-    losses::{kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
+    losses::{self, kprobe_misses_counted, skipped_runs, KprobeLinks, Losses},
     reader::{Delivery, Reader, DEFAULT_BACKLOG_MIB},
     show_names::ShowNames,
     sink::{Lost, Sink},
@@ -312,6 +312,12 @@ impl Tracer {
     /// the last tick, so they add up to [`Losses::skipped_runs`]).
     pub fn skipped_by_program(&self) -> &[(String, u64)] {
         &self.skipped_by_program
+    }
+
+    /// The programs whose runs the kernel skipped, as a sentence for the
+    /// summary; none when it skipped none.
+    pub fn describe_skips(&self) -> Option<String> {
+        losses::describe_skips(self.skipped_by_program.clone())
     }
 
     /// Streams events into `sink` until `child` exits (if given), `duration`

@@ -39,10 +39,7 @@ use self::{
     store::{Meta, Store},
 };
 use crate::{
-    agent::{
-        losses,
-        tracer::{Counting, Probing, Tracer},
-    },
+    agent::tracer::{Counting, Probing, Tracer},
     replay::{self, ReplayOptions},
 };
 
@@ -158,7 +155,7 @@ pub async fn run(opts: LiveOptions) -> anyhow::Result<i32> {
                 tracer.events,
                 tracer.losses()
             );
-            if let Some(skips) = losses::describe_skips(tracer.skipped_by_program().to_vec()) {
+            if let Some(skips) = tracer.describe_skips() {
                 eprintln!("procfs-trace: {skips}");
             }
             // Dropping the tracer here detaches the probes before the summary.
