@@ -1,5 +1,5 @@
-//! Builds the eBPF programs (nightly, bpf-linker) and leaves the object in OUT_DIR,
-//! where `include_bytes_aligned!` embeds it into the agent, without its DWARF.
+//! Builds the eBPF programs (nightly, bpf-linker) and leaves the objects in OUT_DIR,
+//! where `include_bytes_aligned!` embeds them into the agent, without their DWARF.
 use anyhow::{anyhow, Context as _};
 use aya_build::{build_ebpf, Package, Toolchain};
 
@@ -28,8 +28,13 @@ fn main() -> anyhow::Result<()> {
     build_ebpf([ebpf], Toolchain::Custom(toolchain))
         .with_context(|| format!("building the eBPF programs needs the {toolchain} toolchain with rust-src and bpf-linker 0.10.3; see README.md (or run `bash .ci/run`, which installs them)"))
         .map_err(|e| anyhow!("{e:#}"))?;
-    let out = std::path::Path::new(&std::env::var("OUT_DIR")?).join("procfs-trace");
-    strip_dwarf(&out).with_context(|| format!("stripping DWARF from {}", out.display()))
+    let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
+    // The tracer's object, and the count-only twins only the benchmark loads.
+    for object in ["procfs-trace", "procfs-trace-twins"] {
+        let out = out_dir.join(object);
+        strip_dwarf(&out).with_context(|| format!("stripping DWARF from {}", out.display()))?;
+    }
+    Ok(())
 }
 
 /// Removes the `.debug_*` sections and their relocations. The debug info is

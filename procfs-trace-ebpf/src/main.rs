@@ -3,8 +3,8 @@
 //!
 //! Entry programs are named after the kernel function, exit programs add `_ret`;
 //! their fentry and fexit twins are `fe_<function>` and `fx_<function>`.
-//! The count-only programs the overhead benchmark compares with are `ck_`
-//! (kprobe, kretprobe), `cf_` (fentry) and `cx_` (fexit) before the same names.
+//! The count-only programs the overhead benchmark compares with are in an
+//! object of their own (`bin/procfs-trace-twins.rs`).
 //! All the work is in `emit`, driven by the per-probe specs user space computes
 //! from the running kernel's BTF.
 #![no_std]
@@ -16,7 +16,6 @@ mod extract;
 mod filter;
 mod maps;
 mod syscalls;
-mod twin;
 
 use aya_ebpf::{
     helpers::generated::bpf_get_func_ret,
@@ -50,30 +49,6 @@ macro_rules! define_programs {
                 #[fexit]
                 pub fn [<fx_ $func>](ctx: FExitContext) -> i32 {
                     emit::on_exit(func_ret(&ctx), ProbeId::$id) as i32
-                }
-
-                /// The count-only twin of the kprobe (see `twin`).
-                #[kprobe]
-                pub fn [<ck_ $func>](_ctx: ProbeContext) -> u32 {
-                    twin::bump()
-                }
-
-                /// The count-only twin of the kretprobe.
-                #[kretprobe]
-                pub fn [<ck_ $exit>](_ctx: RetProbeContext) -> u32 {
-                    twin::bump()
-                }
-
-                /// The count-only twin of the fentry program.
-                #[fentry]
-                pub fn [<cf_ $func>](_ctx: FEntryContext) -> i32 {
-                    twin::bump() as i32
-                }
-
-                /// The count-only twin of the fexit program.
-                #[fexit]
-                pub fn [<cx_ $func>](_ctx: FExitContext) -> i32 {
-                    twin::bump() as i32
                 }
             }
         )*

@@ -13,6 +13,11 @@ use super::plan::Plan;
 pub(crate) static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace"));
 
+/// The count-only twins (`Programs::Twin`), in an object of their own: loading
+/// an object costs time per program it holds, and a tracer never needs them.
+static TWIN_OBJECT: &[u8] =
+    aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace-twins"));
+
 /// Failure to get the programs into the kernel.
 #[derive(Debug, Error)]
 pub enum AttachError {
@@ -151,12 +156,18 @@ pub fn attach(
     method: Method,
     programs: Programs,
 ) -> Result<Attached, AttachError> {
-    let mut ebpf = EbpfLoader::new()
-        .override_global("CONFIG", config, true)
-        .map_max_entries("EVENTS", ring_bytes)
-        .map_max_entries("COUNTS", count_rows())
-        .load(EBPF_OBJECT)
-        .map_err(AttachError::Load)?;
+    let mut loader = EbpfLoader::new();
+    let object = match programs {
+        Programs::Tracing => {
+            loader
+                .override_global("CONFIG", config, true)
+                .map_max_entries("EVENTS", ring_bytes)
+                .map_max_entries("COUNTS", count_rows());
+            EBPF_OBJECT
+        }
+        Programs::Twin => TWIN_OBJECT,
+    };
+    let mut ebpf = loader.load(object).map_err(AttachError::Load)?;
     // fentry attaches by BTF id; without kernel BTF only kprobes can work.
     let btf = match method {
         Method::Kprobe => None,
