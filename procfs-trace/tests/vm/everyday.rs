@@ -28,10 +28,13 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
         ls /proc; cat /proc/meminfo' >/dev/null 2>&1; \
     unshare -U cat /proc/1/environ >/dev/null 2>&1; exit 0";
 
-/// What an unprivileged user does on a hidepid= mount: other processes'
-/// directories entered, stat'ed, listed and their links read; its own used.
-const HIDDEN: &str = "cat /proc/1/stat; stat /proc/1; ls /proc/1; ls /proc; \
-    cat /proc/self/status /proc/1/task/1/stat; readlink /proc/1/exe; exit 0";
+/// The hidepid= levels the kernel knows, each mounted at its own /tmp/hidepidN.
+const HIDEPID_LEVELS: [u32; 3] = [1, 2, 4];
+
+/// What an unprivileged user does on a hidepid= mount at `$P`: other
+/// processes' directories entered, stat'ed, listed and their links read; its own used.
+const HIDDEN: &str = "cat $P/1/stat; stat $P/1; ls $P/1; ls $P; \
+    cat $P/self/status $P/1/task/1/stat; readlink $P/1/exe";
 
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
@@ -41,31 +44,52 @@ fn everyday_clients_never_diverge() {
     assert!(flows.len() > 500, "{} operations", flows.len());
 }
 
+/// Every level at once, in one trace: each proc mount has its own options
+/// (Linux 5.8+), and the model must take them from the walk's own mount.
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn hidepid_mounts_refuse_as_modelled() {
-    for level in [1, 2, 4] {
-        // The tracer runs as root in a mount namespace whose /proc has the
-        // option; the workload runs as nobody.
-        let mount = format!("mount -t proc -o hidepid={level} proc /proc && exec \"$0\" \"$@\"");
-        let out = support::check_without_kernel_skips(|| {
-            std::process::Command::new("unshare")
-                .args(["-m", "sh", "-c", &mount])
-                .arg(support::bin())
-                .args(["check", "--format", "jsonl", "--user", "65534", "--"])
-                .args(["sh", "-c", HIDDEN])
-                .output()
-                .expect("run unshare")
-        });
-        let flows = judge(&format!("HIDEPID={level}"), &out);
+    // The tracer runs as root in a mount namespace with the mounts; the
+    // workload runs as nobody.
+    let mounts: String = HIDEPID_LEVELS
+        .iter()
+        .map(|l| {
+            format!(
+                "mkdir -p /tmp/hidepid{l} && mount -t proc -o hidepid={l} proc /tmp/hidepid{l} && "
+            )
+        })
+        .collect();
+    let workload: String = HIDEPID_LEVELS
+        .iter()
+        .map(|l| format!("P=/tmp/hidepid{l}; {HIDDEN}; "))
+        .collect();
+    let out = support::check_without_kernel_skips(|| {
+        std::process::Command::new("unshare")
+            .args(["-m", "sh", "-c", &format!("{mounts}exec \"$0\" \"$@\"")])
+            .arg(support::bin())
+            .args(["check", "--format", "jsonl", "--user", "65534", "--"])
+            .args(["sh", "-c", &format!("id -u; {workload}exit 0")])
+            .output()
+            .expect("run unshare")
+    });
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // `--user` with a numeric id, which needs no /etc/passwd (the test
+    // initramfs has none).
+    assert!(
+        stdout.lines().any(|l| l == "65534"),
+        "the command did not run as 65534: {stdout}"
+    );
+    let flows = judge("HIDEPID", &out);
+    for level in HIDEPID_LEVELS {
         // The model must have judged the failing walks into pid 1, not
         // merely let them pass: under ptraceable proc_pid_lookup itself
         // fails, under the others proc_pid_permission refuses.
+        let pid1 = format!("/tmp/hidepid{level}/1");
         let matched: Vec<_> = flows
             .iter()
             .filter(|f| f["verdict"] == "match")
             .filter(|f| f["syscall"]["ret"].as_i64().is_some_and(|r| r < 0))
-            .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with("/proc/1")))
+            .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with(&pid1)))
             .collect();
         let refused = matched
             .iter()
