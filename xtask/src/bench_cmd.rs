@@ -55,6 +55,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         interactive: false,
+        label: None,
     };
     let dir = workspace::state_dir().join("bench");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;

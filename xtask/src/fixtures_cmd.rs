@@ -125,6 +125,7 @@ pub fn run(args: FixturesArgs) -> Result<ExitCode> {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         interactive: false,
+        label: None,
     };
     let dir = workspace::root().join(FIXTURES_DIR);
     fs::create_dir_all(&dir).with_context(|| format!("could not create {}", dir.display()))?;

@@ -44,6 +44,8 @@ pub struct Options {
     pub timeout: Duration,
     /// Our standard input goes to the guest console (keys for a terminal UI).
     pub interactive: bool,
+    /// Shown before each console line, when several guests share our stdout.
+    pub label: Option<String>,
 }
 
 /// A guest run that reported its result.
@@ -129,7 +131,8 @@ pub fn boot(
     let (tx, rx) = mpsc::channel();
     let reader = {
         let tail = Arc::clone(&tail);
-        thread::spawn(move || pump_console(stdout, &tail, &tx))
+        let label = opts.label.clone();
+        thread::spawn(move || pump_console(stdout, &tail, &tx, label.as_deref()))
     };
     let end = supervise(&mut child, &rx, start + opts.timeout);
     if end.is_err() {
@@ -231,8 +234,15 @@ fn kill(child: &mut Child) {
     let _ = child.wait();
 }
 
-/// Copies the console to our stdout, keeps its last lines and reports trouble lines.
-fn pump_console(mut from: impl Read, tail: &Mutex<VecDeque<String>>, trouble: &Sender<String>) {
+/// Copies the console to our stdout, keeps its last lines and reports trouble
+/// lines. Unlabelled, bytes pass as they come (a terminal UI draws without
+/// newlines); labelled, whole lines, each after `[label] `.
+fn pump_console(
+    mut from: impl Read,
+    tail: &Mutex<VecDeque<String>>,
+    trouble: &Sender<String>,
+    label: Option<&str>,
+) {
     let mut buf = [0u8; 8192];
     let mut line = Vec::new();
     let stdout = std::io::stdout();
@@ -241,28 +251,37 @@ fn pump_console(mut from: impl Read, tail: &Mutex<VecDeque<String>>, trouble: &S
             Ok(0) | Err(_) => break,
             Ok(n) => n,
         };
-        let mut out = stdout.lock();
-        let _ = out.write_all(&buf[..n]);
-        let _ = out.flush();
-        drop(out);
+        if label.is_none() {
+            let mut out = stdout.lock();
+            let _ = out.write_all(&buf[..n]);
+            let _ = out.flush();
+        }
         for &b in &buf[..n] {
             if b == b'\n' {
-                finish_line(&mut line, tail, trouble);
+                finish_line(&mut line, tail, trouble, label);
             } else {
                 line.push(b);
             }
         }
     }
     if !line.is_empty() {
-        finish_line(&mut line, tail, trouble);
+        finish_line(&mut line, tail, trouble, label);
     }
 }
 
-fn finish_line(line: &mut Vec<u8>, tail: &Mutex<VecDeque<String>>, trouble: &Sender<String>) {
+fn finish_line(
+    line: &mut Vec<u8>,
+    tail: &Mutex<VecDeque<String>>,
+    trouble: &Sender<String>,
+    label: Option<&str>,
+) {
     let text = String::from_utf8_lossy(line)
         .trim_end_matches('\r')
         .to_owned();
     line.clear();
+    if let Some(label) = label {
+        let _ = writeln!(std::io::stdout().lock(), "[{label}] {text}");
+    }
     if TROUBLE.iter().any(|t| text.contains(t)) {
         let _ = trouble.send(text.trim().to_owned());
     }

@@ -30,9 +30,16 @@ pub struct TestArgs {
     /// Run only the host tests.
     #[arg(long)]
     no_vm: bool,
-    /// Wall-clock limit in seconds for each VM run.
-    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    /// Wall-clock limit in seconds for each VM run: a hang detector (a
+    /// kernel's whole suite takes 10 to 13 minutes under emulation).
+    #[arg(long, default_value_t = 1200, value_parser = clap::value_parser!(u64).range(1..))]
     timeout: u64,
+    /// How many kernels' VMs run at once (default: one per host CPU). A
+    /// tracer's start-up, most of a suite under emulation, keeps one of a
+    /// guest's two vCPUs busy, so two guests on two CPUs take little longer
+    /// than one.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    jobs: Option<u32>,
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
     memory: u32,
@@ -90,45 +97,51 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         env: vec![("PROCFS_TRACE_BIN".into(), PROCFS_TRACE_GUEST_PATH.into())],
         outputs: vec![TOUR_REPORT_GUEST_PATH.into()],
     };
-    let opts = Options {
+    let kernels = kernels(&args.kernels);
+    let jobs = args.jobs.map_or_else(
+        || std::thread::available_parallelism().map_or(1, |n| n.get()),
+        |j| j as usize,
+    );
+    let jobs = jobs.clamp(1, kernels.len().max(1));
+    let opts = |label: &str| Options {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         interactive: false,
+        label: (jobs > 1).then(|| label.to_owned()),
     };
-    let kernels = kernels(&args.kernels);
     if let Some(first) = kernels.first() {
-        harness_catches_a_sick_kernel(first, &opts)?;
+        harness_catches_a_sick_kernel(first, &opts(first))?;
     }
-    let mut runs = Vec::new();
-    for name in kernels {
-        println!("test: VM tests on kernel {name}");
-        let run = match kernel::resolve(name).and_then(|k| Ok((vm::run(&k, &guest, &opts)?, k))) {
-            Ok((done, k)) => KernelRun {
-                name: name.to_owned(),
-                release: Some(k.release.clone()),
-                passed: done.rc == 0,
-                elapsed: done.elapsed,
-                failure: (done.rc != 0).then(|| format!("vm-tests exited with {}", done.rc)),
-                tour: done
-                    .files
-                    .iter()
-                    .find(|f| f.path == TOUR_REPORT_GUEST_PATH)
-                    .and_then(|f| serde_json::from_slice(&f.data).ok()),
-            },
-            Err(err) => {
-                eprintln!("xtask: kernel {name}: error: {err:#}");
-                KernelRun {
-                    name: name.to_owned(),
-                    release: None,
-                    passed: false,
-                    elapsed: Duration::ZERO,
-                    failure: Some(first_line(&err)),
-                    tour: None,
-                }
-            }
-        };
-        runs.push(run);
+    if jobs > 1 {
+        println!(
+            "test: VM tests on {} kernels, {jobs} at a time; each console line starts with [kernel]",
+            kernels.len()
+        );
     }
+    // Workers take the next kernel as they come free; results keep the list's order.
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut runs: Vec<(usize, KernelRun)> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..jobs)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some(&name) = kernels.get(i) else {
+                            return done;
+                        };
+                        done.push((i, run_kernel(name, &guest, &opts(name))));
+                    }
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .flat_map(|w| w.join().unwrap_or_default())
+            .collect()
+    });
+    runs.sort_by_key(|(i, _)| *i);
+    let runs: Vec<KernelRun> = runs.into_iter().map(|(_, r)| r).collect();
     print!("{}", report::table(&runs));
     let junit = workspace::state_dir().join("vm-report/junit.xml");
     if let Some(dir) = junit.parent() {
@@ -142,6 +155,36 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
         bail!("VM tests failed on {failed} of {} kernels", runs.len());
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the VM tests on kernel `name`; a failure to run them is a failed run.
+fn run_kernel(name: &str, guest: &Guest, opts: &Options) -> KernelRun {
+    println!("test: VM tests on kernel {name}");
+    match kernel::resolve(name).and_then(|k| Ok((vm::run(&k, guest, opts)?, k))) {
+        Ok((done, k)) => KernelRun {
+            name: name.to_owned(),
+            release: Some(k.release.clone()),
+            passed: done.rc == 0,
+            elapsed: done.elapsed,
+            failure: (done.rc != 0).then(|| format!("vm-tests exited with {}", done.rc)),
+            tour: done
+                .files
+                .iter()
+                .find(|f| f.path == TOUR_REPORT_GUEST_PATH)
+                .and_then(|f| serde_json::from_slice(&f.data).ok()),
+        },
+        Err(err) => {
+            eprintln!("xtask: kernel {name}: error: {err:#}");
+            KernelRun {
+                name: name.to_owned(),
+                release: None,
+                passed: false,
+                elapsed: Duration::ZERO,
+                failure: Some(first_line(&err)),
+                tour: None,
+            }
+        }
+    }
 }
 
 /// Proves on one kernel that the harness fails a run whose kernel logged an

@@ -53,6 +53,7 @@ pub fn run(args: VmArgs) -> Result<ExitCode> {
         memory_mib: args.memory,
         timeout: Duration::from_secs(args.timeout),
         interactive: args.interactive,
+        label: None,
     };
     let done = vm::run(&kernel, &guest, &opts)?;
     println!("vm: guest command exited with status {}", done.rc);
