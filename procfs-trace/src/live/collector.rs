@@ -41,7 +41,8 @@ impl Aggregate for Rc<RefCell<Store>> {
     }
 
     fn lost(&mut self, lost: Lost) {
-        self.borrow_mut().lost(lost.new, lost.waiting);
+        self.borrow_mut()
+            .lost(lost.new, lost.unflagged, lost.waiting);
     }
 
     fn wants_counts(&self) -> bool {

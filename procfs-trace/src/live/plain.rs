@@ -159,13 +159,13 @@ mod tests {
     #[test]
     fn the_status_says_how_many_events_wait_only_while_some_do() {
         let mut st = Store::default();
-        st.lost(0, 1234);
+        st.lost(0, 0, 1234);
         assert!(
             status(&st).contains("| 1234 events waiting"),
             "{}",
             status(&st)
         );
-        st.lost(0, 0);
+        st.lost(0, 0, 0);
         assert!(!status(&st).contains("waiting"), "{}", status(&st));
     }
 }

@@ -28,6 +28,9 @@ pub struct Meta {
     pub event_rate: Rate,
     /// Events the kernel could not deliver (every cause of `agent::losses`).
     pub lost: u64,
+    /// Of `lost`, those no event flags (probe runs the kernel skipped or
+    /// missed, failed map inserts): the kernel's counts miss them too.
+    pub unflagged: u64,
     /// Losses in the last second: the view falls behind the ring buffer.
     pub lost_rate: Rate,
     /// Events read out of the ring buffer and not yet shown, as of the last
@@ -98,10 +101,12 @@ impl Store {
         self.all.counted(counts, self.meta.now_ns);
     }
 
-    /// Counts `new` lost events, with `waiting` events still to come.
-    pub fn lost(&mut self, new: u64, waiting: u64) {
+    /// Counts `new` lost events, `unflagged` of them unseen by the kernel's
+    /// counts too, with `waiting` events still to come.
+    pub fn lost(&mut self, new: u64, unflagged: u64, waiting: u64) {
         self.meta.waiting = waiting;
         self.meta.lost += new;
+        self.meta.unflagged += unflagged;
         self.meta.lost_rate.add(self.meta.now_ns, new);
     }
 
@@ -143,15 +148,28 @@ impl Store {
     /// that is worth saying.
     pub fn fidelity(&self) -> Option<String> {
         let lost = self.meta.lost > 0;
-        match (self.view().exact, self.meta.counts_dropped) {
-            (true, 0) if lost => Some("processes, functions exact; paths, flows sampled".into()),
-            (true, 0) => Some("processes, functions exact".into()),
-            (true, n) => Some(format!(
-                "processes, functions near-exact ({n} kernel rows dropped for room){}",
-                if lost { "; paths, flows sampled" } else { "" }
-            )),
-            (false, _) if lost => Some("tables sampled (lost events missing)".into()),
-            (false, _) => None,
+        let sampled = if lost { "; paths, flows sampled" } else { "" };
+        // The kernel counts in the probe programs: a run it skipped or
+        // missed, or a row it could not insert, is missing there too.
+        let (dropped, missed) = (self.meta.counts_dropped, self.meta.unflagged);
+        match (self.view().exact, dropped, missed) {
+            (true, 0, 0) => Some(format!("processes, functions exact{sampled}")),
+            (true, _, _) => {
+                let why: Vec<String> = [
+                    (dropped, "kernel rows dropped for room"),
+                    (missed, "probe runs missed"),
+                ]
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}"))
+                .collect();
+                Some(format!(
+                    "processes, functions near-exact ({}){sampled}",
+                    why.join(", ")
+                ))
+            }
+            (false, _, _) if lost => Some("tables sampled (lost events missing)".into()),
+            (false, _, _) => None,
         }
     }
 
@@ -186,7 +204,7 @@ mod tests {
     fn the_status_says_which_figures_are_exact() {
         let mut st = Store::default();
         assert_eq!(st.fidelity(), None, "nothing lost, nothing to say");
-        st.lost(5, 0);
+        st.lost(5, 0, 0);
         assert_eq!(
             st.fidelity().unwrap(),
             "tables sampled (lost events missing)"
@@ -200,7 +218,16 @@ mod tests {
             rows: vec![],
             dropped: 3,
         });
-        assert!(st.fidelity().unwrap().contains("near-exact (3 kernel rows"));
+        assert_eq!(
+            st.fidelity().unwrap(),
+            "processes, functions near-exact (3 kernel rows dropped for room); paths, flows sampled"
+        );
+        // Runs the kernel skipped are missing from its counts as well.
+        st.lost(2, 2, 0);
+        assert_eq!(
+            st.fidelity().unwrap(),
+            "processes, functions near-exact (3 kernel rows dropped for room, 2 probe runs missed); paths, flows sampled"
+        );
         // A filter's figures come from the events that pass it.
         st.set_filter(Filter::parse("pid:1").unwrap());
         assert_eq!(

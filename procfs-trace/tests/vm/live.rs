@@ -181,6 +181,16 @@ fn live_tables_stay_exact_when_events_are_lost() {
     let lost = lost(status);
     println!("EXACT: {N} loops, {lost} events lost");
     assert!(lost > 0, "a 4 KiB buffer kept up: nothing shown\n{stdout}");
+    // Probe runs the kernel skipped (7.2 under emulation) are missing from
+    // its counts too: the status must say so, and no count can be exact.
+    if status.contains("probe runs missed") {
+        assert!(
+            status.contains("processes, functions near-exact ("),
+            "{status}"
+        );
+        println!("EXACT: the kernel skipped probe runs; counts not compared: {status}");
+        return;
+    }
     assert!(
         status.contains("processes, functions exact; paths, flows sampled"),
         "{status}"
