@@ -716,6 +716,8 @@ pub struct Config {
     pub regs_arg2: u32,
     /// `offsetof(struct pt_regs, r10)`: syscall argument 3.
     pub regs_arg3: u32,
+    /// `offsetof(struct pt_regs, orig_ax)`: the syscall's number.
+    pub regs_nr: u32,
     /// Bytes waiting in the ring buffer from which a record wakes the
     /// reader, which otherwise drains on its own timer.
     pub wake_bytes: u32,
@@ -740,6 +742,7 @@ impl Config {
         regs_arg1: 0,
         regs_arg2: 0,
         regs_arg3: 0,
+        regs_nr: 0,
         wake_bytes: 0,
         pidns: PidNsOffsets::NONE,
         fd_magic: FdMagicOffsets::NONE,

@@ -121,6 +121,17 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     let Some(mut p) = (unsafe { PENDING.get(&tid) }).copied() else {
         return 0;
     };
+    // Another syscall's: the kernel skipped this thread's last run of
+    // sys_exit (counted as a skipped run) and left its syscall behind.
+    // Closing it now would count an operation twice and give it this
+    // syscall's return value.
+    let regs: u64 = ctx.arg(0);
+    // SAFETY: a checked kernel read of the syscall's saved registers.
+    let nr = unsafe { bpf_probe_read_kernel((regs + u64::from(config().regs_nr)) as *const u64) };
+    if nr != Ok(u64::from(p.nr)) {
+        let _ = PENDING.remove(&tid);
+        return 0;
+    }
     let ret: i64 = ctx.arg(1);
     // An open whose fd is on procfs though its path did not say so (relative
     // to a cwd or dirfd in /proc, a proc mounted elsewhere), so that reads

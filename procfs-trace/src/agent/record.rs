@@ -124,6 +124,7 @@ pub fn header(tracer: &Tracer, command: Vec<String>) -> Header {
             ("pt_regs.si".to_owned(), c.regs_arg1),
             ("pt_regs.dx".to_owned(), c.regs_arg2),
             ("pt_regs.r10".to_owned(), c.regs_arg3),
+            ("pt_regs.orig_ax".to_owned(), c.regs_nr),
         ],
         clock_monotonic_ns: clock::monotonic_ns(),
         clock_realtime_ns: clock::now_ns(libc::CLOCK_REALTIME),

@@ -119,6 +119,7 @@ impl Plan {
         config.regs_arg1 = required(types, recipes::REGS_ARG1, SYSCALLS)?;
         config.regs_arg2 = required(types, recipes::REGS_ARG2, SYSCALLS)?;
         config.regs_arg3 = required(types, recipes::REGS_ARG3, SYSCALLS)?;
+        config.regs_nr = required(types, recipes::REGS_NR, SYSCALLS)?;
 
         let mut plan = Plan {
             probes: Vec::new(),
@@ -413,6 +414,7 @@ mod tests {
             (("pt_regs", "si"), 104),
             (("pt_regs", "dx"), 96),
             (("pt_regs", "r10"), 56),
+            (("pt_regs", "orig_ax"), 120),
             (("dentry", "d_name.name"), 40),
             (("file", "f_path.dentry"), 24),
             (("file", "private_data"), 200),
@@ -644,6 +646,27 @@ mod tests {
             Plan::new(&kernel(), &kernel()).unwrap().config.task_tgid,
             1100
         );
+    }
+
+    /// The syscall tracepoints read arguments and the number from the saved
+    /// registers, at this kernel's offsets; without them nothing is followed.
+    #[test]
+    fn syscall_registers_come_from_btf() {
+        let c = Plan::new(&kernel(), &kernel()).unwrap().config;
+        let got = [
+            c.regs_arg0,
+            c.regs_arg1,
+            c.regs_arg2,
+            c.regs_arg3,
+            c.regs_nr,
+        ];
+        assert_eq!(got, [112, 104, 96, 56, 120]);
+        let mut k = kernel();
+        k.members.remove(&("pt_regs", "orig_ax"));
+        assert!(matches!(
+            Plan::new(&k, &k),
+            Err(PlanError::MissingLayout { .. })
+        ));
     }
 
     #[test]

@@ -183,3 +183,5 @@ pub const REGS_ARG1: (&str, &str) = ("pt_regs", "si");
 pub const REGS_ARG2: (&str, &str) = ("pt_regs", "dx");
 /// See [`REGS_ARG0`]; the syscall ABI passes argument 3 in r10, not rcx.
 pub const REGS_ARG3: (&str, &str) = ("pt_regs", "r10");
+/// Where the syscall's number is kept while it runs (`ax` becomes its return value).
+pub const REGS_NR: (&str, &str) = ("pt_regs", "orig_ax");

@@ -28,7 +28,7 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
         ls /proc; cat /proc/meminfo' >/dev/null 2>&1; \
     unshare -U cat /proc/1/environ >/dev/null 2>&1; exit 0";
 
-/// The hidepid= levels the kernel knows, each mounted at its own /tmp/hidepidN.
+/// The hidepid= levels the kernel knows, each mounted at /tmp/hidepidN.
 const HIDEPID_LEVELS: [u32; 3] = [1, 2, 4];
 
 /// What an unprivileged user does on a hidepid= mount at `$P`: other
@@ -44,14 +44,31 @@ fn everyday_clients_never_diverge() {
     assert!(flows.len() > 500, "{} operations", flows.len());
 }
 
-/// Every level at once, in one trace: each proc mount has its own options
-/// (Linux 5.8+), and the model must take them from the walk's own mount.
+/// Every level in one trace: each proc mount has its own options (Linux
+/// 5.8+), and the model must take them from the walk's own mount. Probe runs
+/// the kernel skipped (7.2 under emulation) leave the walks of their window
+/// inconclusive; the levels without enough judged walks then go again, on
+/// their own, up to four runs in all.
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn hidepid_mounts_refuse_as_modelled() {
-    // The tracer runs as root in a mount namespace with the mounts; the
-    // workload runs as nobody.
-    let mounts: String = HIDEPID_LEVELS
+    let mut left = HIDEPID_LEVELS.to_vec();
+    for run in 1..=4 {
+        let out = hidepid_run(&left);
+        let flows = judge(&format!("HIDEPID run {run}"), &out);
+        let skipped = support::kernel_skips_only(&String::from_utf8_lossy(&out.stderr)) > 0;
+        left.retain(|&level| !hidepid_refusals_judged(&flows, level, skipped));
+        if left.is_empty() {
+            return;
+        }
+    }
+    panic!("the kernel skipped probe runs in every run, so the walks of hidepid={left:?} were never judged");
+}
+
+/// Traces, as root in a mount namespace with a proc mount for each of
+/// `levels`, what nobody (65534) does on each of them.
+fn hidepid_run(levels: &[u32]) -> std::process::Output {
+    let mounts: String = levels
         .iter()
         .map(|l| {
             format!(
@@ -59,49 +76,53 @@ fn hidepid_mounts_refuse_as_modelled() {
             )
         })
         .collect();
-    let workload: String = HIDEPID_LEVELS
+    let workload: String = levels
         .iter()
         .map(|l| format!("P=/tmp/hidepid{l}; {HIDDEN}; "))
         .collect();
-    let out = support::check_without_kernel_skips(|| {
-        std::process::Command::new("unshare")
-            .args(["-m", "sh", "-c", &format!("{mounts}exec \"$0\" \"$@\"")])
-            .arg(support::bin())
-            .args(["check", "--format", "jsonl", "--user", "65534", "--"])
-            .args(["sh", "-c", &format!("id -u; {workload}exit 0")])
-            .output()
-            .expect("run unshare")
-    });
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    let out = std::process::Command::new("unshare")
+        .args(["-m", "sh", "-c", &format!("{mounts}exec \"$0\" \"$@\"")])
+        .arg(support::bin())
+        .args(["check", "--format", "jsonl", "--user", "65534", "--"])
+        .args(["sh", "-c", &format!("id -u; {workload}exit 0")])
+        .output()
+        .expect("run unshare");
     // `--user` with a numeric id, which needs no /etc/passwd (the test
     // initramfs has none).
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.lines().any(|l| l == "65534"),
         "the command did not run as 65534: {stdout}"
     );
-    let flows = judge("HIDEPID", &out);
-    for level in HIDEPID_LEVELS {
-        // The model must have judged the failing walks into pid 1, not
-        // merely let them pass: under ptraceable proc_pid_lookup itself
-        // fails, under the others proc_pid_permission refuses.
-        let pid1 = format!("/tmp/hidepid{level}/1");
-        let matched: Vec<_> = flows
+    out
+}
+
+/// Whether the model judged enough of the failing walks into pid 1 on the
+/// hidepid=`level` mount, all as the kernel refuses them: under ptraceable
+/// proc_pid_lookup itself fails, under the others proc_pid_permission
+/// refuses. Fails the test when a run without skipped probe runs did not.
+fn hidepid_refusals_judged(flows: &[serde_json::Value], level: u32, skipped: bool) -> bool {
+    let pid1 = format!("/tmp/hidepid{level}/1");
+    let failing = |verdict: &str| -> Vec<&serde_json::Value> {
+        flows
             .iter()
-            .filter(|f| f["verdict"] == "match")
+            .filter(|f| f["verdict"] == verdict)
             .filter(|f| f["syscall"]["ret"].as_i64().is_some_and(|r| r < 0))
             .filter(|f| f["path"].as_str().is_some_and(|p| p.starts_with(&pid1)))
-            .collect();
-        let refused = matched
-            .iter()
-            .filter(|f| f["assumed"].to_string().contains("refused"))
-            .count();
-        println!(
-            "HIDEPID={level}: {} failing walks into pid 1 matched, {refused} as refusals",
-            matched.len()
-        );
-        assert!(matched.len() >= 4, "hidepid={level}: {matched:#?}");
-        assert!(level == 4 || refused >= 4, "hidepid={level}: {matched:#?}");
-    }
+            .collect()
+    };
+    let (matched, inconclusive) = (failing("match"), failing("inconclusive").len());
+    let refused = matched
+        .iter()
+        .filter(|f| f["assumed"].to_string().contains("refused"))
+        .count();
+    println!(
+        "HIDEPID={level}: {} failing walks into pid 1 matched, {refused} as refusals, {inconclusive} inconclusive",
+        matched.len()
+    );
+    let judged = matched.len() >= 4 && (level == 4 || refused >= 4);
+    assert!(judged || skipped, "hidepid={level}: {matched:#?}");
+    judged
 }
 
 #[test]
