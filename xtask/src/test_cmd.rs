@@ -136,12 +136,8 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
                         let Some(&name) = kernels.get(i) else {
                             return done;
                         };
-                        let guest = if runs_agent_modules(i, kernels.len()) {
-                            guest.clone()
-                        } else {
-                            without_agent_modules(&guest)
-                        };
-                        done.push((i, run_kernel(name, &guest, &opts(name))));
+                        let agent = runs_agent_modules(i, kernels.len());
+                        done.push((i, run_kernel(name, &guest, agent, &opts(name))));
                     }
                 })
             })
@@ -151,6 +147,13 @@ pub fn run(args: TestArgs) -> Result<ExitCode> {
             .flat_map(|w| w.join().unwrap_or_default())
             .collect()
     });
+    if runs.len() != kernels.len() {
+        bail!(
+            "only {} of {} kernels' VM runs reported back (a worker thread panicked)",
+            runs.len(),
+            kernels.len()
+        );
+    }
     runs.sort_by_key(|(i, _)| *i);
     let runs: Vec<KernelRun> = runs.into_iter().map(|(_, r)| r).collect();
     print!("{}", report::table(&runs));
@@ -182,16 +185,21 @@ fn without_agent_modules(guest: &Guest) -> Guest {
     g
 }
 
-/// Runs the VM tests on kernel `name`; a failure to run them is a failed run.
-fn run_kernel(name: &str, guest: &Guest, opts: &Options) -> KernelRun {
-    if guest.command.iter().any(|w| w == "--skip") {
+/// Runs the VM tests on kernel `name`, the [`AGENT_MODULES`] too if `agent`;
+/// a failure to run them is a failed run.
+fn run_kernel(name: &str, guest: &Guest, agent: bool, opts: &Options) -> KernelRun {
+    let without;
+    let guest = if agent {
+        println!("test: VM tests on kernel {name}");
+        guest
+    } else {
         println!(
             "test: VM tests on kernel {name}, but for {} (the matrix's first and last kernels run those)",
             AGENT_MODULES.join(", ")
         );
-    } else {
-        println!("test: VM tests on kernel {name}");
-    }
+        without = without_agent_modules(guest);
+        &without
+    };
     match kernel::resolve(name).and_then(|k| Ok((vm::run(&k, guest, opts)?, k))) {
         Ok((done, k)) => KernelRun {
             name: name.to_owned(),
