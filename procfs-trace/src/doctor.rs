@@ -287,13 +287,11 @@ fn try_attach(method: Method) -> anyhow::Result<String> {
     let btf = Btf::from_file(&host.btf_path())?;
     let k = Kallsyms::from_file(&host.path("proc/kallsyms"))?;
     let plan = crate::probes::plan::Plan::new(&btf, &k)?;
-    let a = crate::probes::attach::attach(
-        &plan,
-        &plan.config,
-        4096,
-        method,
-        crate::probes::attach::Programs::Tracing,
-    )?;
+    let programs = crate::probes::attach::Programs::Tracing {
+        config: &plan.config,
+        ring_bytes: 4096,
+    };
+    let a = crate::probes::attach::attach(&plan, method, programs)?;
     Ok(format!(
         "{} of {} probes attached with {} (and detached)",
         a.attached.len(),

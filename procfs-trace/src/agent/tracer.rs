@@ -183,7 +183,11 @@ impl Tracer {
             wake_bytes: ring_bytes / WAKE_SHARE,
             ..configure(&plan, filters)
         };
-        let mut attached = attach(&plan, &config, ring_bytes, method, Programs::Tracing)?;
+        let programs = Programs::Tracing {
+            config: &config,
+            ring_bytes,
+        };
+        let mut attached = attach(&plan, method, programs)?;
         for (func, why) in &attached.failed {
             warn(&format!("could not attach to {func}: {why}"));
         }

@@ -16,7 +16,7 @@ use crate::{
 /// how many times they ran.
 pub async fn run(method: Method) -> anyhow::Result<i32> {
     let (_, _, plan) = prepare(&Host::real())?;
-    let attached = attach(&plan, &plan.config, 4096, method, Programs::Twin)?;
+    let attached = attach(&plan, method, Programs::Twin)?;
     let fentry = attached
         .methods
         .iter()

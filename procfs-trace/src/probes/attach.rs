@@ -119,21 +119,27 @@ fn rows_for(cpus: usize) -> u32 {
     (COUNTS_BUDGET / row).clamp(1024, 16384) as u32
 }
 
-/// Which programs of the object go on the probed functions.
+/// Which programs go on the probed functions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Programs {
-    /// The tracer's, and the syscall tracepoints that frame their events.
-    Tracing,
+pub enum Programs<'a> {
+    /// The tracer's, and the syscall tracepoints that frame their events,
+    /// loaded with `config` and a ring buffer of `ring_bytes`.
+    Tracing {
+        /// The settings handed to the programs.
+        config: &'a Config,
+        /// The ring buffer's size.
+        ring_bytes: u32,
+    },
     /// The count-only twins, which only bump a per-CPU counter
     /// (`TWIN_RUNS`): what the overhead benchmark compares with.
     Twin,
 }
 
-impl Programs {
+impl Programs<'_> {
     /// The kprobe and kretprobe programs of `func`.
     fn kprobes(self, func: &str) -> [String; 2] {
         match self {
-            Programs::Tracing => [func.to_owned(), format!("{func}_ret")],
+            Programs::Tracing { .. } => [func.to_owned(), format!("{func}_ret")],
             Programs::Twin => [format!("ck_{func}"), format!("ck_{func}_ret")],
         }
     }
@@ -141,24 +147,18 @@ impl Programs {
     /// The fentry and fexit programs of `func`.
     fn trampolines(self, func: &str) -> [String; 2] {
         match self {
-            Programs::Tracing => [format!("fe_{func}"), format!("fx_{func}")],
+            Programs::Tracing { .. } => [format!("fe_{func}"), format!("fx_{func}")],
             Programs::Twin => [format!("cf_{func}"), format!("cx_{func}")],
         }
     }
 }
 
-/// Loads the object with `config` and a ring buffer of `ring_bytes`, and attaches
-/// `programs` to every planned probe (entry and exit) with `method`.
-pub fn attach(
-    plan: &Plan,
-    config: &Config,
-    ring_bytes: u32,
-    method: Method,
-    programs: Programs,
-) -> Result<Attached, AttachError> {
+/// Loads the object of `programs` and attaches them to every planned probe
+/// (entry and exit) with `method`.
+pub fn attach(plan: &Plan, method: Method, programs: Programs) -> Result<Attached, AttachError> {
     let mut loader = EbpfLoader::new();
     let object = match programs {
-        Programs::Tracing => {
+        Programs::Tracing { config, ring_bytes } => {
             loader
                 .override_global("CONFIG", config, true)
                 .map_max_entries("EVENTS", ring_bytes)
@@ -205,7 +205,7 @@ pub fn attach(
         }
     }
     let tracepoints: &[&'static str] = match programs {
-        Programs::Tracing => &["sys_enter", "sys_exit"],
+        Programs::Tracing { .. } => &["sys_enter", "sys_exit"],
         Programs::Twin => &[],
     };
     for &tracepoint in tracepoints {
