@@ -94,6 +94,8 @@ pub fn latency_slot(ns: u64) -> usize {
 }
 
 /// What the entry probe leaves for its exit, keyed by `entry_key(tid, probe)`.
+/// Inside a followed syscall the exit writes the whole call as one record
+/// (a [`crate::CallEvent`]), so the entry keeps what it read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entered {
@@ -105,7 +107,28 @@ pub struct Entered {
     pub pos_ok: u64,
     /// The show callback the call reported, for its `COUNTS` key (or 0).
     pub show: u64,
+    /// Entry time of the followed syscall the call began in (its
+    /// `Pending::ts_ns`), or 0 when none framed it: its entry was then
+    /// written as an event of its own.
+    pub frame_ns: u64,
+    /// The position at entry (valid as `flags` says).
+    pub pos: i64,
+    /// The callback address or mount options at entry (valid as `flags` says).
+    pub addr: u64,
+    /// The name chain's base, walked again at the exit: the name's bytes
+    /// are read once, straight into the record.
+    pub name_base: u64,
+    /// The call's place in its syscall's sequence of entries and exits.
+    pub seq: u16,
+    /// Bits of [`crate::flags`] for `pos` and `addr` at entry.
+    pub flags: u8,
+    /// How reading `name_base` went: 0 unused, 1 read, 2 faulted.
+    pub name_state: u8,
+    /// Always zero.
+    pub reserved: u32,
 }
+
+const _: () = assert!(core::mem::size_of::<Entered>() == 72);
 
 impl Entered {
     /// The entry was not seen (attached mid-call, or its map insert failed).
@@ -116,6 +139,14 @@ impl Entered {
         pos_base: 0,
         pos_ok: 0,
         show: 0,
+        frame_ns: 0,
+        pos: 0,
+        addr: 0,
+        name_base: 0,
+        seq: 0,
+        flags: 0,
+        name_state: 0,
+        reserved: 0,
     };
 
     /// Whether the entry was seen.

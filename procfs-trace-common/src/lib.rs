@@ -183,6 +183,19 @@ pub mod kind {
     pub const PROBE: u16 = 1;
     /// A [`crate::SyscallEvent`].
     pub const SYSCALL: u16 = 2;
+    /// A [`crate::CallEvent`]: a probed call inside a followed syscall,
+    /// entry and exit in one record.
+    pub const CALL: u16 = 3;
+    /// A [`crate::SyscallCallEvent`]: a followed syscall that reached
+    /// procfs, entry and exit in one record.
+    pub const SYSCALL_CALL: u16 = 4;
+}
+
+/// Bits of [`CallEvent::call_flags`].
+pub mod call_flags {
+    /// The exit came without its entry (attached mid-call, or the entry's
+    /// map insert failed): only the exit's fields are valid.
+    pub const NO_ENTRY: u16 = 1 << 0;
 }
 
 /// Whether a probe event was emitted on function entry or return.
@@ -260,6 +273,51 @@ pub struct ProbeEvent {
 
 const _: () = assert!(core::mem::size_of::<EventHeader>() == 40);
 const _: () = assert!(core::mem::size_of::<ProbeEvent>() == 136);
+
+/// A probed call inside a followed syscall, written when it returns: half
+/// the records of an entry and an exit event, and the name read once.
+///
+/// Calls return innermost first; `entry_seq` and `exit_seq` place the two
+/// halves in their syscall's sequence, so user space rebuilds the order
+/// they happened in once the syscall's own record arrives.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CallEvent {
+    /// Common header; `kind` is [`kind::CALL`]; `ts_ns` is the exit's time.
+    pub header: EventHeader,
+    /// Raw [`ProbeId`].
+    pub probe: u16,
+    /// Bits of [`flags`] the entry's fields have (name, pos, addr, faults).
+    pub entry_flags: u8,
+    /// Bits of [`flags`] the exit's fields have (ret, pos, pos fault).
+    pub exit_flags: u8,
+    /// Valid bytes in `name`.
+    pub name_len: u16,
+    /// The entry's place in its syscall's sequence.
+    pub entry_seq: u16,
+    /// The exit's place in its syscall's sequence.
+    pub exit_seq: u16,
+    /// Bits of [`call_flags`].
+    pub call_flags: u16,
+    /// Always zero.
+    pub reserved: u32,
+    /// The entry time of the syscall the call is in: its record's `ts_ns`.
+    pub frame_ns: u64,
+    /// When the call began.
+    pub entry_ns: u64,
+    /// Return value.
+    pub ret: i64,
+    /// `dir_context.pos` at entry.
+    pub entry_pos: i64,
+    /// `dir_context.pos` at exit.
+    pub exit_pos: i64,
+    /// As [`ProbeEvent::addr`], read at entry.
+    pub addr: u64,
+    /// As [`ProbeEvent::name`].
+    pub name: [u8; NAME_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<CallEvent>() == 168);
 
 /// How a followed syscall names the file it works on.
 pub mod shape {
@@ -471,6 +529,9 @@ pub mod syscall_flags {
     /// On an exit: an event of this syscall, on this thread, could not be
     /// written (ring buffer full), so its operation is incomplete.
     pub const LOST: u8 = 1 << 3;
+    /// On a [`crate::SyscallCallEvent`]: a probed call began inside it and
+    /// never returned (a kretprobe missed it), so its operation is incomplete.
+    pub const UNCLOSED: u8 = 1 << 4;
 }
 
 /// Entry into or exit from a syscall that reached a probed procfs function.
@@ -504,10 +565,42 @@ pub struct SyscallEvent {
 
 const _: () = assert!(core::mem::size_of::<SyscallEvent>() == 200);
 
+/// A followed syscall that reached procfs, written at its exit after the
+/// [`CallEvent`]s of the calls inside it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SyscallCallEvent {
+    /// Common header; `kind` is [`kind::SYSCALL_CALL`]; `ts_ns` is the
+    /// syscall's entry time.
+    pub header: EventHeader,
+    /// x86-64 syscall number.
+    pub nr: u32,
+    /// Bits of [`syscall_flags`].
+    pub flags: u8,
+    /// Always zero.
+    pub reserved8: u8,
+    /// Valid bytes in `path`.
+    pub path_len: u16,
+    /// As [`SyscallEvent::at_flags`].
+    pub at_flags: u32,
+    /// Always zero.
+    pub reserved: u32,
+    /// When it returned.
+    pub exit_ns: u64,
+    /// As [`SyscallEvent::fd`].
+    pub fd: i64,
+    /// Return value.
+    pub ret: i64,
+    /// The path argument, read before the first probed call.
+    pub path: [u8; PATH_LEN],
+}
+
+const _: () = assert!(core::mem::size_of::<SyscallCallEvent>() == 208);
+
 /// `AT_SYMLINK_NOFOLLOW`: the final symlink is not followed.
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 
-/// A syscall in progress on a thread, kept until a probe fires inside it.
+/// A syscall in progress on a thread, kept until its exit.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pending {
@@ -519,7 +612,7 @@ pub struct Pending {
     pub arg1: u64,
     /// Syscall number.
     pub nr: u32,
-    /// Non-zero once the entry event has been emitted.
+    /// Non-zero once a probe fired inside it: its record is written at exit.
     pub emitted: u32,
     /// The `AT_*` flags argument, when the syscall has one.
     pub at_flags: u32,
@@ -528,9 +621,22 @@ pub struct Pending {
     pub force: u32,
     /// Non-zero once an event of this syscall could not be written.
     pub lost: u32,
-    /// Always zero; keeps the size a multiple of 8 without implicit padding.
-    pub reserved: u32,
+    /// Entries and exits of probed calls so far: the next one's place.
+    pub seq: u16,
+    /// Probed calls begun and not yet returned.
+    pub open: u16,
+    /// Valid bytes in `path`.
+    pub path_len: u16,
+    /// [`syscall_flags::PATH`] or [`syscall_flags::PATH_FAULT`] once read.
+    pub path_flags: u8,
+    /// Always zero.
+    pub reserved: [u8; 5],
+    /// The path argument, read when the first probe fires (an `execve`'s
+    /// is gone by its exit).
+    pub path: [u8; PATH_LEN],
 }
+
+const _: () = assert!(core::mem::size_of::<Pending>() == 184);
 
 /// Marks a [`Chain`] that is not used.
 pub const NO_ARG: u8 = 0xff;

@@ -1,13 +1,17 @@
 //! Builds events in the ring buffer: one entry and one exit handler shared by
-//! every probed function, and the syscall events that frame them.
+//! every probed function, and the syscall records that frame them. Inside a
+//! followed syscall a call is one record, written at its exit, and the
+//! syscall one more at its own; elsewhere a call's entry and exit are an
+//! event each, as nothing would say when its outermost call is done.
 
 use aya_ebpf::helpers::{
     bpf_get_current_comm, bpf_get_current_pid_tgid, bpf_get_smp_processor_id, bpf_ktime_get_ns,
     bpf_probe_read_user_str_bytes,
 };
 use procfs_trace_common::{
-    counts::Entered, entry_key, flags, kind, loss, phase, shape, syscall_flags, syscall_shape,
-    Chain, Config, EventHeader, Pending, ProbeEvent, ProbeId, SyscallEvent, COMM_LEN,
+    call_flags, counts::Entered, entry_key, flags, kind, loss, phase, shape, syscall_flags,
+    syscall_shape, CallEvent, Chain, Config, EventHeader, Pending, ProbeEvent, ProbeId, ProbeSpec,
+    SyscallCallEvent, COMM_LEN,
 };
 
 use crate::{
@@ -50,17 +54,6 @@ pub fn current(cfg: &Config) -> Option<Task> {
     wanted(cfg, task.tgid, &task.comm).then_some(task)
 }
 
-/// Counts an event that could not be written, and marks the thread's
-/// syscall in progress, whose operation is now incomplete.
-#[inline(always)]
-fn count_lost(tid: u32) {
-    count_loss(loss::RING);
-    if let Some(p) = PENDING.get_ptr_mut(&tid) {
-        // SAFETY: a per-thread slot only this thread writes.
-        unsafe { (*p).lost = 1 };
-    }
-}
-
 #[inline(always)]
 fn header(task: &Task, ts_ns: u64, k: u16, size: usize) -> EventHeader {
     EventHeader {
@@ -94,90 +87,77 @@ fn wake() -> u64 {
     }
 }
 
-/// Emits the entry of the syscall this thread is in, once, before its first probe event.
+/// The fd a syscall works on and its path pointer (0 when it has none), as
+/// its shape says.
 #[inline(always)]
-pub fn flush_syscall(task: &Task) {
-    let Some(p) = PENDING.get_ptr_mut(&task.tid) else {
-        return;
-    };
-    // SAFETY: a per-thread slot only this thread writes.
-    let pending = unsafe { &mut *p };
-    if pending.emitted != 0 {
+fn frame_args(p: &Pending) -> (i64, u64) {
+    match syscall_shape(u64::from(p.nr)) {
+        shape::AT_PATH => (p.arg0 as i64, p.arg1),
+        shape::PATH | shape::CWD_PATH => (-100, p.arg0),
+        shape::FD1 => (p.arg1 as i64, 0),
+        _ => (p.arg0 as i64, 0),
+    }
+}
+
+/// Marks the syscall `p` as reaching procfs, reading its path argument the
+/// first time: by its exit an `execve`'s is gone.
+#[inline(always)]
+pub fn read_path(p: &mut Pending) {
+    if p.emitted != 0 {
         return;
     }
-    pending.emitted = 1;
-    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
-        count_lost(task.tid);
+    p.emitted = 1;
+    let (_, path_ptr) = frame_args(p);
+    if path_ptr == 0 {
+        return;
+    }
+    // SAFETY: the helper bounds the read to `path` and checks the user address.
+    match unsafe { bpf_probe_read_user_str_bytes(path_ptr as *const u8, &mut p.path) } {
+        Ok(s) => {
+            p.path_len = s.len() as u16;
+            p.path_flags = syscall_flags::PATH;
+        }
+        Err(_) => p.path_flags = syscall_flags::PATH_FAULT,
+    }
+}
+
+/// Writes a syscall that reached procfs, entry and exit in one record,
+/// after the records of the calls inside it.
+#[inline(always)]
+pub fn emit_syscall(task: &Task, p: &Pending, ret: i64) {
+    let Some(mut entry) = EVENTS.reserve::<SyscallCallEvent>(0) else {
+        // Its calls, already written, arrive without their frame.
+        count_loss(loss::RING);
         return;
     };
     let ev = entry.as_mut_ptr();
-    let sh = syscall_shape(pending.nr as u64);
-    let (fd, path_ptr) = match sh {
-        shape::AT_PATH => (pending.arg0 as i64, pending.arg1),
-        shape::PATH | shape::CWD_PATH => (-100, pending.arg0),
-        shape::FD1 => (pending.arg1 as i64, 0),
-        _ => (pending.arg0 as i64, 0),
-    };
+    let (fd, _) = frame_args(p);
+    let mut fl = p.path_flags | syscall_flags::RET;
+    if p.lost != 0 {
+        fl |= syscall_flags::LOST;
+    }
+    if p.open != 0 {
+        fl |= syscall_flags::UNCLOSED;
+    }
     // SAFETY: exclusively owned reserved slot; every field is written.
     unsafe {
         (*ev).header = header(
             task,
-            pending.ts_ns,
-            kind::SYSCALL,
-            core::mem::size_of::<SyscallEvent>(),
-        );
-        (*ev).nr = pending.nr;
-        (*ev).phase = phase::ENTRY;
-        (*ev).fd = fd;
-        (*ev).ret = 0;
-        (*ev).flags = 0;
-        (*ev).path_len = 0;
-        (*ev).at_flags = pending.at_flags;
-        (*ev).reserved = 0;
-        if path_ptr != 0 {
-            match bpf_probe_read_user_str_bytes(path_ptr as *const u8, &mut (*ev).path) {
-                Ok(s) => {
-                    (*ev).path_len = s.len() as u16;
-                    (*ev).flags = syscall_flags::PATH;
-                }
-                Err(_) => (*ev).flags = syscall_flags::PATH_FAULT,
-            }
-        }
-    }
-    entry.submit(wake());
-}
-
-/// Emits a syscall's exit event (only for syscalls whose entry was emitted).
-#[inline(always)]
-pub fn emit_syscall_exit(task: &Task, p: &Pending, ret: i64) {
-    let Some(mut entry) = EVENTS.reserve::<SyscallEvent>(0) else {
-        // The exit itself: its operation will lack an end, which says enough.
-        count_lost(task.tid);
-        return;
-    };
-    let ev = entry.as_mut_ptr();
-    // SAFETY: exclusively owned reserved slot; every field but `path` is written,
-    // and path_len is 0.
-    unsafe {
-        // SAFETY: plain helper call.
-        (*ev).header = header(
-            task,
-            bpf_ktime_get_ns(),
-            kind::SYSCALL,
-            core::mem::size_of::<SyscallEvent>(),
+            p.ts_ns,
+            kind::SYSCALL_CALL,
+            core::mem::size_of::<SyscallCallEvent>(),
         );
         (*ev).nr = p.nr;
-        (*ev).phase = phase::EXIT;
-        (*ev).flags = if p.lost != 0 {
-            syscall_flags::RET | syscall_flags::LOST
-        } else {
-            syscall_flags::RET
-        };
-        (*ev).path_len = 0;
+        (*ev).flags = fl;
+        (*ev).reserved8 = 0;
+        (*ev).path_len = p.path_len;
         (*ev).at_flags = p.at_flags;
         (*ev).reserved = 0;
-        (*ev).fd = p.arg0 as i64;
+        // SAFETY: plain helper call.
+        (*ev).exit_ns = bpf_ktime_get_ns();
+        (*ev).fd = fd;
         (*ev).ret = ret;
+        (*ev).path = p.path;
     }
     entry.submit(wake());
 }
@@ -191,7 +171,7 @@ fn start(
     ts_ns: u64,
 ) -> Option<aya_ebpf::maps::ring_buf::RingBufEntry<ProbeEvent>> {
     let Some(mut entry) = EVENTS.reserve::<ProbeEvent>(0) else {
-        count_lost(task.tid);
+        count_loss(loss::RING);
         return None;
     };
     let ev = entry.as_mut_ptr();
@@ -211,12 +191,13 @@ fn start(
     Some(entry)
 }
 
-/// Entry body (kprobe or fentry): name, position and callback address from the arguments.
+/// Entry body (kprobe or fentry): name, position and callback address from
+/// the arguments. Inside a followed syscall it only leaves them for the
+/// exit, which writes the whole call; elsewhere it writes an entry event.
 #[inline(always)]
 pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let cfg = config();
     let Some(task) = current(cfg) else { return 0 };
-    flush_syscall(&task);
     let spec = &cfg.probes[probe as usize];
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -235,7 +216,8 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
             )
         }
     };
-    let entered = Entered {
+    let name_base = base(ctx, &spec.name);
+    let mut entered = Entered {
         ts_ns: now,
         pos_base: pos_base.value,
         pos_ok: u64::from(pos_base.state == OK),
@@ -244,9 +226,30 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
         } else {
             0
         },
+        frame_ns: 0,
+        pos: pos.value as i64,
+        addr: addr.value,
+        name_base: name_base.value,
+        seq: 0,
+        flags: pos.flag(flags::POS, flags::POS_FAULT) | addr.flag(flags::ADDR, flags::ADDR_FAULT),
+        name_state: name_base.state,
+        reserved: 0,
     };
+    let frame = PENDING.get_ptr_mut(&task.tid);
+    if let Some(p) = frame {
+        // SAFETY: a per-thread slot only this thread writes.
+        let p = unsafe { &mut *p };
+        read_path(p);
+        entered.frame_ns = p.ts_ns;
+        entered.seq = p.seq;
+        p.seq = p.seq.wrapping_add(1);
+        p.open = p.open.wrapping_add(1);
+    }
     inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0));
     counts::enter(task.tid, probe, now);
+    if frame.is_some() {
+        return 0;
+    }
 
     let Some(mut entry) = start(&task, probe, phase::ENTRY, now) else {
         return 0;
@@ -256,17 +259,16 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     unsafe {
         (*ev).pos = pos.value as i64;
         (*ev).addr = addr.value;
-        let name = read_name(walk(&spec.name, base(ctx, &spec.name)), &mut (*ev).name);
+        let name = read_name(walk(&spec.name, name_base), &mut (*ev).name);
         (*ev).name_len = name.value as u16;
-        (*ev).flags = pos.flag(flags::POS, flags::POS_FAULT)
-            | addr.flag(flags::ADDR, flags::ADDR_FAULT)
-            | name.flag(flags::NAME, flags::NAME_FAULT);
+        (*ev).flags = entered.flags | name.flag(flags::NAME, flags::NAME_FAULT);
     }
     entry.submit(wake());
     0
 }
 
-/// Exit body (kretprobe or fexit): return value, and the position the function left behind.
+/// Exit body (kretprobe or fexit): return value, and the position the
+/// function left behind; inside a followed syscall, the whole call.
 #[inline(always)]
 pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let cfg = config();
@@ -291,6 +293,20 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     };
     counts::exit(&task, probe, &entered, now, ret);
     let pos = saved_pos(&spec.pos, &entered);
+    if let Some(p) = PENDING.get_ptr_mut(&task.tid) {
+        // SAFETY: a per-thread slot only this thread writes.
+        emit_call(
+            &task,
+            probe,
+            spec,
+            &entered,
+            unsafe { &mut *p },
+            now,
+            ret,
+            pos,
+        );
+        return 0;
+    }
 
     let Some(mut entry) = start(&task, probe, phase::EXIT, now) else {
         return 0;
@@ -304,6 +320,65 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     }
     entry.submit(wake());
     0
+}
+
+/// Writes a call that returned inside the followed syscall `p`.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn emit_call(
+    task: &Task,
+    probe: ProbeId,
+    spec: &ProbeSpec,
+    entered: &Entered,
+    p: &mut Pending,
+    now: u64,
+    ret: i64,
+    pos: Read,
+) {
+    // An entry another syscall left (its exit was missed) is not this call's.
+    let seen = entered.seen() && entered.frame_ns == p.ts_ns;
+    if seen {
+        p.open = p.open.wrapping_sub(1);
+    }
+    let exit_seq = p.seq;
+    p.seq = p.seq.wrapping_add(1);
+    let Some(mut entry) = EVENTS.reserve::<CallEvent>(0) else {
+        p.lost = 1;
+        count_loss(loss::RING);
+        return;
+    };
+    let ev = entry.as_mut_ptr();
+    // SAFETY: exclusively owned reserved slot; every field is written (name
+    // only up to name_len).
+    unsafe {
+        (*ev).header = header(task, now, kind::CALL, core::mem::size_of::<CallEvent>());
+        (*ev).probe = probe as u16;
+        (*ev).exit_flags = flags::RET | pos.flag(flags::POS, flags::POS_FAULT);
+        (*ev).exit_seq = exit_seq;
+        (*ev).reserved = 0;
+        (*ev).frame_ns = p.ts_ns;
+        (*ev).ret = ret;
+        (*ev).exit_pos = pos.value as i64;
+        (*ev).entry_seq = entered.seq;
+        (*ev).entry_ns = entered.ts_ns;
+        (*ev).entry_pos = entered.pos;
+        (*ev).addr = entered.addr;
+        if seen {
+            let name_base = Read {
+                value: entered.name_base,
+                state: entered.name_state,
+            };
+            let name = read_name(walk(&spec.name, name_base), &mut (*ev).name);
+            (*ev).name_len = name.value as u16;
+            (*ev).entry_flags = entered.flags | name.flag(flags::NAME, flags::NAME_FAULT);
+            (*ev).call_flags = 0;
+        } else {
+            (*ev).name_len = 0;
+            (*ev).entry_flags = 0;
+            (*ev).call_flags = call_flags::NO_ENTRY;
+        }
+    }
+    entry.submit(wake());
 }
 
 #[inline(always)]

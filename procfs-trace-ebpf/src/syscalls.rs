@@ -1,9 +1,9 @@
 //! Attributes procfs work to the syscall that caused it.
 //!
-//! `sys_enter` only remembers a followed syscall per thread; the entry event is
-//! written when the first probe fires inside it (see `emit`), and `sys_exit`
-//! writes the exit only for syscalls that produced an entry. Syscalls that
-//! never reach procfs, by far the most, cost one map update and no events;
+//! `sys_enter` only remembers a followed syscall per thread; the first probe
+//! that fires inside it reads its path (see `emit`), and `sys_exit` writes
+//! the whole syscall as one record, only for syscalls that reached procfs.
+//! Syscalls that never do, by far the most, cost one map update and no events;
 //! the exceptions are paths under /proc, fd copies and cwd changes, reported
 //! even without a probe hit so that user space can tie later reads and
 //! relative paths to their path.
@@ -17,12 +17,12 @@ use aya_ebpf::{
 };
 use procfs_trace_common::{
     at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD,
-    F_DUPFD_CLOEXEC, PROC_SUPER_MAGIC,
+    F_DUPFD_CLOEXEC, PATH_LEN, PROC_SUPER_MAGIC,
 };
 
 use crate::{
     counts,
-    emit::{current, emit_syscall_exit, flush_syscall, Task},
+    emit::{current, emit_syscall, read_path, Task},
     maps::{config, inserted, PENDING},
 };
 
@@ -107,7 +107,12 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         at_flags,
         force: force as u32,
         lost: 0,
-        reserved: 0,
+        seq: 0,
+        open: 0,
+        path_len: 0,
+        path_flags: 0,
+        reserved: [0; 5],
+        path: [0; PATH_LEN],
     };
     inserted(PENDING.insert(&task.tid, &pending, 0));
     0
@@ -117,10 +122,11 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
 #[inline(always)]
 pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     let tid = bpf_get_current_pid_tgid() as u32;
-    // SAFETY: the value is copied out before the entry is removed.
-    let Some(mut p) = (unsafe { PENDING.get(&tid) }).copied() else {
+    let Some(p) = PENDING.get_ptr_mut(&tid) else {
         return 0;
     };
+    // SAFETY: a per-thread slot only this thread writes, removed below.
+    let p = unsafe { &mut *p };
     // Another syscall's: the kernel skipped this thread's last run of
     // sys_exit (counted as a skipped run) and left its syscall behind.
     // Closing it now would count an operation twice and give it this
@@ -149,14 +155,13 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
         // A /proc path that reached no probe (all cached, say), an fd copied
         // or a cwd moved: still report it, so later reads of the fd it
         // returns, or paths relative to the cwd, have a path.
-        flush_syscall(&Task::current());
-        p.emitted = 1;
+        read_path(p);
     }
-    let _ = PENDING.remove(&tid);
     if p.emitted != 0 {
         let task = Task::current();
         counts::operation(&task, syscall_reads(u64::from(p.nr)), ret);
-        emit_syscall_exit(&task, &p, ret);
+        emit_syscall(&task, p, ret);
     }
+    let _ = PENDING.remove(&tid);
     0
 }

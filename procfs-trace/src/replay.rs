@@ -339,8 +339,8 @@ struct OpCounter {
 }
 
 impl Sink for OpCounter {
-    fn event(&mut self, _raw: &[u8], mut ev: Event, symbolize: Symbolize) -> io::Result<()> {
-        self.builder.push(&mut ev, symbolize);
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(ev, symbolize);
         Ok(())
     }
     fn tick(&mut self, _lost: Lost) -> io::Result<()> {

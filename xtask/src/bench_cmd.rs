@@ -126,18 +126,19 @@ fn table(reports: &[Value]) -> String {
         }
     }
     s.push_str(&format!(
-        "\n{:<27} {:<34} {:>10} {:>12} {:>6}\n",
-        "kernel", "operation", "events/op", "bytes/event", "lost"
+        "\n{:<27} {:<34} {:>10} {:>12} {:>9} {:>6}\n",
+        "kernel", "operation", "events/op", "bytes/event", "bytes/op", "lost"
     ));
     for r in reports {
         let kernel = r["kernel"].as_str().unwrap_or("?");
         for e in r["events"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "{:<27} {:<34} {:>10.1} {:>12.1} {:>6}\n",
+                "{:<27} {:<34} {:>10.1} {:>12.1} {:>9.1} {:>6}\n",
                 kernel,
                 e["class"].as_str().unwrap_or("?"),
                 f(&e["events_per_op"]),
                 f(&e["bytes_per_event"]),
+                f(&e["bytes_per_op"]),
                 e["lost"],
             ));
         }

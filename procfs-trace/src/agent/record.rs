@@ -156,12 +156,13 @@ pub fn create(
 
 impl<W: io::Write> Sink for RecordSink<W> {
     fn event(&mut self, raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
-        if let Event::Probe(p) = &ev {
-            if let Some(addr) = p.addr {
-                if let Some(name) = symbolize(addr) {
-                    self.writer.symbol(addr, &name);
-                }
-            }
+        let addr = match &ev {
+            Event::Probe(p) => p.addr,
+            Event::Call(c) => c.entry.as_ref().and_then(|e| e.addr),
+            Event::Syscall(_) | Event::SyscallCall(_) => None,
+        };
+        if let Some(name) = addr.and_then(symbolize) {
+            self.writer.symbol(addr.expect("named above"), &name);
         }
         self.writer.event(raw, ev.origin().ts_ns)
     }

@@ -112,13 +112,10 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
         }
         None => None,
     };
-    let mut raw_sink;
+    let mut raw_sink = None;
     let mut flow_sink = None;
     let sink: &mut dyn Sink = match printing {
-        Printing::Raw => {
-            raw_sink = RawSink::new(opts.format, false, out);
-            &mut raw_sink
-        }
+        Printing::Raw => raw_sink.insert(RawSink::new(opts.format, false, out)),
         Printing::Flows => {
             let checker = tracer.checker();
             flow_sink.insert(FlowSink::new(checker, opts.format, out))
@@ -139,6 +136,9 @@ async fn session(opts: TraceOptions, verb: &str, printing: Printing) -> anyhow::
     sink.flush()?;
     if let Some(r) = &mut recorder {
         r.writer.flush_chunk(0, 0, None)?;
+    }
+    if let Some(r) = &mut raw_sink {
+        r.finish()?;
     }
     if let Some(f) = &mut flow_sink {
         f.finish()?;

@@ -124,12 +124,19 @@ impl RawSink {
             out,
         }
     }
+
+    /// Prints the calls still waiting for a syscall's record (it was lost).
+    pub fn finish(&mut self) -> io::Result<()> {
+        let r = &mut self.renderer;
+        self.out.write(|w| r.finish(&mut &mut *w))?;
+        self.out.write(|w| w.flush())
+    }
 }
 
 impl Sink for RawSink {
     fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         let r = &mut self.renderer;
-        self.out.write(|w| r.event(&ev, symbolize, &mut &mut *w))
+        self.out.write(|w| r.event(ev, symbolize, &mut &mut *w))
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {
         if lost.new == 0 {
@@ -207,8 +214,8 @@ impl FlowSink {
 }
 
 impl Sink for FlowSink {
-    fn event(&mut self, _raw: &[u8], mut ev: Event, symbolize: Symbolize) -> io::Result<()> {
-        self.builder.push(&mut ev, symbolize);
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
+        self.builder.push(ev, symbolize);
         Ok(())
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {

@@ -6,8 +6,8 @@
 
 use bytes::Buf;
 use procfs_trace_common::{
-    flags, kind, phase, syscall_flags, EventHeader, ProbeEvent, ProbeId, Role, Syscall,
-    SyscallEvent, COMM_LEN, NAME_LEN, PATH_LEN,
+    call_flags, flags, kind, phase, syscall_flags, CallEvent, EventHeader, ProbeEvent, ProbeId,
+    Role, Syscall, SyscallCallEvent, SyscallEvent, COMM_LEN, NAME_LEN, PATH_LEN,
 };
 use thiserror::Error;
 
@@ -114,21 +114,43 @@ pub struct SyscallHit {
     pub lost: bool,
 }
 
+/// A probed call inside a followed syscall, whose entry and exit the kernel
+/// wrote as one record when it returned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallHit {
+    /// Its entry, unless the kernel saw only the exit.
+    pub entry: Option<ProbeHit>,
+    /// Its exit.
+    pub exit: ProbeHit,
+    /// The entry's place in its syscall's sequence of entries and exits.
+    pub entry_seq: u16,
+    /// The exit's place there.
+    pub exit_seq: u16,
+    /// Entry time of the syscall it is in: that syscall's entry `ts_ns`.
+    pub frame_ns: u64,
+}
+
 /// A decoded ring-buffer record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    /// A probed kernel function.
+    /// A probed kernel function's entry or exit.
     Probe(ProbeHit),
-    /// A syscall framing probe hits.
+    /// A syscall's entry or exit.
     Syscall(SyscallHit),
+    /// A probed call, entry and exit (see [`super::pairs`] for their order).
+    Call(Box<CallHit>),
+    /// A followed syscall, entry and exit; its calls' records came before it.
+    SyscallCall(Box<[SyscallHit; 2]>),
 }
 
 impl Event {
-    /// Who and when.
+    /// Who and when (when the record was written, for the paired kinds).
     pub fn origin(&self) -> &Origin {
         match self {
             Event::Probe(p) => &p.origin,
             Event::Syscall(s) => &s.origin,
+            Event::Call(c) => &c.exit.origin,
+            Event::SyscallCall(s) => &s[1].origin,
         }
     }
 }
@@ -174,6 +196,8 @@ pub fn decode_as(
     let need = match k {
         kind::PROBE => core::mem::size_of::<ProbeEvent>(),
         kind::SYSCALL => core::mem::size_of::<SyscallEvent>(),
+        kind::CALL => core::mem::size_of::<CallEvent>(),
+        kind::SYSCALL_CALL => core::mem::size_of::<SyscallCallEvent>(),
         other => return Err(DecodeError::UnknownKind(other)),
     };
     if len < need {
@@ -181,7 +205,9 @@ pub fn decode_as(
     }
     match k {
         kind::PROBE => decode_probe(origin, buf, probe).map(Event::Probe),
-        _ => decode_syscall(origin, buf).map(Event::Syscall),
+        kind::SYSCALL => decode_syscall(origin, buf).map(Event::Syscall),
+        kind::CALL => decode_call(origin, buf, probe).map(|c| Event::Call(Box::new(c))),
+        _ => decode_syscall_call(origin, buf).map(|s| Event::SyscallCall(Box::new(s))),
     }
 }
 
@@ -208,12 +234,81 @@ fn decode_probe(
     let ret = buf.get_i64_le();
     let pos = buf.get_i64_le();
     let addr = buf.get_u64_le();
-    let name_bytes = &buf[..NAME_LEN];
+    let fields = Fields {
+        flags: fl,
+        name: &buf[..name_len],
+        ret,
+        pos,
+        addr,
+    };
+    Ok(probe_hit(origin, probe, phase, &fields))
+}
 
-    let has = |bit: u8| fl & bit != 0;
+/// The body of a call record; `buf` holds at least the body's bytes.
+fn decode_call(
+    origin: Origin,
+    mut buf: &[u8],
+    probe: impl Fn(u16) -> Option<ProbeId>,
+) -> Result<CallHit, DecodeError> {
+    let raw_probe = buf.get_u16_le();
+    let probe = probe(raw_probe).ok_or(DecodeError::UnknownProbe(raw_probe))?;
+    let entry_flags = buf.get_u8();
+    let exit_flags = buf.get_u8();
+    let name_len = usize::from(buf.get_u16_le()).min(NAME_LEN);
+    let entry_seq = buf.get_u16_le();
+    let exit_seq = buf.get_u16_le();
+    let cf = buf.get_u16_le();
+    let _reserved = buf.get_u32_le();
+    let frame_ns = buf.get_u64_le();
+    let entry_ns = buf.get_u64_le();
+    let ret = buf.get_i64_le();
+    let entry_pos = buf.get_i64_le();
+    let exit_pos = buf.get_i64_le();
+    let addr = buf.get_u64_le();
+    let entry = (cf & call_flags::NO_ENTRY == 0).then(|| {
+        let origin = Origin {
+            ts_ns: entry_ns,
+            ..origin.clone()
+        };
+        let fields = Fields {
+            flags: entry_flags,
+            name: &buf[..name_len],
+            ret: 0,
+            pos: entry_pos,
+            addr,
+        };
+        probe_hit(origin, probe, Phase::Entry, &fields)
+    });
+    let fields = Fields {
+        flags: exit_flags,
+        name: &[],
+        ret,
+        pos: exit_pos,
+        addr: 0,
+    };
+    Ok(CallHit {
+        entry,
+        exit: probe_hit(origin, probe, Phase::Exit, &fields),
+        entry_seq,
+        exit_seq,
+        frame_ns,
+    })
+}
+
+/// A probe event's fields, as read; `flags` says which are valid.
+struct Fields<'a> {
+    flags: u8,
+    name: &'a [u8],
+    ret: i64,
+    pos: i64,
+    addr: u64,
+}
+
+fn probe_hit(origin: Origin, probe: ProbeId, phase: Phase, f: &Fields) -> ProbeHit {
+    let has = |bit: u8| f.flags & bit != 0;
     // The same eight bytes are a show callback or what the probe's role says.
     let role = probe.def().role;
-    let read_addr = has(flags::ADDR).then_some(addr);
+    let read_addr = has(flags::ADDR).then_some(f.addr);
     let mount_role = role == Role::MountOpts;
     let faults = [
         (flags::NAME_FAULT, "name"),
@@ -224,13 +319,13 @@ fn decode_probe(
     .filter(|(bit, _)| has(*bit))
     .map(|(_, n)| *n)
     .collect();
-    Ok(ProbeHit {
+    ProbeHit {
         origin,
         probe,
         phase,
-        name: has(flags::NAME).then(|| c_string(&name_bytes[..name_len])),
-        pos: has(flags::POS).then_some(pos),
-        ret: has(flags::RET).then_some(ret),
+        name: has(flags::NAME).then(|| c_string(f.name)),
+        pos: has(flags::POS).then_some(f.pos),
+        ret: has(flags::RET).then_some(f.ret),
         addr: read_addr.filter(|_| role != Role::MountOpts && role != Role::SelfLink),
         mount: read_addr
             .filter(|_| role == Role::MountOpts)
@@ -239,7 +334,7 @@ fn decode_probe(
             .filter(|_| role == Role::SelfLink)
             .map(|a| a as i64),
         faults,
-    })
+    }
 }
 
 /// The body of a syscall event; `buf` holds at least the body's bytes.
@@ -270,6 +365,51 @@ fn decode_syscall(origin: Origin, mut buf: &[u8]) -> Result<SyscallHit, DecodeEr
     })
 }
 
+/// The body of a syscall record, entry and exit; `buf` holds at least the
+/// body's bytes.
+fn decode_syscall_call(origin: Origin, mut buf: &[u8]) -> Result<[SyscallHit; 2], DecodeError> {
+    let nr = buf.get_u32_le();
+    let syscall = Syscall::from_nr(u64::from(nr)).ok_or(DecodeError::UnknownSyscall(nr))?;
+    let fl = buf.get_u8();
+    let _reserved8 = buf.get_u8();
+    let path_len = usize::from(buf.get_u16_le()).min(PATH_LEN);
+    let at_flags = buf.get_u32_le();
+    let _reserved = buf.get_u32_le();
+    let exit_ns = buf.get_u64_le();
+    // As in `decode_syscall`: a C int.
+    let fd = i64::from(buf.get_i64_le() as i32);
+    let ret = buf.get_i64_le();
+    let has = |bit: u8| fl & bit != 0;
+    let exit_origin = Origin {
+        ts_ns: exit_ns,
+        ..origin.clone()
+    };
+    Ok([
+        SyscallHit {
+            origin,
+            syscall,
+            phase: Phase::Entry,
+            fd,
+            path: has(syscall_flags::PATH).then(|| c_string(&buf[..path_len])),
+            path_fault: has(syscall_flags::PATH_FAULT),
+            at_flags,
+            ret: None,
+            lost: false,
+        },
+        SyscallHit {
+            origin: exit_origin,
+            syscall,
+            phase: Phase::Exit,
+            fd,
+            path: None,
+            path_fault: false,
+            at_flags,
+            ret: has(syscall_flags::RET).then_some(ret),
+            lost: has(syscall_flags::LOST) || has(syscall_flags::UNCLOSED),
+        },
+    ])
+}
+
 /// How many leading bytes of a record carry anything: a probe event's name
 /// and a syscall event's path are fixed buffers of which only the first
 /// `name_len` or `path_len` bytes are written, the rest being whatever the
@@ -293,6 +433,18 @@ pub fn significant_len(raw: &[u8]) -> usize {
             offset_of!(SyscallEvent, path),
             PATH_LEN,
             size_of::<SyscallEvent>(),
+        ),
+        Some(&[a, b]) if u16::from_le_bytes([a, b]) == kind::CALL => (
+            offset_of!(CallEvent, name_len),
+            offset_of!(CallEvent, name),
+            NAME_LEN,
+            size_of::<CallEvent>(),
+        ),
+        Some(&[a, b]) if u16::from_le_bytes([a, b]) == kind::SYSCALL_CALL => (
+            offset_of!(SyscallCallEvent, path_len),
+            offset_of!(SyscallCallEvent, path),
+            PATH_LEN,
+            size_of::<SyscallCallEvent>(),
         ),
         _ => return raw.len(),
     };
@@ -386,6 +538,129 @@ pub(crate) mod tests {
         ev.name_len = name.len() as u16;
         ev.flags |= flags::NAME;
         ev
+    }
+
+    /// A call record of `probe` in the syscall that began at `frame_ns`.
+    pub(crate) fn call_event(
+        probe: ProbeId,
+        seqs: (u16, u16),
+        frame_ns: u64,
+        times: (u64, u64),
+        name: &str,
+    ) -> CallEvent {
+        let base = with_name(raw(probe, phase::ENTRY), name);
+        let mut header = base.header;
+        header.kind = kind::CALL;
+        header.size = core::mem::size_of::<CallEvent>() as u16;
+        header.ts_ns = times.1;
+        CallEvent {
+            header,
+            probe: probe as u16,
+            entry_flags: flags::NAME,
+            exit_flags: flags::RET,
+            name_len: base.name_len,
+            entry_seq: seqs.0,
+            exit_seq: seqs.1,
+            call_flags: 0,
+            reserved: 0,
+            frame_ns,
+            entry_ns: times.0,
+            ret: 0,
+            entry_pos: 0,
+            exit_pos: 0,
+            addr: 0,
+            name: base.name,
+        }
+    }
+
+    /// A whole-syscall record of `nr` from `entry_ns` to `exit_ns`.
+    pub(crate) fn syscall_call_event(
+        nr: u32,
+        path: &str,
+        (entry_ns, exit_ns): (u64, u64),
+        ret: i64,
+    ) -> SyscallCallEvent {
+        let base = syscall_event(nr, phase::ENTRY, path);
+        let mut header = base.header;
+        header.kind = kind::SYSCALL_CALL;
+        header.size = core::mem::size_of::<SyscallCallEvent>() as u16;
+        header.ts_ns = entry_ns;
+        SyscallCallEvent {
+            header,
+            nr,
+            flags: syscall_flags::PATH | syscall_flags::RET,
+            reserved8: 0,
+            path_len: base.path_len,
+            at_flags: base.at_flags,
+            reserved: 0,
+            exit_ns,
+            fd: base.fd,
+            ret,
+            path: base.path,
+        }
+    }
+
+    #[test]
+    fn a_call_record_holds_its_entry_and_exit() {
+        let mut ev = call_event(ProbeId::ProcTgidBaseReaddir, (3, 8), 50, (100, 190), "1234");
+        ev.entry_flags |= flags::POS | flags::ADDR_FAULT;
+        ev.exit_flags |= flags::POS;
+        (ev.entry_pos, ev.exit_pos, ev.ret) = (2, 17, -13);
+        let Event::Call(c) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a call")
+        };
+        assert_eq!((c.entry_seq, c.exit_seq, c.frame_ns), (3, 8, 50));
+        let entry = c.entry.expect("entry seen");
+        assert_eq!((entry.phase, entry.origin.ts_ns), (Phase::Entry, 100));
+        assert_eq!(entry.name.as_deref(), Some("1234"));
+        assert_eq!((entry.pos, entry.ret), (Some(2), None));
+        assert_eq!(entry.faults, ["show"]);
+        assert_eq!((c.exit.phase, c.exit.origin.ts_ns), (Phase::Exit, 190));
+        assert_eq!(
+            (c.exit.pos, c.exit.ret, c.exit.name.as_deref()),
+            (Some(17), Some(-13), None)
+        );
+        assert_eq!(
+            (c.exit.origin.tid, c.exit.origin.comm.as_str()),
+            (4243, "cat")
+        );
+
+        ev.call_flags = call_flags::NO_ENTRY;
+        let Event::Call(c) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a call")
+        };
+        assert_eq!(c.entry, None);
+        // The name's unwritten tail is not part of the record.
+        assert_eq!(significant_len(&kernel_bytes(&ev)), 104 + 4);
+    }
+
+    #[test]
+    fn a_syscall_record_holds_its_entry_and_exit() {
+        let mut ev = syscall_call_event(257, "/proc/1/limits", (10, 90), 3);
+        let Event::SyscallCall(s) = decode(&kernel_bytes(&ev)).unwrap() else {
+            panic!("not a syscall record")
+        };
+        let [entry, exit] = *s;
+        assert_eq!((entry.phase, entry.origin.ts_ns), (Phase::Entry, 10));
+        assert_eq!(entry.path.as_deref(), Some("/proc/1/limits"));
+        assert_eq!((entry.ret, entry.fd, entry.at_flags), (None, -100, 0x100));
+        assert_eq!(
+            (exit.phase, exit.origin.ts_ns, exit.ret),
+            (Phase::Exit, 90, Some(3))
+        );
+        assert!(!exit.lost);
+        for bit in [syscall_flags::LOST, syscall_flags::UNCLOSED] {
+            ev.flags = syscall_flags::RET | bit;
+            let Event::SyscallCall(s) = decode(&kernel_bytes(&ev)).unwrap() else {
+                panic!("not a syscall record")
+            };
+            assert!(s[1].lost && s[0].path.is_none(), "flag {bit}");
+        }
+        let bytes = kernel_bytes(&ev);
+        assert_eq!(significant_len(&bytes), 80 + "/proc/1/limits".len());
+        for cut in 0..bytes.len() {
+            assert!(decode(&bytes[..cut]).is_err(), "cut {cut}");
+        }
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Events from the kernel, decoded from ring-buffer records.
 
 pub mod decode;
+pub mod pairs;
 
 use std::sync::Arc;
 

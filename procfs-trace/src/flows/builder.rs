@@ -30,6 +30,7 @@ use super::{
 use crate::{
     events::{
         decode::{Event, Phase, ProbeHit, SyscallHit},
+        pairs::Unpairer,
         Symbolize,
     },
     model::{walk::below_proc, OpKind},
@@ -118,6 +119,10 @@ pub struct FlowBuilder {
     lossy: Vec<Window>,
     /// Time of the newest event fed.
     newest_ns: u64,
+    /// Paired records waiting for their syscall's.
+    pairs: Unpairer,
+    /// Events unfolded from a record, reused.
+    ready: Vec<Event>,
 }
 
 impl FlowBuilder {
@@ -126,12 +131,24 @@ impl FlowBuilder {
         Self::default()
     }
 
-    /// Feeds one event, taking the strings it keeps (by reference: moving
-    /// each event on cost as much as a tenth of checking it); `show`
-    /// resolves a callback address to a name.
-    pub fn push(&mut self, ev: &mut Event, show: Symbolize) {
+    /// Feeds one record; `show` resolves a callback address to a name.
+    pub fn push(&mut self, ev: Event, show: Symbolize) {
         self.newest_ns = self.newest_ns.max(ev.origin().ts_ns);
+        let mut ready = std::mem::take(&mut self.ready);
+        self.pairs.push(ev, &mut ready);
+        for mut ev in ready.drain(..) {
+            self.feed(&mut ev, show);
+        }
+        self.ready = ready;
+    }
+
+    /// Feeds one event in the order things happened, taking the strings it
+    /// keeps.
+    fn feed(&mut self, ev: &mut Event, show: Symbolize) {
         match ev {
+            Event::Call(_) | Event::SyscallCall(_) => {
+                unreachable!("the unpairer unfolds paired records")
+            }
             Event::Syscall(s) => match s.phase {
                 Phase::Entry => self.syscall_entry(s),
                 Phase::Exit => self.syscall_exit(s),
@@ -167,6 +184,11 @@ impl FlowBuilder {
     /// Ends every operation in progress (end of trace), as incomplete, and
     /// releases all, marked as the losses read so far say.
     pub fn finish(&mut self) -> Vec<Op> {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.pairs.finish(&mut ready);
+        for mut ev in ready.drain(..) {
+            self.feed(&mut ev, &|_| None);
+        }
         let mut done = self.take_marked();
         for (_, o) in self.open.drain() {
             let mut op = o.op;
@@ -470,7 +492,7 @@ mod tests {
     fn fed(s: &Script) -> FlowBuilder {
         let mut b = FlowBuilder::new();
         for e in &s.events {
-            b.push(&mut e.clone(), &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         b
     }
@@ -749,7 +771,7 @@ mod tests {
         };
         assert!(b.release(loss).is_empty(), "nothing decoded yet");
         for e in &s.events {
-            b.push(&mut e.clone(), &|_| None);
+            b.push(e.clone(), &|_| None);
         }
         let whole = Window {
             losses: Losses::None,

@@ -5,7 +5,10 @@ use procfs_trace_common::{ProbeId, Syscall};
 
 use super::{builder::FlowBuilder, op::Op};
 use crate::{
-    events::decode::{Event, Origin, Phase, ProbeHit, SyscallHit},
+    events::{
+        decode::{Event, Origin, Phase, ProbeHit, SyscallHit},
+        pairs::pair_like_the_kernel,
+    },
     model::mount::MountOpts,
 };
 
@@ -161,13 +164,26 @@ impl Script {
             .exit(tid, ProbeId::ProcTgidBaseLookup, 0)
     }
 
-    /// Runs the events through a builder and returns every operation.
+    /// Runs the events through a builder and returns every operation,
+    /// checking that the records the kernel pairs make the same ones.
     pub fn ops(&self) -> Vec<Op> {
-        let mut b = FlowBuilder::new();
-        let names = |a: u64| Some(format!("fn_{a:x}").into());
-        for e in &self.events {
-            b.push(&mut e.clone(), &names);
+        let ops = build(&self.events);
+        if let Some(paired) = pair_like_the_kernel(&self.events) {
+            assert_eq!(
+                build(&paired),
+                ops,
+                "the paired records make other operations"
+            );
         }
-        b.finish()
+        ops
     }
+}
+
+fn build(events: &[Event]) -> Vec<Op> {
+    let mut b = FlowBuilder::new();
+    let names = |a: u64| Some(format!("fn_{a:x}").into());
+    for e in events {
+        b.push(e.clone(), &names);
+    }
+    b.finish()
 }

@@ -91,9 +91,9 @@ impl<A: Aggregate> Collector<A> {
 }
 
 impl<A: Aggregate> Sink for Collector<A> {
-    fn event(&mut self, _raw: &[u8], mut ev: Event, symbolize: Symbolize) -> io::Result<()> {
+    fn event(&mut self, _raw: &[u8], ev: Event, symbolize: Symbolize) -> io::Result<()> {
         self.agg.event(ev.origin().ts_ns);
-        self.builder.push(&mut ev, symbolize);
+        self.builder.push(ev, symbolize);
         Ok(())
     }
 

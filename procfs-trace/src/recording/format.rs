@@ -15,8 +15,9 @@ pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
 /// the losses no event flags, which an older reader would take for none;
 /// version 6 dates each loss reading, which moved the lost count; version 7
 /// adds where each lossy reading's window starts, in a record older readers
-/// take for damage).
-pub const VERSION: u16 = 7;
+/// take for damage; version 8 adds the paired kinds, a call and a whole
+/// syscall per record).
+pub const VERSION: u16 = 8;
 /// The oldest version this build reads. From version 2 on, headers carry the
 /// writer's probe table and event-layout fingerprint, so a file whose event
 /// layouts match is decoded through its own probe table even when the
@@ -257,6 +258,47 @@ impl ChunkHeader {
 /// The event layouts as text: each struct's size and its fields' offsets, so
 /// reordering a field changes it as much as adding one.
 fn event_layout() -> String {
+    format!("{}; {}", unpaired_layout(), paired_layout())
+}
+
+/// The layouts of the paired kinds, call and whole syscall (version 8 on).
+fn paired_layout() -> String {
+    use core::mem::{offset_of, size_of};
+    use procfs_trace_common::{CallEvent as C, SyscallCallEvent as S};
+    format!(
+        "call {} probe@{} entry_flags@{} exit_flags@{} name_len@{} entry_seq@{} exit_seq@{} \
+         call_flags@{} frame_ns@{} entry_ns@{} ret@{} entry_pos@{} exit_pos@{} addr@{} name@{}; \
+         syscall_call {} nr@{} flags@{} path_len@{} at_flags@{} exit_ns@{} fd@{} ret@{} path@{}",
+        size_of::<C>(),
+        offset_of!(C, probe),
+        offset_of!(C, entry_flags),
+        offset_of!(C, exit_flags),
+        offset_of!(C, name_len),
+        offset_of!(C, entry_seq),
+        offset_of!(C, exit_seq),
+        offset_of!(C, call_flags),
+        offset_of!(C, frame_ns),
+        offset_of!(C, entry_ns),
+        offset_of!(C, ret),
+        offset_of!(C, entry_pos),
+        offset_of!(C, exit_pos),
+        offset_of!(C, addr),
+        offset_of!(C, name),
+        size_of::<S>(),
+        offset_of!(S, nr),
+        offset_of!(S, flags),
+        offset_of!(S, path_len),
+        offset_of!(S, at_flags),
+        offset_of!(S, exit_ns),
+        offset_of!(S, fd),
+        offset_of!(S, ret),
+        offset_of!(S, path),
+    )
+}
+
+/// The layouts of the header and the entry-or-exit kinds: all a file
+/// before version 8 holds.
+fn unpaired_layout() -> String {
     use core::mem::{offset_of, size_of};
     use procfs_trace_common::{EventHeader as H, ProbeEvent as P, SyscallEvent as S};
     format!(
@@ -302,6 +344,13 @@ pub fn event_fingerprint() -> String {
     fingerprint(&event_layout())
 }
 
+/// Whether this build decodes the events of a file of `version` whose
+/// event layouts have fingerprint `layout`: its own, or, before version 8
+/// (no paired kinds), its entry-or-exit kinds'.
+pub fn decodes_layout(version: u16, layout: &str) -> bool {
+    layout == event_fingerprint() || version < 8 && layout == fingerprint(&unpaired_layout())
+}
+
 /// Fingerprint of everything a recording's records depend on: the event
 /// layouts, the probe table and the syscall table.
 pub fn layout_fingerprint() -> String {
@@ -335,7 +384,18 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (7, "226e1317"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (8, "c2918326"));
+    }
+
+    /// Files before version 8 hold only the entry-or-exit kinds, whose
+    /// layouts have not changed since version 2: this build decodes them.
+    #[test]
+    fn older_files_with_the_unpaired_layouts_are_decoded() {
+        assert!(decodes_layout(2, "28fd7ff2"));
+        assert!(decodes_layout(7, "28fd7ff2"));
+        assert!(!decodes_layout(8, "28fd7ff2"));
+        assert!(decodes_layout(8, &event_fingerprint()));
+        assert!(!decodes_layout(7, "12345678"));
     }
 
     #[test]

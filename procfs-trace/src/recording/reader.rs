@@ -11,8 +11,8 @@ use std::{
 use procfs_trace_common::ProbeId;
 
 use super::format::{
-    event_fingerprint, record, ChunkHeader, FormatError, Header, CHUNK_HEADER_LEN, CHUNK_MAGIC,
-    MAGIC, MAX_HEADER, OLDEST_READABLE, PREAMBLE_LEN, VERSION,
+    decodes_layout, record, ChunkHeader, FormatError, Header, CHUNK_HEADER_LEN, CHUNK_MAGIC, MAGIC,
+    MAX_HEADER, OLDEST_READABLE, PREAMBLE_LEN, VERSION,
 };
 
 /// A record of a chunk, borrowed from its decompressed payload.
@@ -409,7 +409,7 @@ impl<R: Read> Reader<R> {
         }
         let header: Header =
             serde_json::from_slice(json).map_err(|e| bad(format!("invalid JSON: {e}")))?;
-        if header.event_layout != event_fingerprint() {
+        if !decodes_layout(version, &header.event_layout) {
             return Err(other(
                 " with event layouts other than this build's, so its events cannot be decoded",
             ));

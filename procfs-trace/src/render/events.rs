@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::events::{
     decode::{Event, Origin, Phase, ProbeHit, SyscallHit},
+    pairs::Unpairer,
     Symbolize,
 };
 use crate::model::errno::format_ret;
@@ -41,6 +42,10 @@ pub struct Renderer {
     indent: bool,
     stacks: HashMap<u32, Vec<(Frame, u64)>>,
     t0: Option<u64>,
+    /// Paired records waiting for their syscall's.
+    pairs: Unpairer,
+    /// Events unfolded from a record, reused.
+    ready: Vec<Event>,
 }
 
 /// Where an event sits in its thread's call tree.
@@ -57,26 +62,55 @@ impl Renderer {
             indent,
             stacks: HashMap::new(),
             t0: None,
+            pairs: Unpairer::new(),
+            ready: Vec::new(),
         }
     }
 
-    /// Writes one event; `symbolize` names show-callback addresses.
+    /// Writes the events one record completes, in the order they happened
+    /// (a paired record waits for its syscall's); `symbolize` names
+    /// show-callback addresses.
     pub fn event(
         &mut self,
-        ev: &Event,
+        ev: Event,
         symbolize: Symbolize,
         out: &mut impl Write,
     ) -> io::Result<()> {
+        let mut ready = std::mem::take(&mut self.ready);
+        self.pairs.push(ev, &mut ready);
+        for ev in ready.drain(..) {
+            self.write(&ev, symbolize, out)?;
+        }
+        self.ready = ready;
+        Ok(())
+    }
+
+    /// Writes the calls still waiting for a syscall's record (it was lost),
+    /// their callbacks unnamed.
+    pub fn finish(&mut self, out: &mut impl Write) -> io::Result<()> {
+        let mut ready = Vec::new();
+        self.pairs.finish(&mut ready);
+        for ev in ready {
+            self.write(&ev, &|_| None, out)?;
+        }
+        Ok(())
+    }
+
+    fn write(&mut self, ev: &Event, symbolize: Symbolize, out: &mut impl Write) -> io::Result<()> {
         let o = ev.origin();
         let t0 = *self.t0.get_or_insert(o.ts_ns);
         let (frame, phase) = match ev {
             Event::Probe(p) => (Frame::Probe(p.probe), p.phase),
             Event::Syscall(s) => (Frame::Syscall(s.syscall.name()), s.phase),
+            Event::Call(_) | Event::SyscallCall(_) => {
+                unreachable!("the unpairer unfolds paired records")
+            }
         };
         let place = self.indent.then(|| self.place(o, frame, phase));
         match (self.format, ev) {
             (Format::Jsonl, Event::Probe(p)) => probe_json(p, symbolize, place.as_ref(), out),
             (Format::Jsonl, Event::Syscall(s)) => syscall_json(s, place.as_ref(), out),
+            (Format::Jsonl, _) => unreachable!("unfolded above"),
             (Format::Text, _) => {
                 let rel = o.ts_ns.saturating_sub(t0) as f64 / 1e9;
                 let indent = place.as_ref().map_or(0, |p| p.depth * 2);
@@ -92,6 +126,7 @@ impl Renderer {
                 match ev {
                     Event::Probe(p) => probe_text(p, symbolize, out)?,
                     Event::Syscall(s) => syscall_text(s, out)?,
+                    Event::Call(_) | Event::SyscallCall(_) => unreachable!("unfolded above"),
                 }
                 if let Some(d) = place.as_ref().and_then(|p| p.duration_ns) {
                     write!(out, " ({})", format_duration(d))?;
@@ -356,7 +391,7 @@ mod tests {
         let names = |a: u64| (a == 0x1000).then(|| "proc_single_show".into());
         let mut out = Vec::new();
         for e in events {
-            r.event(e, &names, &mut out).unwrap();
+            r.event(e.clone(), &names, &mut out).unwrap();
         }
         String::from_utf8(out).unwrap()
     }

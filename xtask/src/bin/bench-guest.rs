@@ -326,7 +326,8 @@ fn main() -> Result<()> {
     Ok(())
 }
 
-/// One recording per class: events per operation and bytes per event on disk.
+/// One recording per class: events per operation, and bytes per event and
+/// per operation on disk.
 fn per_class_events(w: &Workload) -> Result<Vec<Value>> {
     let mut rows = Vec::new();
     for class in CLASSES {
@@ -345,6 +346,7 @@ fn per_class_events(w: &Workload) -> Result<Vec<Value>> {
             "events_per_op": events as f64 / OPS as f64,
             "events_per_followed_op": events as f64 / (OPS as u64 * class.followed_ops) as f64,
             "bytes_per_event": bytes as f64 / events.max(1) as f64,
+            "bytes_per_op": bytes as f64 / OPS as f64,
             "lost": lost,
         }));
     }
