@@ -117,6 +117,10 @@ pub struct FlowBuilder {
     fds: FdTable,
     /// Readings with losses that operations not yet released may overlap.
     lossy: Vec<Window>,
+    /// The readings dropped from `lossy`, merged: only an operation that
+    /// began before the stream passed them overlaps it, one whose syscall
+    /// blocked for long (its records come at its exit).
+    forgotten: Option<Window>,
     /// Time of the newest event fed.
     newest_ns: u64,
     /// Paired records waiting for their syscall's.
@@ -177,8 +181,19 @@ impl FlowBuilder {
             .values()
             .map(|o| o.op.start_ns)
             .fold(self.newest_ns.saturating_sub(RING_ORDER_SLACK_NS), u64::min);
-        self.lossy.retain(|w| w.to_ns >= horizon);
+        let (kept, old): (Vec<Window>, Vec<Window>) = std::mem::take(&mut self.lossy)
+            .into_iter()
+            .partition(|w| w.to_ns >= horizon);
+        self.lossy = kept;
+        for w in old {
+            self.forgotten = Some(self.forgotten.map_or(w, |f| f.merged(w)));
+        }
         done
+    }
+
+    /// Every lossy window an operation released now may overlap.
+    fn windows(&self) -> impl Iterator<Item = &Window> {
+        self.lossy.iter().chain(&self.forgotten)
     }
 
     /// Ends every operation in progress (end of trace), as incomplete, and
@@ -190,10 +205,11 @@ impl FlowBuilder {
             self.feed(&mut ev, &|_| None);
         }
         let mut done = self.take_marked();
-        for (_, o) in self.open.drain() {
+        let open: Vec<Open> = self.open.drain().map(|(_, o)| o).collect();
+        for o in open {
             let mut op = o.op;
             // Still in progress when the trace ended: any later loss counts.
-            op.lost |= self.lossy.iter().any(|w| w.may_have_hit(&op, u64::MAX));
+            op.lost |= self.windows().any(|w| w.may_have_hit(&op, u64::MAX));
             done.push(op);
         }
         done.sort_by_key(|op| op.start_ns);
@@ -218,7 +234,7 @@ impl FlowBuilder {
     fn take_marked(&mut self) -> Vec<Op> {
         let mut done = std::mem::take(&mut self.done);
         for op in &mut done {
-            op.lost |= self.lossy.iter().any(|w| w.may_have_hit(op, op.span_end()));
+            op.lost |= self.windows().any(|w| w.may_have_hit(op, op.span_end()));
         }
         done
     }
@@ -478,7 +494,7 @@ mod tests {
     use procfs_trace_common::ProbeId;
 
     use super::*;
-    use crate::flows::script::Script;
+    use crate::{events::pairs::pair_like_the_kernel, flows::script::Script};
 
     /// A reading with `losses` covering all time.
     fn lossy(losses: Losses) -> Window {
@@ -807,6 +823,51 @@ mod tests {
         b.newest_ns = 500 + RING_ORDER_SLACK_NS + 1;
         b.release(early);
         assert!(b.lossy.is_empty());
+    }
+
+    /// A syscall's records come at its exit: one that blocked past the
+    /// ring's slack is still marked by the losses of its time, which the
+    /// stream had long passed.
+    #[test]
+    fn a_syscall_that_blocked_is_marked_by_the_losses_it_spanned() {
+        let mut b = FlowBuilder::new();
+        let skipped = Window {
+            losses: Losses::Unflagged,
+            from_ns: 1_000,
+            to_ns: 2_000,
+        };
+        b.newest_ns = 2_000 + RING_ORDER_SLACK_NS + 1;
+        b.release(skipped);
+        assert!(b.lossy.is_empty(), "the stream is past it");
+        let mut s = Script::new();
+        s.sys(7, Syscall::Read, None, 3)
+            .enter(7, ProbeId::ProcRegReadIter, None)
+            .exit(7, ProbeId::ProcRegReadIter, 10)
+            .sys_ret(7, Syscall::Read, 10);
+        let mut s2 = Script::new();
+        s2.sys(8, Syscall::Read, None, 3)
+            .enter(8, ProbeId::ProcRegReadIter, None)
+            .exit(8, ProbeId::ProcRegReadIter, 10)
+            .sys_ret(8, Syscall::Read, 10);
+        // Thread 8's read came after the losses.
+        for e in &mut s2.events {
+            if let Event::Syscall(x) = e {
+                x.origin.ts_ns += 3_000;
+            }
+            if let Event::Probe(x) = e {
+                x.origin.ts_ns += 3_000;
+            }
+        }
+        for e in pair_like_the_kernel(&s.events)
+            .into_iter()
+            .chain(pair_like_the_kernel(&s2.events))
+            .flatten()
+        {
+            b.push(e, &|_| None);
+        }
+        let ops = b.release(Window::WHOLE);
+        let lost: Vec<(u32, bool)> = ops.iter().map(|o| (o.tid, o.lost)).collect();
+        assert_eq!(lost, [(7, true), (8, false)]);
     }
 
     /// A thread that died inside an operation holds the oldest windows for
