@@ -3,7 +3,7 @@
 //! its name or path buffer, which is most of a record, and given back
 //! zero-padded to the size the kernel wrote.
 
-use crate::events::decode::{decode, significant_len, DecodeError, Event};
+use crate::events::decode::{decode, significant_len, CallHit, DecodeError, Event, SyscallHit};
 
 /// The largest record given back padded (a syscall event is 200 bytes); a
 /// longer one, which no kind is, is kept whole.
@@ -12,15 +12,28 @@ const PADDED_MAX: usize = 256;
 /// Bytes before each record: its size, then the bytes kept of it.
 const FRAME: usize = 8;
 
-/// Memory a decoded event holds besides itself: its task name and its
-/// dentry name or path, in small allocations.
+/// Memory a decoded entry or exit holds besides itself: its task name and
+/// its dentry name or path, in small allocations.
 const EVENT_HEAP: usize = 64;
+
+/// Memory a decoded record holds besides itself: a paired one boxes both
+/// halves, each with its strings.
+fn heap(decoded: &Result<Event, DecodeError>) -> usize {
+    match decoded {
+        Ok(Event::Call(_)) => std::mem::size_of::<CallHit>() + 2 * EVENT_HEAP,
+        Ok(Event::SyscallCall(_)) => std::mem::size_of::<[SyscallHit; 2]>() + 2 * EVENT_HEAP,
+        Ok(_) => EVENT_HEAP,
+        Err(_) => 0,
+    }
+}
 
 /// Records in ring order, with their decoding.
 #[derive(Debug, Default)]
 pub struct Batch {
     bytes: Vec<u8>,
     decoded: Vec<Result<Event, DecodeError>>,
+    /// What the decodings hold besides themselves.
+    heap: usize,
 }
 
 impl Batch {
@@ -35,7 +48,9 @@ impl Batch {
             .extend_from_slice(&(raw.len() as u32).to_le_bytes());
         self.bytes.extend_from_slice(&(kept as u32).to_le_bytes());
         self.bytes.extend_from_slice(&raw[..kept]);
-        self.decoded.push(decode(raw));
+        let decoded = decode(raw);
+        self.heap += heap(&decoded);
+        self.decoded.push(decoded);
     }
 
     /// Records held.
@@ -51,8 +66,8 @@ impl Batch {
     /// About the memory it takes.
     pub fn bytes(&self) -> usize {
         self.bytes.capacity()
-            + self.decoded.capacity()
-                * (std::mem::size_of::<Result<Event, DecodeError>>() + EVENT_HEAP)
+            + self.decoded.capacity() * std::mem::size_of::<Result<Event, DecodeError>>()
+            + self.heap
     }
 
     /// Gives each record in order, at its full size with the bytes not kept
@@ -136,6 +151,17 @@ mod tests {
         let back = records(batch);
         assert_eq!(back[0].len(), 200);
         assert_eq!(decode(&back[0]), decode(&bytes));
+    }
+
+    #[test]
+    fn a_paired_record_counts_both_halves() {
+        use crate::events::decode::tests::call_event;
+        let ev = call_event(ProbeId::ProcPidLookup, (1, 2), 10, (20, 30), "1");
+        let (mut one, mut paired) = (Batch::default(), Batch::default());
+        one.push(&kernel_bytes(&raw(ProbeId::ProcPidLookup, phase::ENTRY)));
+        paired.push(&kernel_bytes(&ev));
+        assert!(paired.heap >= 2 * one.heap + 2 * std::mem::size_of::<Event>());
+        assert_eq!(records(paired).len(), 1);
     }
 
     #[test]

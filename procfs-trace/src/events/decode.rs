@@ -137,7 +137,7 @@ pub enum Event {
     Probe(ProbeHit),
     /// A syscall's entry or exit.
     Syscall(SyscallHit),
-    /// A probed call, entry and exit (see [`super::pairs`] for their order).
+    /// A probed call, entry and exit (the `pairs` module puts them in order).
     Call(Box<CallHit>),
     /// A followed syscall, entry and exit; its calls' records came before it.
     SyscallCall(Box<[SyscallHit; 2]>),
