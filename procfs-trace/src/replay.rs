@@ -22,7 +22,7 @@ use crate::{
     model::kernel::KernelFacts,
     paths::glob_match,
     recording::{
-        format::{Header, VERSION},
+        format::Header,
         reader::{Chunk, Damage, Item, ProbeTable, Reader, Record},
     },
     render::{
@@ -316,7 +316,8 @@ pub fn info(file: &Path, out: &mut impl io::Write) -> anyhow::Result<()> {
     writeln!(
         out,
         "layout:      {} (format version {})",
-        h.layout, VERSION
+        h.layout,
+        rec.version()
     )?;
     writeln!(out, "operations:  {flows}")?;
     writeln!(out, "lost:        {} events lost in the kernel", t.lost)?;

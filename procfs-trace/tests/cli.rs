@@ -99,6 +99,24 @@ fn doctor_explains_this_host() {
     assert!(text.contains("cargo xtask vm"), "{text}");
 }
 
+/// Before version 8 the kernel wrote an entry and an exit event per call;
+/// such a recording (of the tour on 6.1, version 2) still replays and checks.
+#[test]
+fn a_recording_without_paired_records_still_replays() {
+    let file = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/previous-layout/tour-6.1-v2.pfsrec"
+    );
+    let out = run(&["replay", "--check", "--format", "jsonl", file]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let flows = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(flows > 100, "{flows} flows: {stderr}");
+    let out = run(&["info", file]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(format version 2)"), "{text}");
+}
+
 #[test]
 fn a_recording_of_the_previous_layout_is_refused_not_misread() {
     let file = concat!(

@@ -190,6 +190,11 @@ impl<R: Read> Reader<R> {
         &self.header
     }
 
+    /// The file's format version.
+    pub fn version(&self) -> u16 {
+        self.version
+    }
+
     /// The file's probe ids as this build's probes.
     pub fn probes(&self) -> &ProbeTable {
         &self.probes
