@@ -830,39 +830,24 @@ mod tests {
     /// stream had long passed.
     #[test]
     fn a_syscall_that_blocked_is_marked_by_the_losses_it_spanned() {
-        let mut b = FlowBuilder::new();
+        let mut s = Script::new();
+        for tid in [7, 8] {
+            s.sys(tid, Syscall::Read, None, 3)
+                .enter(tid, ProbeId::ProcRegReadIter, None)
+                .exit(tid, ProbeId::ProcRegReadIter, 10)
+                .sys_ret(tid, Syscall::Read, 10);
+        }
+        // Thread 7's read spans the losses; thread 8's begins after them.
         let skipped = Window {
             losses: Losses::Unflagged,
             from_ns: 1_000,
-            to_ns: 2_000,
+            to_ns: 1_045,
         };
-        b.newest_ns = 2_000 + RING_ORDER_SLACK_NS + 1;
+        let mut b = FlowBuilder::new();
+        b.newest_ns = skipped.to_ns + RING_ORDER_SLACK_NS + 1;
         b.release(skipped);
         assert!(b.lossy.is_empty(), "the stream is past it");
-        let mut s = Script::new();
-        s.sys(7, Syscall::Read, None, 3)
-            .enter(7, ProbeId::ProcRegReadIter, None)
-            .exit(7, ProbeId::ProcRegReadIter, 10)
-            .sys_ret(7, Syscall::Read, 10);
-        let mut s2 = Script::new();
-        s2.sys(8, Syscall::Read, None, 3)
-            .enter(8, ProbeId::ProcRegReadIter, None)
-            .exit(8, ProbeId::ProcRegReadIter, 10)
-            .sys_ret(8, Syscall::Read, 10);
-        // Thread 8's read came after the losses.
-        for e in &mut s2.events {
-            if let Event::Syscall(x) = e {
-                x.origin.ts_ns += 3_000;
-            }
-            if let Event::Probe(x) = e {
-                x.origin.ts_ns += 3_000;
-            }
-        }
-        for e in pair_like_the_kernel(&s.events)
-            .into_iter()
-            .chain(pair_like_the_kernel(&s2.events))
-            .flatten()
-        {
+        for e in pair_like_the_kernel(&s.events).unwrap() {
             b.push(e, &|_| None);
         }
         let ops = b.release(Window::WHOLE);
