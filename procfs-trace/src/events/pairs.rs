@@ -21,8 +21,11 @@ use super::decode::{CallHit, Event, ProbeHit};
 struct Frame {
     /// Entry time of the syscall they are in.
     frame_ns: u64,
-    /// Entries and exits, by unwrapped place in the sequence.
-    halves: Vec<(u64, ProbeHit)>,
+    /// Entries and exits, as they came.
+    halves: Vec<Option<ProbeHit>>,
+    /// Each half's unwrapped place in the sequence, and its index in
+    /// `halves` (sorted, rather than the halves, which are large).
+    order: Vec<(u64, usize)>,
     /// The unwrapped place of the latest exit.
     last_exit: u64,
 }
@@ -39,14 +42,19 @@ impl Frame {
         self.last_exit = exit;
         if let Some(entry) = c.entry {
             let back = u64::from(c.exit_seq.wrapping_sub(c.entry_seq));
-            self.halves.push((exit - back, entry));
+            self.order.push((exit - back, self.halves.len()));
+            self.halves.push(Some(entry));
         }
-        self.halves.push((exit, c.exit));
+        self.order.push((exit, self.halves.len()));
+        self.halves.push(Some(c.exit));
     }
 
     fn drain(&mut self, out: &mut Vec<Event>) {
-        self.halves.sort_unstable_by_key(|(place, _)| *place);
-        out.extend(self.halves.drain(..).map(|(_, h)| Event::Probe(h)));
+        self.order.sort_unstable();
+        for (_, i) in self.order.drain(..) {
+            out.extend(self.halves[i].take().map(Event::Probe));
+        }
+        self.halves.clear();
     }
 }
 
@@ -54,7 +62,13 @@ impl Frame {
 #[derive(Default)]
 pub struct Unpairer {
     frames: HashMap<u32, Frame, foldhash::fast::RandomState>,
+    /// Emptied frames, kept for their room: a syscall's calls, grown from
+    /// nothing each time, were a tenth of the time it took to check them.
+    spare: Vec<Frame>,
 }
+
+/// Emptied frames kept for reuse at most.
+const MAX_SPARE: usize = 64;
 
 impl Unpairer {
     /// An unpairer with nothing waiting.
@@ -66,7 +80,11 @@ impl Unpairer {
     pub fn push(&mut self, ev: Event, out: &mut Vec<Event>) {
         match ev {
             Event::Call(c) => {
-                let frame = self.frames.entry(c.exit.origin.tid).or_default();
+                let spare = &mut self.spare;
+                let frame = self
+                    .frames
+                    .entry(c.exit.origin.tid)
+                    .or_insert_with(|| spare.pop().unwrap_or_default());
                 if frame.frame_ns != c.frame_ns {
                     // The previous syscall's record was lost.
                     frame.drain(out);
@@ -84,6 +102,7 @@ impl Unpairer {
                 out.push(Event::Syscall(entry));
                 if let Some(mut f) = frame {
                     f.drain(out);
+                    self.keep(f);
                 }
                 out.push(Event::Syscall(exit));
             }
@@ -91,10 +110,17 @@ impl Unpairer {
                 if !self.frames.is_empty() {
                     if let Some(mut f) = self.frames.remove(&other.origin().tid) {
                         f.drain(out);
+                        self.keep(f);
                     }
                 }
                 out.push(other);
             }
+        }
+    }
+
+    fn keep(&mut self, f: Frame) {
+        if self.spare.len() < MAX_SPARE {
+            self.spare.push(f);
         }
     }
 

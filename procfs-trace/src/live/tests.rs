@@ -70,7 +70,7 @@ fn chars(s: &str) -> Vec<KeyCode> {
 fn main_screen() {
     let store = tour();
     let store = store.borrow();
-    assert_eq!(store.all.ops, 256, "as `info` counts the fixture");
+    assert_eq!(store.all.ops, 257, "as `info` counts the fixture");
     insta::assert_snapshot!(frame(&store, &Ui::default()));
 }
 
