@@ -62,8 +62,8 @@ impl Frame {
 #[derive(Default)]
 pub struct Unpairer {
     frames: HashMap<u32, Frame, foldhash::fast::RandomState>,
-    /// Emptied frames, kept for their room: a syscall's calls, grown from
-    /// nothing each time, were a tenth of the time it took to check them.
+    /// Emptied frames, kept for their room: growing each syscall's from
+    /// nothing showed in profiles of the replay benchmark.
     spare: Vec<Frame>,
 }
 
