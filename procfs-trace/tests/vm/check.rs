@@ -8,25 +8,27 @@ use crate::support;
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn check_matches_the_flows_of_cat_limits() {
     let out_file = std::env::temp_dir().join("check-limits.jsonl");
-    let out = support::run(&[
-        "check",
-        "--format",
-        "jsonl",
-        "-o",
-        out_file.to_str().unwrap(),
-        "--",
-        "sh",
-        "-c",
-        "cat /proc/$$/limits >/dev/null; exit 0",
-    ]);
-    support::assert_check_passed(&out);
+    let out = support::check_without_kernel_skips(|| {
+        support::run(&[
+            "check",
+            "--format",
+            "jsonl",
+            "-o",
+            out_file.to_str().unwrap(),
+            "--",
+            "sh",
+            "-c",
+            "cat /proc/$$/limits >/dev/null; exit 0",
+        ])
+    });
     // The pass names what it verified (a check that verified nothing is no
     // pass: see below). Probe runs the kernel skipped (fentry on 7.2 under
     // emulation) leave every operation of their window inconclusive, as
     // designed: only a run without them must have verified something.
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("coverage: "), "{stderr}");
-    if support::kernel_skips_only(&stderr) == 0 {
+    let skipped = support::kernel_skips_only(&stderr);
+    if skipped == 0 {
         assert!(!stderr.contains("coverage: 0 verified"), "{stderr}");
     }
     let flows: Vec<serde_json::Value> = std::fs::read_to_string(&out_file)
@@ -44,8 +46,10 @@ fn check_matches_the_flows_of_cat_limits() {
         .map(|f| f["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, ["lookup", "read", "read"], "{on_limits:?}");
+    // A window with skipped runs leaves its flows inconclusive, never wrong.
     for f in &on_limits {
-        assert_eq!(f["verdict"], "match", "{f}");
+        let inconclusive = skipped > 0 && f["verdict"] == "inconclusive";
+        assert!(f["verdict"] == "match" || inconclusive, "{f}");
     }
     let read = on_limits[1];
     assert_eq!(read["calls"][0]["probe"], "seq_read");
