@@ -161,8 +161,8 @@ impl<W: io::Write> Sink for RecordSink<W> {
             Event::Call(c) => c.entry.as_ref().and_then(|e| e.addr),
             Event::Syscall(_) | Event::SyscallCall(_) => None,
         };
-        if let Some(name) = addr.and_then(symbolize) {
-            self.writer.symbol(addr.expect("named above"), &name);
+        if let Some((addr, name)) = addr.and_then(|a| Some((a, symbolize(a)?))) {
+            self.writer.symbol(addr, &name);
         }
         self.writer.event(raw, ev.origin().ts_ns)
     }
