@@ -112,8 +112,12 @@ pub fn boot(
         .arg("-initrd")
         .arg(initrd)
         // noapic avoids random early panics under emulation; panic=-1 turns a panic into
-        // a reboot, which -no-reboot turns into qemu exiting.
-        .args(["-append", "console=ttyS0 quiet panic=-1 noapic"])
+        // a reboot, which -no-reboot turns into qemu exiting. tsc=reliable: the emulated
+        // CPU does not claim a constant TSC, so the kernel would fall back to the HPET,
+        // and every clock read (bpf_ktime_get_ns, a vDSO clock_gettime) would become an
+        // emulated device access costing microseconds, as on no real machine. qemu's TSC
+        // is the host's, synchronised across vCPUs.
+        .args(["-append", "console=ttyS0 quiet panic=-1 noapic tsc=reliable"])
         .stdin(if opts.interactive {
             Stdio::inherit()
         } else {
