@@ -125,6 +125,7 @@ fn table(reports: &[Value]) -> String {
             ));
         }
     }
+    s.push_str(&programs_table(reports));
     s.push_str(&format!(
         "\n{:<27} {:<34} {:>10} {:>12} {:>9} {:>6}\n",
         "kernel", "operation", "events/op", "bytes/event", "bytes/op", "lost"
@@ -156,6 +157,54 @@ fn table(reports: &[Value]) -> String {
             f(&fl["lost_pct"]),
             f(&fl["with_verdict_pct"]),
         ));
+    }
+    s
+}
+
+/// The programs' own run time per operation by mode, and the emitting
+/// tracer's costliest programs.
+fn programs_table(reports: &[Value]) -> String {
+    let mut s = format!(
+        "\nBPF program time per operation (kernel statistics)\n{:<27} {:<34} {:<7} {:>11} {:>10} {:>10} {:>7}  costliest while emitting\n",
+        "kernel", "operation", "attach", "count-only", "emitting", "checking", "ratio"
+    );
+    for r in reports {
+        let kernel = r["kernel"].as_str().unwrap_or("?");
+        let rows = r["programs"].as_array().map(Vec::as_slice).unwrap_or(&[]);
+        let find = |class: &Value, method: &Value, mode: &str| {
+            rows.iter()
+                .find(|p| p["class"] == *class && p["method"] == *method && p["mode"] == mode)
+        };
+        for twin in rows.iter().filter(|p| p["mode"] == "count-only") {
+            let (class, method) = (&twin["class"], &twin["method"]);
+            let ns =
+                |p: Option<&Value>| p.and_then(|p| p["ns_per_op"].as_f64()).unwrap_or(f64::NAN);
+            let emitting = find(class, method, "emitting");
+            let top: Vec<String> = emitting
+                .and_then(|e| e["programs"].as_array())
+                .into_iter()
+                .flatten()
+                .take(4)
+                .map(|p| {
+                    format!(
+                        "{} {:.0}",
+                        p["name"].as_str().unwrap_or("?"),
+                        p["ns_per_op"].as_f64().unwrap_or(f64::NAN)
+                    )
+                })
+                .collect();
+            s.push_str(&format!(
+                "{:<27} {:<34} {:<7} {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}  {}\n",
+                kernel,
+                class.as_str().unwrap_or("?"),
+                method.as_str().unwrap_or("?"),
+                ns(Some(twin)),
+                ns(emitting),
+                ns(find(class, method, "checking")),
+                ns(emitting) / ns(Some(twin)),
+                top.join(", "),
+            ));
+        }
     }
     s
 }

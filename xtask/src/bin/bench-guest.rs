@@ -1,12 +1,15 @@
 //! The guest half of `cargo xtask bench`: runs tight loops of each procfs
 //! operation class untraced, under the count-only twin programs, under the
 //! tracer emitting raw events, and under the tracer checking flows, rounds
-//! alternating the modes; then a recording per class (events per operation,
-//! bytes per event) and a flood. Writes what it measured as JSON.
+//! alternating the modes; then the programs' own run time per operation in
+//! each traced mode (the kernel's BPF statistics), a recording per class
+//! (events per operation, bytes per event) and a flood. Writes what it
+//! measured as JSON.
 //!
 //! It runs as `/init`'s command in the VM, as root, with `procfs-trace` on PATH.
 
 use std::{
+    collections::{BTreeMap, HashMap},
     fs::File,
     io::{BufRead, BufReader, Read},
     os::unix::{fs::FileExt, process::CommandExt as _},
@@ -311,6 +314,7 @@ fn main() -> Result<()> {
             }));
         }
     }
+    let programs = program_time(&w, &modes)?;
     let events = per_class_events(&w)?;
     let flood = flood()?;
     let report = json!({
@@ -318,12 +322,89 @@ fn main() -> Result<()> {
         "rounds": ROUNDS,
         "ops_per_round": OPS,
         "costs": costs,
+        "programs": programs,
         "events": events,
         "flood": flood,
     });
     std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// Each loaded BPF program's name, run time (ns) and runs so far, by id.
+fn program_runs() -> Result<HashMap<u32, (String, u64, u64)>> {
+    let mut runs = HashMap::new();
+    for info in aya::programs::loaded_programs() {
+        let info = info.context("listing the loaded BPF programs")?;
+        let name = info.name_as_str().unwrap_or("?").to_owned();
+        runs.insert(
+            info.id(),
+            (name, info.run_time().as_nanos() as u64, info.run_count()),
+        );
+    }
+    Ok(runs)
+}
+
+/// Run time and runs per program name between two [`program_runs`].
+fn program_delta(
+    before: &HashMap<u32, (String, u64, u64)>,
+    after: &HashMap<u32, (String, u64, u64)>,
+) -> BTreeMap<String, (u64, u64)> {
+    let mut by_name = BTreeMap::<String, (u64, u64)>::new();
+    for (id, (name, ns, n)) in after {
+        let (ns0, n0) = before.get(id).map_or((0, 0), |b| (b.1, b.2));
+        let e = by_name.entry(name.clone()).or_default();
+        e.0 += ns - ns0;
+        e.1 += n - n0;
+    }
+    by_name.retain(|_, (_, n)| *n > 0);
+    by_name
+}
+
+/// The time the programs of each traced mode run per operation of each
+/// class, from the kernel's BPF statistics, which time every program run
+/// (`BPF_ENABLE_STATS`). Measured apart from the timed rounds, whose
+/// figures the statistics' own clock reads would inflate. This is the cost
+/// of the programs alone: the attachment's (the trap or trampoline) is the
+/// same in the twin and the tracer, and only the timed rounds show it.
+fn program_time(w: &Workload, modes: &[Mode]) -> Result<Vec<Value>> {
+    // Once for every mode: turning the statistics on patches the kernel's
+    // text (a static key), which is slow under emulation.
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("enabling BPF run-time statistics (BPF_ENABLE_STATS, Linux 5.8+)")?;
+    let mut rows = Vec::new();
+    for &mode in modes.iter().filter(|m| **m != Mode::Untraced) {
+        let tracer = Tracer::start(&mode.args())?;
+        for class in CLASSES {
+            for _ in 0..WARMUP {
+                (class.run)(w);
+            }
+            let before = program_runs()?;
+            for _ in 0..OPS {
+                (class.run)(w);
+            }
+            let programs = program_delta(&before, &program_runs()?);
+            let per_op = |v: u64| v as f64 / OPS as f64;
+            let mut by_cost: Vec<_> = programs.iter().collect();
+            by_cost.sort_by_key(|p| std::cmp::Reverse(p.1 .0));
+            rows.push(json!({
+                "class": class.name,
+                "mode": mode.name(),
+                "method": mode.method(),
+                "ns_per_op": per_op(programs.values().map(|p| p.0).sum()),
+                "runs_per_op": per_op(programs.values().map(|p| p.1).sum()),
+                "programs": by_cost.iter().map(|(name, (ns, n))| json!({
+                    "name": name,
+                    "ns_per_op": per_op(*ns),
+                    "runs_per_op": per_op(*n),
+                    "ns_per_run": *ns as f64 / (*n).max(1) as f64,
+                })).collect::<Vec<_>>(),
+            }));
+        }
+        tracer.stop()?;
+        eprintln!("bench: program time {} {} done", mode.name(), mode.method());
+    }
+    Ok(rows)
 }
 
 /// One recording per class: events per operation, and bytes per event and
