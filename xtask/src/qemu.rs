@@ -117,7 +117,10 @@ pub fn boot(
         // and every clock read (bpf_ktime_get_ns, a vDSO clock_gettime) would become an
         // emulated device access costing microseconds, as on no real machine. qemu's TSC
         // is the host's, synchronised across vCPUs.
-        .args(["-append", "console=ttyS0 quiet panic=-1 noapic tsc=reliable"])
+        .args([
+            "-append",
+            "console=ttyS0 quiet panic=-1 noapic tsc=reliable",
+        ])
         .stdin(if opts.interactive {
             Stdio::inherit()
         } else {

@@ -1,7 +1,7 @@
 //! Where streamed events go: the raw event printer, or flows checked against
 //! the model.
 
-use std::io::{self, Write};
+use std::io::{self, BufWriter, Write};
 
 use super::counts::CountsTick;
 use crate::{
@@ -34,7 +34,7 @@ pub trait Sink {
     fn counted(&mut self, _counts: &CountsTick) -> io::Result<()> {
         Ok(())
     }
-    /// A batch of events ended.
+    /// A batch of events or a tick ended: what was written goes out now.
     fn flush(&mut self) -> io::Result<()>;
 }
 
@@ -84,16 +84,25 @@ impl Lost {
     }
 }
 
-/// Writes to `out` until the reader goes away (a closed pipe ends output quietly).
+/// Writes to `out` until the reader goes away (a closed pipe ends output
+/// quietly). Buffered: a line is a dozen small writes, each a syscall on an
+/// unbuffered file, and every syscall of the agent's runs the syscall
+/// tracepoints too. The sinks flush after each batch and tick.
 pub struct Output {
-    out: Box<dyn Write>,
+    out: BufWriter<Box<dyn Write>>,
     closed: bool,
 }
+
+/// The output buffer: a batch of events is flushed in a few writes.
+const OUTPUT_BUFFER: usize = 64 << 10;
 
 impl Output {
     /// Output to `out`.
     pub fn new(out: Box<dyn Write>) -> Output {
-        Output { out, closed: false }
+        Output {
+            out: BufWriter::with_capacity(OUTPUT_BUFFER, out),
+            closed: false,
+        }
     }
 
     fn write(&mut self, f: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
@@ -228,6 +237,46 @@ impl Sink for FlowSink {
         self.emit(ops)
     }
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        self.out.write(|w| w.flush())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{cell::RefCell, rc::Rc};
+
+    use super::*;
+
+    /// Records each write call it gets.
+    struct Writes(Rc<RefCell<Vec<usize>>>);
+
+    impl Write for Writes {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().push(buf.len());
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn output_reaches_its_file_in_one_write_per_flush() {
+        let writes = Rc::new(RefCell::new(Vec::new()));
+        let mut out = Output::new(Box::new(Writes(writes.clone())));
+        let mut written = 0;
+        for i in 0..100 {
+            let line = format!("{i:>4} seq_read_iter ret={}\n", i * 2);
+            written += line.len();
+            // Several writes per line, as a renderer makes them.
+            out.write(|w| {
+                write!(w, "{i:>4} seq_read_iter ")?;
+                writeln!(w, "ret={}", i * 2)
+            })
+            .unwrap();
+        }
+        assert!(writes.borrow().is_empty(), "nothing before the flush");
+        out.write(|w| w.flush()).unwrap();
+        assert_eq!(*writes.borrow(), vec![written]);
     }
 }

@@ -455,6 +455,7 @@ impl Tracer {
             to_ns: ended_ns,
             waiting: self.reader.waiting() as u64,
         })?;
+        sink.flush()?;
         Ok(())
     }
 }
