@@ -345,7 +345,9 @@ fn program_runs() -> Result<HashMap<u32, (String, u64, u64)>> {
     Ok(runs)
 }
 
-/// Run time and runs per program name between two [`program_runs`].
+/// Run time and runs per program name between two [`program_runs`]. Names
+/// are the kernel's, cut at 15 bytes, so a probe's entry and exit programs
+/// (`proc_single_show`, `proc_single_show_ret`) may count as one.
 fn program_delta(
     before: &HashMap<u32, (String, u64, u64)>,
     after: &HashMap<u32, (String, u64, u64)>,
