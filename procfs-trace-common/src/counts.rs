@@ -93,9 +93,11 @@ pub fn latency_slot(ns: u64) -> usize {
     }
 }
 
-/// What the entry probe leaves for its exit, keyed by `entry_key(tid, probe)`.
-/// Inside a followed syscall the exit writes the whole call as one record
-/// (a [`crate::CallEvent`]), so the entry keeps what it read.
+/// What the entry probe leaves for its exit: inside a followed syscall on
+/// the thread's stack in its `Pending`, elsewhere in the `ENTERED` map keyed
+/// by `entry_key(tid, probe)`. Inside a followed syscall the exit writes the
+/// whole call as one record (a [`crate::CallEvent`]), so the entry keeps
+/// what it read.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Entered {
@@ -103,14 +105,8 @@ pub struct Entered {
     pub ts_ns: u64,
     /// The pos chain's base, for the position the function leaves behind.
     pub pos_base: u64,
-    /// Non-zero when `pos_base` was read.
-    pub pos_ok: u64,
     /// The show callback the call reported, for its `COUNTS` key (or 0).
     pub show: u64,
-    /// Entry time of the followed syscall the call began in (its
-    /// `Pending::ts_ns`), or 0 when none framed it: its entry was then
-    /// written as an event of its own.
-    pub frame_ns: u64,
     /// The position at entry (valid as `flags` says).
     pub pos: i64,
     /// The callback address or mount options at entry (valid as `flags` says).
@@ -120,32 +116,36 @@ pub struct Entered {
     pub name_base: u64,
     /// The call's place in its syscall's sequence of entries and exits.
     pub seq: u16,
+    /// The probe (a [`crate::ProbeId`]): an exit finds its entry on the stack by it.
+    pub probe: u16,
     /// Bits of [`crate::flags`] for `pos` and `addr` at entry.
     pub flags: u8,
     /// How reading `name_base` went: 0 unused, 1 read, 2 faulted.
     pub name_state: u8,
+    /// Non-zero when `pos_base` was read.
+    pub pos_ok: u8,
     /// Always zero.
-    pub reserved: u32,
+    pub reserved: u8,
 }
 
-const _: () = assert!(core::mem::size_of::<Entered>() == 72);
+const _: () = assert!(core::mem::size_of::<Entered>() == 56);
 
 impl Entered {
-    /// The entry was not seen (attached mid-call, or its map insert failed).
+    /// The entry was not seen (attached mid-call, or it could not be kept).
     /// A value rather than `None`: an `Option`'s unwritten payload is stack
     /// the 5.10 verifier refuses to let the program read.
     pub const UNSEEN: Entered = Entered {
         ts_ns: 0,
         pos_base: 0,
-        pos_ok: 0,
         show: 0,
-        frame_ns: 0,
         pos: 0,
         addr: 0,
         name_base: 0,
         seq: 0,
+        probe: 0,
         flags: 0,
         name_state: 0,
+        pos_ok: 0,
         reserved: 0,
     };
 

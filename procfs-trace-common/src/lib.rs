@@ -623,20 +623,32 @@ pub struct Pending {
     pub lost: u32,
     /// Entries and exits of probed calls so far: the next one's place.
     pub seq: u16,
-    /// Probed calls begun and not yet returned.
+    /// Probed calls begun and not yet returned: the depth of `stack`.
     pub open: u16,
     /// Valid bytes in `path`.
     pub path_len: u16,
     /// [`syscall_flags::PATH`] or [`syscall_flags::PATH_FAULT`] once read.
     pub path_flags: u8,
+    /// Non-zero once a call inside it is known never to have returned: a
+    /// call it enclosed returned first (its exit was missed).
+    pub unclosed: u8,
     /// Always zero.
-    pub reserved: [u8; 5],
+    pub reserved: [u8; 4],
     /// The path argument, read when the first probe fires (an `execve`'s
     /// is gone by its exit).
     pub path: [u8; PATH_LEN],
+    /// What the entries of the calls still open left for their exits,
+    /// outermost first: a call's exit finds its entry here without a map
+    /// operation. Only the first `open` are valid.
+    pub stack: [counts::Entered; FRAME_DEPTH],
 }
 
-const _: () = assert!(core::mem::size_of::<Pending>() == 184);
+/// Probed calls a followed syscall holds open at once: they nest 5 deep at
+/// most (`seq_read`, `seq_read_iter`, `proc_reg_read_iter`,
+/// `proc_single_show`, a show callback).
+pub const FRAME_DEPTH: usize = 8;
+
+const _: () = assert!(core::mem::size_of::<Pending>() == 184 + 56 * FRAME_DEPTH);
 
 /// Marks a [`Chain`] that is not used.
 pub const NO_ARG: u8 = 0xff;

@@ -11,7 +11,7 @@ use aya_ebpf::helpers::{
 use procfs_trace_common::{
     call_flags, counts::Entered, entry_key, flags, kind, loss, phase, shape, syscall_flags,
     syscall_shape, CallEvent, Chain, Config, EventHeader, Pending, ProbeEvent, ProbeId, ProbeSpec,
-    SyscallCallEvent, COMM_LEN,
+    SyscallCallEvent, COMM_LEN, FRAME_DEPTH,
 };
 
 use crate::{
@@ -136,7 +136,7 @@ pub fn emit_syscall(task: &Task, p: &Pending, ret: i64) {
     if p.lost != 0 {
         fl |= syscall_flags::LOST;
     }
-    if p.open != 0 {
+    if p.open != 0 || p.unclosed != 0 {
         fl |= syscall_flags::UNCLOSED;
     }
     // SAFETY: exclusively owned reserved slot; every field is written.
@@ -193,7 +193,9 @@ fn start(
 
 /// Entry body (kprobe or fentry): name, position and callback address from
 /// the arguments. Inside a followed syscall it only leaves them for the
-/// exit, which writes the whole call; elsewhere it writes an entry event.
+/// exit, which writes the whole call, on the syscall's stack of open calls:
+/// no map operation of its own. Elsewhere it leaves them in `ENTERED` and
+/// writes an entry event.
 #[inline(always)]
 pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let cfg = config();
@@ -220,32 +222,33 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let mut entered = Entered {
         ts_ns: now,
         pos_base: pos_base.value,
-        pos_ok: u64::from(pos_base.state == OK),
         show: if spec.addr_is_show != 0 {
             addr.value
         } else {
             0
         },
-        frame_ns: 0,
         pos: pos.value as i64,
         addr: addr.value,
         name_base: name_base.value,
         seq: 0,
+        probe: probe as u16,
         flags: pos.flag(flags::POS, flags::POS_FAULT) | addr.flag(flags::ADDR, flags::ADDR_FAULT),
         name_state: name_base.state,
+        pos_ok: u8::from(pos_base.state == OK),
         reserved: 0,
     };
     let frame = PENDING.get_ptr_mut(&task.tid);
-    if let Some(p) = frame {
-        // SAFETY: a per-thread slot only this thread writes.
-        let p = unsafe { &mut *p };
-        read_path(p);
-        entered.frame_ns = p.ts_ns;
-        entered.seq = p.seq;
-        p.seq = p.seq.wrapping_add(1);
-        p.open = p.open.wrapping_add(1);
+    match frame {
+        Some(p) => {
+            // SAFETY: a per-thread slot only this thread writes.
+            let p = unsafe { &mut *p };
+            read_path(p);
+            entered.seq = p.seq;
+            p.seq = p.seq.wrapping_add(1);
+            push(p, &entered);
+        }
+        None => inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0)),
     }
-    inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0));
     counts::enter(task.tid, probe, now);
     if frame.is_some() {
         return 0;
@@ -276,15 +279,22 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let spec = &cfg.probes[probe as usize];
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    let key = entry_key(task.tid, probe as u16);
-    // SAFETY: the value is copied out before the entry is removed.
-    let entered = match unsafe { ENTERED.get(&key) } {
-        Some(e) => {
-            let e = *e;
-            let _ = ENTERED.remove(&key);
-            e
+    let frame = PENDING.get_ptr_mut(&task.tid);
+    let entered = match frame {
+        // SAFETY: a per-thread slot only this thread writes.
+        Some(p) => pop(unsafe { &mut *p }, probe as u16),
+        None => {
+            let key = entry_key(task.tid, probe as u16);
+            // SAFETY: the value is copied out before the entry is removed.
+            match unsafe { ENTERED.get(&key) } {
+                Some(e) => {
+                    let e = *e;
+                    let _ = ENTERED.remove(&key);
+                    e
+                }
+                None => Entered::UNSEEN,
+            }
         }
-        None => Entered::UNSEEN,
     };
     let ret = if spec.ret32 != 0 {
         ret as i32 as i64
@@ -293,8 +303,8 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     };
     counts::exit(&task, probe, &entered, now, ret);
     let pos = saved_pos(&spec.pos, &entered);
-    if let Some(p) = PENDING.get_ptr_mut(&task.tid) {
-        // SAFETY: a per-thread slot only this thread writes.
+    if let Some(p) = frame {
+        // SAFETY: as above.
         emit_call(
             &task,
             probe,
@@ -335,11 +345,7 @@ fn emit_call(
     ret: i64,
     pos: Read,
 ) {
-    // An entry another syscall left (its exit was missed) is not this call's.
-    let seen = entered.seen() && entered.frame_ns == p.ts_ns;
-    if seen {
-        p.open = p.open.wrapping_sub(1);
-    }
+    let seen = entered.seen();
     let exit_seq = p.seq;
     p.seq = p.seq.wrapping_add(1);
     let Some(mut entry) = EVENTS.reserve::<CallEvent>(0) else {
@@ -379,6 +385,49 @@ fn emit_call(
         }
     }
     entry.submit(wake());
+}
+
+/// Keeps a call's entry on its syscall's stack; one past [`FRAME_DEPTH`]
+/// deep is counted as an entry not kept (as a failed map insert was), and
+/// its exit comes without it.
+///
+/// This and [`pop`] visit the slots by a constant index, not at `open`:
+/// LLVM turns a computed index into pointer arithmetic the 5.10 verifier
+/// cannot bound.
+#[inline(always)]
+fn push(p: &mut Pending, entered: &Entered) {
+    let open = p.open as usize;
+    let mut depth = 0;
+    while depth < FRAME_DEPTH {
+        if depth == open {
+            p.stack[depth] = *entered;
+            p.open += 1;
+            return;
+        }
+        depth += 1;
+    }
+    count_loss(loss::MAP_INSERT);
+}
+
+/// Takes the entry of `probe`'s innermost open call off the stack. Calls
+/// above it never returned (their exits were missed), which marks the
+/// syscall. An exit whose entry is not there (it began before the tracer
+/// was attached, or was not kept) finds nothing and takes nothing.
+#[inline(always)]
+fn pop(p: &mut Pending, probe: u16) -> Entered {
+    let open = p.open as usize;
+    let mut depth = FRAME_DEPTH;
+    while depth > 0 {
+        depth -= 1;
+        if depth < open && p.stack[depth].probe == probe {
+            if depth + 1 != open {
+                p.unclosed = 1;
+            }
+            p.open = depth as u16;
+            return p.stack[depth];
+        }
+    }
+    Entered::UNSEEN
 }
 
 #[inline(always)]

@@ -59,7 +59,8 @@ pub fn inserted<E>(r: Result<(), E>) {
 pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 
 /// What a call's entry leaves for its exit (its start, the pos chain's base,
-/// its show callback), keyed by `entry_key(tid, probe)`.
+/// its show callback), keyed by `entry_key(tid, probe)`, for calls no
+/// followed syscall frames; inside one, its `Pending` holds them.
 #[map]
 pub static ENTERED: HashMap<u64, Entered> = HashMap::with_max_entries(16384, 0);
 
@@ -78,6 +79,11 @@ pub static COUNTS: LruPerCpuHashMap<CountKey, Counts> =
 /// inside a syscall never reaches sys_exit, and its slot must not leak.
 #[map]
 pub static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(16384, 0);
+
+/// Where `sys_enter` builds a thread's `Pending`, too large for the BPF
+/// stack, before copying it into `PENDING`: one per CPU.
+#[map]
+pub static NEW_PENDING: PerCpuArray<Pending> = PerCpuArray::with_max_entries(1, 0);
 
 /// Reads the configuration set at load time.
 #[inline(always)]

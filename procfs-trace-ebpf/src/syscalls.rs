@@ -16,14 +16,14 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use procfs_trace_common::{
-    at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD,
+    at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Syscall, F_DUPFD,
     F_DUPFD_CLOEXEC, PATH_LEN, PROC_SUPER_MAGIC,
 };
 
 use crate::{
     counts,
     emit::{current, emit_syscall, read_path, Task},
-    maps::{config, inserted, PENDING},
+    maps::{config, inserted, NEW_PENDING, PENDING},
 };
 
 /// Whether the user path at `ptr` is `/proc` or starts with `/proc/`.
@@ -97,24 +97,32 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         shape::CWD_PATH | shape::CWD_FD => true,
         _ => false,
     };
-    let pending = Pending {
-        // SAFETY: plain helper call.
-        ts_ns: unsafe { bpf_ktime_get_ns() },
-        arg0,
-        arg1,
-        nr: nr as u32,
-        emitted: 0,
-        at_flags,
-        force: force as u32,
-        lost: 0,
-        seq: 0,
-        open: 0,
-        path_len: 0,
-        path_flags: 0,
-        reserved: [0; 5],
-        path: [0; PATH_LEN],
+    // Built in this CPU's scratch slot, too large for the BPF stack. Nothing
+    // else writes it while this run does: only sys_enter uses it, and the
+    // kernel skips a run of a program that is already running on the CPU
+    // (even one preempted midway, under full or lazy preemption).
+    let Some(p) = NEW_PENDING.get_ptr_mut(0) else {
+        return 0;
     };
-    inserted(PENDING.insert(&task.tid, &pending, 0));
+    // SAFETY: see above; the stack's entries are written before they are read.
+    let p = unsafe { &mut *p };
+    // SAFETY: plain helper call.
+    p.ts_ns = unsafe { bpf_ktime_get_ns() };
+    p.arg0 = arg0;
+    p.arg1 = arg1;
+    p.nr = nr as u32;
+    p.emitted = 0;
+    p.at_flags = at_flags;
+    p.force = force as u32;
+    p.lost = 0;
+    p.seq = 0;
+    p.open = 0;
+    p.path_len = 0;
+    p.path_flags = 0;
+    p.unclosed = 0;
+    p.reserved = [0; 4];
+    p.path = [0; PATH_LEN];
+    inserted(PENDING.insert(&task.tid, p, 0));
     0
 }
 
