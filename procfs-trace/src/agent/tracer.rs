@@ -335,10 +335,17 @@ impl Tracer {
         let mut tick = tokio::time::interval(TICK);
         let deadline = duration.map(|d| tokio::time::Instant::now() + d);
         // One batch per turn of the loop, so that under a flood the timer,
-        // signal and child drivers still run between batches.
+        // signal and child drivers still run between batches; and a yield
+        // after each, so that whatever shares this task (the live view's
+        // tables and keys) does too. Without it, only tokio's budget of 128
+        // channel receives per poll would end a turn: under a flood, many
+        // seconds of batches.
         let stopped = loop {
             tokio::select! {
-                d = self.reader.next() => self.deliver(d?, sink)?,
+                d = self.reader.next() => {
+                    self.deliver(d?, sink)?;
+                    tokio::task::yield_now().await;
+                }
                 status = async { child.as_mut().expect("guarded").wait().await }, if child.is_some() => {
                     break Stopped::Exited(child::exit_code(status?));
                 }
