@@ -650,6 +650,51 @@ pub const FRAME_DEPTH: usize = 8;
 
 const _: () = assert!(core::mem::size_of::<Pending>() == 184 + 56 * FRAME_DEPTH);
 
+impl Pending {
+    /// Keeps a call's entry on the stack; false when it is [`FRAME_DEPTH`]
+    /// deep already, and the call's exit will come without it.
+    ///
+    /// This and [`Pending::pop`] visit the slots by a constant index, not
+    /// at `open`: LLVM turns a computed index into pointer arithmetic the
+    /// 5.10 verifier cannot bound.
+    #[inline(always)]
+    pub fn push(&mut self, entered: &counts::Entered) -> bool {
+        let open = self.open as usize;
+        let mut depth = 0;
+        while depth < FRAME_DEPTH {
+            if depth == open {
+                self.stack[depth] = *entered;
+                self.open += 1;
+                return true;
+            }
+            depth += 1;
+        }
+        false
+    }
+
+    /// Takes the entry of `probe`'s innermost open call off the stack.
+    /// Calls above it never returned (their exits were missed), which marks
+    /// the syscall `unclosed`. An exit whose entry is not there (it began
+    /// before the tracer was attached, or was not kept) finds
+    /// [`counts::Entered::UNSEEN`] and takes nothing.
+    #[inline(always)]
+    pub fn pop(&mut self, probe: u16) -> counts::Entered {
+        let open = self.open as usize;
+        let mut depth = FRAME_DEPTH;
+        while depth > 0 {
+            depth -= 1;
+            if depth < open && self.stack[depth].probe == probe {
+                if depth + 1 != open {
+                    self.unclosed = 1;
+                }
+                self.open = depth as u16;
+                return self.stack[depth];
+            }
+        }
+        counts::Entered::UNSEEN
+    }
+}
+
 /// Marks a [`Chain`] that is not used.
 pub const NO_ARG: u8 = 0xff;
 
@@ -893,5 +938,95 @@ mod user {
         fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
             s.serialize_str(self.def().func)
         }
+    }
+}
+
+#[cfg(test)]
+mod frame_tests {
+    use super::{counts::Entered, Pending, FRAME_DEPTH, PATH_LEN};
+
+    fn syscall() -> Pending {
+        Pending {
+            ts_ns: 1,
+            arg0: 0,
+            arg1: 0,
+            nr: 0,
+            emitted: 0,
+            at_flags: 0,
+            force: 0,
+            lost: 0,
+            seq: 0,
+            open: 0,
+            path_len: 0,
+            path_flags: 0,
+            unclosed: 0,
+            reserved: [0; 4],
+            path: [0; PATH_LEN],
+            stack: [Entered::UNSEEN; FRAME_DEPTH],
+        }
+    }
+
+    fn call(probe: u16, ts_ns: u64) -> Entered {
+        Entered {
+            probe,
+            ts_ns,
+            ..Entered::UNSEEN
+        }
+    }
+
+    #[test]
+    fn nested_calls_return_innermost_first() {
+        let mut p = syscall();
+        for (probe, ts) in [(13, 10), (12, 11), (15, 12), (19, 13)] {
+            assert!(p.push(&call(probe, ts)));
+        }
+        assert_eq!(p.pop(19), call(19, 13));
+        assert_eq!(p.pop(15), call(15, 12));
+        assert_eq!(p.pop(12), call(12, 11));
+        assert_eq!(p.pop(13), call(13, 10));
+        assert_eq!((p.open, p.unclosed), (0, 0));
+    }
+
+    #[test]
+    fn a_recursive_call_returns_to_its_own_entry() {
+        let mut p = syscall();
+        assert!(p.push(&call(8, 10)));
+        assert!(p.push(&call(8, 20)));
+        assert_eq!(p.pop(8).ts_ns, 20);
+        assert_eq!(p.pop(8).ts_ns, 10);
+        assert_eq!((p.open, p.unclosed), (0, 0));
+    }
+
+    #[test]
+    fn an_exit_past_a_missed_one_closes_it_and_marks_the_syscall() {
+        let mut p = syscall();
+        assert!(p.push(&call(13, 10)));
+        assert!(p.push(&call(15, 11)));
+        // 15's exit was missed: 13's exit finds its own entry below it.
+        assert_eq!(p.pop(13), call(13, 10));
+        assert_eq!((p.open, p.unclosed), (0, 1));
+    }
+
+    #[test]
+    fn an_exit_without_its_entry_takes_nothing() {
+        let mut p = syscall();
+        assert!(p.push(&call(13, 10)));
+        assert!(!p.pop(15).seen());
+        assert_eq!((p.open, p.unclosed), (1, 0));
+        assert_eq!(p.pop(13), call(13, 10));
+    }
+
+    #[test]
+    fn a_call_deeper_than_the_stack_is_not_kept() {
+        let mut p = syscall();
+        for d in 0..FRAME_DEPTH as u64 {
+            assert!(p.push(&call(d as u16, 10 + d)));
+        }
+        assert!(!p.push(&call(40, 99)));
+        assert!(!p.pop(40).seen());
+        for d in (0..FRAME_DEPTH as u64).rev() {
+            assert_eq!(p.pop(d as u16), call(d as u16, 10 + d));
+        }
+        assert_eq!((p.open, p.unclosed), (0, 0));
     }
 }

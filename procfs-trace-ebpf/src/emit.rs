@@ -11,7 +11,7 @@ use aya_ebpf::helpers::{
 use procfs_trace_common::{
     call_flags, counts::Entered, entry_key, flags, kind, loss, phase, shape, syscall_flags,
     syscall_shape, CallEvent, Chain, Config, EventHeader, Pending, ProbeEvent, ProbeId, ProbeSpec,
-    SyscallCallEvent, COMM_LEN, FRAME_DEPTH,
+    SyscallCallEvent, COMM_LEN,
 };
 
 use crate::{
@@ -245,7 +245,10 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
             read_path(p);
             entered.seq = p.seq;
             p.seq = p.seq.wrapping_add(1);
-            push(p, &entered);
+            if !p.push(&entered) {
+                // Deeper than the stack: counted as a failed map insert was.
+                count_loss(loss::MAP_INSERT);
+            }
         }
         None => inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0)),
     }
@@ -282,7 +285,7 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let frame = PENDING.get_ptr_mut(&task.tid);
     let entered = match frame {
         // SAFETY: a per-thread slot only this thread writes.
-        Some(p) => pop(unsafe { &mut *p }, probe as u16),
+        Some(p) => unsafe { &mut *p }.pop(probe as u16),
         None => {
             let key = entry_key(task.tid, probe as u16);
             // SAFETY: the value is copied out before the entry is removed.
@@ -385,49 +388,6 @@ fn emit_call(
         }
     }
     entry.submit(wake());
-}
-
-/// Keeps a call's entry on its syscall's stack; one past [`FRAME_DEPTH`]
-/// deep is counted as an entry not kept (as a failed map insert was), and
-/// its exit comes without it.
-///
-/// This and [`pop`] visit the slots by a constant index, not at `open`:
-/// LLVM turns a computed index into pointer arithmetic the 5.10 verifier
-/// cannot bound.
-#[inline(always)]
-fn push(p: &mut Pending, entered: &Entered) {
-    let open = p.open as usize;
-    let mut depth = 0;
-    while depth < FRAME_DEPTH {
-        if depth == open {
-            p.stack[depth] = *entered;
-            p.open += 1;
-            return;
-        }
-        depth += 1;
-    }
-    count_loss(loss::MAP_INSERT);
-}
-
-/// Takes the entry of `probe`'s innermost open call off the stack. Calls
-/// above it never returned (their exits were missed), which marks the
-/// syscall. An exit whose entry is not there (it began before the tracer
-/// was attached, or was not kept) finds nothing and takes nothing.
-#[inline(always)]
-fn pop(p: &mut Pending, probe: u16) -> Entered {
-    let open = p.open as usize;
-    let mut depth = FRAME_DEPTH;
-    while depth > 0 {
-        depth -= 1;
-        if depth < open && p.stack[depth].probe == probe {
-            if depth + 1 != open {
-                p.unclosed = 1;
-            }
-            p.open = depth as u16;
-            return p.stack[depth];
-        }
-    }
-    Entered::UNSEEN
 }
 
 #[inline(always)]
