@@ -117,6 +117,11 @@ impl Output {
             other => other,
         }
     }
+
+    /// Sends what is buffered on.
+    fn flush(&mut self) -> io::Result<()> {
+        self.write(|w| w.flush())
+    }
 }
 
 /// Prints every event as it comes.
@@ -138,7 +143,7 @@ impl RawSink {
     pub fn finish(&mut self) -> io::Result<()> {
         let r = &mut self.renderer;
         self.out.write(|w| r.finish(&mut &mut *w))?;
-        self.out.write(|w| w.flush())
+        self.out.flush()
     }
 }
 
@@ -156,7 +161,7 @@ impl Sink for RawSink {
             .write(|w| r.lost(lost.new, lost.total, &mut &mut *w))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.out.write(|w| w.flush())
+        self.out.flush()
     }
 }
 
@@ -198,7 +203,7 @@ impl FlowSink {
     pub fn finish(&mut self) -> io::Result<()> {
         let ops = self.builder.finish();
         self.emit(ops)?;
-        self.out.write(|w| w.flush())
+        self.out.flush()
     }
 
     fn emit(&mut self, ops: Vec<Op>) -> io::Result<()> {
@@ -237,7 +242,7 @@ impl Sink for FlowSink {
         self.emit(ops)
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.out.write(|w| w.flush())
+        self.out.flush()
     }
 }
 
@@ -276,7 +281,7 @@ mod tests {
             .unwrap();
         }
         assert!(writes.borrow().is_empty(), "nothing before the flush");
-        out.write(|w| w.flush()).unwrap();
+        out.flush().unwrap();
         assert_eq!(*writes.borrow(), vec![written]);
     }
 }

@@ -332,7 +332,10 @@ fn main() -> Result<()> {
 }
 
 /// Each loaded BPF program's name, run time (ns) and runs so far, by id.
-fn program_runs() -> Result<HashMap<u32, (String, u64, u64)>> {
+type ProgramRuns = HashMap<u32, (String, u64, u64)>;
+
+/// The [`ProgramRuns`] now.
+fn program_runs() -> Result<ProgramRuns> {
     let mut runs = HashMap::new();
     for info in aya::programs::loaded_programs() {
         let info = info.context("listing the loaded BPF programs")?;
@@ -348,10 +351,7 @@ fn program_runs() -> Result<HashMap<u32, (String, u64, u64)>> {
 /// Run time and runs per program name between two [`program_runs`]. Names
 /// are the kernel's, cut at 15 bytes, so a probe's entry and exit programs
 /// (`proc_single_show`, `proc_single_show_ret`) may count as one.
-fn program_delta(
-    before: &HashMap<u32, (String, u64, u64)>,
-    after: &HashMap<u32, (String, u64, u64)>,
-) -> BTreeMap<String, (u64, u64)> {
+fn program_delta(before: &ProgramRuns, after: &ProgramRuns) -> BTreeMap<String, (u64, u64)> {
     let mut by_name = BTreeMap::<String, (u64, u64)>::new();
     for (id, (name, ns, n)) in after {
         let (ns0, n0) = before.get(id).map_or((0, 0), |b| (b.1, b.2));
