@@ -9,6 +9,7 @@ use std::{
 use procfs_trace::{
     agent::sink::{FlowSink, Output},
     recording::{
+        columns,
         format::{record, ChunkHeader, Header, MAX_CHUNK, MAX_HEADER},
         reader::Reader,
         writer::Writer,
@@ -42,9 +43,9 @@ unsafe impl GlobalAlloc for Counting {
 static ALLOC: Counting = Counting;
 
 /// What a replay may hold on top of what it held before: one chunk
-/// compressed and one decompressed, plus room for the checker's bounded
-/// tables and the header.
-const CAP: usize = 2 * MAX_CHUNK as usize + (8 << 20);
+/// compressed, decompressed and rebuilt from its columns, plus room for
+/// the checker's bounded tables and the header.
+const CAP: usize = 3 * MAX_CHUNK as usize + (8 << 20);
 
 fn header() -> Header {
     Header {
@@ -56,7 +57,7 @@ fn header() -> Header {
     }
 }
 
-/// A valid chunk whose payload inflates to `MAX_CHUNK` bytes of empty event
+/// A valid chunk whose columns rebuild `MAX_CHUNK` bytes of empty event
 /// records: the most records a chunk can declare, from a few KiB on disk.
 fn bomb_chunk() -> Vec<u8> {
     let raw: Vec<u8> = [record::EVENT, 0, 0, 0, 0]
@@ -65,10 +66,11 @@ fn bomb_chunk() -> Vec<u8> {
         .cycle()
         .take(MAX_CHUNK as usize / 5 * 5)
         .collect();
-    let payload = zstd::bulk::compress(&raw, 19).unwrap();
+    let cols = columns::encode(&raw);
+    let payload = zstd::bulk::compress(&cols, 19).unwrap();
     let h = ChunkHeader {
         payload_len: payload.len() as u32,
-        raw_len: raw.len() as u32,
+        raw_len: cols.len() as u32,
         records: (raw.len() / 5) as u32,
         lost: 0,
         unflagged: 0,

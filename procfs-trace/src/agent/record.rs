@@ -167,8 +167,7 @@ impl<W: io::Write> Sink for RecordSink<W> {
         self.writer.event(raw, ev.origin().ts_ns)
     }
     fn tick(&mut self, lost: Lost) -> io::Result<()> {
-        self.writer
-            .flush_chunk(lost.new, lost.unflagged, lost.reading())
+        self.writer.tick(lost.new, lost.unflagged, lost.reading())
     }
     fn flush(&mut self) -> io::Result<()> {
         Ok(())

@@ -16,8 +16,9 @@ pub const CHUNK_MAGIC: &[u8; 4] = b"PTCK";
 /// version 6 dates each loss reading, which moved the lost count; version 7
 /// adds where each lossy reading's window starts, in a record older readers
 /// take for damage; version 8 adds the paired kinds, a call and a whole
-/// syscall per record).
-pub const VERSION: u16 = 8;
+/// syscall per record; version 9 compresses the header, and chunks as
+/// columns, `recording::columns`).
+pub const VERSION: u16 = 9;
 /// The oldest version this build reads. From version 2 on, headers carry the
 /// writer's probe table and event-layout fingerprint, so a file whose event
 /// layouts match is decoded through its own probe table even when the
@@ -29,11 +30,13 @@ pub const OLDEST_READABLE: u16 = 2;
 pub const PREAMBLE_LEN: usize = 16;
 /// Bytes of a chunk header.
 pub const CHUNK_HEADER_LEN: usize = 56;
-/// Largest header JSON a reader accepts: anything larger is damage, not data.
+/// Largest header JSON a reader accepts, compressed or not: anything larger
+/// is damage, not data.
 pub const MAX_HEADER: u32 = 1 << 20;
-/// Largest chunk payload, compressed or not, a reader accepts. Writers start a
-/// new chunk at [`CHUNK_TARGET`], far below it; a reader holds at most one
-/// chunk in each form, so this bounds its memory whatever a file says.
+/// Largest chunk payload, compressed or not, and largest chunk of records
+/// its columns rebuild, a reader accepts. Writers start a new chunk at
+/// [`CHUNK_TARGET`], far below it; a reader holds at most one chunk in each
+/// form, so this bounds its memory whatever a file says.
 pub const MAX_CHUNK: u32 = 16 << 20;
 /// Decompressed bytes after which a writer closes its chunk early.
 pub const CHUNK_TARGET: usize = 4 << 20;
@@ -384,7 +387,7 @@ mod tests {
     /// change in docs/recording-format.md, and pin the new pair.
     #[test]
     fn the_version_follows_the_layout() {
-        assert_eq!((VERSION, layout_fingerprint().as_str()), (8, "c2918326"));
+        assert_eq!((VERSION, layout_fingerprint().as_str()), (9, "c2918326"));
     }
 
     /// Files before version 8 hold only the entry-or-exit kinds, whose
