@@ -4,7 +4,7 @@
 use crate::support;
 
 /// A recorder killed with SIGKILL leaves a file that replays up to its last
-/// flushed chunk (chunks are flushed every 250 ms).
+/// flushed chunk (a chunk a second, sooner when the kernel lost events).
 ///
 /// The kill waits on signals, never on a fixed sleep: the recorder's own
 /// "probes attached" line, then the file growing past a few chunks.
