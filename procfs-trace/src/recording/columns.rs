@@ -207,8 +207,15 @@ pub fn encode(raw: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&tags);
     out.extend_from_slice(&lens);
     for (l, d) in LAYOUTS.iter().zip(&diffs) {
-        for plane in 0..l.fixed {
-            out.extend(d.iter().skip(plane).step_by(l.fixed));
+        let (base, count) = (out.len(), d.len() / l.fixed);
+        out.resize(base + d.len(), 0);
+        // A block of events at a time, as `Events` reads them back.
+        for (k, rows) in d.chunks(BLOCK * l.fixed).enumerate() {
+            for (j, row) in rows.chunks_exact(l.fixed).enumerate() {
+                for (plane, &byte) in row.iter().enumerate() {
+                    out[base + plane * count + k * BLOCK + j] = byte;
+                }
+            }
         }
     }
     out.extend_from_slice(&stream);
@@ -248,8 +255,12 @@ pub fn decode(mut cols: &[u8]) -> Result<Vec<u8>, ColumnDamage> {
         rest.advance(count * l.fixed);
     }
     let (mut lens, mut stream) = (lens, rest);
-    let mut prev = [[0u64; MAX_WORDS]; LAYOUTS.len()];
-    let mut next = [0usize; LAYOUTS.len()];
+    let mut events: Vec<Events> = LAYOUTS
+        .iter()
+        .zip(planes)
+        .zip(counts)
+        .map(|((l, planes), count)| Events::new(l, planes, count))
+        .collect();
     let mut raw = Vec::with_capacity(total);
     for &b in tags {
         let len = length(&mut lens)?;
@@ -263,9 +274,9 @@ pub fn decode(mut cols: &[u8]) -> Result<Vec<u8>, ColumnDamage> {
         raw.push(rtype);
         raw.extend_from_slice(&((fixed + len) as u32).to_le_bytes());
         if let Tag::Cut(t) = tag {
-            let w = undo_differences(&LAYOUTS[t], planes[t], counts[t], next[t], &mut prev[t]);
-            next[t] += 1;
-            raw.extend(w[..fixed / WORD].iter().flat_map(|v| v.to_le_bytes()));
+            for w in &events[t].next()[..fixed / WORD] {
+                raw.extend_from_slice(&w.to_le_bytes());
+            }
         }
         raw.extend_from_slice(tail);
         stream.advance(len);
@@ -282,26 +293,79 @@ fn length(lens: &mut &[u8]) -> Result<usize, ColumnDamage> {
     usize::try_from(len).map_err(|_| ColumnDamage::TooLong)
 }
 
-/// The words of event `r` of a layout's `count`, from its planes and the
-/// words of the event before it (`prev`, which become its own).
-fn undo_differences(
-    l: &Layout,
-    planes: &[u8],
+/// Events rebuilt at a time: each plane is read in runs this long, not a
+/// byte per event, which made rebuilding the columns cost as much as
+/// decoding the events they hold.
+const BLOCK: usize = 64;
+
+/// One layout's events, rebuilt from its planes a block at a time.
+struct Events<'a> {
+    layout: &'static Layout,
+    planes: &'a [u8],
     count: usize,
-    r: usize,
-    prev: &mut [u64; MAX_WORDS],
-) -> [u64; MAX_WORDS] {
-    for (i, v) in prev.iter_mut().take(l.fixed / WORD).enumerate() {
-        let d = (0..WORD).fold(0u64, |d, b| {
-            d | u64::from(planes[(i * WORD + b) * count + r]) << (8 * b)
-        });
-        *v = v.wrapping_add(unzigzag(d));
+    /// The next event's index.
+    next: usize,
+    /// Events `start..start + filled`, rebuilt.
+    block: Box<[[u64; MAX_WORDS]; BLOCK]>,
+    /// Their differences, as bytes out of the planes.
+    diffs: Box<[[u8; MAX_WORDS * WORD]; BLOCK]>,
+    start: usize,
+    filled: usize,
+    /// The words of the last event rebuilt, differences undone.
+    prev: [u64; MAX_WORDS],
+}
+
+impl<'a> Events<'a> {
+    fn new(layout: &'static Layout, planes: &'a [u8], count: usize) -> Self {
+        Events {
+            layout,
+            planes,
+            count,
+            next: 0,
+            block: Box::new([[0; MAX_WORDS]; BLOCK]),
+            diffs: Box::new([[0; MAX_WORDS * WORD]; BLOCK]),
+            start: 0,
+            filled: 0,
+            prev: [0; MAX_WORDS],
+        }
     }
-    let mut w = *prev;
-    for &t in l.times {
-        w[t] = w[TS_WORD].wrapping_sub(w[t]);
+
+    /// The words of the next event; called at most `count` times.
+    fn next(&mut self) -> [u64; MAX_WORDS] {
+        if self.next == self.start + self.filled {
+            self.refill();
+        }
+        let w = self.block[self.next - self.start];
+        self.next += 1;
+        w
     }
-    w
+
+    fn refill(&mut self) {
+        let (start, words) = (self.next, self.layout.fixed / WORD);
+        let n = BLOCK.min(self.count - start);
+        for plane in 0..self.layout.fixed {
+            let bytes = &self.planes[plane * self.count + start..][..n];
+            for (row, &byte) in self.diffs.iter_mut().zip(bytes) {
+                row[plane] = byte;
+            }
+        }
+        for (row, diffs) in self.block.iter_mut().zip(self.diffs.iter()).take(n) {
+            for (p, d) in self
+                .prev
+                .iter_mut()
+                .zip(diffs.chunks_exact(WORD))
+                .take(words)
+            {
+                let d = u64::from_le_bytes(d.try_into().unwrap_or_default());
+                *p = p.wrapping_add(unzigzag(d));
+            }
+            *row = self.prev;
+            for &t in self.layout.times {
+                row[t] = row[TS_WORD].wrapping_sub(row[t]);
+            }
+        }
+        (self.start, self.filled) = (start, n);
+    }
 }
 
 #[cfg(test)]
