@@ -12,9 +12,10 @@
 //! it, so they difference as durations. Names and paths, of every kind, go
 //! to one stream of their own, where repeats are close together.
 //!
-//! The transform is lossless for any sequence of records: an event too
-//! short for its kind, or of a kind this build does not cut, is kept whole
-//! in the byte stream, as are symbols and loss windows.
+//! The transform is lossless for any sequence of records whose types are
+//! below 0x80 (this format's are 1 to 3): an event too short for its kind,
+//! or of a kind this build does not cut, is kept whole in the byte stream,
+//! as are symbols and loss windows.
 //!
 //! Layout: a varint record count; a [`Tag`] byte per record; a varint per
 //! record, the length of what it has in the byte stream; each layout's
@@ -196,7 +197,10 @@ pub fn encode(raw: &[u8]) -> Vec<u8> {
                 (Tag::Cut(t), &body[l.fixed..])
             }
             (record::EVENT, None) => (Tag::Whole, body),
-            (other, _) => (Tag::Other(other), body),
+            (other, _) => {
+                debug_assert!(other < TAG_OTHER, "record type {other} has no tag");
+                (Tag::Other(other), body)
+            }
         };
         tags.push(tag.byte());
         encode_varint(rest.len() as u64, &mut lens);
@@ -223,8 +227,8 @@ pub fn encode(raw: &[u8]) -> Vec<u8> {
 }
 
 /// Columns back into row-form records; anything that does not account for
-/// every byte is damage. Holds nothing but the records it returns, whose
-/// size it knows before allocating them.
+/// every byte is damage. Holds only the records it returns, whose size it
+/// knows before allocating them, and a block of events per kind.
 pub fn decode(mut cols: &[u8]) -> Result<Vec<u8>, ColumnDamage> {
     let n = decode_varint(&mut cols).map_err(|_| ColumnDamage::Short)?;
     let n = usize::try_from(n)
@@ -293,9 +297,9 @@ fn length(lens: &mut &[u8]) -> Result<usize, ColumnDamage> {
     usize::try_from(len).map_err(|_| ColumnDamage::TooLong)
 }
 
-/// Events rebuilt at a time: each plane is read in runs this long, not a
-/// byte per event, which made rebuilding the columns cost as much as
-/// decoding the events they hold.
+/// Events rebuilt at a time, so each plane is read in runs: reading each
+/// event's bytes from its planes one by one made a decode-only replay half
+/// again slower (225 ms against 145 ms for 260,000 records).
 const BLOCK: usize = 64;
 
 /// One layout's events, rebuilt from its planes a block at a time.
