@@ -600,7 +600,8 @@ const _: () = assert!(core::mem::size_of::<SyscallCallEvent>() == 208);
 /// `AT_SYMLINK_NOFOLLOW`: the final symlink is not followed.
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 
-/// A syscall in progress on a thread, kept until its exit.
+/// A thread's followed syscall. The slot outlives the syscall, marked idle,
+/// so that the next one fills it in place: see `active`.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pending {
@@ -632,8 +633,12 @@ pub struct Pending {
     /// Non-zero once a call inside it is known never to have returned: a
     /// call it enclosed returned first (its exit was missed).
     pub unclosed: u8,
+    /// Non-zero from the syscall's entry to its exit: outside it the other
+    /// fields are the last syscall's, and `path` and `stack` are never
+    /// cleared, only read up to `path_len` and `open`.
+    pub active: u8,
     /// Always zero.
-    pub reserved: [u8; 4],
+    pub reserved: [u8; 3],
     /// The path argument, read when the first probe fires (an `execve`'s
     /// is gone by its exit).
     pub path: [u8; PATH_LEN],
@@ -651,6 +656,27 @@ pub const FRAME_DEPTH: usize = 8;
 const _: () = assert!(core::mem::size_of::<Pending>() == 184 + 56 * FRAME_DEPTH);
 
 impl Pending {
+    /// Starts syscall `nr`, entered at `ts_ns`, in this slot, whatever the
+    /// thread's last syscall left in it; `force` as the field says.
+    #[inline(always)]
+    pub fn begin(&mut self, ts_ns: u64, nr: u32, args: [u64; 2], at_flags: u32, force: bool) {
+        self.ts_ns = ts_ns;
+        self.arg0 = args[0];
+        self.arg1 = args[1];
+        self.nr = nr;
+        self.emitted = 0;
+        self.at_flags = at_flags;
+        self.force = force as u32;
+        self.lost = 0;
+        self.seq = 0;
+        self.open = 0;
+        self.path_len = 0;
+        self.path_flags = 0;
+        self.unclosed = 0;
+        self.active = 1;
+        self.reserved = [0; 3];
+    }
+
     /// Keeps a call's entry on the stack; false when it is [`FRAME_DEPTH`]
     /// deep already, and the call's exit will come without it.
     ///
@@ -960,10 +986,37 @@ mod frame_tests {
             path_len: 0,
             path_flags: 0,
             unclosed: 0,
-            reserved: [0; 4],
+            active: 1,
+            reserved: [0; 3],
             path: [0; PATH_LEN],
             stack: [Entered::UNSEEN; FRAME_DEPTH],
         }
+    }
+
+    #[test]
+    fn a_slot_begun_again_holds_nothing_of_its_last_syscall() {
+        let mut used = syscall();
+        used.begin(5, 257, [3, 4], 0x100, true);
+        assert!(used.push(&call(13, 10)));
+        assert!(used.push(&call(12, 11)));
+        used.pop(13);
+        assert!(used.push(&call(9, 12)));
+        used.emitted = 1;
+        used.lost = 1;
+        used.seq = 4;
+        used.path[..6].copy_from_slice(b"/proc\0");
+        used.path_len = 6;
+        used.path_flags = 1;
+        used.active = 0;
+
+        used.begin(90, 0, [7, 8], 0, false);
+        let mut fresh = syscall();
+        fresh.begin(90, 0, [7, 8], 0, false);
+        // Only the bytes past `path_len` and `open` may differ.
+        fresh.path = used.path;
+        fresh.stack = used.stack;
+        assert_eq!(used, fresh);
+        assert_eq!((used.active, used.open, used.path_len), (1, 0, 0));
     }
 
     fn call(probe: u16, ts_ns: u64) -> Entered {

@@ -12,7 +12,7 @@ use procfs_trace_common::{
 
 use crate::{
     emit::Task,
-    maps::{self, count_loss, inserted, COUNTS, NESTING, PENDING},
+    maps::{self, count_loss, inserted, COUNTS, NESTING},
 };
 
 /// `BPF_NOEXIST`: a row another CPU created meanwhile is kept.
@@ -37,7 +37,8 @@ fn row(key: &CountKey) -> Option<&'static mut Counts> {
     }
 }
 
-/// Notes that `probe`'s call began on thread `tid` at `now`.
+/// Notes that `probe`'s call, which no followed syscall frames, began on
+/// thread `tid` at `now`. A framed call's nesting is its syscall's stack.
 #[inline(always)]
 pub fn enter(tid: u32, probe: ProbeId, now: u64) {
     if !maps::armed(armed::COUNTS) {
@@ -63,10 +64,19 @@ pub fn enter(tid: u32, probe: ProbeId, now: u64) {
     }
 }
 
+/// Whether a returning call was its thread's outermost open one.
+pub enum Nest {
+    /// Inside a followed syscall, whose stack of open calls told: true when
+    /// the call's entry was at its bottom.
+    Framed(bool),
+    /// Elsewhere: `NESTING` tells.
+    Unframed,
+}
+
 /// Counts `probe`'s call ending at `now` with `ret`; `entered` is what its
 /// entry left (a call whose entry was not seen is not counted: it has no time).
 #[inline(always)]
-pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64) {
+pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64, nest: Nest) {
     if !maps::armed(armed::COUNTS) {
         return;
     }
@@ -84,34 +94,43 @@ pub fn exit(task: &Task, probe: ProbeId, e: &Entered, now: u64, ret: i64) {
             c.latency[latency_slot(d) & (LATENCY_SLOTS - 1)] += 1;
         }
     }
-    let bit = 1u64 << (probe as u32 & 63);
-    let Some(n) = NESTING.get_ptr_mut(&task.tid) else {
-        return;
+    let start_ns = match nest {
+        Nest::Framed(true) => e.ts_ns,
+        Nest::Framed(false) => return,
+        Nest::Unframed => match outermost_unframed(task.tid, probe) {
+            Some(start_ns) => start_ns,
+            None => return,
+        },
     };
-    // SAFETY: a per-thread slot only this thread writes.
-    let n = unsafe { &mut *n };
-    if n.open & bit == 0 {
-        return;
-    }
-    n.open &= !bit;
-    if n.open != 0 {
-        return;
-    }
     // The outermost call returned. Work no followed syscall frames is an
     // operation of its own (as user space's flows make it), whose bytes are
     // what its outermost call returned.
-    let unframed = PENDING.get_ptr(&task.tid).is_none();
     let Some(p) = row(&process_key(task.tgid)) else {
         return;
     };
-    p.total_ns += now.saturating_sub(n.start_ns);
+    p.total_ns += now.saturating_sub(start_ns);
     p.comm = task.comm;
-    if unframed {
+    if matches!(nest, Nest::Unframed) {
         p.calls += 1;
         if probe.def().group == Group::Read && ret > 0 {
             p.bytes += ret as u64;
         }
     }
+}
+
+/// Closes `probe`'s unframed call on thread `tid` in `NESTING`: when it was
+/// the last open one, the time the outermost began.
+#[inline(always)]
+fn outermost_unframed(tid: u32, probe: ProbeId) -> Option<u64> {
+    let bit = 1u64 << (probe as u32 & 63);
+    let n = NESTING.get_ptr_mut(&tid)?;
+    // SAFETY: a per-thread slot only this thread writes.
+    let n = unsafe { &mut *n };
+    if n.open & bit == 0 {
+        return None;
+    }
+    n.open &= !bit;
+    (n.open == 0).then_some(n.start_ns)
 }
 
 /// Counts an operation a followed syscall framed; `read` when it returns bytes read.

@@ -15,10 +15,10 @@ use procfs_trace_common::{
 };
 
 use crate::{
-    counts,
+    counts::{self, Nest},
     extract::{base, nr_in_ns, read_name, walk, Args, Read, OK},
     filter::wanted,
-    maps::{armed, config, count_loss, inserted, ENTERED, EVENTS, PENDING},
+    maps::{armed, config, count_loss, frame, inserted, ENTERED, EVENTS},
 };
 
 /// The current task, if the filters want it reported.
@@ -237,25 +237,18 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
         pos_ok: u8::from(pos_base.state == OK),
         reserved: 0,
     };
-    let frame = PENDING.get_ptr_mut(&task.tid);
-    match frame {
-        Some(p) => {
-            // SAFETY: a per-thread slot only this thread writes.
-            let p = unsafe { &mut *p };
-            read_path(p);
-            entered.seq = p.seq;
-            p.seq = p.seq.wrapping_add(1);
-            if !p.push(&entered) {
-                // Deeper than the stack: counted as a failed map insert was.
-                count_loss(loss::MAP_INSERT);
-            }
+    if let Some(p) = frame(task.tid) {
+        read_path(p);
+        entered.seq = p.seq;
+        p.seq = p.seq.wrapping_add(1);
+        if !p.push(&entered) {
+            // Deeper than the stack: counted as a failed map insert was.
+            count_loss(loss::MAP_INSERT);
         }
-        None => inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0)),
-    }
-    counts::enter(task.tid, probe, now);
-    if frame.is_some() {
         return 0;
     }
+    inserted(ENTERED.insert(&entry_key(task.tid, probe as u16), &entered, 0));
+    counts::enter(task.tid, probe, now);
 
     let Some(mut entry) = start(&task, probe, phase::ENTRY, now) else {
         return 0;
@@ -282,21 +275,24 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let spec = &cfg.probes[probe as usize];
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    let frame = PENDING.get_ptr_mut(&task.tid);
-    let entered = match frame {
-        // SAFETY: a per-thread slot only this thread writes.
-        Some(p) => unsafe { &mut *p }.pop(probe as u16),
+    let mut syscall = frame(task.tid);
+    let (entered, nest) = match &mut syscall {
+        Some(p) => {
+            let e = p.pop(probe as u16);
+            (e, Nest::Framed(e.seen() && p.open == 0))
+        }
         None => {
             let key = entry_key(task.tid, probe as u16);
             // SAFETY: the value is copied out before the entry is removed.
-            match unsafe { ENTERED.get(&key) } {
+            let e = match unsafe { ENTERED.get(&key) } {
                 Some(e) => {
                     let e = *e;
                     let _ = ENTERED.remove(&key);
                     e
                 }
                 None => Entered::UNSEEN,
-            }
+            };
+            (e, Nest::Unframed)
         }
     };
     let ret = if spec.ret32 != 0 {
@@ -304,20 +300,10 @@ pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     } else {
         ret
     };
-    counts::exit(&task, probe, &entered, now, ret);
+    counts::exit(&task, probe, &entered, now, ret, nest);
     let pos = saved_pos(&spec.pos, &entered);
-    if let Some(p) = frame {
-        // SAFETY: as above.
-        emit_call(
-            &task,
-            probe,
-            spec,
-            &entered,
-            unsafe { &mut *p },
-            now,
-            ret,
-            pos,
-        );
+    if let Some(p) = syscall {
+        emit_call(&task, probe, spec, &entered, p, now, ret, pos);
         return 0;
     }
 

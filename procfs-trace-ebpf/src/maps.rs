@@ -64,7 +64,8 @@ pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 #[map]
 pub static ENTERED: HashMap<u64, Entered> = HashMap::with_max_entries(16384, 0);
 
-/// Each thread's open probed calls, by tid. LRU, as a thread may die mid-call.
+/// Each thread's open probed calls that no followed syscall frames, by
+/// tid. LRU, as a thread may die mid-call.
 #[map]
 pub static NESTING: LruHashMap<u32, Nesting> = LruHashMap::with_max_entries(16384, 0);
 
@@ -75,15 +76,27 @@ pub static NESTING: LruHashMap<u32, Nesting> = LruHashMap::with_max_entries(1638
 pub static COUNTS: LruPerCpuHashMap<CountKey, Counts> =
     LruPerCpuHashMap::with_max_entries(16384, 0);
 
-/// The followed syscall each thread is in, by tid. LRU: a thread that dies
-/// inside a syscall never reaches sys_exit, and its slot must not leak.
+/// Each thread's followed syscall, by tid. A slot is created by the
+/// thread's first followed syscall and kept, idle, between them: filling it
+/// in place costs a lookup, where inserting and deleting 632 bytes per
+/// syscall took the map's locks and copied them. LRU: the slots of threads
+/// gone are reclaimed.
 #[map]
 pub static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(16384, 0);
 
-/// Where `sys_enter` builds a thread's `Pending`, too large for the BPF
-/// stack, before copying it into `PENDING`: one per CPU.
+/// A blank `Pending` to create a slot from, too large for the BPF stack.
+/// Never written: it holds the zeros the kernel created it with.
 #[map]
-pub static NEW_PENDING: PerCpuArray<Pending> = PerCpuArray::with_max_entries(1, 0);
+pub static BLANK_PENDING: Array<Pending> = Array::with_max_entries(1, 0);
+
+/// The followed syscall thread `tid` is in, if any.
+#[inline(always)]
+pub fn frame(tid: u32) -> Option<&'static mut Pending> {
+    let p = PENDING.get_ptr_mut(&tid)?;
+    // SAFETY: a per-thread slot only this thread writes.
+    let p = unsafe { &mut *p };
+    (p.active != 0).then_some(p)
+}
 
 /// Reads the configuration set at load time.
 #[inline(always)]

@@ -3,7 +3,7 @@
 //! `sys_enter` only remembers a followed syscall per thread; the first probe
 //! that fires inside it reads its path (see `emit`), and `sys_exit` writes
 //! the whole syscall as one record, only for syscalls that reached procfs.
-//! Syscalls that never do, by far the most, cost one map update and no events;
+//! Syscalls that never do, by far the most, cost one map lookup and no events;
 //! the exceptions are paths under /proc, fd copies and cwd changes, reported
 //! even without a probe hit so that user space can tie later reads and
 //! relative paths to their path.
@@ -16,14 +16,14 @@ use aya_ebpf::{
     programs::RawTracePointContext,
 };
 use procfs_trace_common::{
-    at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Syscall, F_DUPFD,
-    F_DUPFD_CLOEXEC, PATH_LEN, PROC_SUPER_MAGIC,
+    at_flags_arg, shape, syscall_reads, syscall_shape, FdMagicOffsets, Pending, Syscall, F_DUPFD,
+    F_DUPFD_CLOEXEC, PROC_SUPER_MAGIC,
 };
 
 use crate::{
     counts,
     emit::{current, emit_syscall, read_path, Task},
-    maps::{config, inserted, NEW_PENDING, PENDING},
+    maps::{config, frame, inserted, BLANK_PENDING, PENDING},
 };
 
 /// Whether the user path at `ptr` is `/proc` or starts with `/proc/`.
@@ -97,44 +97,34 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
         shape::CWD_PATH | shape::CWD_FD => true,
         _ => false,
     };
-    // Built in this CPU's scratch slot, too large for the BPF stack. Nothing
-    // else writes it while this run does: only sys_enter uses it, and the
-    // kernel skips a run of a program that is already running on the CPU
-    // (even one preempted midway, under full or lazy preemption).
-    let Some(p) = NEW_PENDING.get_ptr_mut(0) else {
-        return 0;
-    };
-    // SAFETY: see above; the stack's entries are written before they are read.
-    let p = unsafe { &mut *p };
+    let Some(p) = slot(task.tid) else { return 0 };
     // SAFETY: plain helper call.
-    p.ts_ns = unsafe { bpf_ktime_get_ns() };
-    p.arg0 = arg0;
-    p.arg1 = arg1;
-    p.nr = nr as u32;
-    p.emitted = 0;
-    p.at_flags = at_flags;
-    p.force = force as u32;
-    p.lost = 0;
-    p.seq = 0;
-    p.open = 0;
-    p.path_len = 0;
-    p.path_flags = 0;
-    p.unclosed = 0;
-    p.reserved = [0; 4];
-    p.path = [0; PATH_LEN];
-    inserted(PENDING.insert(&task.tid, p, 0));
+    let now = unsafe { bpf_ktime_get_ns() };
+    p.begin(now, nr as u32, [arg0, arg1], at_flags, force);
     0
+}
+
+/// Thread `tid`'s slot in `PENDING`, created blank by its first followed syscall.
+#[inline(always)]
+fn slot(tid: u32) -> Option<&'static mut Pending> {
+    let p = match PENDING.get_ptr_mut(&tid) {
+        Some(p) => p,
+        None => {
+            let blank = BLANK_PENDING.get(0)?;
+            inserted(PENDING.insert(&tid, blank, 0));
+            PENDING.get_ptr_mut(&tid)?
+        }
+    };
+    // SAFETY: a per-thread slot only this thread writes.
+    Some(unsafe { &mut *p })
 }
 
 /// raw_tracepoint/sys_exit: `(struct pt_regs *regs, long ret)`.
 #[inline(always)]
 pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
-    let tid = bpf_get_current_pid_tgid() as u32;
-    let Some(p) = PENDING.get_ptr_mut(&tid) else {
+    let Some(p) = frame(bpf_get_current_pid_tgid() as u32) else {
         return 0;
     };
-    // SAFETY: a per-thread slot only this thread writes, removed below.
-    let p = unsafe { &mut *p };
     // Another syscall's: the kernel skipped this thread's last run of
     // sys_exit (counted as a skipped run) and left its syscall behind.
     // Closing it now would count an operation twice and give it this
@@ -143,7 +133,7 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
     // SAFETY: a checked kernel read of the syscall's saved registers.
     let nr = unsafe { bpf_probe_read_kernel((regs + u64::from(config().regs_nr)) as *const u64) };
     if nr != Ok(u64::from(p.nr)) {
-        let _ = PENDING.remove(&tid);
+        p.active = 0;
         return 0;
     }
     let ret: i64 = ctx.arg(1);
@@ -170,6 +160,6 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
         counts::operation(&task, syscall_reads(u64::from(p.nr)), ret);
         emit_syscall(&task, p, ret);
     }
-    let _ = PENDING.remove(&tid);
+    p.active = 0;
     0
 }

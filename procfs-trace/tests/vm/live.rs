@@ -40,6 +40,22 @@ fn row<'a>(plain: &'a str, title: &str, first: &str) -> Vec<&'a str> {
         .unwrap_or_else(|| panic!("no {first} row under {title:?} in:\n{}", last_block(plain)))
 }
 
+/// The duration a row ends with (`4.8 µs`, `6.89 ms`), in nanoseconds;
+/// `skip` columns from the end come after it.
+fn duration_at_end(cols: &[&str], skip: usize) -> f64 {
+    let at = cols.len() - skip;
+    let scale = match cols[at - 1] {
+        "ns" => 1.0,
+        "µs" => 1e3,
+        "ms" => 1e6,
+        unit => panic!("no duration unit in {cols:?}: {unit}"),
+    };
+    let value: f64 = cols[at - 2]
+        .parse()
+        .unwrap_or_else(|_| panic!("no duration in {cols:?}"));
+    value * scale
+}
+
 /// The events lost, from a status line.
 fn lost(status: &str) -> u64 {
     status
@@ -204,6 +220,11 @@ fn live_tables_stay_exact_when_events_are_lost() {
     let proc = row(&stdout, "PROCESSES", &pid);
     assert_eq!(proc[1], COMM, "{proc:?}");
     assert_eq!(proc[3], (2 * N).to_string(), "{proc:?}");
+    // The process's time in outermost calls holds every show callback's:
+    // each runs inside a read's outermost seq_read.
+    let (kernel, shows) = (duration_at_end(&proc, 1), duration_at_end(&single, 0));
+    println!("EXACT: process kernel time {kernel} ns, proc_single_show {shows} ns");
+    assert!(kernel > shows, "{proc:?} {single:?}");
 }
 
 /// Two threads open and read /proc/self/limits faster than the agent checks
