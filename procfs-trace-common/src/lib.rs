@@ -639,6 +639,9 @@ pub struct Pending {
     pub active: u8,
     /// Always zero.
     pub reserved: [u8; 3],
+    /// The task's name at the syscall's entry, which the calls inside it
+    /// report (an `execve` renames the task midway): they need not read it.
+    pub comm: [u8; COMM_LEN],
     /// The path argument, read when the first probe fires (an `execve`'s
     /// is gone by its exit).
     pub path: [u8; PATH_LEN],
@@ -653,14 +656,24 @@ pub struct Pending {
 /// `proc_single_show`, a show callback).
 pub const FRAME_DEPTH: usize = 8;
 
-const _: () = assert!(core::mem::size_of::<Pending>() == 184 + 56 * FRAME_DEPTH);
+const _: () = assert!(core::mem::size_of::<Pending>() == 200 + 56 * FRAME_DEPTH);
 
 impl Pending {
-    /// Starts syscall `nr`, entered at `ts_ns`, in this slot, whatever the
-    /// thread's last syscall left in it; `force` as the field says.
+    /// Starts syscall `nr`, entered at `ts_ns` by the task named `comm`, in
+    /// this slot, whatever the thread's last syscall left in it; `force` as
+    /// the field says.
     #[inline(always)]
-    pub fn begin(&mut self, ts_ns: u64, nr: u32, args: [u64; 2], at_flags: u32, force: bool) {
+    pub fn begin(
+        &mut self,
+        ts_ns: u64,
+        comm: &[u8; COMM_LEN],
+        nr: u32,
+        args: [u64; 2],
+        at_flags: u32,
+        force: bool,
+    ) {
         self.ts_ns = ts_ns;
+        self.comm = *comm;
         self.arg0 = args[0];
         self.arg1 = args[1];
         self.nr = nr;
@@ -969,7 +982,7 @@ mod user {
 
 #[cfg(test)]
 mod frame_tests {
-    use super::{counts::Entered, Pending, FRAME_DEPTH, PATH_LEN};
+    use super::{counts::Entered, Pending, COMM_LEN, FRAME_DEPTH, PATH_LEN};
 
     fn syscall() -> Pending {
         Pending {
@@ -988,6 +1001,7 @@ mod frame_tests {
             unclosed: 0,
             active: 1,
             reserved: [0; 3],
+            comm: [0; COMM_LEN],
             path: [0; PATH_LEN],
             stack: [Entered::UNSEEN; FRAME_DEPTH],
         }
@@ -996,7 +1010,14 @@ mod frame_tests {
     #[test]
     fn a_slot_begun_again_holds_nothing_of_its_last_syscall() {
         let mut used = syscall();
-        used.begin(5, 257, [3, 4], 0x100, true);
+        used.begin(
+            5,
+            b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
+            257,
+            [3, 4],
+            0x100,
+            true,
+        );
         assert!(used.push(&call(13, 10)));
         assert!(used.push(&call(12, 11)));
         used.pop(13);
@@ -1009,9 +1030,10 @@ mod frame_tests {
         used.path_flags = 1;
         used.active = 0;
 
-        used.begin(90, 0, [7, 8], 0, false);
+        let cat = b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0";
+        used.begin(90, cat, 0, [7, 8], 0, false);
         let mut fresh = syscall();
-        fresh.begin(90, 0, [7, 8], 0, false);
+        fresh.begin(90, cat, 0, [7, 8], 0, false);
         // Only the bytes past `path_len` and `open` may differ.
         fresh.path = used.path;
         fresh.stack = used.stack;

@@ -44,7 +44,8 @@ impl Task {
     }
 }
 
-/// The current task, when user space is listening and the filters want it.
+/// The current task, when user space is listening and the filters want it:
+/// asked at a syscall's entry, and by probes outside a followed syscall.
 #[inline(always)]
 pub fn current(cfg: &Config) -> Option<Task> {
     if !armed(procfs_trace_common::armed::EVENTS) {
@@ -52,6 +53,29 @@ pub fn current(cfg: &Config) -> Option<Task> {
     }
     let task = Task::current();
     wanted(cfg, task.tgid, &task.comm).then_some(task)
+}
+
+/// The current task and the followed syscall it is in, when user space is
+/// listening and the filters want it. Inside a followed syscall, its entry
+/// applied the filters and kept the task's name, so a probe there does
+/// neither again.
+#[inline(always)]
+fn traced(cfg: &Config) -> Option<(Task, Option<&'static mut Pending>)> {
+    if !armed(procfs_trace_common::armed::EVENTS) {
+        return None;
+    }
+    let pid_tgid = bpf_get_current_pid_tgid();
+    let tid = pid_tgid as u32;
+    if let Some(p) = frame(tid) {
+        let task = Task {
+            tgid: (pid_tgid >> 32) as u32,
+            tid,
+            comm: p.comm,
+        };
+        return Some((task, Some(p)));
+    }
+    let task = Task::current();
+    wanted(cfg, task.tgid, &task.comm).then_some((task, None))
 }
 
 #[inline(always)]
@@ -199,7 +223,9 @@ fn start(
 #[inline(always)]
 pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
     let cfg = config();
-    let Some(task) = current(cfg) else { return 0 };
+    let Some((task, syscall)) = traced(cfg) else {
+        return 0;
+    };
     let spec = &cfg.probes[probe as usize];
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
@@ -237,7 +263,7 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
         pos_ok: u8::from(pos_base.state == OK),
         reserved: 0,
     };
-    if let Some(p) = frame(task.tid) {
+    if let Some(p) = syscall {
         read_path(p);
         entered.seq = p.seq;
         p.seq = p.seq.wrapping_add(1);
@@ -271,11 +297,12 @@ pub fn on_entry(ctx: &impl Args, probe: ProbeId) -> u32 {
 #[inline(always)]
 pub fn on_exit(ret: i64, probe: ProbeId) -> u32 {
     let cfg = config();
-    let Some(task) = current(cfg) else { return 0 };
+    let Some((task, mut syscall)) = traced(cfg) else {
+        return 0;
+    };
     let spec = &cfg.probes[probe as usize];
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    let mut syscall = frame(task.tid);
     let (entered, nest) = match &mut syscall {
         Some(p) => {
             let e = p.pop(probe as u16);

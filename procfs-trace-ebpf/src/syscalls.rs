@@ -100,7 +100,7 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
     let Some(p) = slot(task.tid) else { return 0 };
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    p.begin(now, nr as u32, [arg0, arg1], at_flags, force);
+    p.begin(now, &task.comm, nr as u32, [arg0, arg1], at_flags, force);
     0
 }
 
