@@ -2,6 +2,7 @@
 //! kernel, against the count-only twin programs, and how it holds up in a
 //! flood. The guest half is `src/bin/bench-guest.rs`.
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -17,6 +18,8 @@ use crate::{artifact, kernel, test_cmd, vm, workspace};
 const BENCH_GUEST_PATH: &str = "/bin/bench-guest";
 /// Where it writes its figures.
 const REPORT_GUEST_PATH: &str = "/tmp/bench.json";
+/// Where `--baseline` puts the build to compare with.
+const BASELINE_GUEST_PATH: &str = "/bin/procfs-trace-baseline";
 
 /// Options of `cargo xtask bench`.
 #[derive(Args)]
@@ -30,24 +33,50 @@ pub struct BenchArgs {
     /// Guest memory in MiB.
     #[arg(long, default_value_t = 1536, value_parser = clap::value_parser!(u32).range(256..))]
     memory: u32,
+    /// Instead, compare this build's programs with another build of
+    /// procfs-trace (a release binary, say from an earlier commit), both
+    /// attached to the same loops at once.
+    #[arg(long, value_name = "PROCFS-TRACE")]
+    baseline: Option<PathBuf>,
 }
 
-/// Runs the benchmark on each kernel; writes target/bench/<release>.json.
+/// Runs the benchmark on each kernel; writes target/bench/<release>.json
+/// (<release>-paired.json for a comparison with `--baseline`).
 pub fn run(args: BenchArgs) -> Result<ExitCode> {
     let kernels = test_cmd::kernels(&args.kernels);
     if kernels.is_empty() {
         bail!("--kernels is empty; give at least one kernel (e.g. --kernels 6.1)");
     }
+    if let Some(baseline) = &args.baseline {
+        if !baseline.is_file() {
+            bail!(
+                "--baseline {}: no such file; give a procfs-trace binary, e.g. one built at an earlier commit",
+                baseline.display()
+            );
+        }
+    }
+    // A comparison goes beside the kernel's full figures, not over them.
+    let suffix = if args.baseline.is_some() {
+        "-paired"
+    } else {
+        ""
+    };
     let bin = guest::procfs_trace_binary()?;
     let mut cmd = workspace::cargo();
     cmd.args(["build", "--release", "-p", "xtask", "--bin", "bench-guest"]);
     let bench = artifact::build_executable(&mut cmd, "bench-guest")?;
+    let mut files = vec![
+        (bin, PROCFS_TRACE_GUEST_PATH.into()),
+        (bench, BENCH_GUEST_PATH.into()),
+    ];
+    let mut command = vec![BENCH_GUEST_PATH.into(), REPORT_GUEST_PATH.into()];
+    if let Some(baseline) = args.baseline {
+        files.push((baseline, BASELINE_GUEST_PATH.into()));
+        command.push(BASELINE_GUEST_PATH.into());
+    }
     let guest = Guest {
-        files: vec![
-            (bin, PROCFS_TRACE_GUEST_PATH.into()),
-            (bench, BENCH_GUEST_PATH.into()),
-        ],
-        command: vec![BENCH_GUEST_PATH.into(), REPORT_GUEST_PATH.into()],
+        files,
+        command,
         env: Vec::new(),
         outputs: vec![REPORT_GUEST_PATH.into()],
     };
@@ -75,7 +104,7 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
         match report {
             Ok(r) => {
                 let release = r["kernel"].as_str().unwrap_or(name).to_owned();
-                let path = dir.join(format!("{release}.json"));
+                let path = dir.join(format!("{release}{suffix}.json"));
                 std::fs::write(&path, serde_json::to_vec_pretty(&r)?)
                     .with_context(|| format!("writing {}", path.display()))?;
                 println!("bench: wrote {}", path.display());
@@ -94,8 +123,12 @@ pub fn run(args: BenchArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The reports as text tables: added cost per operation, events, flood.
+/// The reports as text tables: added cost per operation, events, flood; or
+/// the comparison with a baseline build.
 fn table(reports: &[Value]) -> String {
+    if reports.iter().any(|r| r.get("paired").is_some()) {
+        return paired_table(reports);
+    }
     let mut s = String::new();
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     s.push_str(&format!(
@@ -203,6 +236,34 @@ fn programs_table(reports: &[Value]) -> String {
                 ns(find(class, method, "checking")),
                 ns(emitting) / ns(Some(twin)),
                 top.join(", "),
+            ));
+        }
+    }
+    s
+}
+
+/// This build's program time per operation over the baseline's.
+fn paired_table(reports: &[Value]) -> String {
+    let mut s = format!(
+        "\nBPF program time per operation, this build / baseline (both attached at once)\n{:<27} {:<9} {:<7} {:<34} {:>7}  passes\n",
+        "kernel", "mode", "attach", "operation", "ratio"
+    );
+    for r in reports {
+        for p in r["paired"].as_array().into_iter().flatten() {
+            let passes: Vec<String> = p["passes"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|x| format!("{:.2}", x.as_f64().unwrap_or(f64::NAN)))
+                .collect();
+            s.push_str(&format!(
+                "{:<27} {:<9} {:<7} {:<34} {:>7.3}  {}\n",
+                r["kernel"].as_str().unwrap_or("?"),
+                p["mode"].as_str().unwrap_or("?"),
+                p["method"].as_str().unwrap_or("?"),
+                p["class"].as_str().unwrap_or("?"),
+                p["over_baseline"].as_f64().unwrap_or(f64::NAN),
+                passes.join(" "),
             ));
         }
     }

@@ -4,7 +4,8 @@
 //! alternating the modes; then the programs' own run time per operation in
 //! each traced mode (the kernel's BPF statistics), a recording per class
 //! (events per operation, bytes per event) and a flood. Writes what it
-//! measured as JSON.
+//! measured as JSON. Given another build of procfs-trace as well, it only
+//! compares the two builds' programs (see [`paired`]).
 //!
 //! It runs as `/init`'s command in the VM, as root, with `procfs-trace` on PATH.
 
@@ -117,6 +118,8 @@ enum Mode {
     Twin(&'static str),
     Emitting(&'static str),
     Checking(&'static str),
+    /// `live`, the only mode whose programs also keep the kernel's counts.
+    Live(&'static str),
 }
 
 impl Mode {
@@ -126,13 +129,14 @@ impl Mode {
             Mode::Twin(_) => "count-only",
             Mode::Emitting(_) => "emitting",
             Mode::Checking(_) => "checking",
+            Mode::Live(_) => "live",
         }
     }
 
     fn method(self) -> &'static str {
         match self {
             Mode::Untraced => "none",
-            Mode::Twin(m) | Mode::Emitting(m) | Mode::Checking(m) => m,
+            Mode::Twin(m) | Mode::Emitting(m) | Mode::Checking(m) | Mode::Live(m) => m,
         }
     }
 
@@ -152,6 +156,17 @@ impl Mode {
                 "/dev/null",
             ]),
             Mode::Checking(m) => v(&["trace", "--comm", COMM, "--attach", m, "-o", "/dev/null"]),
+            // Tables only at the end: nobody reads them.
+            Mode::Live(m) => v(&[
+                "live",
+                "--plain",
+                "--interval",
+                "100000",
+                "--comm",
+                COMM,
+                "--attach",
+                m,
+            ]),
         }
     }
 }
@@ -165,11 +180,16 @@ struct Tracer {
 impl Tracer {
     /// Starts `procfs-trace args` and waits for its "probes attached" line.
     fn start(args: &[String]) -> Result<Tracer> {
-        let mut cmd = Command::new("procfs-trace");
+        Tracer::start_as("procfs-trace", args)
+    }
+
+    /// [`Tracer::start`] with another build of procfs-trace.
+    fn start_as(bin: &str, args: &[String]) -> Result<Tracer> {
+        let mut cmd = Command::new(bin);
         cmd.args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
         // SAFETY: sched_setaffinity is async-signal-safe.
         unsafe { cmd.pre_exec(|| pin(Some(TRACER_CPU))) };
-        let mut child = cmd.spawn().context("starting procfs-trace")?;
+        let mut child = cmd.spawn().with_context(|| format!("starting {bin}"))?;
         let (tx, rx) = mpsc::channel();
         let stderr = child.stderr.take().expect("piped");
         thread::spawn(move || {
@@ -186,7 +206,7 @@ impl Tracer {
                 Ok(line) => said.push(line),
                 Err(_) => {
                     let _ = child.kill();
-                    bail!("procfs-trace {args:?} did not attach: {}", said.join("\n"));
+                    bail!("{bin} {args:?} did not attach: {}", said.join("\n"));
                 }
             }
         }
@@ -245,7 +265,8 @@ fn fentry_works() -> bool {
 fn main() -> Result<()> {
     let out = std::env::args()
         .nth(1)
-        .context("usage: bench-guest OUT.json")?;
+        .context("usage: bench-guest OUT.json [BASELINE]")?;
+    let baseline = std::env::args().nth(2);
     pin(Some(WORKLOAD_CPU)).context("binding the workload to CPU 0 (the VM has 2 CPUs)")?;
     let w = Workload {
         stat: File::open("/proc/self/stat")?,
@@ -254,6 +275,16 @@ fn main() -> Result<()> {
     let mut methods = vec!["kprobe"];
     if fentry_works() {
         methods.push("fentry");
+    }
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")?;
+    if let Some(baseline) = baseline {
+        let report = json!({
+            "kernel": kernel.trim(),
+            "paired": paired(&w, &methods, &baseline)?,
+        });
+        std::fs::write(&out, serde_json::to_vec_pretty(&report)?)?;
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
     }
     let mut modes = vec![Mode::Untraced];
     for m in &methods {
@@ -318,7 +349,7 @@ fn main() -> Result<()> {
     let events = per_class_events(&w)?;
     let flood = flood()?;
     let report = json!({
-        "kernel": std::fs::read_to_string("/proc/sys/kernel/osrelease")?.trim(),
+        "kernel": kernel.trim(),
         "rounds": ROUNDS,
         "ops_per_round": OPS,
         "costs": costs,
@@ -352,8 +383,17 @@ fn program_runs() -> Result<ProgramRuns> {
 /// are the kernel's, cut at 15 bytes, so a probe's entry and exit programs
 /// (`proc_single_show`, `proc_single_show_ret`) may count as one.
 fn program_delta(before: &ProgramRuns, after: &ProgramRuns) -> BTreeMap<String, (u64, u64)> {
+    program_delta_of(before, after, |_| true)
+}
+
+/// [`program_delta`] of the programs whose ids `mine` accepts.
+fn program_delta_of(
+    before: &ProgramRuns,
+    after: &ProgramRuns,
+    mine: impl Fn(u32) -> bool,
+) -> BTreeMap<String, (u64, u64)> {
     let mut by_name = BTreeMap::<String, (u64, u64)>::new();
-    for (id, (name, ns, n)) in after {
+    for (id, (name, ns, n)) in after.iter().filter(|(id, _)| mine(**id)) {
         let (ns0, n0) = before.get(id).map_or((0, 0), |b| (b.1, b.2));
         let e = by_name.entry(name.clone()).or_default();
         e.0 += ns - ns0;
@@ -361,6 +401,19 @@ fn program_delta(before: &ProgramRuns, after: &ProgramRuns) -> BTreeMap<String, 
     }
     by_name.retain(|_, (_, n)| *n > 0);
     by_name
+}
+
+/// The [`ProgramRuns`] before and after [`OPS`] operations of `class`,
+/// which [`WARMUP`] more precede.
+fn runs_around(class: &Class, w: &Workload) -> Result<(ProgramRuns, ProgramRuns)> {
+    for _ in 0..WARMUP {
+        (class.run)(w);
+    }
+    let before = program_runs()?;
+    for _ in 0..OPS {
+        (class.run)(w);
+    }
+    Ok((before, program_runs()?))
 }
 
 /// The time the programs of each traced mode run per operation of each
@@ -378,14 +431,8 @@ fn program_time(w: &Workload, modes: &[Mode]) -> Result<Vec<Value>> {
     for &mode in modes.iter().filter(|m| **m != Mode::Untraced) {
         let tracer = Tracer::start(&mode.args())?;
         for class in CLASSES {
-            for _ in 0..WARMUP {
-                (class.run)(w);
-            }
-            let before = program_runs()?;
-            for _ in 0..OPS {
-                (class.run)(w);
-            }
-            let programs = program_delta(&before, &program_runs()?);
+            let (before, after) = runs_around(class, w)?;
+            let programs = program_delta(&before, &after);
             let per_op = |v: u64| v as f64 / OPS as f64;
             let mut by_cost: Vec<_> = programs.iter().collect();
             by_cost.sort_by_key(|p| std::cmp::Reverse(p.1 .0));
@@ -407,6 +454,85 @@ fn program_time(w: &Workload, modes: &[Mode]) -> Result<Vec<Value>> {
         eprintln!("bench: program time {} {} done", mode.name(), mode.method());
     }
     Ok(rows)
+}
+
+/// Passes of the paired comparison; the baseline is attached first in half.
+const PAIRED_PASSES: usize = 4;
+
+/// This build's programs against `baseline`'s, with both attached to the
+/// same loops at once, in each mode whose programs differ (`trace --raw`,
+/// and `live`, which also keeps the kernel's counts). Each program's run
+/// time is the kernel's statistics, split by the build that loaded it. Run
+/// one after the other, builds drift apart by more than most changes under
+/// emulation; run together, they see the same operations at the same speed.
+/// The program attached second runs cheaper (about 20 % under emulation),
+/// so each build goes first in half the passes, and a ratio is the geometric
+/// mean of the passes'.
+fn paired(w: &Workload, methods: &[&'static str], baseline: &str) -> Result<Vec<Value>> {
+    let _stats = aya::sys::enable_stats(aya::sys::Stats::RunTime)
+        .context("enabling BPF run-time statistics (BPF_ENABLE_STATS, Linux 5.8+)")?;
+    // Per mode, method and class: this build's time over the baseline's, per pass.
+    let mut ratios = BTreeMap::<(&str, &str, &str), Vec<f64>>::new();
+    for pass in 0..PAIRED_PASSES {
+        for &method in methods {
+            for mode in [Mode::Emitting(method), Mode::Live(method)] {
+                let mut builds = [("procfs-trace", Vec::new()), (baseline, Vec::new())];
+                if pass % 2 == 1 {
+                    builds.reverse();
+                }
+                let mut tracers = Vec::new();
+                for (bin, ids) in &mut builds {
+                    let before = program_runs()?;
+                    tracers.push(Tracer::start_as(bin, &mode.args())?);
+                    ids.extend(
+                        program_runs()?
+                            .into_keys()
+                            .filter(|id| !before.contains_key(id)),
+                    );
+                }
+                for class in CLASSES {
+                    let (before, after) = runs_around(class, w)?;
+                    let ns = |bin: &str| -> u64 {
+                        let ids = &builds.iter().find(|b| b.0 == bin).expect("a build").1;
+                        program_delta_of(&before, &after, |id| ids.contains(&id))
+                            .values()
+                            .map(|p| p.0)
+                            .sum()
+                    };
+                    let ratio = ns("procfs-trace") as f64 / ns(baseline).max(1) as f64;
+                    ratios
+                        .entry((mode.name(), method, class.name))
+                        .or_default()
+                        .push(ratio);
+                }
+                for t in tracers {
+                    t.stop()?;
+                }
+                eprintln!(
+                    "bench: paired pass {} {} {method} done",
+                    pass + 1,
+                    mode.name()
+                );
+            }
+        }
+    }
+    Ok(ratios
+        .into_iter()
+        .map(|((mode, method, class), passes)| {
+            json!({
+                "mode": mode,
+                "method": method,
+                "class": class,
+                "over_baseline": geometric_mean(&passes),
+                "passes": passes,
+            })
+        })
+        .collect())
+}
+
+/// The geometric mean of positive ratios.
+fn geometric_mean(v: &[f64]) -> f64 {
+    (v.iter().map(|x| x.ln()).sum::<f64>() / v.len() as f64).exp()
 }
 
 /// One recording per class: events per operation, and bytes per event and
@@ -481,6 +607,34 @@ fn flood() -> Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_builds_program_time_counts_only_its_own_programs() {
+        let runs = |v: &[(u32, &str, u64, u64)]| -> ProgramRuns {
+            v.iter()
+                .map(|&(id, name, ns, n)| (id, (name.to_owned(), ns, n)))
+                .collect()
+        };
+        let before = runs(&[(1, "sys_enter", 100, 1), (2, "sys_enter", 500, 1)]);
+        let after = runs(&[
+            (1, "sys_enter", 400, 4),
+            (2, "sys_enter", 1500, 4),
+            (3, "seq_read", 70, 2),
+        ]);
+        let mine = program_delta_of(&before, &after, |id| id != 2);
+        assert_eq!(mine["sys_enter"], (300, 3));
+        assert_eq!(mine["seq_read"], (70, 2));
+        let all = program_delta(&before, &after);
+        assert_eq!(all["sys_enter"], (1300, 6));
+    }
+
+    #[test]
+    fn order_bias_cancels_in_the_geometric_mean() {
+        // Second-attached 20 % cheaper: 0.8 when this build goes second,
+        // 1.25 when first, for builds that cost the same.
+        assert!((geometric_mean(&[0.8, 1.25, 0.8, 1.25]) - 1.0).abs() < 1e-12);
+        assert!((geometric_mean(&[0.5, 0.5]) - 0.5).abs() < 1e-12);
+    }
 
     #[test]
     fn summary_figures_are_read_from_the_tracers_last_lines() {
