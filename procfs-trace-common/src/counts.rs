@@ -156,8 +156,9 @@ impl Entered {
     }
 }
 
-/// A thread's probed calls in progress, so its time in outermost calls is
-/// counted once however deeply they nest.
+/// A thread's probed calls in progress outside any followed syscall, so its
+/// time in outermost calls is counted once however deeply they nest (inside
+/// one, the syscall's `Pending` stack tells).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Nesting {
