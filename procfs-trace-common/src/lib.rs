@@ -600,6 +600,10 @@ const _: () = assert!(core::mem::size_of::<SyscallCallEvent>() == 208);
 /// `AT_SYMLINK_NOFOLLOW`: the final symlink is not followed.
 pub const AT_SYMLINK_NOFOLLOW: u32 = 0x100;
 
+/// Threads the kernel side keeps a syscall slot (`Pending`) and a nesting
+/// slot for at once; a thread's slots go when it exits.
+pub const THREAD_SLOTS: u32 = 16384;
+
 /// A thread's followed syscall. The slot outlives the syscall, marked idle,
 /// so that the next one fills it in place: see `active`.
 #[repr(C)]

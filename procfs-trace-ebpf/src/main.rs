@@ -18,7 +18,7 @@ mod maps;
 mod syscalls;
 
 use aya_ebpf::{
-    helpers::generated::bpf_get_func_ret,
+    helpers::{bpf_get_current_pid_tgid, generated::bpf_get_func_ret},
     macros::{fentry, fexit, kprobe, kretprobe, raw_tracepoint},
     programs::{FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext},
     EbpfContext as _,
@@ -76,6 +76,14 @@ pub fn sys_enter(ctx: RawTracePointContext) -> i32 {
 #[raw_tracepoint(tracepoint = "sys_exit")]
 pub fn sys_exit(ctx: RawTracePointContext) -> i32 {
     syscalls::on_sys_exit(&ctx)
+}
+
+/// Drops an exiting thread's slots (see `maps::forget_thread`).
+#[raw_tracepoint(tracepoint = "sched_process_exit")]
+pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
+    // do_exit runs in the exiting thread, so it is the current task.
+    maps::forget_thread(bpf_get_current_pid_tgid() as u32);
+    0
 }
 
 #[cfg(not(test))]

@@ -2,11 +2,11 @@
 
 use aya_ebpf::{
     macros::map,
-    maps::{Array, HashMap, LruHashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
+    maps::{Array, HashMap, LruPerCpuHashMap, PerCpuArray, RingBuf},
 };
 use procfs_trace_common::{
     counts::{CountKey, Counts, Entered, Nesting},
-    loss, Config, Pending,
+    loss, Config, Pending, THREAD_SLOTS,
 };
 
 /// Set by user space at load time (`EbpfLoader::set_global`); read with `read_volatile`
@@ -65,9 +65,9 @@ pub static TRACED: HashMap<u32, u8> = HashMap::with_max_entries(16384, 0);
 pub static ENTERED: HashMap<u64, Entered> = HashMap::with_max_entries(16384, 0);
 
 /// Each thread's open probed calls that no followed syscall frames, by
-/// tid. LRU, as a thread may die mid-call.
+/// tid; removed when the thread exits (`forget_thread`).
 #[map]
-pub static NESTING: LruHashMap<u32, Nesting> = LruHashMap::with_max_entries(16384, 0);
+pub static NESTING: HashMap<u32, Nesting> = HashMap::with_max_entries(THREAD_SLOTS, 0);
 
 /// Calls, time and latencies per process and function, and each process's
 /// operations, bumped before any event is reserved so that a full ring buffer
@@ -78,11 +78,14 @@ pub static COUNTS: LruPerCpuHashMap<CountKey, Counts> =
 
 /// Each thread's followed syscall, by tid. A slot is created by the
 /// thread's first followed syscall and kept, idle, between them: filling it
-/// in place costs a lookup, where inserting and deleting 632 bytes per
-/// syscall took the map's locks and copied them. LRU: the slots of threads
-/// gone are reclaimed.
+/// in place costs a lookup, where inserting and deleting 648 bytes per
+/// syscall took the map's locks and copied them. Removed when the thread
+/// exits (`forget_thread`). Not LRU: an LRU map reclaims the coldest slot
+/// when it needs room, and the coldest is that of a thread blocked inside
+/// a followed syscall, whose record would vanish uncounted. Here a thread
+/// that finds the map full is not followed, and that is counted.
 #[map]
-pub static PENDING: LruHashMap<u32, Pending> = LruHashMap::with_max_entries(16384, 0);
+pub static PENDING: HashMap<u32, Pending> = HashMap::with_max_entries(THREAD_SLOTS, 0);
 
 /// A blank `Pending` to create a slot from, too large for the BPF stack.
 /// Never written: it holds the zeros the kernel created it with.
@@ -96,6 +99,14 @@ pub fn frame(tid: u32) -> Option<&'static mut Pending> {
     // SAFETY: a per-thread slot only this thread writes.
     let p = unsafe { &mut *p };
     (p.active != 0).then_some(p)
+}
+
+/// Drops thread `tid`'s slots, at its exit.
+#[inline(always)]
+pub fn forget_thread(tid: u32) {
+    // Most threads never had one: a missing slot is the common case.
+    let _ = PENDING.remove(&tid);
+    let _ = NESTING.remove(&tid);
 }
 
 /// Reads the configuration set at load time.

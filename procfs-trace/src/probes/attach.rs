@@ -47,10 +47,10 @@ pub enum AttachError {
         /// Each function that failed, with the kernel's reason.
         functions: Vec<String>,
     },
-    /// The syscall tracepoints, without which operations have no paths.
+    /// The syscall and thread-exit tracepoints, without which operations have no paths.
     #[error("the raw tracepoint {tracepoint} could not be attached, so syscalls cannot be followed and no operation would have a path: {why}")]
     Syscalls {
-        /// `sys_enter` or `sys_exit`.
+        /// `sys_enter`, `sys_exit` or `sched_process_exit`.
         tracepoint: &'static str,
         /// The kernel's answer.
         why: String,
@@ -205,7 +205,8 @@ pub fn attach(plan: &Plan, method: Method, programs: Programs) -> Result<Attache
         }
     }
     let tracepoints: &[&'static str] = match programs {
-        Programs::Tracing { .. } => &["sys_enter", "sys_exit"],
+        // The exit hook first, so that no thread gets a slot it cannot drop.
+        Programs::Tracing { .. } => &["sched_process_exit", "sys_enter", "sys_exit"],
         Programs::Twin => &[],
     };
     for &tracepoint in tracepoints {

@@ -14,8 +14,10 @@ mod doctor;
 mod everyday;
 mod live;
 mod losses;
+mod park;
 mod record;
 mod serve;
+mod threads;
 mod tour;
 mod trace;
 
