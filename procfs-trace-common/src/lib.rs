@@ -626,6 +626,10 @@ pub struct Pending {
     pub force: u32,
     /// Non-zero once an event of this syscall could not be written.
     pub lost: u32,
+    /// The thread id the syscall was entered on, which its records report:
+    /// an `execve` from a thread other than the leader leaves with the
+    /// leader's id (the slot moves with it, see `sched_process_exec`).
+    pub tid: u32,
     /// Entries and exits of probed calls so far: the next one's place.
     pub seq: u16,
     /// Probed calls begun and not yet returned: the depth of `stack`.
@@ -642,7 +646,7 @@ pub struct Pending {
     /// cleared, only read up to `path_len` and `open`.
     pub active: u8,
     /// Always zero.
-    pub reserved: [u8; 3],
+    pub reserved: [u8; 7],
     /// The task's name at the syscall's entry, which the calls inside it
     /// report (an `execve` renames the task midway): they need not read it.
     pub comm: [u8; COMM_LEN],
@@ -660,16 +664,18 @@ pub struct Pending {
 /// `proc_single_show`, a show callback).
 pub const FRAME_DEPTH: usize = 8;
 
-const _: () = assert!(core::mem::size_of::<Pending>() == 200 + 56 * FRAME_DEPTH);
+const _: () = assert!(core::mem::size_of::<Pending>() == 208 + 56 * FRAME_DEPTH);
 
 impl Pending {
-    /// Starts syscall `nr`, entered at `ts_ns` by the task named `comm`, in
-    /// this slot, whatever the thread's last syscall left in it; `force` as
-    /// the field says.
+    /// Starts syscall `nr`, entered at `ts_ns` by thread `tid` of the task
+    /// named `comm`, in this slot, whatever the thread's last syscall left
+    /// in it; `force` as the field says.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub fn begin(
         &mut self,
         ts_ns: u64,
+        tid: u32,
         comm: &[u8; COMM_LEN],
         nr: u32,
         args: [u64; 2],
@@ -677,6 +683,7 @@ impl Pending {
         force: bool,
     ) {
         self.ts_ns = ts_ns;
+        self.tid = tid;
         self.comm = *comm;
         self.arg0 = args[0];
         self.arg1 = args[1];
@@ -691,7 +698,7 @@ impl Pending {
         self.path_flags = 0;
         self.unclosed = 0;
         self.active = 1;
-        self.reserved = [0; 3];
+        self.reserved = [0; 7];
     }
 
     /// Keeps a call's entry on the stack; false when it is [`FRAME_DEPTH`]
@@ -998,13 +1005,14 @@ mod frame_tests {
             at_flags: 0,
             force: 0,
             lost: 0,
+            tid: 0,
             seq: 0,
             open: 0,
             path_len: 0,
             path_flags: 0,
             unclosed: 0,
             active: 1,
-            reserved: [0; 3],
+            reserved: [0; 7],
             comm: [0; COMM_LEN],
             path: [0; PATH_LEN],
             stack: [Entered::UNSEEN; FRAME_DEPTH],
@@ -1016,6 +1024,7 @@ mod frame_tests {
         let mut used = syscall();
         used.begin(
             5,
+            41,
             b"sh\0\0\0\0\0\0\0\0\0\0\0\0\0\0",
             257,
             [3, 4],
@@ -1035,9 +1044,9 @@ mod frame_tests {
         used.active = 0;
 
         let cat = b"cat\0\0\0\0\0\0\0\0\0\0\0\0\0";
-        used.begin(90, cat, 0, [7, 8], 0, false);
+        used.begin(90, 42, cat, 0, [7, 8], 0, false);
         let mut fresh = syscall();
-        fresh.begin(90, cat, 0, [7, 8], 0, false);
+        fresh.begin(90, 42, cat, 0, [7, 8], 0, false);
         // Only the bytes past `path_len` and `open` may differ.
         fresh.path = used.path;
         fresh.stack = used.stack;

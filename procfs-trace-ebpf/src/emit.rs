@@ -58,18 +58,17 @@ pub fn current(cfg: &Config) -> Option<Task> {
 /// The current task and the followed syscall it is in, when user space is
 /// listening and the filters want it. Inside a followed syscall, its entry
 /// applied the filters and kept the task's name, so a probe there does
-/// neither again.
+/// neither again, and reports the thread id the syscall entered with.
 #[inline(always)]
 fn traced(cfg: &Config) -> Option<(Task, Option<&'static mut Pending>)> {
     if !armed(procfs_trace_common::armed::EVENTS) {
         return None;
     }
     let pid_tgid = bpf_get_current_pid_tgid();
-    let tid = pid_tgid as u32;
-    if let Some(p) = frame(tid) {
+    if let Some(p) = frame(pid_tgid as u32) {
         let task = Task {
             tgid: (pid_tgid >> 32) as u32,
-            tid,
+            tid: p.tid,
             comm: p.comm,
         };
         return Some((task, Some(p)));

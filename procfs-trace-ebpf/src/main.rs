@@ -86,6 +86,20 @@ pub fn sched_process_exit(_ctx: RawTracePointContext) -> i32 {
     0
 }
 
+/// Moves the slots of a thread whose `execve` made it the leader: the
+/// kernel gave it the leader's id midway (`de_thread`), and its syscall's
+/// exit looks its slot up by that id.
+#[raw_tracepoint(tracepoint = "sched_process_exec")]
+pub fn sched_process_exec(ctx: RawTracePointContext) -> i32 {
+    // (struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+    let old = ctx.arg::<u64>(1) as u32;
+    let tid = bpf_get_current_pid_tgid() as u32;
+    if old != tid {
+        maps::rekey_thread(old, tid);
+    }
+    0
+}
+
 #[cfg(not(test))]
 #[panic_handler]
 fn panic(_info: &core::panic::PanicInfo) -> ! {

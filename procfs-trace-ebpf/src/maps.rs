@@ -109,6 +109,23 @@ pub fn forget_thread(tid: u32) {
     let _ = NESTING.remove(&tid);
 }
 
+/// Moves thread `old`'s slots to `new`: the ids an `execve` from a thread
+/// other than the leader enters and leaves with.
+#[inline(always)]
+pub fn rekey_thread(old: u32, new: u32) {
+    rekey(&PENDING, old, new);
+    rekey(&NESTING, old, new);
+}
+
+#[inline(always)]
+fn rekey<V>(map: &HashMap<u32, V>, old: u32, new: u32) {
+    if let Some(v) = map.get_ptr(&old) {
+        // SAFETY: the value is copied into the new entry before the old one goes.
+        inserted(map.insert(&new, unsafe { &*v }, 0));
+        let _ = map.remove(&old);
+    }
+}
+
 /// Reads the configuration set at load time.
 #[inline(always)]
 pub fn config() -> &'static Config {

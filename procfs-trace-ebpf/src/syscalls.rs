@@ -100,7 +100,15 @@ pub fn on_sys_enter(ctx: &RawTracePointContext) -> i32 {
     let Some(p) = slot(task.tid) else { return 0 };
     // SAFETY: plain helper call.
     let now = unsafe { bpf_ktime_get_ns() };
-    p.begin(now, &task.comm, nr as u32, [arg0, arg1], at_flags, force);
+    p.begin(
+        now,
+        task.tid,
+        &task.comm,
+        nr as u32,
+        [arg0, arg1],
+        at_flags,
+        force,
+    );
     0
 }
 
@@ -156,7 +164,10 @@ pub fn on_sys_exit(ctx: &RawTracePointContext) -> i32 {
         read_path(p);
     }
     if p.emitted != 0 {
-        let task = Task::current();
+        let task = Task {
+            tid: p.tid,
+            ..Task::current()
+        };
         counts::operation(&task, syscall_reads(u64::from(p.nr)), ret);
         emit_syscall(&task, p, ret);
     }

@@ -153,7 +153,10 @@ fn program_kind(name: &str) -> String {
         format!("fentry {f}")
     } else if let Some(f) = name.strip_prefix("fx_") {
         format!("fexit {f}")
-    } else if matches!(name, "sys_enter" | "sys_exit" | "sched_process_exit") {
+    } else if matches!(
+        name,
+        "sys_enter" | "sys_exit" | "sched_process_exit" | "sched_process_exec"
+    ) {
         format!("{name} tracepoint")
     } else if let Some(f) = name.strip_suffix("_ret") {
         format!("kretprobe {f}")

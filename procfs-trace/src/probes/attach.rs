@@ -50,7 +50,7 @@ pub enum AttachError {
     /// The syscall and thread-exit tracepoints, without which operations have no paths.
     #[error("the raw tracepoint {tracepoint} could not be attached, so syscalls cannot be followed and no operation would have a path: {why}")]
     Syscalls {
-        /// `sys_enter`, `sys_exit` or `sched_process_exit`.
+        /// `sys_enter`, `sys_exit`, `sched_process_exit` or `sched_process_exec`.
         tracepoint: &'static str,
         /// The kernel's answer.
         why: String,
@@ -205,8 +205,13 @@ pub fn attach(plan: &Plan, method: Method, programs: Programs) -> Result<Attache
         }
     }
     let tracepoints: &[&'static str] = match programs {
-        // The exit hook first, so that no thread gets a slot it cannot drop.
-        Programs::Tracing { .. } => &["sched_process_exit", "sys_enter", "sys_exit"],
+        // The thread hooks first, so that no thread gets a slot they miss.
+        Programs::Tracing { .. } => &[
+            "sched_process_exit",
+            "sched_process_exec",
+            "sys_enter",
+            "sys_exit",
+        ],
         Programs::Twin => &[],
     };
     for &tracepoint in tracepoints {
