@@ -334,7 +334,20 @@ fn main() -> Result<()> {
             };
             let (twin, emitting, checking) =
                 (added("count-only"), added("emitting"), added("checking"));
+            let raw = |name: &str| {
+                let m = modes
+                    .iter()
+                    .position(|m| m.name() == name && m.method() == *method)
+                    .expect("mode");
+                samples[m][c].clone()
+            };
             costs.push(json!({
+                "samples_ns": {
+                    "untraced": samples[0][c],
+                    "count-only": raw("count-only"),
+                    "emitting": raw("emitting"),
+                    "checking": raw("checking"),
+                },
                 "class": class.name,
                 "method": method,
                 "untraced_ns": base,
