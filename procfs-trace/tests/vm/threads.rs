@@ -17,8 +17,11 @@ use crate::{park::park_readers_in_seq_read, support};
 /// would have reclaimed every one it held when they began.
 const CHURN: usize = 2 * THREAD_SLOTS as usize;
 
-/// Churn threads alive at once.
-const BATCH: usize = 16;
+/// Churn threads alive at once. One: on a kernel whose syscall tracepoints
+/// run preemptible (7.x), threads that run side by side preempt each
+/// other's `sys_enter` and `sys_exit` runs, and the kernel skips the runs
+/// that come meanwhile: with 16 at once, 7.2 skipped thousands per run.
+const BATCH: usize = 1;
 
 /// A thread blocked inside a read of procfs keeps its syscall while twice
 /// as many threads as the tracer keeps slots for each make a followed
@@ -28,18 +31,21 @@ const BATCH: usize = 16;
 /// thread's slot is never reclaimed for them: the read is one flow with its
 /// syscall, matched by the model. (Reclaiming it, as an LRU map would, loses
 /// that read without a trace.)
+///
+/// Where the kernel skipped probe runs in every attempt (7.2 under
+/// emulation), the read is still judged: those runs, counted, make it
+/// `inconclusive` at worst, never take its syscall away. They come during
+/// the churn; the read's own exit comes after it.
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn a_blocked_read_keeps_its_syscall_while_threads_come_and_go() {
     let pid = std::process::id().to_string();
     let parked = Cell::new(0);
-    let Some(flows) = checked_flows("thread-churn", &["--pid", &pid], || {
+    let (flows, skipped) = checked_flows("thread-churn", &["--pid", &pid], || {
         let p = park_readers_in_seq_read(1, churn);
         assert_eq!(p.faulted, 1, "the reader never parked");
         parked.set(p.tids[0]);
-    }) else {
-        return;
-    };
+    });
     let read = flow_of(&flows, "read", parked.get());
     assert_eq!(read["syscall"]["name"], "read", "{read}");
     assert!(read["syscall"]["ret"].as_i64() > Some(0), "{read}");
@@ -47,7 +53,8 @@ fn a_blocked_read_keeps_its_syscall_while_threads_come_and_go() {
         read["path"].as_str().is_some_and(|p| p.ends_with("/stat")),
         "{read}"
     );
-    assert_eq!(read["verdict"], "match", "{read}");
+    let judged = read["verdict"] == "match" || skipped && read["verdict"] == "inconclusive";
+    assert!(judged, "{read}");
 }
 
 /// An `execve` from a thread other than the leader: the kernel kills the
@@ -59,11 +66,15 @@ fn a_blocked_read_keeps_its_syscall_while_threads_come_and_go() {
 fn an_execve_from_a_second_thread_is_one_operation() {
     const COMM: &str = "exec-by-thread";
     let execer = Cell::new(0);
-    let Some(flows) = checked_flows("exec-by-thread", &["--comm", COMM], || {
+    let (flows, skipped) = checked_flows("exec-by-thread", &["--comm", COMM], || {
         execer.set(exec_from_a_second_thread(COMM));
-    }) else {
+    });
+    if skipped {
+        // The leader's exit and the exec's return race for `sys_exit` on
+        // the same CPUs: a skipped run may be the exec's own.
+        println!("the kernel skipped probe runs in every attempt: nothing left to judge");
         return;
-    };
+    }
     let exec = flow_of(&flows, "lookup", execer.get());
     assert_eq!(exec["syscall"]["name"], "execve", "{exec}");
     assert_eq!(exec["syscall"]["ret"], 0, "{exec}");
@@ -77,15 +88,13 @@ fn an_execve_from_a_second_thread_is_one_operation() {
 /// Runs `check ARGS` around `work` until a run has no probe run the kernel
 /// skipped (three at most: a skipped run of `sys_exit` loses a syscall's
 /// record, as any counted loss), asserts that it passed, and returns its
-/// flows; `None` when the kernel skipped runs every time.
-fn checked_flows(name: &str, args: &[&str], work: impl Fn()) -> Option<Vec<Value>> {
+/// flows and whether the kernel skipped runs every time.
+fn checked_flows(name: &str, args: &[&str], work: impl Fn()) -> (Vec<Value>, bool) {
     let file = std::env::temp_dir().join(format!("{name}.jsonl"));
     let out = support::check_without_kernel_skips(|| check_around(&file, args, &work));
-    if support::kernel_skips_only(&String::from_utf8_lossy(&out.stderr)) > 0 {
-        println!("the kernel skipped probe runs in every attempt: nothing left to judge");
-        return None;
-    }
-    Some(support::flows(&std::fs::read_to_string(&file).unwrap()))
+    let skipped = support::kernel_skips_only(&String::from_utf8_lossy(&out.stderr)) > 0;
+    let flows = support::flows(&std::fs::read_to_string(&file).unwrap());
+    (flows, skipped)
 }
 
 /// Runs `check --format jsonl -o FILE ARGS` while `work` runs, then
