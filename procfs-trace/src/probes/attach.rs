@@ -47,7 +47,7 @@ pub enum AttachError {
         /// Each function that failed, with the kernel's reason.
         functions: Vec<String>,
     },
-    /// The syscall and thread-exit tracepoints, without which operations have no paths.
+    /// The syscall and thread (exit, exec) tracepoints, without which operations have no paths.
     #[error("the raw tracepoint {tracepoint} could not be attached, so syscalls cannot be followed and no operation would have a path: {why}")]
     Syscalls {
         /// `sys_enter`, `sys_exit`, `sched_process_exit` or `sched_process_exec`.

@@ -17,12 +17,6 @@ use crate::{park::park_readers_in_seq_read, support};
 /// would have reclaimed every one it held when they began.
 const CHURN: usize = 2 * THREAD_SLOTS as usize;
 
-/// Churn threads alive at once. One: on a kernel whose syscall tracepoints
-/// run preemptible (7.x), threads that run side by side preempt each
-/// other's `sys_enter` and `sys_exit` runs, and the kernel skips the runs
-/// that come meanwhile: with 16 at once, 7.2 skipped thousands per run.
-const BATCH: usize = 1;
-
 /// A thread blocked inside a read of procfs keeps its syscall while twice
 /// as many threads as the tracer keeps slots for each make a followed
 /// syscall (a read of /dev/zero, which reaches no probe) and exit. Slots go
@@ -128,19 +122,17 @@ fn flow_of(flows: &[Value], kind: &str, tid: u32) -> Value {
         .unwrap_or_else(|| panic!("no {kind} flow on thread {tid} among {flows:?}"))
 }
 
-/// Starts `CHURN` threads, `BATCH` at a time, each reading a byte of /dev/zero.
+/// Starts `CHURN` threads one after another, each reading a byte of
+/// /dev/zero. One at a time: on a kernel whose syscall tracepoints run
+/// preemptible (7.x), threads that run side by side preempt each other's
+/// `sys_enter` and `sys_exit` runs, and the kernel skips the runs that come
+/// meanwhile (with 16 at once, 7.2 skipped thousands per run).
 fn churn() {
     let zero = std::sync::Arc::new(std::fs::File::open("/dev/zero").unwrap());
-    for _ in 0..CHURN / BATCH {
-        let batch: Vec<_> = (0..BATCH)
-            .map(|_| {
-                let zero = zero.clone();
-                std::thread::spawn(move || (&*zero).read(&mut [0u8; 1]).unwrap())
-            })
-            .collect();
-        for t in batch {
-            assert_eq!(t.join().unwrap(), 1);
-        }
+    for _ in 0..CHURN {
+        let zero = zero.clone();
+        let t = std::thread::spawn(move || (&*zero).read(&mut [0u8; 1]).unwrap());
+        assert_eq!(t.join().unwrap(), 1);
     }
 }
 

@@ -318,14 +318,18 @@ fn main() -> Result<()> {
     for (c, class) in CLASSES.iter().enumerate() {
         let base = median(&mut samples[0][c].clone());
         for method in &methods {
-            // The median of each round's difference to that round's untraced
-            // time: the emulated machine's speed drifts between rounds.
-            let added = |name: &str| {
+            // This method's rounds of mode `name`, ns per operation.
+            let rounds = |name: &str| -> &Vec<f64> {
                 let m = modes
                     .iter()
                     .position(|m| m.name() == name && m.method() == *method)
                     .expect("mode");
-                let mut d: Vec<f64> = samples[m][c]
+                &samples[m][c]
+            };
+            // The median of each round's difference to that round's untraced
+            // time: the emulated machine's speed drifts between rounds.
+            let added = |name: &str| {
+                let mut d: Vec<f64> = rounds(name)
                     .iter()
                     .zip(&samples[0][c])
                     .map(|(traced, untraced)| traced - untraced)
@@ -334,19 +338,12 @@ fn main() -> Result<()> {
             };
             let (twin, emitting, checking) =
                 (added("count-only"), added("emitting"), added("checking"));
-            let raw = |name: &str| {
-                let m = modes
-                    .iter()
-                    .position(|m| m.name() == name && m.method() == *method)
-                    .expect("mode");
-                samples[m][c].clone()
-            };
             costs.push(json!({
                 "samples_ns": {
                     "untraced": samples[0][c],
-                    "count-only": raw("count-only"),
-                    "emitting": raw("emitting"),
-                    "checking": raw("checking"),
+                    "count-only": rounds("count-only"),
+                    "emitting": rounds("emitting"),
+                    "checking": rounds("checking"),
                 },
                 "class": class.name,
                 "method": method,
