@@ -29,7 +29,7 @@ fn main() -> anyhow::Result<()> {
         .with_context(|| format!("building the eBPF programs needs the {toolchain} toolchain with rust-src and bpf-linker 0.10.3; see README.md (or run `bash .ci/run`, which installs them)"))
         .map_err(|e| anyhow!("{e:#}"))?;
     let out_dir = std::path::PathBuf::from(std::env::var("OUT_DIR")?);
-    // The tracer's object, and the count-only twins only the benchmark loads.
+    // The tracer's object, and the twins only the benchmark loads.
     for object in ["procfs-trace", "procfs-trace-twins"] {
         let out = out_dir.join(object);
         strip_dwarf(&out).with_context(|| format!("stripping DWARF from {}", out.display()))?;

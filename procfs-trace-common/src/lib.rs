@@ -507,6 +507,14 @@ pub mod armed {
     pub const COUNTS: u32 = 2;
 }
 
+/// Slots of the benchmark twins' per-CPU counters (their `TWIN_COUNTS` map).
+pub mod twin {
+    /// Runs of the twin programs.
+    pub const RUNS: u32 = 0;
+    /// Emit-floor records not written because the ring buffer was full.
+    pub const DROPPED: u32 = 1;
+}
+
 /// Slots of the kernel side's per-CPU loss counters (the `LOST` map).
 pub mod loss {
     /// Events not written because the ring buffer was full.

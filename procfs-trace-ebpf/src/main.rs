@@ -18,12 +18,12 @@ mod maps;
 mod syscalls;
 
 use aya_ebpf::{
-    helpers::{bpf_get_current_pid_tgid, generated::bpf_get_func_ret},
+    helpers::bpf_get_current_pid_tgid,
     macros::{fentry, fexit, kprobe, kretprobe, raw_tracepoint},
     programs::{FEntryContext, FExitContext, ProbeContext, RawTracePointContext, RetProbeContext},
-    EbpfContext as _,
 };
 use procfs_trace_common::{for_each_probe, ProbeId};
+use procfs_trace_ebpf::func_ret;
 
 macro_rules! define_programs {
     ($(($func:ident, $exit:ident, $id:ident, $group:ident, $role:ident)),* $(,)?) => {
@@ -53,15 +53,6 @@ macro_rules! define_programs {
             }
         )*
     };
-}
-
-/// The traced function's return value (`bpf_get_func_ret`, Linux 5.17+).
-#[inline(always)]
-fn func_ret(ctx: &FExitContext) -> i64 {
-    let mut v: u64 = 0;
-    // SAFETY: the helper writes one u64 to `v`.
-    unsafe { bpf_get_func_ret(ctx.as_ptr(), &mut v) };
-    v as i64
 }
 
 for_each_probe!(define_programs);

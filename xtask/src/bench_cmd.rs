@@ -1,6 +1,6 @@
 //! `cargo xtask bench`: what the tracer costs per procfs operation on each
-//! kernel, against the count-only twin programs, and how it holds up in a
-//! flood. The guest half is `src/bin/bench-guest.rs`.
+//! kernel, against the count-only and emit-floor twin programs, and how it
+//! holds up in a flood. The guest half is `src/bin/bench-guest.rs`.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -132,29 +132,33 @@ fn table(reports: &[Value]) -> String {
     let mut s = String::new();
     let f = |v: &Value| v.as_f64().unwrap_or(f64::NAN);
     s.push_str(&format!(
-        "\n{:<27} {:<34} {:<7} {:>10} {:>11} {:>10} {:>10} {:>7}\n",
+        "\nAdded time per operation; the ratios are emitting's over the count-only's and the emit-floor's\n{:<27} {:<34} {:<7} {:>10} {:>11} {:>11} {:>10} {:>10} {:>7} {:>7}\n",
         "kernel",
         "operation",
         "attach",
         "untraced",
         "+count-only",
+        "+emit-floor",
         "+emitting",
         "+checking",
-        "ratio"
+        "/count",
+        "/floor"
     ));
     for r in reports {
         let kernel = r["kernel"].as_str().unwrap_or("?");
         for c in r["costs"].as_array().into_iter().flatten() {
             s.push_str(&format!(
-                "{:<27} {:<34} {:<7} {:>8.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}\n",
+                "{:<27} {:<34} {:<7} {:>8.0}ns {:>9.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2} {:>7.2}\n",
                 kernel,
                 c["class"].as_str().unwrap_or("?"),
                 c["method"].as_str().unwrap_or("?"),
                 f(&c["untraced_ns"]),
                 f(&c["count_only_added_ns"]),
+                f(&c["emit_floor_added_ns"]),
                 f(&c["emitting_added_ns"]),
                 f(&c["checking_added_ns"]),
                 f(&c["emitting_over_count_only"]),
+                f(&c["emitting_over_emit_floor"]),
             ));
         }
     }
@@ -194,12 +198,12 @@ fn table(reports: &[Value]) -> String {
     s
 }
 
-/// The programs' own run time per operation by mode, and the emitting
-/// tracer's costliest programs.
+/// The programs' own run time per operation by mode, emitting's over each
+/// twin's, and the emitting tracer's costliest programs.
 fn programs_table(reports: &[Value]) -> String {
     let mut s = format!(
-        "\nBPF program time per operation (kernel statistics)\n{:<27} {:<34} {:<7} {:>11} {:>10} {:>10} {:>7}  costliest while emitting\n",
-        "kernel", "operation", "attach", "count-only", "emitting", "checking", "ratio"
+        "\nBPF program time per operation (kernel statistics)\n{:<27} {:<34} {:<7} {:>11} {:>11} {:>10} {:>10} {:>7} {:>7}  costliest while emitting\n",
+        "kernel", "operation", "attach", "count-only", "emit-floor", "emitting", "checking", "/count", "/floor"
     );
     for r in reports {
         let kernel = r["kernel"].as_str().unwrap_or("?");
@@ -213,6 +217,7 @@ fn programs_table(reports: &[Value]) -> String {
             let ns =
                 |p: Option<&Value>| p.and_then(|p| p["ns_per_op"].as_f64()).unwrap_or(f64::NAN);
             let emitting = find(class, method, "emitting");
+            let floor = find(class, method, "emit-floor");
             let top: Vec<String> = emitting
                 .and_then(|e| e["programs"].as_array())
                 .into_iter()
@@ -227,14 +232,16 @@ fn programs_table(reports: &[Value]) -> String {
                 })
                 .collect();
             s.push_str(&format!(
-                "{:<27} {:<34} {:<7} {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2}  {}\n",
+                "{:<27} {:<34} {:<7} {:>9.0}ns {:>9.0}ns {:>8.0}ns {:>8.0}ns {:>7.2} {:>7.2}  {}\n",
                 kernel,
                 class.as_str().unwrap_or("?"),
                 method.as_str().unwrap_or("?"),
                 ns(Some(twin)),
+                ns(floor),
                 ns(emitting),
                 ns(find(class, method, "checking")),
                 ns(emitting) / ns(Some(twin)),
+                ns(emitting) / ns(floor),
                 top.join(", "),
             ));
         }

@@ -67,8 +67,6 @@ pub enum Command {
         /// The shell.
         shell: Shell,
     },
-    /// Write the man pages, procfs-trace(1) and one per subcommand, into a
-    /// directory (for packagers: `cargo xtask dist` puts them in the .deb).
     /// Attach count-only programs to the probed functions, the same way the
     /// tracer would, until SIGINT or SIGTERM (for `cargo xtask bench`).
     #[command(hide = true)]
@@ -76,7 +74,12 @@ pub enum Command {
         /// How to attach, as the tracer's --attach.
         #[arg(long, value_enum, default_value_t = Method::Auto)]
         attach: Method,
+        /// Exits stream the least record a call needs instead of counting.
+        #[arg(long)]
+        emit: bool,
     },
+    /// Write the man pages, procfs-trace(1) and one per subcommand, into a
+    /// directory (for packagers: `cargo xtask dist` puts them in the .deb).
     #[command(hide = true)]
     Man {
         /// Where the pages go (created if missing).
@@ -130,7 +133,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<i32> {
             );
             Ok(0)
         }
-        Command::Twin { attach } => crate::agent::twin::run(attach).await,
+        Command::Twin { attach, emit } => crate::agent::twin::run(attach, emit).await,
         Command::Man { dir } => {
             std::fs::create_dir_all(&dir)
                 .and_then(|()| clap_mangen::generate_to(Cli::command(), &dir))

@@ -13,7 +13,7 @@ use super::plan::Plan;
 pub(crate) static EBPF_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace"));
 
-/// The count-only twins (`Programs::Twin`), in an object of their own: loading
+/// The benchmark twins (`Programs::Twin`), in an object of their own: loading
 /// an object costs time per program it holds, and a tracer never needs them.
 static TWIN_OBJECT: &[u8] =
     aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/procfs-trace-twins"));
@@ -130,9 +130,13 @@ pub enum Programs<'a> {
         /// The ring buffer's size.
         ring_bytes: u32,
     },
-    /// The count-only twins, which only bump a per-CPU counter
-    /// (`TWIN_RUNS`): what the overhead benchmark compares with.
-    Twin,
+    /// The benchmark twins: each entry only bumps a per-CPU counter
+    /// (`TWIN_COUNTS`), and so does each exit, or with `emit`, it streams
+    /// the least record a call needs into `TWIN_EVENTS`.
+    Twin {
+        /// Emit-floor exits instead of count-only ones.
+        emit: bool,
+    },
 }
 
 impl Programs<'_> {
@@ -140,7 +144,10 @@ impl Programs<'_> {
     fn kprobes(self, func: &str) -> [String; 2] {
         match self {
             Programs::Tracing { .. } => [func.to_owned(), format!("{func}_ret")],
-            Programs::Twin => [format!("ck_{func}"), format!("ck_{func}_ret")],
+            Programs::Twin { emit } => [
+                format!("ck_{func}"),
+                format!("{}_{func}_ret", if emit { "ek" } else { "ck" }),
+            ],
         }
     }
 
@@ -148,7 +155,10 @@ impl Programs<'_> {
     fn trampolines(self, func: &str) -> [String; 2] {
         match self {
             Programs::Tracing { .. } => [format!("fe_{func}"), format!("fx_{func}")],
-            Programs::Twin => [format!("cf_{func}"), format!("cx_{func}")],
+            Programs::Twin { emit } => [
+                format!("cf_{func}"),
+                format!("{}_{func}", if emit { "ex" } else { "cx" }),
+            ],
         }
     }
 }
@@ -165,7 +175,7 @@ pub fn attach(plan: &Plan, method: Method, programs: Programs) -> Result<Attache
                 .map_max_entries("COUNTS", count_rows());
             EBPF_OBJECT
         }
-        Programs::Twin => TWIN_OBJECT,
+        Programs::Twin { .. } => TWIN_OBJECT,
     };
     let mut ebpf = loader.load(object).map_err(AttachError::Load)?;
     // fentry attaches by BTF id; without kernel BTF only kprobes can work.
@@ -212,7 +222,7 @@ pub fn attach(plan: &Plan, method: Method, programs: Programs) -> Result<Attache
             "sys_enter",
             "sys_exit",
         ],
-        Programs::Twin => &[],
+        Programs::Twin { .. } => &[],
     };
     for &tracepoint in tracepoints {
         attach_raw_tracepoint(&mut ebpf, tracepoint).map_err(|e| AttachError::Syscalls {

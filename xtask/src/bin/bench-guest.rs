@@ -116,6 +116,8 @@ const CLASSES: &[Class] = &[
 enum Mode {
     Untraced,
     Twin(&'static str),
+    /// The twins whose exits stream the least record a call needs.
+    EmitFloor(&'static str),
     Emitting(&'static str),
     Checking(&'static str),
     /// `live`, the only mode whose programs also keep the kernel's counts.
@@ -127,6 +129,7 @@ impl Mode {
         match self {
             Mode::Untraced => "untraced",
             Mode::Twin(_) => "count-only",
+            Mode::EmitFloor(_) => "emit-floor",
             Mode::Emitting(_) => "emitting",
             Mode::Checking(_) => "checking",
             Mode::Live(_) => "live",
@@ -136,7 +139,11 @@ impl Mode {
     fn method(self) -> &'static str {
         match self {
             Mode::Untraced => "none",
-            Mode::Twin(m) | Mode::Emitting(m) | Mode::Checking(m) | Mode::Live(m) => m,
+            Mode::Twin(m)
+            | Mode::EmitFloor(m)
+            | Mode::Emitting(m)
+            | Mode::Checking(m)
+            | Mode::Live(m) => m,
         }
     }
 
@@ -145,6 +152,7 @@ impl Mode {
         match self {
             Mode::Untraced => vec![],
             Mode::Twin(m) => v(&["twin", "--attach", m]),
+            Mode::EmitFloor(m) => v(&["twin", "--attach", m, "--emit"]),
             Mode::Emitting(m) => v(&[
                 "trace",
                 "--raw",
@@ -288,7 +296,12 @@ fn main() -> Result<()> {
     }
     let mut modes = vec![Mode::Untraced];
     for m in &methods {
-        modes.extend([Mode::Twin(m), Mode::Emitting(m), Mode::Checking(m)]);
+        modes.extend([
+            Mode::Twin(m),
+            Mode::EmitFloor(m),
+            Mode::Emitting(m),
+            Mode::Checking(m),
+        ]);
     }
     // samples[mode][class]: ns per operation, one per round.
     let mut samples = vec![vec![Vec::new(); CLASSES.len()]; modes.len()];
@@ -336,12 +349,17 @@ fn main() -> Result<()> {
                     .collect();
                 median(&mut d)
             };
-            let (twin, emitting, checking) =
-                (added("count-only"), added("emitting"), added("checking"));
+            let (twin, floor, emitting, checking) = (
+                added("count-only"),
+                added("emit-floor"),
+                added("emitting"),
+                added("checking"),
+            );
             costs.push(json!({
                 "samples_ns": {
                     "untraced": samples[0][c],
                     "count-only": rounds("count-only"),
+                    "emit-floor": rounds("emit-floor"),
                     "emitting": rounds("emitting"),
                     "checking": rounds("checking"),
                 },
@@ -349,9 +367,11 @@ fn main() -> Result<()> {
                 "method": method,
                 "untraced_ns": base,
                 "count_only_added_ns": twin,
+                "emit_floor_added_ns": floor,
                 "emitting_added_ns": emitting,
                 "checking_added_ns": checking,
                 "emitting_over_count_only": emitting / twin,
+                "emitting_over_emit_floor": emitting / floor,
             }));
         }
     }
