@@ -149,11 +149,12 @@ impl<W: Write> Writer<W> {
             last_ts: self.last_ts,
             payload_crc: crc32fast::hash(&payload),
         };
-        self.out.write_all(&header.encode())?;
+        let header = header.encode();
+        self.out.write_all(&header)?;
         self.out.write_all(&payload)?;
         // Into the kernel's hands now: a SIGKILL after this loses nothing of it.
         self.out.flush()?;
-        self.bytes += (header.encode().len() + payload.len()) as u64;
+        self.bytes += (header.len() + payload.len()) as u64;
         self.buf.clear();
         self.records = 0;
         self.first_ts = 0;
