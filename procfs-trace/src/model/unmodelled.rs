@@ -19,6 +19,12 @@ pub enum Unmodelled {
         /// Where the walk was.
         at: String,
     },
+    /// A `..` above the proc mount's root: the walk goes on outside procfs.
+    #[error("{at}: `..` climbs out of the proc mount")]
+    AboveProcRoot {
+        /// Where the walk was.
+        at: String,
+    },
     /// A part of the tree below a node the model does not describe.
     #[error("{at}: below {what} is outside the model")]
     Below {

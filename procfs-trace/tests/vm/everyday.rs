@@ -1,12 +1,12 @@
 //! Everyday procfs clients under `check`: busybox ps, top, free, uptime,
 //! mount, pidof, cat of common files, ls -l of a pid's ns and fd
-//! directories, walks that fail, and a pid namespace with its own /proc (a
+//! directories, ls -a (which stats each `..`) and paths that climb with
+//! `..`, walks that fail, and a pid namespace with its own /proc (a
 //! container's view, where /proc/self is not the global tgid), a subset=pid
 //! mount, hidepid= mounts walked by an unprivileged user, and an environ
 //! read an unmapped user namespace is denied, and a proc mounted outside
-//! /proc. Nothing may
-//! diverge, and at most 2 % of operations may fall outside the model (their
-//! reasons are printed for the matrix report).
+//! /proc. Nothing may diverge, and at most 2 % of operations may fall
+//! outside the model (their reasons are printed for the matrix report).
 
 use crate::support;
 
@@ -17,6 +17,9 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
         /proc/uptime /proc/version /proc/vmstat /proc/filesystems /proc/mounts >/dev/null; \
     ls -l /proc/self/ns /proc/self/fd /proc/thread-self/ >/dev/null 2>&1; \
     cat /proc/thread-self/stat >/dev/null; readlink /proc/thread-self >/dev/null; \
+    ls -la /proc/1/fd /proc/self/task/ >/dev/null 2>&1; \
+    cat /proc/self/fd/../status /proc/1/task/../stat /proc/thread-self/../../limits >/dev/null; \
+    stat /proc/self/.. >/dev/null; \
     cat /proc/999999/stat /proc/nonexistent /proc/self/nonexist 2>/dev/null; \
     cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; \
     unshare -p -f --mount-proc sh -c 'cat /proc/self/status /proc/self/limits; \

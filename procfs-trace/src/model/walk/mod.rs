@@ -213,6 +213,8 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
     let mut started = skipped == 0;
     let mut node = Node::Root;
     let mut dir = String::from("/proc");
+    // The directories above `node`, and the pid directory each was in, for `..`.
+    let mut parents: Vec<(Node, String, Option<u32>)> = Vec::new();
     let mut index = 0;
     loop {
         if !started && comps.len() <= relative {
@@ -232,6 +234,24 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
                 w.refused = Some(dir);
             }
             return w;
+        }
+        if comp == ".." {
+            // handle_dots: `..` moves to the parent (follow_dotdot), with
+            // neither a lookup nor a revalidation, so it cannot be missing.
+            if cx.absent_at == Some(index) {
+                w.end = Err(Unmodelled::Below {
+                    what: "\"..\", never looked up,".to_owned(),
+                    at: here,
+                });
+                return w;
+            }
+            index += 1;
+            let Some((n, d, owner)) = parents.pop() else {
+                w.end = Err(Unmodelled::AboveProcRoot { at: here });
+                return w;
+            };
+            (node, dir, w.owner) = (n, d, owner);
+            continue;
         }
         if cx.absent_at == Some(index) && !started {
             // The start directory exists: the walk cannot fail inside it.
@@ -402,18 +422,20 @@ pub fn walk(path: &str, cx: &WalkContext) -> Walk {
         };
         match next {
             Ok(n) => {
-                match (&node, &n) {
-                    (Node::Root, Node::PidDir(_)) => w.owner = name_to_int(&comp),
-                    (_, Node::Root) => w.owner = None,
-                    _ => {}
-                }
-                // Following /proc/self restarts the walk in the root.
-                dir = if n == Node::Root {
-                    "/proc".to_owned()
-                } else {
-                    here
+                let owner = match (&node, &n) {
+                    (Node::Root, Node::PidDir(_)) => name_to_int(&comp),
+                    (_, Node::Root) => None,
+                    _ => w.owner,
                 };
-                node = n;
+                // Following /proc/self restarts the walk in the root, which
+                // has no parent in the mount.
+                if n == Node::Root {
+                    parents.clear();
+                    dir = "/proc".to_owned();
+                } else {
+                    parents.push((node, std::mem::replace(&mut dir, here), w.owner));
+                }
+                (node, w.owner) = (n, owner);
             }
             Err(why) => {
                 w.end = Err(why);
@@ -748,6 +770,65 @@ mod tests {
         // A cached PDE dentry costs nothing probed.
         let w = run("/proc/meminfo", &|_| Cached::Yes, true);
         assert!(w.prediction.alternatives(8)[0].1.is_empty());
+    }
+
+    /// `..` goes back to the parent with no call (handle_dots), so
+    /// `ls -a /proc/1/fd` stat'ing `..` costs only the walk down to `fd`, and
+    /// a name after `..` is looked up in the parent.
+    #[test]
+    fn dotdot_climbs_to_the_parent_without_a_call() {
+        let w = run("/proc/42/fd/..", &|_| Cached::Yes, true);
+        assert_eq!(w.end, Ok(Node::PidDir(Table::Tgid)));
+        assert_eq!(
+            funcs(&w.prediction.alternatives(8)[0].1),
+            ["pid_revalidate", "pid_revalidate"]
+        );
+        assert_eq!(w.dentries, ["/proc/42", "/proc/42/fd"]);
+        assert_eq!(w.owner, Some(42));
+
+        let w = run("/proc/42/fd/../status", &|_| Cached::No, true);
+        assert_eq!(w.end, Ok(Node::PidEntry(Table::Tgid, w_entry("status"))));
+        assert_eq!(w.dentries.last().unwrap(), "/proc/42/status");
+
+        let w = run("/proc/42/task/42/..", &|_| Cached::Yes, true);
+        assert_eq!(w.end, Ok(Node::TaskDir));
+        let w = run("/proc/7/../self/..", &|_| Cached::Yes, true);
+        assert_eq!(w.end, Ok(Node::Root), "self's target is relative to /proc");
+        assert_eq!(w.owner, None);
+        let w = run("/proc/42/..", &|_| Cached::Yes, true);
+        assert_eq!((w.end, w.owner), (Ok(Node::Root), None));
+        let w = run("/proc/..", &|_| Cached::Yes, true);
+        assert!(matches!(w.end, Err(Unmodelled::AboveProcRoot { .. })));
+    }
+
+    /// A failing walk's missing name is never a `..`, and the names after
+    /// one are counted on.
+    #[test]
+    fn dotdot_is_never_the_missing_name() {
+        let at = |i| {
+            let k = kernel();
+            walk(
+                "/proc/42/../99999/stat",
+                &WalkContext {
+                    absent_at: Some(i),
+                    link_error: None,
+                    mount: MountOpts::DEFAULT,
+                    refused_at: None,
+                    start_dir: None,
+                    kernel: &k,
+                    tgid: 42,
+                    tid: 42,
+                    follow_final: true,
+                    cached: &|_| Cached::No,
+                },
+            )
+        };
+        assert!(matches!(at(1).end, Err(Unmodelled::Below { .. })));
+        let w = at(2);
+        assert_eq!(
+            (w.end, w.absent.as_deref()),
+            (Ok(Node::Absent), Some("/proc/99999"))
+        );
     }
 
     #[test]
