@@ -233,7 +233,8 @@ const MAX_OPTIONS: usize = 16;
 /// - -ENOENT at a name its directory does not have: the walk stops there;
 /// - the final symlink's resolution failing (its own function, or the ptrace
 ///   access check for -EACCES);
-/// - -EACCES or -EPERM from the file's open after a whole walk (environ, mem).
+/// - -EACCES or -EPERM from the file's permission check or open after a
+///   whole walk (a write-only sysctl, environ, mem).
 fn failing_walk(
     op: &OpFacts,
     cx: &WalkContext,
@@ -301,9 +302,16 @@ fn failing_walk(
             if let (Ok(Node::Absent), Some(at)) = (&w.end, w.absent.clone()) {
                 add(&format!("{at} cannot be followed"), w, &mut options);
             }
+            // The final file's permission check (may_open: a sysctl's
+            // proc_sys_permission, a PDE's mode) or its open (environ's
+            // ptrace check) comes after the whole walk, and neither is probed.
             let w = walk::walk(op.path, cx);
             let refused = e == Errno::EACCES || e == Errno::EPERM;
-            if refused && matches!(w.end, Ok(Node::PidEntry(..))) {
+            let file = matches!(
+                w.end,
+                Ok(Node::PidEntry(..) | Node::Sys(_) | Node::Pde { .. } | Node::RootEntry(_))
+            );
+            if refused && file {
                 add(
                     &format!("the walk reached the file; its open returned {e}"),
                     w,
@@ -600,6 +608,24 @@ mod tests {
         assert_eq!(
             predict(&f, &k, &|_| Cached::No).unwrap_err(),
             Unmodelled::FailedWalk { ret: -5 }
+        );
+    }
+
+    /// `sysctl -a` opens write-only sysctls such as vm/drop_caches (0200):
+    /// proc_sys_permission refuses even root's read after the whole walk.
+    #[test]
+    fn a_refused_sysctl_open_walks_the_whole_path() {
+        let k = KernelFacts::debian(KernelVersion::new(6, 1));
+        let mut f = facts(OpKind::Lookup, Syscall::Openat, "/proc/sys/vm/drop_caches");
+        f.ret = Some(Errno::EACCES.ret());
+        let (p, _) = predict(&f, &k, &|_| Cached::Yes).unwrap();
+        let calls = failing_calls(&p);
+        assert!(
+            calls
+                .iter()
+                .any(|(l, c)| l.starts_with("the walk reached the file")
+                    && c.starts_with("proc_sys_revalidate(Some(\"drop_caches\"))")),
+            "{calls:?}"
         );
     }
 

@@ -1,12 +1,13 @@
 //! Everyday procfs clients under `check`: busybox ps, top, free, uptime,
-//! mount, pidof, cat of common files, ls -l of a pid's ns and fd
-//! directories, ls -a (which stats each `..`) and paths that climb with
-//! `..`, walks that fail, and a pid namespace with its own /proc (a
-//! container's view, where /proc/self is not the global tgid), a subset=pid
-//! mount, hidepid= mounts walked by an unprivileged user, and an environ
-//! read an unmapped user namespace is denied, and a proc mounted outside
-//! /proc. Nothing may diverge, and at most 2 % of operations may fall
-//! outside the model (their reasons are printed for the matrix report).
+//! mount, pidof, sysctl -a (whose opens of write-only sysctls are refused),
+//! cat of common files, ls -l of a pid's ns and fd directories, ls -a
+//! (which stats each `..`) and paths that climb with `..`, walks that fail,
+//! and a pid namespace with its own /proc (a container's view, where
+//! /proc/self is not the global tgid), a subset=pid mount, hidepid= mounts
+//! walked by an unprivileged user, and an environ read an unmapped user
+//! namespace is denied, and a proc mounted outside /proc. Nothing may
+//! diverge, and at most 2 % of operations may fall outside the model (their
+//! reasons are printed for the matrix report).
 
 use crate::support;
 
@@ -22,6 +23,7 @@ const CLIENTS: &str = "ps >/dev/null; top -b -n1 >/dev/null; free >/dev/null; \
     stat /proc/self/.. >/dev/null; \
     cat /proc/999999/stat /proc/nonexistent /proc/self/nonexist 2>/dev/null; \
     cat /proc/sys/kernel/ostype /proc/net/dev >/dev/null 2>&1; \
+    cat /proc/sys/vm/drop_caches 2>/dev/null; sysctl -a >/dev/null 2>&1; \
     unshare -p -f --mount-proc sh -c 'cat /proc/self/status /proc/self/limits; \
         ls /proc; readlink /proc/self /proc/thread-self; cat /proc/thread-self/stat; ps' \
         >/dev/null 2>&1; \
