@@ -95,12 +95,17 @@ impl Drain {
                 let stop = stop.clone();
                 move || {
                     let mut records = 0;
-                    while !stop.load(Ordering::Acquire) {
+                    let mut drain = || {
                         while ring.next().is_some() {
                             records += 1;
                         }
+                    };
+                    while !stop.load(Ordering::Acquire) {
+                        drain();
                         std::thread::sleep(DRAIN_EVERY);
                     }
+                    // What came during the last sleep.
+                    drain();
                     records
                 }
             })

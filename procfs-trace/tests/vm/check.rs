@@ -61,15 +61,28 @@ fn check_matches_the_flows_of_cat_limits() {
 #[test]
 #[ignore = "needs root and a kernel with kprobes: run `cargo xtask test`"]
 fn a_check_that_verified_nothing_is_no_pass() {
-    let out = support::run(&[
-        "check",
-        "--comm",
-        "nosuchtask",
-        "--",
-        "cat",
-        "/proc/self/status",
-    ]);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{stderr}");
-    assert!(stderr.contains("NOTHING VERIFIED"), "{stderr}");
+    for attempt in 1..=3 {
+        let out = support::run(&[
+            "check",
+            "--comm",
+            "nosuchtask",
+            "--",
+            "cat",
+            "/proc/self/status",
+        ]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        // Runs the kernel skipped, in any task (7.2 under emulation), make
+        // it inconclusive before it is empty: no pass either, so try again
+        // for the verdict this test is about.
+        if support::kernel_skips_only(&stderr) > 0 {
+            assert_eq!(out.status.code(), Some(3), "{stderr}");
+            assert!(stderr.contains("INCONCLUSIVE"), "{stderr}");
+            println!("attempt {attempt}: inconclusive from kernel skips");
+            continue;
+        }
+        assert_eq!(out.status.code(), Some(4), "{stderr}");
+        assert!(stderr.contains("NOTHING VERIFIED"), "{stderr}");
+        return;
+    }
+    println!("every attempt had kernel skips: each was inconclusive, none a pass");
 }
