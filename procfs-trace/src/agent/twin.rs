@@ -80,7 +80,7 @@ pub async fn run(method: Method, emit: bool) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// A thread that empties the emit-floor ring, counting what it drops.
+/// A thread that empties the emit-floor ring, counting the records it discards.
 struct Drain {
     stop: Arc<AtomicBool>,
     thread: JoinHandle<u64>,
