@@ -667,23 +667,28 @@ mod tests {
         KernelFacts::debian(KernelVersion::new(6, 1))
     }
 
+    /// Task 42's walk on kernel `k`, with nothing failing.
+    fn context<'a>(
+        k: &'a KernelFacts,
+        cached: &'a dyn Fn(&str) -> Cached,
+        follow: bool,
+    ) -> WalkContext<'a> {
+        WalkContext {
+            absent_at: None,
+            link_error: None,
+            mount: MountOpts::DEFAULT,
+            refused_at: None,
+            start_dir: None,
+            kernel: k,
+            tgid: 42,
+            tid: 42,
+            follow_final: follow,
+            cached,
+        }
+    }
+
     fn run(path: &str, cached: &dyn Fn(&str) -> Cached, follow: bool) -> Walk {
-        let k = kernel();
-        walk(
-            path,
-            &WalkContext {
-                absent_at: None,
-                link_error: None,
-                mount: MountOpts::DEFAULT,
-                refused_at: None,
-                start_dir: None,
-                kernel: &k,
-                tgid: 42,
-                tid: 42,
-                follow_final: follow,
-                cached,
-            },
-        )
+        walk(path, &context(&kernel(), cached, follow))
     }
 
     fn funcs(steps: &[Step]) -> Vec<String> {
@@ -807,19 +812,12 @@ mod tests {
     fn dotdot_is_never_the_missing_name() {
         let at = |i| {
             let k = kernel();
+            let cx = context(&k, &|_| Cached::No, true);
             walk(
                 "/proc/42/../99999/stat",
                 &WalkContext {
                     absent_at: Some(i),
-                    link_error: None,
-                    mount: MountOpts::DEFAULT,
-                    refused_at: None,
-                    start_dir: None,
-                    kernel: &k,
-                    tgid: 42,
-                    tid: 42,
-                    follow_final: true,
-                    cached: &|_| Cached::No,
+                    ..cx
                 },
             )
         };
@@ -973,21 +971,7 @@ mod tests {
     fn pid_revalidate_refuses_rcu_walk_only_on_older_kernels() {
         let k = KernelFacts::debian(KernelVersion::new(5, 10));
         let cached = |_: &str| Cached::Yes;
-        let w = walk(
-            "/proc/42",
-            &WalkContext {
-                absent_at: None,
-                link_error: None,
-                mount: MountOpts::DEFAULT,
-                refused_at: None,
-                start_dir: None,
-                kernel: &k,
-                tgid: 42,
-                tid: 42,
-                follow_final: true,
-                cached: &cached,
-            },
-        );
+        let w = walk("/proc/42", &context(&k, &cached, true));
         assert_eq!(warm(&w.prediction).len(), 2);
         assert_eq!(warm(&run("/proc/42", &cached, true).prediction).len(), 1);
     }
