@@ -1,11 +1,11 @@
 //! The guest half of `cargo xtask bench`: runs tight loops of each procfs
 //! operation class untraced, under the count-only and the emit-floor twin
-//! programs, under the tracer emitting raw events, and under the tracer checking flows, rounds
-//! alternating the modes; then the programs' own run time per operation in
-//! each traced mode (the kernel's BPF statistics), a recording per class
-//! (events per operation, bytes per event) and a flood. Writes what it
-//! measured as JSON. Given another build of procfs-trace as well, it only
-//! compares the two builds' programs (see [`paired`]).
+//! programs, under the tracer emitting raw events, and under the tracer
+//! checking flows, rounds alternating the modes; then the programs' own run
+//! time per operation in each traced mode (the kernel's BPF statistics), a
+//! recording per class (events per operation, bytes per event) and a flood.
+//! Writes what it measured as JSON. Given another build of procfs-trace as
+//! well, it only compares the two builds' programs (see [`paired`]).
 //!
 //! It runs as `/init`'s command in the VM, as root, with `procfs-trace` on PATH.
 
